@@ -1,0 +1,30 @@
+"""`poolscope` command line. Each subcommand lives with its concern and registers itself here."""
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.simulator import cli as simulator_cli
+
+    parser = argparse.ArgumentParser(
+        prog="poolscope",
+        description="Inventory snapshots of Huawei Cloud ModelArts resource pools.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    simulator_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
