@@ -44,18 +44,27 @@ def canonical_query(params: Iterable[tuple[str, QueryValue]]) -> str:
     for key, value in sorted(params, key=lambda kv: (kv[0], _sort_key(kv[1]))):
         k = _encode(key)
         if isinstance(value, list):
-            for v in sorted(_value_text(x) for x in value):
-                parts.append(f"{k}={_encode(v)}")
+            for v in _sorted_raw(value):
+                parts.append(f"{k}={_encode(_value_text(v))}")
         else:
             parts.append(f"{k}={_encode(_value_text(value))}")
     return "&".join(parts)
 
 
 def _sort_key(value: QueryValue) -> tuple:
-    # The SDK sorts (key, value) tuples as Python would; keep a total order for mixed value types.
+    # The SDK sorts raw (key, value) tuples as Python would; keep its order, with a total order on top
+    # for value types Python cannot compare.
     if isinstance(value, list):
-        return (1, sorted(_value_text(x) for x in value))
+        return (1, [_value_text(x) for x in value])
     return (0, _value_text(value))
+
+
+def _sorted_raw(values: list) -> list:
+    # The SDK sorts a list value in place before expanding it: numbers numerically, strings by code point.
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=_value_text)
 
 
 def canonical_query_from_raw(raw_query: str) -> str:
