@@ -1,0 +1,37 @@
+# poolscope: `make demo` and `make test` are the whole set-up on a machine with python3 (>= 3.11) and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH, else a private copy bootstrapped with pip into .tools/ (no system-wide install needed).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+DEMO_CONFIG := demo-data/poolscope.yaml
+DAGSTER_PORT ?= 3000
+
+.PHONY: install demo test bench dev clean
+
+install: $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+demo: install
+	$(BIN)/poolscope demo --out demo-data
+
+test: install
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+# Dagster UI on loopback only, on the demo's config (run `make demo` first to create it).
+dev: install
+	@test -f $(DEMO_CONFIG) || { echo "no $(DEMO_CONFIG): run 'make demo' first"; exit 2; }
+	mkdir -p demo-data/dagster_home
+	DAGSTER_HOME=$(CURDIR)/demo-data/dagster_home POOLSCOPE_CONFIG=$(CURDIR)/$(DEMO_CONFIG) \
+		$(BIN)/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .tools demo-data .pytest_cache .hypothesis

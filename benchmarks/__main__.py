@@ -1,0 +1,22 @@
+"""`make bench`: run every benchmark, print a table with ratios to same-run baselines, write results.json."""
+
+import sys
+from pathlib import Path
+
+from benchmarks import bench_signer
+from benchmarks.harness import report
+
+BENCHMARKS = [bench_signer]
+
+
+def main() -> int:
+    figures = []
+    for module in BENCHMARKS:
+        print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
+        figures.extend(module.run())
+    print(report(figures, Path(__file__).parent / "results.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
