@@ -1,0 +1,47 @@
+"""ModelArts API access: signer, credentials, async client with retries, typed errors, pool JSON helpers."""
+
+from pipeline.modelarts.client import ApiResponse, AttemptRecord, ModelArtsClient
+from pipeline.modelarts.credentials import (
+    AkSkCredentials,
+    Credentials,
+    TokenCredentials,
+    credentials_from_env,
+)
+from pipeline.modelarts.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ClientRequestError,
+    CredentialsError,
+    MalformedResponseError,
+    ModelArtsError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    ServerError,
+    ThrottledError,
+    TlsError,
+    TransportError,
+)
+
+__all__ = [
+    "AkSkCredentials",
+    "ApiResponse",
+    "AttemptRecord",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientRequestError",
+    "Credentials",
+    "CredentialsError",
+    "MalformedResponseError",
+    "ModelArtsClient",
+    "ModelArtsError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "ServerError",
+    "ThrottledError",
+    "TlsError",
+    "TokenCredentials",
+    "TransportError",
+    "credentials_from_env",
+]

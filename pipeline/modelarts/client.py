@@ -1,0 +1,767 @@
+"""Async HTTP client for the ModelArts resource pool API (and the few IAM calls it needs).
+
+What it guarantees, per call:
+- the response body comes back as raw bytes, exactly as received, because it is landed byte for byte;
+- every attempt is signed afresh (new X-Sdk-Date), so a retry after a long Retry-After never carries a stale
+  signature date (the gateway rejects dates more than 15 min off);
+- failures raise a typed `ModelArtsError` carrying status, error code and message, request id, attempt count
+  and the raw body of every attempt;
+- no secret (SK, security token, password, IAM token) appears in a repr, an exception message or a log line.
+
+Load is shaped three ways: a semaphore bounds in-flight attempts (held during an attempt only, never during a
+backoff sleep, so a throttled call does not starve the others), a token bucket paces attempts below the
+gateway's limit, and the retry policy (see `retry.py`) spaces out retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+import json
+import logging
+import os
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+
+from pipeline.modelarts import iam, signer
+from pipeline.modelarts.credentials import AkSkCredentials, Credentials, TokenCredentials
+from pipeline.modelarts.errors import (
+    MalformedResponseError,
+    ModelArtsError,
+    PaginationError,
+    TlsError,
+    TransportError,
+    error_class_for,
+    parse_error_body,
+    redact,
+    truncate,
+)
+from pipeline.modelarts.ratelimit import TokenBucket
+from pipeline.modelarts.retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json"
+# Response headers that carry a credential: masked before a response is exposed anywhere.
+_SECRET_RESPONSE_HEADERS = frozenset({"x-subject-token"})
+# A paged listing that needs more pages than this is not a listing but a server bug.
+DEFAULT_MAX_PAGES = 10_000
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("poolscope")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+USER_AGENT = f"poolscope/{_package_version()}"
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of one call, as the history and the `on_attempt` hook see it.
+
+    `reason` is "ok" for the attempt that succeeded, else why it failed: "http_503", "timeout",
+    "connect_error", "connection_reset", "truncated_body", "truncated_json", "tls_error", ...
+    `delay_s` is the sleep chosen before the next attempt (None when there is no next attempt).
+    """
+
+    attempt: int
+    method: str
+    path: str
+    started_at: datetime
+    duration_ms: float
+    status: int | None
+    reason: str
+    error_code: str | None = None
+    request_id: str | None = None
+    retry_after_s: float | None = None
+    delay_s: float | None = None
+    body: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A successful call: the raw answer plus how it was obtained.
+
+    `path` is the request path without host or query; `query` the exact query string sent (never a secret:
+    credentials travel in headers only). `headers` are the response headers.
+    """
+
+    method: str
+    path: str
+    query: str
+    status: int
+    headers: httpx.Headers = field(repr=False)
+    body: bytes = field(repr=False)
+    request_id: str | None
+    attempts: int
+    elapsed_ms: float
+    started_at: datetime
+    history: tuple[AttemptRecord, ...] = field(default=(), repr=False)
+
+    def json(self) -> Any:
+        """The body parsed afresh on each call, so callers cannot alter each other's view of it."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class _Base:
+    origin: str  # scheme://host[:port]
+    host: str  # the Host header value, which is also what gets signed
+    prefix: str  # path prefix of the endpoint, "" or "/something"
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    base: _Base
+    path: str  # encoded, relative to base.prefix
+    query: str = ""
+    project_id: str | None = None
+    body: bytes = b""
+    content_type: str = JSON_CONTENT_TYPE
+    # "sign": AK/SK signature or X-Auth-Token, per the credentials. "none": the IAM token request itself,
+    # which authenticates with the password in its body.
+    auth: str = "sign"
+    token_scope: iam.Scope | None = None
+    success: frozenset[int] = frozenset({200})
+
+    @property
+    def full_path(self) -> str:
+        return self.base.prefix + self.path
+
+
+@dataclass
+class _Outcome:
+    status: int | None
+    headers: httpx.Headers | None
+    body: bytes
+    reason: str
+    retryable: bool
+    message: str | None = None  # transport errors only
+
+
+OnAttempt = Callable[[AttemptRecord], Any]
+
+
+class ModelArtsClient:
+    """Read-only client. Use as `async with ModelArtsClient(endpoint, creds) as client: ...`.
+
+    `endpoint` is the ModelArts base URL (`https://modelarts.{region}.myhuaweicloud.com`; a bare host gets
+    https://). `iam_endpoint` serves `list_projects` and IAM tokens; it defaults to `endpoint`, which is right
+    for the simulator, while the real service needs `https://iam.{region}.myhuaweicloud.com`.
+
+    `verify`: True (system trust), False (no verification: for throwaway test setups only), a CA bundle path
+    (file or hashed directory), or a ready `ssl.SSLContext`. `http`: an AsyncClient to use instead of our
+    own; it is not closed by us and its own TLS settings apply. `rng`, `clock`, `sleep`: injectable so that
+    tests can pin the jitter and run the policy without real waiting.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credentials: Credentials,
+        *,
+        iam_endpoint: str | None = None,
+        concurrency: int = 32,
+        rate_limit: float | None = 100.0,
+        rate_burst: int | None = None,
+        timeout_s: float = 30.0,
+        max_attempts: int = 6,
+        max_total_s: float = 120.0,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 20.0,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
+        http: httpx.AsyncClient | None = None,
+        rng: random.Random | None = None,
+        on_attempt: OnAttempt | None = None,
+        token_refresh_margin_s: float = 600.0,
+        token_refresh_fraction: float = 0.1,
+        trust_env: bool = True,
+        user_agent: str = USER_AGENT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not isinstance(credentials, (AkSkCredentials, TokenCredentials)):
+            raise TypeError("credentials must be AkSkCredentials or TokenCredentials")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not timeout_s > 0:
+            raise ValueError("timeout_s must be positive")
+        self._base = _parse_base(endpoint)
+        self._iam_base = _parse_base(iam_endpoint) if iam_endpoint else self._base
+        self._credentials = credentials
+        self._policy = RetryPolicy(
+            max_attempts=max_attempts,
+            max_total_s=max_total_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+        )
+        self._timeout_s = float(timeout_s)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._clock = clock
+        self._sleep = sleep
+        self._bucket = (
+            TokenBucket(rate_limit, rate_burst, clock=clock, sleep=sleep) if rate_limit else None
+        )
+        self._rng = rng or random.Random()
+        self._on_attempt = on_attempt
+        self._user_agent = user_agent
+        self._refresh_margin_s = token_refresh_margin_s
+        self._refresh_fraction = token_refresh_fraction
+        self._tokens: dict[iam.Scope, iam.IamToken] = {}
+        self._token_locks: dict[iam.Scope, asyncio.Lock] = {}
+        if http is None:
+            self._http = httpx.AsyncClient(
+                verify=_ssl_verify(verify),
+                timeout=httpx.Timeout(self._timeout_s),
+                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+                follow_redirects=False,
+                trust_env=trust_env,
+            )
+            self._owns_http = True
+        else:
+            self._http = http
+            self._owns_http = False
+
+    def __repr__(self) -> str:
+        return f"ModelArtsClient(endpoint={self._base.origin + self._base.prefix!r}, credentials={self._credentials!r})"
+
+    async def __aenter__(self) -> ModelArtsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------------ API operations
+
+    async def list_pools(
+        self,
+        project_id: str,
+        *,
+        workspace_id: str | None = None,
+        label_selector: str | None = None,
+        status: str | None = None,
+    ) -> ApiResponse:
+        """GET /v2/{project_id}/pools: every pool of the project, one page (reference section 2)."""
+        params = _present([("workspaceId", workspace_id), ("labelSelector", label_selector), ("status", status)])
+        return await self.request("GET", f"/v2/{_segment(project_id, 'project_id')}/pools", params, project_id=project_id)
+
+    async def show_pool(self, project_id: str, pool_name: str) -> ApiResponse:
+        """GET /v2/{project_id}/pools/{pool_name}; `pool_name` is the pool ID (metadata.name)."""
+        path = f"/v2/{_segment(project_id, 'project_id')}/pools/{_segment(pool_name, 'pool_name')}"
+        return await self.request("GET", path, project_id=project_id)
+
+    async def list_projects(self, name: str | None = None) -> ApiResponse:
+        """IAM GET /v3/projects (optionally ?name=<region id>), to map regions to project IDs."""
+        params = _present([("name", name)])
+        return await self.request("GET", "/v3/projects", params, service="iam")
+
+    async def list_resource_flavors(
+        self,
+        project_id: str,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> list[ApiResponse]:
+        """GET /v1/{project_id}/resourceflavors, following metadata.continue; one ApiResponse per page."""
+        path = f"/v1/{_segment(project_id, 'project_id')}/resourceflavors"
+        params = _present([("labelSelector", label_selector), ("limit", limit)])
+        return await self.paginate(path, params, project_id=project_id, max_pages=max_pages)
+
+    async def list_pool_nodes(
+        self, project_id: str, pool_name: str, *, limit: int | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> list[ApiResponse]:
+        """GET /v2/{project_id}/pools/{pool_name}/nodes, following metadata.continue; one response per page."""
+        path = f"/v2/{_segment(project_id, 'project_id')}/pools/{_segment(pool_name, 'pool_name')}/nodes"
+        return await self.paginate(path, _present([("limit", limit)]), project_id=project_id, max_pages=max_pages)
+
+    # ------------------------------------------------------------------ generic access
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Iterable[tuple[str, signer.QueryValue]] = (),
+        *,
+        project_id: str | None = None,
+        service: str = "modelarts",
+    ) -> ApiResponse:
+        """One call with retries. `path` must already be percent-encoded; `params` are raw (key, value) pairs.
+
+        `project_id` makes the call project-scoped: it is sent as X-Project-Id and selects the IAM token scope.
+        `service` is "modelarts" or "iam" (which base URL to use).
+        """
+        if service not in ("modelarts", "iam"):
+            raise ValueError(f"unknown service {service!r}")
+        if not path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        base = self._base if service == "modelarts" else self._iam_base
+        if isinstance(self._credentials, TokenCredentials):
+            scope = iam.project_scope(project_id) if project_id else iam.domain_scope(self._credentials.domain)
+        else:
+            scope = None
+        call = _Call(
+            method=method.upper(),
+            base=base,
+            path=path,
+            query=signer.canonical_query(list(params)),
+            project_id=project_id,
+            token_scope=scope,
+        )
+        return await self._execute(call)
+
+    async def paginate(
+        self,
+        path: str,
+        params: Iterable[tuple[str, signer.QueryValue]] = (),
+        *,
+        project_id: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> list[ApiResponse]:
+        """Follow Kubernetes-style `metadata.continue` tokens until a page has none (reference section 2).
+
+        The token is passed back untouched (it is opaque). A token seen twice, or more than `max_pages`
+        pages, raises PaginationError rather than looping forever. If a page fails, the exception's `pages`
+        holds the pages already fetched, so the caller can still land them.
+        """
+        base_params = [(k, v) for k, v in params if k != "continue"]
+        pages: list[ApiResponse] = []
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            query = base_params + ([("continue", token)] if token else [])
+            try:
+                page = await self.request("GET", path, query, project_id=project_id)
+            except ModelArtsError as exc:
+                exc.pages = tuple(pages)
+                raise
+            pages.append(page)
+            doc = page.json()
+            if not isinstance(doc, dict):
+                raise MalformedResponseError(
+                    status=page.status, error_msg="a page is not a JSON object", request_id=page.request_id,
+                    attempts=page.attempts, method=page.method, path=page.path, reason="not_an_object",
+                    response=page, history=page.history, pages=tuple(pages),
+                )
+            metadata = doc.get("metadata")
+            token = metadata.get("continue") if isinstance(metadata, dict) else None
+            if not token:
+                return pages
+            if not isinstance(token, str) or token in seen or len(pages) >= max_pages:
+                why = "repeated continue token" if token in seen else f"more than {max_pages} pages"
+                raise PaginationError(
+                    status=page.status, error_msg=f"paging does not terminate: {why}", request_id=page.request_id,
+                    attempts=page.attempts, method=page.method, path=page.path, reason="pagination",
+                    response=page, history=page.history, pages=tuple(pages),
+                )
+            seen.add(token)
+
+    # ------------------------------------------------------------------ the retry loop
+
+    async def _execute(self, call: _Call) -> ApiResponse:
+        response, _ = await self._execute_raw(call)
+        return response
+
+    async def _execute_raw(self, call: _Call) -> tuple[ApiResponse, httpx.Headers]:
+        """The retry loop. Returns the response and its unmasked headers (only the IAM token needs those)."""
+        policy = self._policy
+        history: list[AttemptRecord] = []
+        last: _Outcome | None = None
+        last_token: iam.IamToken | None = None
+        start: float | None = None
+        started_at = datetime.now(timezone.utc)
+        refreshed_token = False
+        attempt = 0
+        while True:
+            attempt += 1
+            # Credentials first, outside the semaphore: fetching an IAM token is itself a call that needs a slot.
+            headers, token = await self._auth_headers(call)
+            async with self._semaphore:
+                if self._bucket is not None:
+                    await self._bucket.acquire()
+                now = self._clock()
+                if start is None:
+                    start, started_at = now, datetime.now(timezone.utc)
+                remaining = policy.max_total_s - (now - start)
+                if remaining <= 0 and last is not None:
+                    # Waiting for a slot ate the budget: give up with what the previous attempt said.
+                    self._fail(call, history, attempts=attempt - 1, token=last_token, outcome=last)
+                attempt_started_at = datetime.now(timezone.utc)
+                outcome = await self._attempt(call, headers, timeout_s=min(self._timeout_s, max(remaining, 0.001)))
+                duration_ms = (self._clock() - now) * 1000.0
+            last, last_token = outcome, token
+
+            status = outcome.status
+            error_code = request_id = None
+            retry_after = None
+            if outcome.headers is not None:
+                request_id = outcome.headers.get("x-request-id") or None
+                retry_after = parse_retry_after(outcome.headers.get("retry-after"))
+            if status is not None and status >= 400:
+                error_code, _, body_request_id = parse_error_body(status, outcome.body)
+                request_id = request_id or body_request_id
+            elif outcome.reason == "ok":
+                request_id = request_id or _body_request_id(outcome.body)
+
+            if outcome.reason == "ok":
+                assert status is not None and outcome.headers is not None
+                record = AttemptRecord(
+                    attempt, call.method, call.full_path, attempt_started_at, duration_ms, status, "ok",
+                    None, request_id, retry_after, None, outcome.body,
+                )
+                history.append(record)
+                await self._notify(record)
+                response = ApiResponse(
+                    method=call.method,
+                    path=call.full_path,
+                    query=call.query,
+                    status=status,
+                    headers=_safe_headers(outcome.headers),
+                    body=outcome.body,
+                    request_id=request_id,
+                    attempts=attempt,
+                    elapsed_ms=(self._clock() - start) * 1000.0,
+                    started_at=started_at,
+                    history=tuple(history),
+                )
+                return response, outcome.headers
+
+            # Decide what comes next before recording, so that the record (and the hook) carries the delay.
+            delay: float | None = None
+            stop_reason = "not retryable"
+            if status == 401 and token is not None and not refreshed_token:
+                # A token can be revoked or expire early (password change, arrears): one fresh token, at once.
+                self._invalidate_token(token)
+                refreshed_token = True
+                delay = 0.0
+            elif outcome.retryable:
+                delay = policy.delay(attempt - 1, self._rng, retry_after)
+            if delay is not None:
+                elapsed = self._clock() - start
+                if attempt >= policy.max_attempts:
+                    delay, stop_reason = None, f"{policy.max_attempts} attempts made"
+                elif elapsed + delay >= policy.max_total_s:
+                    delay = None
+                    stop_reason = f"the next try would start after the {policy.max_total_s:g} s budget"
+
+            record = AttemptRecord(
+                attempt, call.method, call.full_path, attempt_started_at, duration_ms, status, outcome.reason,
+                error_code, request_id, retry_after, delay, outcome.body,
+            )
+            history.append(record)
+            await self._notify(record)
+            if delay is None:
+                if outcome.retryable:
+                    logger.warning(
+                        "%s %s: giving up after attempt %d (%s%s): %s", call.method, call.full_path, attempt,
+                        outcome.reason, f" {error_code}" if error_code else "", stop_reason,
+                    )
+                self._fail(call, history, attempts=attempt, token=token, outcome=outcome)
+            logger.info(
+                "%s %s: attempt %d failed (%s%s); retrying in %.2f s", call.method, call.full_path, attempt,
+                outcome.reason, f" {error_code}" if error_code else "", delay,
+            )
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def _attempt(self, call: _Call, headers: dict[str, str], *, timeout_s: float) -> _Outcome:
+        url = call.base.origin + call.full_path + (f"?{call.query}" if call.query else "")
+        request = self._http.build_request(
+            call.method, url, headers=headers, content=call.body or None, timeout=httpx.Timeout(timeout_s)
+        )
+        sent_target = call.full_path + (f"?{call.query}" if call.query else "")
+        if request.url.raw_path.decode("ascii") != sent_target:
+            # The signature covers this exact path and query; if httpx re-encoded it, every call would be a 401.
+            raise RuntimeError(f"httpx altered the request target {sent_target!r} -> {request.url.raw_path!r}")
+        try:
+            # httpx's timeouts are per read; a server dripping bytes would never trip them. Bound the attempt.
+            async with asyncio.timeout(timeout_s):
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            return _Outcome(None, None, b"", "timeout", True, f"no complete answer within {timeout_s:.3g} s")
+        except httpx.ConnectError as exc:
+            if _is_certificate_error(exc):
+                return _Outcome(None, None, b"", "tls_error", False, f"TLS certificate not trusted: {_exc_text(exc)}")
+            return _Outcome(None, None, b"", "connect_error", True, f"cannot connect: {_exc_text(exc)}")
+        except httpx.RemoteProtocolError as exc:
+            text = str(exc).lower()
+            if "complete message body" in text or "incomplete" in text:
+                reason = "truncated_body"
+            elif "disconnected" in text or "reset" in text:
+                reason = "connection_reset"
+            else:
+                reason = "protocol_error"
+            return _Outcome(None, None, b"", reason, True, _exc_text(exc))
+        except (httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+            return _Outcome(None, None, b"", "connection_reset", True, _exc_text(exc))
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            return _Outcome(None, None, b"", "invalid_url", False, _exc_text(exc))
+        except httpx.TransportError as exc:
+            return _Outcome(None, None, b"", "transport_error", True, _exc_text(exc))
+        except httpx.DecodingError as exc:
+            return _Outcome(None, None, b"", "decoding_error", True, _exc_text(exc))
+
+        status = response.status_code
+        headers_out = response.headers
+        if status in call.success:
+            if not _is_json(body):
+                # Seen in the wild as a connection cut mid-body that still framed correctly; a retry fixes it.
+                return _Outcome(status, headers_out, body, "empty_body" if not body.strip() else "truncated_json", True)
+            return _Outcome(status, headers_out, body, "ok", False)
+        return _Outcome(status, headers_out, body, f"http_{status}", is_retryable_status(status))
+
+    def _fail(
+        self,
+        call: _Call,
+        history: list[AttemptRecord],
+        *,
+        attempts: int,
+        token: iam.IamToken | None,
+        outcome: _Outcome,
+    ) -> NoReturn:
+        """Raise the typed error that the last attempt calls for."""
+        last = history[-1]
+        secrets = self._credentials.secrets() + ((token.value,) if token else ())
+        if last.status is None:
+            cls: type[ModelArtsError] = TlsError if last.reason == "tls_error" else TransportError
+            message = outcome.message or last.reason
+            error_code = None
+        elif 200 <= last.status < 300:
+            cls, error_code = MalformedResponseError, None
+            message = f"the {last.status} answer is not valid JSON ({len(last.body)} bytes)"
+        else:
+            cls = error_class_for(last.status)
+            error_code, message, _ = parse_error_body(last.status, last.body)
+        response = None
+        if outcome.headers is not None:
+            response = ApiResponse(
+                method=call.method,
+                path=call.full_path,
+                query=call.query,
+                status=last.status,  # type: ignore[arg-type]
+                headers=_safe_headers(outcome.headers),
+                body=last.body,
+                request_id=last.request_id,
+                attempts=attempts,
+                elapsed_ms=sum(r.duration_ms for r in history),
+                started_at=history[0].started_at,
+                history=tuple(history),
+            )
+        raise cls(
+            status=last.status,
+            error_code=error_code,
+            error_msg=redact(message, secrets),
+            request_id=last.request_id,
+            attempts=attempts,
+            method=call.method,
+            path=call.full_path,
+            reason=last.reason,
+            retry_after_s=last.retry_after_s,
+            response=response,
+            history=history,
+        )
+
+    async def _notify(self, record: AttemptRecord) -> None:
+        if self._on_attempt is None:
+            return
+        try:
+            result = self._on_attempt(record)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a progress or metrics hook must not fail the fetch it observes
+            logger.exception("on_attempt hook failed")
+
+    # ------------------------------------------------------------------ authentication
+
+    async def _auth_headers(self, call: _Call) -> tuple[dict[str, str], iam.IamToken | None]:
+        headers = {"Content-Type": call.content_type, "User-Agent": self._user_agent}
+        if call.project_id:
+            headers["X-Project-Id"] = call.project_id
+        creds = self._credentials
+        if call.auth == "none":
+            headers["Host"] = call.base.host
+            return headers, None
+        if isinstance(creds, AkSkCredentials):
+            if creds.security_token:
+                headers["X-Security-Token"] = creds.security_token
+            signed = signer.sign(
+                ak=creds.ak,
+                sk=creds.sk,
+                method=call.method,
+                host=call.base.host,
+                path=call.full_path,
+                query=call.query,
+                headers=headers,
+                body=call.body,
+            )
+            return signed, None
+        assert call.token_scope is not None
+        token = await self._token(call.token_scope)
+        headers["Host"] = call.base.host
+        headers["X-Auth-Token"] = token.value
+        return headers, token
+
+    async def _token(self, scope: iam.Scope) -> iam.IamToken:
+        cached = self._tokens.get(scope)
+        if cached is not None and cached.usable(self._clock()):
+            return cached
+        # One fetch per scope at a time: a burst of calls at startup or renewal shares a single token.
+        lock = self._token_locks.setdefault(scope, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(scope)
+            if cached is not None and cached.usable(self._clock()):
+                return cached
+            token = await self._fetch_token(scope)
+            self._tokens[scope] = token
+            return token
+
+    def _invalidate_token(self, token: iam.IamToken) -> None:
+        # Only drop the token we used: a concurrent caller may already have cached a fresh one.
+        if self._tokens.get(token.scope) is token:
+            del self._tokens[token.scope]
+
+    async def _fetch_token(self, scope: iam.Scope) -> iam.IamToken:
+        creds = self._credentials
+        assert isinstance(creds, TokenCredentials)
+        call = _Call(
+            method="POST",
+            base=self._iam_base,
+            path=iam.TOKENS_PATH,
+            query=iam.TOKENS_QUERY,
+            body=iam.token_request_body(creds, scope),
+            content_type=iam.TOKEN_CONTENT_TYPE,
+            auth="none",
+            success=frozenset({200, 201}),
+        )
+        requested_mono, requested_wall = self._clock(), datetime.now(timezone.utc)
+        response, raw_headers = await self._execute_raw(call)
+        try:
+            # Read the token from the raw headers: the response object only carries a masked copy.
+            return iam.parse_token_response(
+                subject_token=raw_headers.get(iam.SUBJECT_TOKEN_HEADER),
+                body=response.json(),
+                scope=scope,
+                requested_mono=requested_mono,
+                requested_wall=requested_wall,
+                refresh_margin_s=self._refresh_margin_s,
+                refresh_fraction=self._refresh_fraction,
+            )
+        except ValueError as exc:
+            raise MalformedResponseError(
+                status=response.status, error_msg=str(exc), request_id=response.request_id,
+                attempts=response.attempts, method=response.method, path=response.path,
+                reason="bad_token_response", response=response, history=response.history,
+            ) from None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _parse_base(endpoint: str) -> _Base:
+    text = endpoint.strip()
+    if "://" not in text:
+        text = "https://" + text  # like the SDK: a bare host means HTTPS
+    url = httpx.URL(text)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"endpoint must be an http(s) URL, got {endpoint!r}")
+    if url.userinfo:
+        raise ValueError("endpoint must not contain user information")
+    if url.query or url.fragment:
+        raise ValueError("endpoint must not contain a query or fragment")
+    # netloc keeps a non-default port and IPv6 brackets, exactly what the signer expects as the Host value.
+    host = url.netloc.decode("ascii")
+    return _Base(origin=f"{url.scheme}://{host}", host=host, prefix=url.raw_path.decode("ascii").rstrip("/"))
+
+
+def _ssl_verify(verify: bool | str | os.PathLike[str] | ssl.SSLContext) -> bool | ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext) or verify is True:
+        return verify
+    if verify is False:
+        logger.warning("TLS certificate verification is disabled: only acceptable against a local test server")
+        return False
+    path = Path(verify)
+    if path.is_dir():
+        return ssl.create_default_context(capath=str(path))
+    if path.is_file():
+        return ssl.create_default_context(cafile=str(path))
+    raise ValueError(f"CA bundle {str(path)!r} does not exist")
+
+
+def _segment(value: str, name: str) -> str:
+    """One percent-encoded path segment; '/' is encoded too, so a value can never change the route."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return quote(value, safe="")
+
+
+def _present(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in pairs if v is not None]
+
+
+def _is_json(body: bytes) -> bool:
+    if not body.strip():
+        return False
+    try:
+        json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        return False
+    return True
+
+
+def _body_request_id(body: bytes) -> str | None:
+    # Only an object's top-level request_id; bodies here are small enough that parsing twice is cheap.
+    if not body.lstrip().startswith(b"{") or b'"request_id"' not in body:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    rid = doc.get("request_id") if isinstance(doc, dict) else None
+    return rid if isinstance(rid, str) and rid else None
+
+
+def _safe_headers(headers: httpx.Headers) -> httpx.Headers:
+    if not any(name.lower() in _SECRET_RESPONSE_HEADERS for name in headers.keys()):
+        return headers
+    return httpx.Headers(
+        [(k, "***" if k.lower() in _SECRET_RESPONSE_HEADERS else v) for k, v in headers.multi_items()]
+    )
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _exc_text(exc: BaseException) -> str:
+    """Exception text for messages: type and message, bounded. httpx messages carry no headers."""
+    text = str(exc) or type(exc).__name__
+    return truncate(f"{type(exc).__name__}: {text}" if str(exc) else text, 300)
