@@ -1,0 +1,218 @@
+"""`poolscope.yaml`: loading and validation.
+
+Errors name the file and the dotted key, never echo a value that could be a secret, and never come with a
+traceback (the CLI prints `ConfigError` and exits 2). Credentials are not configuration: they come from the
+environment only, and a secret-looking key in the file is refused.
+"""
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CRON = "0 * * * *"
+
+# Keys that would hold a credential. Matching is on the normalised key name (lowercase, '-' -> '_').
+_SECRET_KEYS = {
+    "ak", "sk", "access_key", "secret_key", "accesskey", "secretkey", "access_key_id", "secret_access_key",
+    "secret", "password", "passwd", "token", "security_token", "auth_token", "x_auth_token",
+    "huaweicloud_sdk_ak", "huaweicloud_sdk_sk", "huaweicloud_sdk_security_token", "huaweicloud_sdk_password",
+}
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the file."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Storage(_Model):
+    root: Path = Field(description="folder holding lake/ and inventory.duckdb")
+
+
+class Fetch(_Model):
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
+    rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 100.0
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    max_total_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+
+
+class Credentials(_Model):
+    method: Literal["aksk", "token"] = "aksk"
+
+
+_REGION = r"^[a-z]{2,}(-[a-z0-9]+)+$"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+_POOL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
+
+
+def default_endpoint(region: str) -> str:
+    # The SDK's region table: one region is served under the .cn domain.
+    domain = "myhuaweicloud.cn" if region == "ap-southeast-1" else "myhuaweicloud.com"
+    return f"https://modelarts.{region}.{domain}"
+
+
+def default_iam_endpoint(region: str) -> str:
+    return f"https://iam.{region}.myhuaweicloud.com"
+
+
+def _check_endpoint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^/\s?#]+/?$", value):
+        raise ValueError("must be a base URL like https://host[:port] (no path, query or spaces)")
+    return value.rstrip("/")
+
+
+class Target(_Model):
+    region: Annotated[str, Field(pattern=_REGION)]
+    project_id: Annotated[str, Field(pattern=_ID)]
+    endpoint: str | None = None
+    workspace_id: Annotated[str, Field(pattern=_ID)] | None = None
+    label_selector: str | None = None
+    status: Literal["created", "creating", "failed"] | None = None
+    pools: list[Annotated[str, Field(pattern=_POOL)]] | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        return _check_endpoint(v)
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint or default_endpoint(self.region)
+
+
+class Discover(_Model):
+    regions: list[Annotated[str, Field(pattern=_REGION)]] = Field(min_length=1)
+    iam_endpoint: str | None = None
+    endpoint: str | None = Field(default=None, description="ModelArts endpoint for discovered projects")
+
+    @field_validator("iam_endpoint", "endpoint")
+    @classmethod
+    def _endpoints(cls, v: str | None) -> str | None:
+        return _check_endpoint(v)
+
+
+class Schedule(_Model):
+    cron: str = DEFAULT_CRON
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError("must be a 5-field cron expression, e.g. '0 * * * *'")
+        return v
+
+
+class Config(_Model):
+    storage: Storage
+    fetch: Fetch = Fetch()
+    credentials: Credentials = Credentials()
+    targets: list[Target] = []
+    discover: Discover | None = None
+    schedule: Schedule = Schedule()
+    path: Path | None = Field(default=None, exclude=True, description="the file this came from")
+
+    @model_validator(mode="after")
+    def _something_to_fetch(self) -> "Config":
+        if not self.targets and self.discover is None:
+            raise ValueError("needs at least one entry in 'targets' or a 'discover' section")
+        seen: set[tuple[str, str, str | None]] = set()
+        for i, t in enumerate(self.targets):
+            key = (t.base_url, t.project_id, t.workspace_id)
+            if key in seen:
+                raise ValueError(f"targets[{i}] repeats project {t.project_id} at {t.base_url}")
+            seen.add(key)
+        return self
+
+    @property
+    def root(self) -> Path:
+        return self.storage.root
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _find_secret_keys(node: object, where: tuple = ()) -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            name = str(k).strip().lower().replace("-", "_")
+            if name in _SECRET_KEYS or name.endswith(("_secret", "_password", "_sk")):
+                found.append(_loc(where + (str(k),)))
+            found.extend(_find_secret_keys(v, where + (str(k),)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found.extend(_find_secret_keys(v, where + (i,)))
+    return found
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def parse_config(data: object, path: Path) -> Config:
+    """Validate an already-parsed YAML document; `path` names the file in errors and anchors relative paths."""
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys (storage, targets, ...)")
+    secrets = _find_secret_keys(data)
+    if secrets:
+        raise ConfigError(
+            f"{path}: {secrets[0]}: credentials must not be written in the config file; set "
+            "HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK (or the token variables) in the environment instead"
+        )
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = _loc(tuple(err["loc"]))
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{path}: {loc}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+    base = path.parent.resolve()
+    storage = cfg.storage.model_copy(update={"root": _resolve(base, cfg.storage.root)})
+    fetch = cfg.fetch.model_copy(update={"ca_bundle": _resolve(base, cfg.fetch.ca_bundle)})
+    if fetch.ca_bundle is not None and not fetch.ca_bundle.is_file():
+        raise ConfigError(f"{path}: fetch.ca_bundle: no such file: {fetch.ca_bundle}")
+    return cfg.model_copy(update={"storage": storage, "fetch": fetch, "path": path.resolve()})
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {where}{problem}") from None
+    return parse_config(data, path)
