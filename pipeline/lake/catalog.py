@@ -1,0 +1,75 @@
+"""`inventory.duckdb`: documented views over the committed lake, rebuilt whole and swapped in atomically.
+
+Why a fresh file each time instead of updating one in place: DuckDB lets one process write a database file
+only while nobody else has it open, so an analyst's open session would block every snapshot. Instead the
+catalog is built under a temporary name and renamed over the old one. A reader that has the old file open
+keeps reading the old inode (a complete, older view of the lake); the next `connect` sees the new one.
+
+The views list their Parquet files explicitly, taken from the manifests, so they can never show a file
+that is not part of a committed snapshot. Paths are absolute, so the catalog opens from any folder.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipeline.lake.layout import Layout, new_write_id
+from pipeline.lake.store import read_manifests
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    name: str
+    description: str
+    columns: dict[str, str] = field(default_factory=dict)  # column -> comment
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal. Used for file paths and comments, which DuckDB cannot bind as parameters in DDL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
+    """Write a new catalog from the manifests and swap it in. Returns its path."""
+    manifests = read_manifests(layout)
+    files: dict[str, list[str]] = {}
+    for m in manifests:
+        for table, info in m.tables.items():
+            files.setdefault(table, []).append(str((layout.root / info["file"]).resolve()))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    tmp = layout.root / f".inventory.{new_write_id()}.duckdb.tmp"
+    con = duckdb.connect(str(tmp))
+    try:
+        for table in sorted(set(files) | set(docs)):
+            paths = files.get(table)
+            if not paths:
+                continue  # no committed data yet: no view, rather than a view that fails on first use
+            listing = ", ".join(quote_literal(p) for p in paths)
+            con.execute(
+                f"CREATE VIEW {quote_ident(table)} AS "
+                f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
+            )
+            doc = docs.get(table)
+            if doc is None:
+                continue
+            con.execute(f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}")
+            present = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+            for column, comment in doc.columns.items():
+                if column in present:
+                    con.execute(
+                        f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}"
+                    )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, layout.catalog)
+    wal = Path(str(tmp) + ".wal")
+    wal.unlink(missing_ok=True)
+    return layout.catalog

@@ -1,0 +1,205 @@
+"""Raw landing: every response body of a snapshot run, byte for byte, before anything parses it.
+
+A run writes into `lake/_tmp/raw-<ID>-<WRITE>/` as calls complete (so memory stays flat however many
+projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
+Files of a sealed set are never changed again; `renormalize` rebuilds tables from them.
+
+    calls.jsonl       one line per API call (the `fetches` table is built from it)
+    responses.jsonl   one line per attempt, final or not, pointing at its body file
+    bodies/<call>-<attempt>.body
+    run.json          the run: snapshot id and time, started/finished, targets
+
+The one exception to byte-for-byte: credential values (the AK, the SK, a security token) are masked out of
+bodies, because gateways echo the AK in 401 messages and a landed file must never hold a secret.
+"""
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.lake.layout import Layout, new_write_id
+
+MASK = b"***"
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """What a call was aimed at. No credentials here: this is written to disk."""
+
+    region: str
+    project_id: str
+    endpoint: str
+    workspace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    http_status: int | None
+    reason: str
+    error_code: str | None
+    request_id: str | None
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One API call's outcome, as the `fetches` table shows it."""
+
+    call_id: str
+    call: str  # list_pools | show_pool | list_resource_flavors
+    target: TargetRef
+    pool_id: str | None
+    method: str
+    path: str
+    query: str
+    outcome: str  # ok | error
+    http_status: int | None
+    error_code: str | None
+    error_msg: str | None
+    request_id: str | None
+    attempts: int
+    started_at: datetime
+    duration_ms: float
+    body_file: str | None  # the final attempt's body, relative to the raw set folder
+    page: int = 0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def mask_secrets(body: bytes, secrets: Iterable[bytes]) -> bytes:
+    for secret in secrets:
+        if secret and secret in body:
+            body = body.replace(secret, MASK)
+    return body
+
+
+class RawLanding:
+    """Writes one snapshot run's raw set. Thread-safe and cheap to call from an event loop."""
+
+    def __init__(self, layout: Layout, snapshot_id: str, snapshot_at: datetime,
+                 secrets: Iterable[str | None] = ()):
+        layout.ensure()
+        self.layout = layout
+        self.snapshot_id = snapshot_id
+        self.snapshot_at = snapshot_at
+        self.write_id = new_write_id()
+        self.started_at = datetime.now(timezone.utc)
+        self.work = layout.tmp / f"raw-{snapshot_id}-{self.write_id}"
+        (self.work / "bodies").mkdir(parents=True)
+        # Only values long enough to be credentials: masking short strings would corrupt ordinary text.
+        self._secrets = tuple(s.encode() for s in secrets if s and len(s) >= 6)
+        self._lock = threading.Lock()
+        self._calls = open(self.work / "calls.jsonl", "w", encoding="utf-8")
+        self._responses = open(self.work / "responses.jsonl", "w", encoding="utf-8")
+        self._seq = 0
+        self.records: list[CallRecord] = []
+        self.final: Path | None = None
+
+    def next_call_id(self) -> str:
+        with self._lock:
+            self._seq += 1
+            return f"{self._seq:06d}"
+
+    def _write_body(self, name: str, body: bytes) -> tuple[str, int, str]:
+        data = mask_secrets(body, self._secrets)
+        rel = f"bodies/{name}.body"
+        with open(self.work / rel, "wb") as fh:
+            fh.write(data)
+        return rel, len(data), hashlib.sha256(data).hexdigest()
+
+    def record(
+        self,
+        *,
+        call: str,
+        target: TargetRef,
+        pool_id: str | None,
+        method: str,
+        path: str,
+        query: str,
+        outcome: str,
+        error_msg: str | None,
+        attempts: list[Attempt],
+        page: int = 0,
+    ) -> CallRecord:
+        """Land every attempt's body of one call and its index lines; returns the call's fetch record."""
+        call_id = self.next_call_id()
+        body_file = None
+        lines = []
+        for a in attempts:
+            rel, size, digest = self._write_body(f"{call_id}-{a.attempt}", a.body)
+            body_file = rel
+            lines.append(json.dumps({
+                "call_id": call_id, "attempt": a.attempt, "final": a is attempts[-1],
+                "started_at": _iso(a.started_at), "duration_ms": round(a.duration_ms, 3),
+                "http_status": a.http_status, "reason": a.reason, "error_code": a.error_code,
+                "request_id": a.request_id, "body_file": rel, "body_bytes": size, "body_sha256": digest,
+            }))
+        last = attempts[-1] if attempts else None
+        started = attempts[0].started_at if attempts else datetime.now(timezone.utc)
+        total_ms = sum(a.duration_ms for a in attempts)
+        if last is not None:
+            total_ms = max(total_ms, (last.started_at - started).total_seconds() * 1000 + last.duration_ms)
+        rec = CallRecord(
+            call_id=call_id, call=call, target=target, pool_id=pool_id, method=method, path=path, query=query,
+            outcome=outcome, http_status=last.http_status if last else None,
+            error_code=last.error_code if last else None, error_msg=error_msg,
+            request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
+            duration_ms=round(total_ms, 3), body_file=body_file, page=page,
+        )
+        line = asdict(rec)
+        line["target"] = asdict(target)
+        line["started_at"] = _iso(started)
+        with self._lock:
+            for text in lines:
+                self._responses.write(text + "\n")
+            self._calls.write(json.dumps(line) + "\n")
+            self.records.append(rec)
+        return rec
+
+    def seal(self, run: dict) -> Path:
+        """Flush, fsync and move the set into place; from here on it is immutable."""
+        with self._lock:
+            for fh in (self._calls, self._responses):
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            meta = {
+                "snapshot_id": self.snapshot_id,
+                "snapshot_at": _iso(self.snapshot_at),
+                "write_id": self.write_id,
+                "started_at": _iso(self.started_at),
+                "sealed_at": _iso(datetime.now(timezone.utc)),
+                **run,
+            }
+            (self.work / "run.json").write_text(json.dumps(meta, indent=1))
+            final = self.layout.raw_dir(self.snapshot_id, self.write_id)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.work, final)
+            _fsync_dir(final.parent)
+            self.final = final
+            return final
+
+    def abandon(self) -> None:
+        """Close files; the folder stays in _tmp as debris that the next run cleans up."""
+        with self._lock:
+            for fh in (self._calls, self._responses):
+                if not fh.closed:
+                    fh.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
