@@ -29,6 +29,7 @@ class Received:
     headers: dict[str, str]  # lowercased names
     raw_headers: tuple[tuple[str, str], ...]  # as sent: (name, value)
     body: bytes
+    wall: float = 0.0  # time.time() at the same moment, to compare with HTTP-dates
 
     @property
     def path(self) -> str:
@@ -124,7 +125,7 @@ class _Handler(socketserver.BaseRequestHandler):
                     return
                 buf += chunk
             body, buf = buf[:length], buf[length:]
-            received = Received(time.monotonic(), method, target, headers, raw_headers, body)
+            received = Received(time.monotonic(), method, target, headers, raw_headers, body, time.time())
             with owner.lock:
                 owner.requests.append(received)
                 owner.in_flight += 1
