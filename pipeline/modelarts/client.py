@@ -392,18 +392,20 @@ class ModelArtsClient:
         attempt = 0
         while True:
             attempt += 1
-            # Credentials first, outside the semaphore: fetching an IAM token is itself a call that needs a slot.
-            headers, token = await self._auth_headers(call)
+            # The IAM token first, outside the semaphore: fetching it is itself a call that needs a slot.
+            token = await self._token(call.token_scope) if self._uses_token(call) else None
             async with self._semaphore:
                 if self._bucket is not None:
                     await self._bucket.acquire()
+                # Signed only now, right before sending: X-Sdk-Date must be fresh whatever the queueing was.
+                headers = self._headers(call, token)
                 now = self._clock()
                 if start is None:
                     start, started_at = now, datetime.now(timezone.utc)
                 remaining = policy.max_total_s - (now - start)
                 if remaining <= 0 and last is not None:
                     # Waiting for a slot ate the budget: give up with what the previous attempt said.
-                    self._fail(call, history, attempts=attempt - 1, token=last_token, outcome=last)
+                    self._fail(call, history, attempts=attempt - 1, token=last_token, outcome=last, start=start)
                 attempt_started_at = datetime.now(timezone.utc)
                 outcome = await self._attempt(call, headers, timeout_s=min(self._timeout_s, max(remaining, 0.001)))
                 duration_ms = (self._clock() - now) * 1000.0
@@ -474,7 +476,7 @@ class ModelArtsClient:
                         "%s %s: giving up after attempt %d (%s%s): %s", call.method, call.full_path, attempt,
                         outcome.reason, f" {error_code}" if error_code else "", stop_reason,
                     )
-                self._fail(call, history, attempts=attempt, token=token, outcome=outcome)
+                self._fail(call, history, attempts=attempt, token=token, outcome=outcome, start=start)
             logger.info(
                 "%s %s: attempt %d failed (%s%s); retrying in %.2f s", call.method, call.full_path, attempt,
                 outcome.reason, f" {error_code}" if error_code else "", delay,
@@ -540,6 +542,7 @@ class ModelArtsClient:
         attempts: int,
         token: iam.IamToken | None,
         outcome: _Outcome,
+        start: float,
     ) -> NoReturn:
         """Raise the typed error that the last attempt calls for."""
         last = history[-1]
@@ -554,6 +557,7 @@ class ModelArtsClient:
         else:
             cls = error_class_for(last.status)
             error_code, message, _ = parse_error_body(last.status, last.body)
+        elapsed_ms = (self._clock() - start) * 1000.0
         response = None
         if outcome.headers is not None:
             response = ApiResponse(
@@ -565,7 +569,7 @@ class ModelArtsClient:
                 body=last.body,
                 request_id=last.request_id,
                 attempts=attempts,
-                elapsed_ms=sum(r.duration_ms for r in history),
+                elapsed_ms=elapsed_ms,
                 started_at=history[0].started_at,
                 history=tuple(history),
             )
@@ -575,6 +579,7 @@ class ModelArtsClient:
             error_msg=redact(message, secrets),
             request_id=last.request_id,
             attempts=attempts,
+            elapsed_ms=elapsed_ms,
             method=call.method,
             path=call.full_path,
             reason=last.reason,
@@ -595,18 +600,19 @@ class ModelArtsClient:
 
     # ------------------------------------------------------------------ authentication
 
-    async def _auth_headers(self, call: _Call) -> tuple[dict[str, str], iam.IamToken | None]:
+    def _uses_token(self, call: _Call) -> bool:
+        return call.auth == "sign" and isinstance(self._credentials, TokenCredentials)
+
+    def _headers(self, call: _Call, token: iam.IamToken | None) -> dict[str, str]:
+        """Request headers for one attempt: SDK-like, signed afresh (AK/SK) or carrying the IAM token."""
         headers = {"Content-Type": call.content_type, "User-Agent": self._user_agent}
         if call.project_id:
             headers["X-Project-Id"] = call.project_id
         creds = self._credentials
-        if call.auth == "none":
-            headers["Host"] = call.base.host
-            return headers, None
-        if isinstance(creds, AkSkCredentials):
+        if call.auth == "sign" and isinstance(creds, AkSkCredentials):
             if creds.security_token:
-                headers["X-Security-Token"] = creds.security_token
-            signed = signer.sign(
+                headers["X-Security-Token"] = creds.security_token  # before signing: it is a signed header
+            return signer.sign(
                 ak=creds.ak,
                 sk=creds.sk,
                 method=call.method,
@@ -616,14 +622,13 @@ class ModelArtsClient:
                 headers=headers,
                 body=call.body,
             )
-            return signed, None
-        assert call.token_scope is not None
-        token = await self._token(call.token_scope)
         headers["Host"] = call.base.host
-        headers["X-Auth-Token"] = token.value
-        return headers, token
+        if token is not None:
+            headers["X-Auth-Token"] = token.value
+        return headers
 
-    async def _token(self, scope: iam.Scope) -> iam.IamToken:
+    async def _token(self, scope: iam.Scope | None) -> iam.IamToken:
+        assert scope is not None
         cached = self._tokens.get(scope)
         if cached is not None and cached.usable(self._clock()):
             return cached

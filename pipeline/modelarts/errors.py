@@ -43,6 +43,7 @@ class ModelArtsError(Exception):
         error_msg: str | None = None,
         request_id: str | None = None,
         attempts: int = 0,
+        elapsed_ms: float | None = None,
         method: str | None = None,
         path: str | None = None,
         reason: str | None = None,
@@ -56,6 +57,7 @@ class ModelArtsError(Exception):
         self.error_msg = error_msg
         self.request_id = request_id
         self.attempts = attempts
+        self.elapsed_ms = elapsed_ms  # from the first attempt's start to giving up, backoff sleeps included
         self.method = method
         self.path = path
         self.reason = reason
