@@ -1,0 +1,87 @@
+"""`poolscope simulator`: flags, credentials from the environment, config file, clean stop on SIGTERM."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from simkit import Resp, call
+
+from pipeline.cli import main
+from pipeline.simulator import DEMO_AK, DEMO_SK
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["simulator", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--port", "--projects", "--pools-per-project", "--seed", "--latency-ms", "--rate-limit",
+                 "--fault-rate", "--config-out"):
+        assert flag in out
+
+
+class _Remote:
+    """Just enough of a Simulator for simkit.call: a URL and the credential."""
+
+    def __init__(self, url: str, ak: str, sk: str):
+        self.url, self.ak, self.sk = url, ak, sk
+
+
+def _start(tmp_path: Path, env_extra: dict, *flags: str) -> tuple[subprocess.Popen, list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_SDK_")}
+    env.update(env_extra)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "simulator", "--port", "0", *flags],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Ctrl-C to stop"):
+            break
+    else:
+        proc.wait(timeout=10)
+        pytest.fail("simulator did not start:\n" + "\n".join(lines))
+    return proc, lines
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    return rest
+
+
+def test_env_credentials_are_used_and_never_printed(tmp_path):
+    secret = "user-provided-sk-0123456789abcdefghijklmn"
+    config = tmp_path / "poolscope.yaml"
+    proc, lines = _start(tmp_path, {"HUAWEICLOUD_SDK_AK": "USERAK00000000000000", "HUAWEICLOUD_SDK_SK": secret},
+                         "--projects", "2", "--pools-per-project", "2", "--seed", "3", "--forbidden-projects", "1",
+                         "--config-out", str(config))
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", lines[0]).group(0)
+        remote = _Remote(url, "USERAK00000000000000", secret)
+        targets = yaml.safe_load(config.read_text())["targets"]
+        assert [t["endpoint"] for t in targets] == [url, url]
+        resp: Resp = call(remote, "GET", f"/v2/{targets[0]['project_id']}/pools")
+        assert resp.status == 200 and len(resp.json()["items"]) == 2
+        assert call(remote, "GET", f"/v2/{targets[1]['project_id']}/pools").status == 403
+        assert call(_Remote(url, DEMO_AK, DEMO_SK), "GET", f"/v2/{targets[0]['project_id']}/pools").status == 401
+    finally:
+        rest = _stop(proc)
+    output = "\n".join(lines) + rest
+    assert secret not in output and secret not in config.read_text()
+    assert "USERAK00000000000000" in output and "simulator stopped" in rest
+
+
+def test_demo_credentials_are_printed(tmp_path):
+    proc, lines = _start(tmp_path, {}, "--projects", "1", "--pools-per-project", "1")
+    _stop(proc)
+    assert any(DEMO_AK in line and DEMO_SK in line for line in lines)

@@ -1,0 +1,124 @@
+"""The official Huawei SDK cannot tell the simulator from the service.
+
+The SDK writes $HOME/.huaweicloud when its core is imported, so every test points HOME at a temporary folder
+first and imports inside the test.
+"""
+
+import pytest
+
+from pipeline.simulator import Faults, SimulatorConfig, run_simulator
+
+
+@pytest.fixture
+def sdk(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("HUAWEICLOUD_SDK_IAM_ENDPOINT", "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK"):
+        monkeypatch.delenv(name, raising=False)
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.exceptions import exceptions
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkcore.region.region import Region
+    from huaweicloudsdkmodelarts.v1 import model as models
+    from huaweicloudsdkmodelarts.v1.modelarts_client import ModelArtsClient
+
+    class Sdk:
+        exc = exceptions
+        m = models
+        Region_ = Region
+
+        @staticmethod
+        def client(sim, project_id=None, sk=None, region=None, retries=0):
+            config = HttpConfig.get_default_config()
+            config.ignore_ssl_verification = True
+            config.retry_times = retries
+            config.timeout = (5, 10)
+            credentials = BasicCredentials(sim.ak, sk or sim.sk, project_id)
+            builder = ModelArtsClient.new_builder().with_http_config(config).with_credentials(credentials)
+            if region is not None:
+                credentials.with_iam_endpoint(sim.url)
+                return builder.with_region(Region(region, sim.url)).build()
+            return builder.with_endpoints([sim.url]).build()
+
+    return Sdk
+
+
+@pytest.fixture
+def sim():
+    with run_simulator(SimulatorConfig(projects=2, pools_per_project=6, seed=7)) as s:
+        yield s
+
+
+def test_list_and_show_pools(sdk, sim):
+    pid = sim.projects[0].id
+    client = sdk.client(sim, pid)
+    listed = client.list_pools(sdk.m.ListPoolsRequest())
+    assert [p.metadata.name for p in listed.items] == [d["metadata"]["name"] for d in sim.fleet.pools(pid)]
+    doc = sim.fleet.pools(pid)[0]
+    shown = client.show_pool(sdk.m.ShowPoolRequest(pool_name=doc["metadata"]["name"]))
+    assert shown.metadata.name == doc["metadata"]["name"]
+    assert shown.spec.type == doc["spec"]["type"] and shown.status.phase == doc["status"]["phase"]
+    record = sim.requests[-1]
+    assert record.status == 200 and record.ak == sim.ak
+
+
+def test_filters_as_the_sdk_sends_them(sdk, sim):
+    pid = sim.projects[0].id
+    docs = sim.fleet.pools(pid)
+    name = docs[0]["metadata"]["labels"]["os.modelarts/name"]
+    req = sdk.m.ListPoolsRequest(workspace_id="0", label_selector=f"os.modelarts/name={name}")
+    got = sdk.client(sim, pid).list_pools(req)
+    expected = [d["metadata"]["name"] for d in docs if d["metadata"]["labels"]["os.modelarts/name"] == name
+                and d["metadata"]["labels"]["os.modelarts/workspace.id"] == "0"]
+    assert [p.metadata.name for p in got.items] == expected
+
+
+def test_unknown_pool_raises_with_the_request_id(sdk, sim):
+    client = sdk.client(sim, sim.projects[0].id)
+    with pytest.raises(sdk.exc.ClientRequestException) as info:
+        client.show_pool(sdk.m.ShowPoolRequest(pool_name="pool-00000000-0000-0000-0000-000000000000"))
+    e = info.value
+    assert e.status_code == 404 and e.error_code == "ModelArts.50015001" and e.error_msg == "pool not found"
+    assert e.request_id == sim.requests[-1].request_id
+
+
+def test_wrong_sk_is_a_gateway_401(sdk, sim):
+    client = sdk.client(sim, sim.projects[0].id, sk="not-the-secret")
+    with pytest.raises(sdk.exc.ClientRequestException) as info:
+        client.list_pools(sdk.m.ListPoolsRequest())
+    assert info.value.status_code == 401 and info.value.error_code == "APIGW.0301"
+    assert info.value.request_id == sim.requests[-1].request_id
+
+
+def test_pagination_and_nodes(sdk, sim):
+    pid = sim.projects[0].id
+    client = sdk.client(sim, pid)
+    names, token = [], None
+    while True:
+        page = client.list_resource_flavors(sdk.m.ListResourceFlavorsRequest(limit=4, _continue=token))
+        names += [f.metadata.name for f in page.items]
+        token = page.metadata._continue if page.metadata else None
+        if not token:
+            break
+    assert names == [f["metadata"]["name"] for f in sim.fleet.flavors(pid)]
+    doc = next(d for d in sim.fleet.pools(pid) if sim.fleet.nodes(pid, d["metadata"]["name"]))
+    nodes = client.list_pool_nodes(sdk.m.ListPoolNodesRequest(pool_name=doc["metadata"]["name"], limit=500))
+    assert len(nodes.items) == len(sim.fleet.nodes(pid, doc["metadata"]["name"]))
+
+
+def test_project_id_lookup_through_iam(sdk, sim):
+    """Without a project id the SDK asks IAM (`GET /v3/projects?name=<region>`), signed with the AK/SK."""
+    client = sdk.client(sim, project_id=None, region="cn-east-3")
+    listed = client.list_pools(sdk.m.ListPoolsRequest())
+    assert len(listed.items) == len(sim.fleet.pools(sim.projects[1].id))
+    assert [(r.path, r.query, r.status) for r in sim.requests[:1]] == [("/v3/projects", "name=cn-east-3", 200)]
+
+
+def test_sdk_gives_up_on_429_as_documented(sdk):
+    """The SDK's own retry only sees HTTP 429 and loses the APIGW.0308 body (reference section 7.4)."""
+    with run_simulator(SimulatorConfig(projects=1, pools_per_project=1, faults=Faults())) as sim:
+        sim.inject("throttle", count=5)
+        client = sdk.client(sim, sim.projects[0].id, retries=0)
+        with pytest.raises(sdk.exc.ClientRequestException) as info:
+            client.list_pools(sdk.m.ListPoolsRequest())
+        assert info.value.status_code == 429
+        assert [r.fault for r in sim.requests] == ["throttle"]
