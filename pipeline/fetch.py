@@ -1,0 +1,142 @@
+"""Fetch one snapshot: every target concurrently, each outcome landed as soon as it completes.
+
+Targets are independent; one client per endpoint gives each endpoint its own rate limit (the gateway limits
+per API and per endpoint). A failed call is landed like a successful one: failures are data.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline.config import Config, Target, default_endpoint, default_iam_endpoint
+from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
+from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
+
+OnCall = Callable[[CallRecord], None]
+
+
+@dataclass
+class FetchPlan:
+    targets: list[Target]
+    discovery_errors: list[CallRecord] = field(default_factory=list)
+
+
+def _attempts(history) -> list[Attempt]:
+    return [
+        Attempt(
+            attempt=h.attempt, started_at=h.started_at, duration_ms=h.duration_ms, http_status=h.status,
+            reason=h.reason, error_code=h.error_code, request_id=h.request_id, body=h.body,
+        )
+        for h in history
+    ]
+
+
+class Fetcher:
+    """Owns the clients of one snapshot run (one per endpoint), so connections are reused across targets."""
+
+    def __init__(self, config: Config, credentials: Credentials, landing: RawLanding,
+                 on_call: OnCall | None = None, on_attempt=None):
+        self.config = config
+        self.credentials = credentials
+        self.landing = landing
+        self.on_call = on_call
+        self.on_attempt = on_attempt
+        self._clients: dict[tuple[str, str | None], ModelArtsClient] = {}
+
+    def client(self, endpoint: str, iam_endpoint: str | None = None) -> ModelArtsClient:
+        key = (endpoint, iam_endpoint)
+        if key not in self._clients:
+            f = self.config.fetch
+            verify = str(f.ca_bundle) if f.ca_bundle else f.verify_tls
+            self._clients[key] = ModelArtsClient(
+                endpoint, self.credentials, iam_endpoint=iam_endpoint, concurrency=f.concurrency,
+                rate_limit=f.rate_limit, timeout_s=f.timeout_s, max_attempts=f.max_attempts,
+                max_total_s=f.max_total_s, verify=verify, on_attempt=self.on_attempt,
+            )
+        return self._clients[key]
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
+
+    def _land(self, call: str, target: TargetRef, pool_id: str | None,
+              result: ApiResponse | ModelArtsError, page: int = 0) -> CallRecord:
+        if isinstance(result, ApiResponse):
+            attempts = _attempts(result.history)
+            rec = self.landing.record(
+                call=call, target=target, pool_id=pool_id, method=result.method, path=result.path,
+                query=result.query, outcome="ok", error_msg=None, attempts=attempts, page=page,
+            )
+        else:
+            rec = self.landing.record(
+                call=call, target=target, pool_id=pool_id, method=result.method or "GET",
+                path=result.path or "", query="", outcome="error",
+                error_msg=result.error_msg or result.reason or type(result).__name__,
+                attempts=_attempts(result.history) or [_no_response(result)], page=page,
+            )
+        if self.on_call:
+            self.on_call(rec)
+        return rec
+
+    async def discover(self) -> FetchPlan:
+        """The configured targets plus every enabled project of the `discover` regions (IAM /v3/projects)."""
+        plan = FetchPlan(targets=list(self.config.targets))
+        d = self.config.discover
+        if d is None:
+            return plan
+        known = {(t.base_url, t.project_id) for t in plan.targets}
+        for region in d.regions:
+            iam = d.iam_endpoint or default_iam_endpoint(region)
+            endpoint = d.endpoint or default_endpoint(region)
+            ref = TargetRef(region=region, project_id="", endpoint=iam)
+            try:
+                resp = await self.client(endpoint, iam).list_projects()
+            except ModelArtsError as exc:
+                plan.discovery_errors.append(self._land("list_projects", ref, None, exc))
+                continue
+            self._land("list_projects", ref, None, resp)
+            try:
+                projects = resp.json().get("projects") or []
+            except (ValueError, AttributeError):
+                projects = []
+            for p in projects:
+                if not isinstance(p, dict) or p.get("enabled") is False:
+                    continue
+                name, pid = str(p.get("name", "")), str(p.get("id", ""))
+                if not pid or not (name == region or name.startswith(region + "_")):
+                    continue
+                if (endpoint, pid) in known:
+                    continue
+                known.add((endpoint, pid))
+                plan.targets.append(Target(region=region, project_id=pid, endpoint=endpoint))
+        return plan
+
+    async def fetch_target(self, target: Target) -> list[CallRecord]:
+        client = self.client(target.base_url)
+        ref = TargetRef(target.region, target.project_id, target.base_url, target.workspace_id)
+        if target.pools:
+            async def show(name: str) -> CallRecord:
+                try:
+                    result = await client.show_pool(target.project_id, name)
+                except ModelArtsError as exc:
+                    result = exc
+                return self._land("show_pool", ref, name, result)
+            return list(await asyncio.gather(*(show(n) for n in target.pools)))
+        try:
+            result = await client.list_pools(
+                target.project_id, workspace_id=target.workspace_id,
+                label_selector=target.label_selector, status=target.status,
+            )
+        except ModelArtsError as exc:
+            result = exc
+        return [self._land("list_pools", ref, None, result)]
+
+    async def fetch_all(self, targets: list[Target]) -> list[CallRecord]:
+        results = await asyncio.gather(*(self.fetch_target(t) for t in targets))
+        return [rec for recs in results for rec in recs]
+
+
+def _no_response(exc: ModelArtsError) -> Attempt:
+    from datetime import datetime, timezone
+
+    return Attempt(1, datetime.now(timezone.utc), 0.0, exc.status, exc.reason or "error", exc.error_code,
+                   exc.request_id, b"")

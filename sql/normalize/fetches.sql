@@ -1,0 +1,54 @@
+-- Table fetches: one row per API call of a snapshot (per target; per pool for targets that name pools; per
+-- page for paged listings), successful or not. Failures are data: a project whose listing failed is
+-- "unobserved" in that snapshot, never "deleted". Read from the raw set's calls.jsonl.
+--
+-- column        type         meaning (source)
+-- snapshot_id   VARCHAR      snapshot, sortable UTC text like 20261128T060000Z (run)
+-- snapshot_at   TIMESTAMPTZ  snapshot time, UTC (run)
+-- region        VARCHAR      region of the target (config or discovery)
+-- project_id    VARCHAR      IAM project id of the target; "" for an IAM project discovery call
+-- pool_id       VARCHAR      pool id asked for by a ShowPool call; NULL for a listing
+-- call          VARCHAR      list_pools | show_pool | list_projects (IAM discovery)
+-- endpoint      VARCHAR      base URL called (no credentials, no query)
+-- workspace_id  VARCHAR      workspaceId filter of the target, NULL when none
+-- outcome       VARCHAR      ok | error (after all retries)
+-- http_status   INTEGER      HTTP status of the final attempt; NULL when no response came (timeout, reset)
+-- error_code    VARCHAR      error_code of the final attempt (e.g. APIGW.0308, ModelArts.50015001); NULL if ok
+-- error_msg     VARCHAR      error message of the call (credentials masked); NULL if ok
+-- request_id    VARCHAR      X-Request-Id of the final attempt (else the body's request_id)
+-- attempts      INTEGER      attempts made, retries included
+-- duration_ms   DOUBLE       wall time from the first attempt's start to the final attempt's end
+-- started_at    TIMESTAMPTZ  when the first attempt started
+-- call_id       VARCHAR      id of the call within the raw set (bodies/<call_id>-<attempt>.body)
+-- raw_file      VARCHAR      final attempt's landed body, relative to the storage root
+SELECT
+    $snapshot_id::VARCHAR AS snapshot_id,
+    $snapshot_at::TIMESTAMPTZ AS snapshot_at,
+    c.target.region AS region,
+    c.target.project_id AS project_id,
+    c.pool_id,
+    c.call,
+    c.target.endpoint AS endpoint,
+    c.target.workspace_id AS workspace_id,
+    c.outcome,
+    c.http_status,
+    c.error_code,
+    c.error_msg,
+    c.request_id,
+    c.attempts,
+    c.duration_ms,
+    c.started_at,
+    c.call_id,
+    CASE WHEN c.body_file IS NOT NULL THEN $raw_dir || '/' || c.body_file END AS raw_file
+FROM read_json(
+    $calls,
+    format = 'newline_delimited',
+    columns = {
+        call_id: 'VARCHAR', call: 'VARCHAR',
+        target: 'STRUCT(region VARCHAR, project_id VARCHAR, endpoint VARCHAR, workspace_id VARCHAR)',
+        pool_id: 'VARCHAR', outcome: 'VARCHAR', http_status: 'INTEGER', error_code: 'VARCHAR',
+        error_msg: 'VARCHAR', request_id: 'VARCHAR', attempts: 'INTEGER', started_at: 'TIMESTAMPTZ',
+        duration_ms: 'DOUBLE', body_file: 'VARCHAR'
+    }
+) AS c
+ORDER BY c.call_id

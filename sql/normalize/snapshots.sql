@@ -1,0 +1,58 @@
+-- Table snapshots: one row per snapshot run, from its fetches and its pools. A target is ok when every call
+-- made for it succeeded. status: complete (every target and every discovery call ok), partial (some ok, some
+-- not), failed (no target ok).
+--
+-- column              type         meaning (source)
+-- snapshot_id         VARCHAR      snapshot, sortable UTC text like 20261128T060000Z (run)
+-- snapshot_at         TIMESTAMPTZ  snapshot time, UTC (run)
+-- region              VARCHAR      always NULL: a snapshot spans regions (kept so every table shares the key columns)
+-- project_id          VARCHAR      always NULL: a snapshot spans projects (as region)
+-- status              VARCHAR      complete | partial | failed
+-- started_at          TIMESTAMPTZ  when the run started fetching (wall clock)
+-- finished_at         TIMESTAMPTZ  when the run finished fetching and landing (wall clock)
+-- targets             INTEGER      targets fetched (configured plus discovered projects)
+-- targets_ok          INTEGER      targets whose every call succeeded
+-- targets_failed      INTEGER      targets with at least one failed call
+-- discovery_failed    INTEGER      IAM project discovery calls that failed (their regions are incomplete)
+-- pools               INTEGER      pool rows in the pools table for this snapshot
+-- rejected_documents  INTEGER      documents or bodies that could not be read (see rejected_documents)
+-- calls               INTEGER      API calls made
+-- attempts            INTEGER      HTTP attempts made, retries included
+WITH calls AS (
+    SELECT * FROM fetches_rows
+), per_target AS (
+    SELECT region, project_id, endpoint, workspace_id, bool_and(outcome = 'ok') AS ok
+    FROM calls
+    WHERE call <> 'list_projects'
+    GROUP BY ALL
+), counts AS (
+    SELECT
+        (SELECT count(*) FROM per_target)::INTEGER AS targets,
+        (SELECT count(*) FILTER (WHERE ok) FROM per_target)::INTEGER AS targets_ok,
+        (SELECT count(*) FILTER (WHERE NOT ok) FROM per_target)::INTEGER AS targets_failed,
+        (SELECT count(*) FILTER (WHERE call = 'list_projects' AND outcome <> 'ok') FROM calls)::INTEGER
+            AS discovery_failed,
+        (SELECT count(*) FROM calls)::INTEGER AS calls,
+        (SELECT coalesce(sum(attempts), 0) FROM calls)::INTEGER AS attempts
+)
+SELECT
+    $snapshot_id::VARCHAR AS snapshot_id,
+    $snapshot_at::TIMESTAMPTZ AS snapshot_at,
+    NULL::VARCHAR AS region,
+    NULL::VARCHAR AS project_id,
+    CASE
+        WHEN targets_ok = 0 THEN 'failed'
+        WHEN targets_failed = 0 AND discovery_failed = 0 THEN 'complete'
+        ELSE 'partial'
+    END AS status,
+    $started_at::TIMESTAMPTZ AS started_at,
+    $finished_at::TIMESTAMPTZ AS finished_at,
+    targets,
+    targets_ok,
+    targets_failed,
+    discovery_failed,
+    $pools::INTEGER AS pools,
+    $rejected::INTEGER AS rejected_documents,
+    calls,
+    attempts
+FROM counts
