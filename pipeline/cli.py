@@ -5,6 +5,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline import commands
     from pipeline.simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
@@ -12,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inventory snapshots of Huawei Cloud ModelArts resource pools.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parsers(sub)
     simulator_cli.add_parser(sub)
     return parser
 

@@ -1,0 +1,109 @@
+"""`poolscope snapshot` and `poolscope renormalize`: thin wrappers that turn results into exit codes.
+
+Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeeded, or a fatal error),
+2 usage or configuration error. Expected failures print one clear line, never a traceback.
+"""
+
+import argparse
+import sys
+from collections import Counter
+
+from pipeline.config import ConfigError, load_config
+from pipeline.lake.store import LakeBusyError
+from pipeline.modelarts import CredentialsError
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("snapshot", help="take one snapshot of every configured target")
+    p.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another running snapshot to finish (default: fail at once)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.set_defaults(func=snapshot_command)
+
+    r = sub.add_parser("renormalize", help="rebuild tables from the raw landing")
+    r.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--snapshot", action="append", metavar="ID", help="snapshot id (repeatable)")
+    g.add_argument("--all", action="store_true", help="every committed snapshot")
+    r.set_defaults(func=renormalize_command)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"poolscope: {message}", file=sys.stderr)
+    return code
+
+
+def snapshot_command(args: argparse.Namespace) -> int:
+    from pipeline.snapshot import load_credentials, run_snapshot
+
+    try:
+        config = load_config(args.config)
+        credentials = load_credentials(config)
+    except (ConfigError, CredentialsError) as exc:
+        return _fail(str(exc), 2)
+    show = sys.stderr.isatty() and not args.no_progress
+    progress = _Progress(show)
+    try:
+        result = run_snapshot(config, credentials=credentials, on_call=progress.call, on_plan=progress.plan,
+                              lock_wait_s=args.wait)
+    except LakeBusyError as exc:
+        return _fail(str(exc), 1)
+    except OSError as exc:
+        return _fail(f"storage {config.root}: {exc.strerror or exc}", 2 if isinstance(exc, PermissionError) else 1)
+    finally:
+        progress.close()
+    print(f"snapshot {result.snapshot_id}: {result.status}")
+    print(f"  targets: {result.targets_ok} ok, {result.targets_failed} failed (of {result.targets})")
+    print(f"  pools: {result.pools}; rejected documents: {result.rejected}")
+    if result.errors_by_code:
+        codes = ", ".join(f"{code} x{n}" for code, n in result.errors_by_code.items())
+        print(f"  errors by code: {codes}")
+    print(f"  catalog: {config.root / 'inventory.duckdb'}")
+    return result.exit_code
+
+
+def renormalize_command(args: argparse.Namespace) -> int:
+    from pipeline.snapshot import renormalize
+
+    try:
+        config = load_config(args.config)
+        done = renormalize(config, None if args.all else args.snapshot)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    except KeyError as exc:
+        return _fail(exc.args[0], 2)
+    except (LakeBusyError, ValueError) as exc:
+        return _fail(str(exc), 1 if isinstance(exc, LakeBusyError) else 2)
+    print(f"renormalized {len(done)} snapshot(s)")
+    return 0
+
+
+class _Progress:
+    """A rich progress bar over calls when on a terminal; a silent counter otherwise."""
+
+    def __init__(self, show: bool):
+        self.errors: Counter = Counter()
+        self._bar = None
+        self._task = None
+        if show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("fetching"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[errors]} errors"), TimeElapsedColumn(),
+                                 transient=True)
+            self._bar.start()
+
+    def plan(self, total: int) -> None:
+        if self._bar is not None:
+            self._task = self._bar.add_task("fetch", total=total, errors=0)
+
+    def call(self, record) -> None:
+        if record.outcome != "ok":
+            self.errors[record.error_code or "error"] += 1
+        if self._bar is not None and self._task is not None and record.call != "list_projects":
+            self._bar.update(self._task, advance=1, errors=sum(self.errors.values()))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
