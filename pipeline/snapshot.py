@@ -1,12 +1,15 @@
-"""One snapshot, end to end: fetch -> land -> normalize -> commit -> catalog. The CLI and Dagster both call this.
+"""One snapshot, end to end: land -> stage (normalize) -> check -> publish (commit + catalog).
 
-Everything after the fetch reads only the sealed raw set, which is why `renormalize` can rebuild any
-snapshot from its landing with the very same code.
+The CLI runs the steps in one go under the writer lock; Dagster runs the same functions as assets. Every step
+after landing reads only the sealed raw set, which is why `renormalize` rebuilds any snapshot from its
+landing with the very same code.
 """
 
 import asyncio
+import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +20,7 @@ import duckdb
 from pipeline.config import Config
 from pipeline.fetch import Fetcher
 from pipeline.lake.catalog import build_catalog
+from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import SQL_ROOT, table_docs
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
@@ -29,6 +33,27 @@ log = logging.getLogger(__name__)
 
 POOL_SOURCES = ("list_pools", "show_pool")
 EXIT_CODES = {"complete": 0, "partial": 3, "failed": 1}
+OnCall = Callable[[CallRecord], None]
+
+
+@dataclass
+class Staged:
+    """Normalized tables of one raw set, written but not yet committed."""
+
+    snapshot_id: str
+    write_id: str
+    raw_dir: Path
+    out_dir: Path
+    rows: dict[str, int]
+    status: str
+    targets: int
+    targets_ok: int
+    targets_failed: int
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {p.stem: p for p in self.out_dir.glob("*.parquet")}
 
 
 @dataclass
@@ -41,8 +66,9 @@ class SnapshotResult:
     pools: int
     rejected: int
     rows: dict[str, int]
-    errors_by_code: dict[str, int] = field(default_factory=dict)
-    manifest: Manifest | None = None
+    errors_by_code: dict[str, int]
+    checks: list[CheckOutcome]
+    manifest: Manifest
 
     @property
     def exit_code(self) -> int:
@@ -60,77 +86,59 @@ def _sql(name: str) -> str:
     return (SQL_ROOT / "normalize" / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def _run_tables(raw_dir: Path, layout: Layout, out_dir: Path, snapshot_id: str, snapshot_at: datetime,
-                pools: int, rejected: int) -> dict[str, int]:
-    """`fetches` and `snapshots` from the raw set's call log."""
-    run = _read_run(raw_dir)
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        params = {
-            "snapshot_id": snapshot_id,
-            "snapshot_at": snapshot_at,
-            "calls": str(raw_dir / "calls.jsonl"),
-            "raw_dir": str(raw_dir.relative_to(layout.root)),
-        }
-        con.execute("CREATE TEMP TABLE fetches_rows AS " + _sql("fetches"), params)
-        target = out_dir / "fetches.parquet"
-        con.execute(f"COPY fetches_rows TO '{_lit(target)}' (FORMAT parquet, COMPRESSION zstd)")
-        fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
-        target = out_dir / "snapshots.parquet"
-        con.execute(
-            f"COPY ({_sql('snapshots')}) TO '{_lit(target)}' (FORMAT parquet, COMPRESSION zstd)",
-            {
-                "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
-                "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
-            },
-        )
-    finally:
-        con.close()
-    return {"fetches": int(fetches), "snapshots": 1}
-
-
 def _lit(path: Path) -> str:
-    return str(path).replace("'", "''")
+    return "'" + str(path).replace("'", "''") + "'"
 
 
-def _read_run(raw_dir: Path) -> dict:
-    import json
-
+def read_run(raw_dir: Path) -> dict:
     try:
         return json.loads((raw_dir / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
 
-def _status_of(out_dir: Path) -> dict:
-    con = duckdb.connect(":memory:")
+# ---------------------------------------------------------------------------------------------- land
+
+
+async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
+                 on_plan: Callable[[int], None] | None) -> list[dict]:
+    fetcher = Fetcher(config, credentials, landing, on_call=on_call)
     try:
-        rel = con.execute(
-            "SELECT status, targets, targets_ok, targets_failed FROM read_parquet(?)",
-            [str(out_dir / "snapshots.parquet")],
-        ).fetchone()
-        codes = con.execute(
-            "SELECT coalesce(error_code, 'http_' || http_status, 'no_response'), count(*) FROM read_parquet(?) "
-            "WHERE outcome <> 'ok' GROUP BY ALL ORDER BY 2 DESC",
-            [str(out_dir / "fetches.parquet")],
-        ).fetchall()
+        plan = await fetcher.discover()
+        if on_plan:
+            on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
+        await fetcher.fetch_all(plan.targets)
+        return [
+            {"region": t.region, "project_id": t.project_id, "endpoint": t.base_url,
+             "workspace_id": t.workspace_id}
+            for t in plan.targets
+        ]
     finally:
-        con.close()
-    return {"status": rel[0], "targets": rel[1], "targets_ok": rel[2], "targets_failed": rel[3],
-            "errors_by_code": dict(codes)}
+        await fetcher.aclose()
 
 
-def build_tables(layout: Layout, raw_dir: Path, snapshot_id: str, write_id: str) -> tuple[Path, dict[str, int]]:
-    """Normalize one sealed raw set into table files in a fresh temporary folder."""
-    import json
+def land(config: Config, credentials: Credentials, snapshot_at: datetime | None = None,
+         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
+    """Fetch every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
+    moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    snapshot_id = snapshot_id_for(moment)
+    layout = Layout(config.root)
+    landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
+    try:
+        targets = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
+    except BaseException:
+        landing.abandon()
+        raise
+    return snapshot_id, landing.seal({"targets": targets})
 
+
+# ---------------------------------------------------------------------------------------------- stage
+
+
+def _bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
     snapshot_at = snapshot_at_of(snapshot_id)
-    out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     bodies = []
-    calls_path = raw_dir / "calls.jsonl"
-    with open(calls_path, encoding="utf-8") as fh:
+    with open(raw_dir / "calls.jsonl", encoding="utf-8") as fh:
         for line in fh:
             call = json.loads(line)
             if call["call"] in POOL_SOURCES and call["outcome"] == "ok" and call.get("body_file"):
@@ -140,25 +148,80 @@ def build_tables(layout: Layout, raw_dir: Path, snapshot_id: str, write_id: str)
                     project_id=t["project_id"], source=call["call"], path=str(raw_dir / call["body_file"]),
                     response_id=call["call_id"],
                 ))
-    rows = normalize(bodies, out_dir)
-    rows.update(_run_tables(raw_dir, layout, out_dir, snapshot_id, snapshot_at,
-                            rows.get("pools", 0), rows.get("rejected_documents", 0)))
-    return out_dir, rows
+    return bodies
 
 
-def publish(layout: Layout, raw_dir: Path, snapshot_id: str) -> tuple[Manifest, dict[str, int], dict]:
-    """Normalize a sealed raw set, commit it as `snapshot_id` and rebuild the catalog. Caller holds the lock."""
+def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, pools: int,
+                rejected: int) -> tuple[dict[str, int], dict]:
+    """`fetches` and `snapshots` from the raw set's call log; returns row counts and the snapshot summary."""
+    run = read_run(raw_dir)
+    snapshot_at = snapshot_at_of(snapshot_id)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE TEMP TABLE fetches_rows AS " + _sql("fetches"), {
+            "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "calls": str(raw_dir / "calls.jsonl"),
+            "raw_dir": str(raw_dir.relative_to(layout.root)),
+        })
+        con.execute(f"COPY fetches_rows TO {_lit(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute("CREATE TEMP TABLE snapshot_row AS " + _sql("snapshots"), {
+            "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
+            "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
+        })
+        con.execute(f"COPY snapshot_row TO {_lit(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
+        status, targets, ok, failed = con.execute(
+            "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
+        codes = con.execute(
+            "SELECT coalesce(error_code, 'http_' || http_status, 'no_response') AS code, count(*) "
+            "FROM fetches_rows WHERE outcome <> 'ok' GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
+    finally:
+        con.close()
+    summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
+               "errors_by_code": dict(codes)}
+    return {"fetches": int(fetches), "snapshots": 1}, summary
+
+
+def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
+    """Normalize one sealed raw set into table files in a fresh temporary folder (not visible yet)."""
     write_id = new_write_id()
-    out_dir, rows = build_tables(layout, raw_dir, snapshot_id, write_id)
-    status = _status_of(out_dir)
+    out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}-p{os.getpid()}"
+    out_dir.mkdir(parents=True)
+    rows = normalize(_bodies(raw_dir, snapshot_id), out_dir)
+    run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
+                                    rows.get("rejected_documents", 0))
+    rows.update(run_rows)
+    return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
+                  **summary)
+
+
+def check(staged: Staged) -> list[CheckOutcome]:
+    return run_checks(staged.files, read_run(staged.raw_dir).get("targets", []))
+
+
+# ---------------------------------------------------------------------------------------------- publish
+
+
+def publish(layout: Layout, staged: Staged) -> Manifest:
+    """Commit staged tables (the manifest rename makes them visible) and rebuild the catalog.
+
+    The caller holds the writer lock.
+    """
     manifest = commit(
-        layout, snapshot_id=snapshot_id, write_id=write_id, snapshot_at=snapshot_at_of(snapshot_id),
-        status=status["status"], raw_dir=raw_dir,
-        table_files={p.stem: p for p in out_dir.glob("*.parquet")}, rows=rows,
+        layout, snapshot_id=staged.snapshot_id, write_id=staged.write_id,
+        snapshot_at=snapshot_at_of(staged.snapshot_id), status=staged.status, raw_dir=staged.raw_dir,
+        table_files=staged.files, rows=staged.rows,
     )
-    out_dir.rmdir()
-    build_catalog(layout, table_docs())
-    return manifest, rows, status
+    shutil.rmtree(staged.out_dir, ignore_errors=True)
+    refresh_catalog(layout)
+    return manifest
+
+
+def refresh_catalog(layout: Layout) -> Path:
+    return build_catalog(layout, table_docs())
+
+
+# ---------------------------------------------------------------------------------------------- whole runs
 
 
 def run_snapshot(
@@ -166,43 +229,28 @@ def run_snapshot(
     *,
     credentials: Credentials | None = None,
     snapshot_at: datetime | None = None,
-    on_call: Callable[[CallRecord], None] | None = None,
+    on_call: OnCall | None = None,
     on_plan: Callable[[int], None] | None = None,
     lock_wait_s: float = 0.0,
 ) -> SnapshotResult:
     """Take one snapshot. `snapshot_at` defaults to now (UTC, whole seconds); re-using an id replaces it."""
     credentials = credentials or load_credentials(config)
-    moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    snapshot_id = snapshot_id_for(moment)
     layout = Layout(config.root)
     with writer_lock(layout, wait_s=lock_wait_s):
         collect_garbage(layout)
-        landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
-        try:
-            targets = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
-        except BaseException:
-            landing.abandon()
-            raise
-        raw_dir = landing.seal({"targets": targets})
-        manifest, rows, status = publish(layout, raw_dir, snapshot_id)
+        snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
+        staged = stage(layout, raw_dir, snapshot_id)
+        checks = check(staged)
+        manifest = publish(layout, staged)
+    for c in checks:
+        if not c.passed:
+            log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)
     return SnapshotResult(
-        snapshot_id=snapshot_id, status=status["status"], targets=status["targets"],
-        targets_ok=status["targets_ok"], targets_failed=status["targets_failed"], pools=rows.get("pools", 0),
-        rejected=rows.get("rejected_documents", 0), rows=rows, errors_by_code=status["errors_by_code"],
-        manifest=manifest,
+        snapshot_id=snapshot_id, status=staged.status, targets=staged.targets, targets_ok=staged.targets_ok,
+        targets_failed=staged.targets_failed, pools=staged.rows.get("pools", 0),
+        rejected=staged.rows.get("rejected_documents", 0), rows=staged.rows,
+        errors_by_code=staged.errors_by_code, checks=checks, manifest=manifest,
     )
-
-
-async def _fetch(config, credentials, landing, on_call, on_plan) -> int:
-    fetcher = Fetcher(config, credentials, landing, on_call=on_call)
-    try:
-        plan = await fetcher.discover()
-        if on_plan:
-            on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
-        await fetcher.fetch_all(plan.targets)
-        return len(plan.targets)
-    finally:
-        await fetcher.aclose()
 
 
 def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait_s: float = 0.0) -> list[str]:
@@ -212,9 +260,14 @@ def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait
     with writer_lock(layout, wait_s=lock_wait_s):
         manifests = {m.snapshot_id: m for m in read_manifests(layout)}
         wanted = sorted(manifests) if snapshot_ids is None else snapshot_ids
+        missing = [sid for sid in wanted if sid not in manifests]
+        if missing:
+            raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
         for sid in wanted:
-            if sid not in manifests:
-                raise KeyError(f"no committed snapshot {sid} under {layout.root}")
-            publish(layout, layout.root / manifests[sid].raw_dir, sid)
+            staged = stage(layout, layout.root / manifests[sid].raw_dir, sid)
+            commit(layout, snapshot_id=sid, write_id=staged.write_id, snapshot_at=snapshot_at_of(sid),
+                   status=staged.status, raw_dir=staged.raw_dir, table_files=staged.files, rows=staged.rows)
+            shutil.rmtree(staged.out_dir, ignore_errors=True)
             done.append(sid)
+        refresh_catalog(layout)
     return done

@@ -94,7 +94,7 @@ class RawLanding:
         self.snapshot_at = snapshot_at
         self.write_id = new_write_id()
         self.started_at = datetime.now(timezone.utc)
-        self.work = layout.tmp / f"raw-{snapshot_id}-{self.write_id}"
+        self.work = layout.tmp / f"raw-{snapshot_id}-{self.write_id}-p{os.getpid()}"
         (self.work / "bodies").mkdir(parents=True)
         # Only values long enough to be credentials: masking short strings would corrupt ordinary text.
         self._secrets = tuple(s.encode() for s in secrets if s and len(s) >= 6)

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -136,10 +137,27 @@ def read_manifests(layout: Layout) -> list[Manifest]:
     return out
 
 
+def _owner_alive(name: str) -> bool:
+    match = re.search(r"-p(\d+)$", name)
+    if not match:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False  # ours, from an earlier run in this process that did not finish: debris too
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
     """Remove crash debris and replaced files. Call only while holding the writer lock.
 
-    - everything in `_tmp/` (no other writer can be using it while we hold the lock);
+    - entries of `_tmp/` whose creating process (the `-p<pid>` suffix) is gone: a live process may be
+      landing or staging there without the lock, which it only takes to commit;
     - table files that no manifest references, once older than `grace_s` (a reader's catalog may still
       point at a replaced snapshot's files for a while).
     Raw sets are never deleted: they are the source of truth.
@@ -147,6 +165,8 @@ def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
     removed = {"tmp": 0, "table_files": 0}
     if layout.tmp.is_dir():
         for entry in layout.tmp.iterdir():
+            if _owner_alive(entry.name):
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

@@ -1,6 +1,7 @@
 """Commit protocol and catalog: atomic visibility, idempotent re-runs, readers never blocked, one writer."""
 
 import json
+import os
 import multiprocessing
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def test_uncommitted_files_and_tmp_debris_are_invisible_then_cleaned(tmp_path):
     stray = layout.table_file("things", "20261128T070000Z", "deadbeef")
     stray.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect().execute(f"COPY (SELECT '20261128T070000Z' AS snapshot_id, 9 AS n) TO '{stray}' (FORMAT parquet)")
-    (layout.tmp / "raw-20261128T070000Z-deadbeef").mkdir(parents=True)
+    (layout.tmp / "raw-20261128T070000Z-deadbeef-p999999999").mkdir(parents=True)
+    (layout.tmp / f"raw-20261128T080000Z-cafecafe-p{os.getppid()}").mkdir(parents=True)  # a live writer
     build_catalog(layout, DOCS)
     con = duckdb.connect(str(layout.catalog), read_only=True)
     assert con.execute("SELECT count(*) FROM things").fetchone()[0] == 1
@@ -88,6 +90,7 @@ def test_uncommitted_files_and_tmp_debris_are_invisible_then_cleaned(tmp_path):
         removed = collect_garbage(layout, grace_s=0)
     assert removed == {"tmp": 1, "table_files": 1}
     assert not stray.exists()
+    assert (layout.tmp / f"raw-20261128T080000Z-cafecafe-p{os.getppid()}").is_dir()
 
 
 def _hold_lock(root, ready, release):

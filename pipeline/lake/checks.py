@@ -1,0 +1,65 @@
+"""Data checks on a staged snapshot, one SQL file each in `sql/checks/`: a check passes when its query
+returns no row; the rows it returns are the evidence. Dagster reports them as blocking asset checks."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.lake.catalog import quote_ident, quote_literal
+from pipeline.lake.docs import SQL_ROOT, parse_header
+
+# check name -> the table whose asset the check belongs to
+CHECKS: dict[str, str] = {
+    "every_target_has_fetch_row": "fetches",
+    "at_least_one_target_ok": "snapshots",
+    "az_counts_add_up": "pool_capacity",
+    "no_duplicate_keys": "pools",
+    "no_negative_counts": "pool_capacity",
+}
+SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    table: str
+    description: str
+    passed: bool
+    failures: int
+    sample: list[dict] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return "ok" if self.passed else f"{self.failures} offending row(s), e.g. {self.sample[:3]}"
+
+
+def check_description(name: str) -> str:
+    path = SQL_ROOT / "checks" / f"{name}.sql"
+    return parse_header(path.read_text(encoding="utf-8"), f"Check {name}").description.removeprefix(
+        f"Check {name}: ")
+
+
+def run_checks(files: dict[str, Path], planned_targets: list[dict]) -> list[CheckOutcome]:
+    con = duckdb.connect(":memory:")
+    try:
+        for table, path in files.items():
+            con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM read_parquet({quote_literal(str(path))})")
+        planned = pa.Table.from_pylist(
+            planned_targets,
+            schema=pa.schema([("region", pa.string()), ("project_id", pa.string()),
+                              ("endpoint", pa.string()), ("workspace_id", pa.string())]),
+        )
+        con.register("planned_targets", planned)
+        out = []
+        for name, table in CHECKS.items():
+            sql = (SQL_ROOT / "checks" / f"{name}.sql").read_text(encoding="utf-8")
+            cur = con.execute(f"SELECT * FROM ({sql}) LIMIT {SAMPLE_ROWS}")
+            cols = [d[0] for d in cur.description]
+            sample = [dict(zip(cols, row)) for row in cur.fetchall()]
+            failures = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0] if sample else 0
+            out.append(CheckOutcome(name, table, check_description(name), not sample, int(failures), sample))
+        return out
+    finally:
+        con.close()
