@@ -203,6 +203,8 @@ class Api:
             body = {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": meta, "items": items}
         elif route.name == "iam_projects":
             body = list_projects(self.fleet.projects, query, self.base_url, raw_query)
+            # IAM names its request id X-IAM-Trace-Id (the SDK quotes it in project-lookup errors).
+            return Reply(200, encode_json(body), request_id, headers=[("X-IAM-Trace-Id", request_id)])
         else:
             return self._issue_token(req, query, request_id)
         return Reply(200, encode_json(body), request_id)
@@ -234,5 +236,6 @@ class Api:
             token, body = self.passwords.issue(req.body, self.fleet.projects, self.base_url,
                                                no_catalog=query.get("nocatalog") == "true")
         except IamError as e:
-            return Reply(e.status, encode_json(e.body), request_id)
-        return Reply(201, encode_json(body), request_id, headers=[("X-Subject-Token", token)])
+            return Reply(e.status, encode_json(e.body), request_id, headers=[("X-IAM-Trace-Id", request_id)])
+        return Reply(201, encode_json(body), request_id,
+                     headers=[("X-Subject-Token", token), ("X-IAM-Trace-Id", request_id)])

@@ -5,12 +5,13 @@ start (same projects, same pools, same order), so benchmarks and the simulator e
 """
 
 import json
+import multiprocessing
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 from pipeline.simulator.pools import PoolState, ProjectContext, draw_phase, new_logical, new_physical, render
-from pipeline.simulator.projects import hex32, make_projects
+from pipeline.simulator.projects import check_regions, hex32, project_info
 
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DEFAULT_DOMAIN_NAME = "poolscope-demo"
@@ -67,21 +68,50 @@ def generate_pools(
     regions: tuple[str, ...] | None = None,
 ) -> Iterator[dict]:
     """n pool documents spread over projects of `pools_per_project` pools each."""
-    if n <= 0:
+    for index in range(_project_count(n, pools_per_project)):
+        yield from _project_docs(index, n, seed, pools_per_project, start, regions)
+
+
+def generate_pools_jsonl(
+    n: int,
+    seed: int,
+    *,
+    pools_per_project: int = 50,
+    start: datetime = DEFAULT_START,
+    regions: tuple[str, ...] | None = None,
+    processes: int = 1,
+) -> Iterator[bytes]:
+    """The same documents as JSON lines, one bytes chunk per project (whole lines), in project order.
+
+    Projects are independent (each has its own RNG), so `processes > 1` spreads them over worker processes
+    and still yields exactly the single-process bytes.
+    """
+    count = _project_count(n, pools_per_project)
+    args = [(index, n, seed, pools_per_project, start, regions) for index in range(count)]
+    if processes <= 1 or count < 2:
+        yield from (_project_jsonl(a) for a in args)
         return
-    projects = -(-n // pools_per_project)
-    infos = make_projects(seed, projects, domain_id_for(seed), regions)
-    remaining = n
-    for index, info in enumerate(infos):
-        rng = project_rng(seed, index)
-        ctx = ProjectContext.draw(info, DEFAULT_DOMAIN_NAME, rng)
-        for pool in populate(ctx, rng, min(pools_per_project, remaining), start):
-            yield render(pool)
-        remaining -= pools_per_project
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        yield from pool.imap(_project_jsonl, args, chunksize=max(1, min(64, count // (processes * 8))))
 
 
-def generate_pools_jsonl(n: int, seed: int, **kwargs) -> Iterator[bytes]:
-    """The same documents as newline-delimited JSON lines, ready to write to a file."""
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    for doc in generate_pools(n, seed, **kwargs):
-        yield dumps(doc).encode() + b"\n"
+def _project_count(n: int, pools_per_project: int) -> int:
+    if pools_per_project < 1:
+        raise ValueError("pools_per_project must be >= 1")
+    return max(0, -(-n // pools_per_project))
+
+
+def _project_docs(index: int, n: int, seed: int, per_project: int, start: datetime,
+                  regions: tuple[str, ...] | None) -> Iterator[dict]:
+    info = project_info(seed, index, domain_id_for(seed), check_regions(regions))
+    rng = project_rng(seed, index)
+    ctx = ProjectContext.draw(info, DEFAULT_DOMAIN_NAME, rng)
+    for pool in populate(ctx, rng, min(per_project, n - index * per_project), start):
+        yield render(pool)
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _project_jsonl(args: tuple) -> bytes:
+    return "".join(_ENCODE(doc) + "\n" for doc in _project_docs(*args)).encode("utf-8")

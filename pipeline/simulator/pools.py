@@ -406,27 +406,34 @@ def _workspace(rng: random.Random, ctx: ProjectContext) -> str:
     return "0"
 
 
+_KEEPS_NODES = frozenset({"Running", "ScalingFailed", "Abnormal", "Error"})
+
+
+def _nodes_for(phase: str, a: Allocation) -> dict[str, dict[str, int]]:
+    """The node states an allocation has right after its pool enters `phase` (hot in bulk generation)."""
+    old = a.nodes
+    if phase == "Creating":
+        return {"creating": dict(a.azs), "available": {}, "abnormal": {}, "deleting": {}}
+    if phase in _KEEPS_NODES:
+        if old["creating"] or old["available"] or old["abnormal"]:
+            return {"creating": old["creating"], "available": old["available"], "abnormal": old["abnormal"],
+                    "deleting": {}}
+        return {"creating": {}, "available": dict(a.azs), "abnormal": {}, "deleting": {}}
+    if phase == "Deleting":
+        leaving: dict[str, int] = {}
+        for counts in old.values():
+            for az, c in counts.items():
+                leaving[az] = leaving.get(az, 0) + c
+        return {"creating": {}, "available": {}, "abnormal": {}, "deleting": leaving or dict(a.azs)}
+    return {"creating": {}, "available": {}, "abnormal": {}, "deleting": {}}
+
+
 def enter_phase(pool: PoolState, phase: str, rng: random.Random, tick: int) -> None:
     """Put nodes, scope states, drivers and message in line with a phase the pool enters."""
     pool.phase = phase
     pool.message = ""
     for a in pool.allocations:
-        live = {s: dict(a.nodes[s]) for s in NODE_STATES}
-        a.nodes = {s: {} for s in NODE_STATES}
-        if phase in ("Creating",):
-            a.nodes["creating"] = dict(a.azs)
-        elif phase in ("Running", "ScalingFailed", "Abnormal", "Error"):
-            if any(live[s] for s in ("creating", "available", "abnormal")):
-                for s in ("creating", "available", "abnormal"):
-                    a.nodes[s] = live[s]
-            else:
-                a.nodes["available"] = dict(a.azs)
-        elif phase == "Deleting":
-            for s in NODE_STATES:
-                for az, c in live[s].items():
-                    _bump(a.nodes["deleting"], az, c)
-            if not a.nodes["deleting"]:
-                a.nodes["deleting"] = dict(a.azs)
+        a.nodes = _nodes_for(phase, a)
     first = pool.allocations[0]
     zone = min(first.azs) if first.azs else pool.project.region
     state = "Enabled"

@@ -87,6 +87,7 @@ class Simulator:
             return
         self._server.stopping.set()
         self._server.shutdown()
+        self._server.drop_connections()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

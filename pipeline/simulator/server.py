@@ -9,6 +9,7 @@ import logging
 import socket
 import socketserver
 import struct
+import sys
 import threading
 from email.utils import formatdate
 from http import HTTPStatus
@@ -28,6 +29,8 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api: Api):
         self.api = api
         self.stopping = threading.Event()  # wakes stalled handlers at shutdown
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -40,6 +43,32 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         sock, addr = super().get_request()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, addr
+
+    def process_request(self, request, client_address):
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that vanishes mid-keep-alive (reset, timeout) is ordinary here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        log.exception("simulator connection from %s failed", client_address[0])
+
+    def drop_connections(self) -> None:
+        """Close kept-alive connections too: a stopped simulator must not go on answering on them."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _reason(status: int) -> str:

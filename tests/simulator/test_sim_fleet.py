@@ -204,9 +204,11 @@ def test_driver_upgrade_goes_through_upgrading():
 def test_bulk_generator_is_the_fleet_generator():
     fleet = Fleet(5, 4, 7)
     assert list(generate_pools(28, 5, pools_per_project=7)) == all_docs(fleet)
-    lines = list(generate_pools_jsonl(300, 9))
-    assert len(lines) == 300 and all(line.endswith(b"\n") for line in lines)
-    assert all(NAME_RE.match(json.loads(line)["metadata"]["name"]) for line in lines)
+    chunks = list(generate_pools_jsonl(300, 9, pools_per_project=40))
+    assert len(chunks) == 8 and all(chunk.endswith(b"\n") for chunk in chunks)
+    lines = b"".join(chunks).splitlines()
+    assert [json.loads(line) for line in lines] == list(generate_pools(300, 9, pools_per_project=40))
+    assert b"".join(generate_pools_jsonl(300, 9, pools_per_project=40, processes=2)) == b"".join(chunks)
     assert len(list(generate_pools(101, 9, pools_per_project=50))) == 101
 
 

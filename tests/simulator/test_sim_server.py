@@ -319,3 +319,24 @@ def test_control_endpoint_and_config(sim, tmp_path):
     assert config["targets"] == [{"region": p.region, "project_id": p.id, "endpoint": sim.url}
                                  for p in sim.projects]
     assert sim.sk not in path.read_text()
+
+
+def test_stopping_drops_kept_alive_connections():
+    with run_simulator(SimulatorConfig(projects=1, pools_per_project=1)) as sim:
+        url = urlparse(sim.url)
+        path = pools_path(sim.projects[0].id)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("GET", path, headers=signer.sign(ak=sim.ak, sk=sim.sk, method="GET", host=url.netloc,
+                                                      path=path))
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+    try:
+        conn.request("GET", path, headers=signer.sign(ak=sim.ak, sk=sim.sk, method="GET", host=url.netloc,
+                                                      path=path))
+        with pytest.raises((ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine)):
+            conn.getresponse()
+    except OSError:
+        pass  # refused while sending: equally gone
+    finally:
+        conn.close()
