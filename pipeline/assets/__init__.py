@@ -1,0 +1,1 @@
+"""Dagster assets, checks and schedules of poolscope."""

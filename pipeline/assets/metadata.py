@@ -1,0 +1,41 @@
+"""Asset metadata built from Parquet files: row counts, documented column schemas, markdown previews."""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline.lake.catalog import TableDoc, quote_literal
+
+PREVIEW_ROWS = 5
+_MAX_CELL = 40
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def table_metadata(path: Path, doc: TableDoc | None, rows: int) -> dict:
+    con = duckdb.connect(":memory:")
+    try:
+        src = f"read_parquet({quote_literal(str(path))})"
+        schema = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
+        cur = con.execute(f"SELECT * FROM {src} LIMIT {PREVIEW_ROWS}")
+        names = [d[0] for d in cur.description]
+        preview = cur.fetchall()
+    finally:
+        con.close()
+    columns = [
+        dg.TableColumn(name=name, type=str(type_), description=(doc.columns.get(name) if doc else None))
+        for name, type_, *_ in schema
+    ]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in preview]
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+        "preview": dg.MetadataValue.md("\n".join(lines)),
+        "path": dg.MetadataValue.path(str(path)),
+    }

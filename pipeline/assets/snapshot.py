@@ -1,0 +1,144 @@
+"""The snapshot assets: raw landing -> normalized tables (with blocking checks) -> DuckDB catalog.
+
+They call the same functions as `poolscope snapshot` (pipeline/snapshot.py), step by step.
+"""
+
+import dagster as dg
+
+from pipeline.assets.metadata import table_metadata
+from pipeline.assets.resources import PoolscopeResource
+from pipeline.lake.checks import CHECKS, check_description
+from pipeline.lake.docs import table_docs
+from pipeline.lake.layout import Layout, snapshot_at_of
+from pipeline.lake.normalize import TABLES as POOL_TABLES
+from pipeline.lake.store import commit, read_manifests, writer_lock
+from pipeline.snapshot import check, land, refresh_catalog, stage
+
+GROUP = "snapshot"
+TABLES: tuple[str, ...] = ("snapshots", "fetches", *POOL_TABLES)
+LOCK_WAIT_S = 900.0
+
+
+def _progress_logger(context: dg.AssetExecutionContext):
+    state = {"total": 0, "done": 0, "errors": 0, "next": 0}
+
+    def on_plan(total: int) -> None:
+        state["total"] = total
+        context.log.info(f"fetching {total} call(s)")
+
+    def on_call(record) -> None:
+        if record.call == "list_projects":
+            return
+        state["done"] += 1
+        state["errors"] += record.outcome != "ok"
+        # About ten progress lines per run, whatever its size.
+        if state["done"] >= state["next"] or state["done"] == state["total"]:
+            context.log.info(f"fetched {state['done']}/{state['total']} call(s), {state['errors']} error(s)")
+            state["next"] = state["done"] + max(1, state["total"] // 10)
+
+    return on_plan, on_call
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "json"},
+    description="Every ModelArts pool response of one snapshot, landed byte for byte under lake/raw/ with each "
+    "call's status, request id, attempts and timing. Nothing is parsed before it is landed.",
+)
+def raw_snapshot(context: dg.AssetExecutionContext, poolscope: PoolscopeResource) -> dg.Output[dict]:
+    config = poolscope.load()
+    credentials = poolscope.credentials(config)
+    snapshot_at = None
+    scheduled = context.run.tags.get("dagster/scheduled_execution_time")
+    if scheduled:
+        from datetime import datetime
+
+        snapshot_at = datetime.fromisoformat(scheduled)
+    on_plan, on_call = _progress_logger(context)
+    snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
+    calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))
+    return dg.Output(
+        {"snapshot_id": snapshot_id, "raw_dir": str(raw_dir)},
+        metadata={"snapshot_id": snapshot_id, "raw_dir": dg.MetadataValue.path(str(raw_dir)), "calls": calls},
+    )
+
+
+def _table_spec(table: str) -> dg.AssetSpec:
+    doc = table_docs().get(table)
+    return dg.AssetSpec(
+        key=table,
+        group_name=GROUP,
+        kinds={"parquet", "duckdb"},
+        deps=[raw_snapshot],
+        description=doc.description if doc else None,
+        metadata={"dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])
+        ])},
+    )
+
+
+@dg.multi_asset(
+    specs=[_table_spec(t) for t in TABLES],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset=table, blocking=True, description=check_description(name))
+        for name, table in CHECKS.items()
+    ],
+    ins={"raw_snapshot": dg.AssetIn()},
+    name="pool_tables",
+)
+def pool_tables(context: dg.AssetExecutionContext, poolscope: PoolscopeResource, raw_snapshot: dict):
+    """Normalize the raw snapshot with the SQL in sql/normalize/, check it, commit it to the lake."""
+    from pathlib import Path
+
+    layout = poolscope.layout()
+    snapshot_id, raw_dir = raw_snapshot["snapshot_id"], Path(raw_snapshot["raw_dir"])
+    staged = stage(layout, raw_dir, snapshot_id)
+    outcomes = check(staged)
+    metadata = {t: table_metadata(p, table_docs().get(t), staged.rows.get(t, 0)) for t, p in staged.files.items()}
+    with writer_lock(layout, wait_s=LOCK_WAIT_S):
+        manifest = commit(
+            layout, snapshot_id=snapshot_id, write_id=staged.write_id, snapshot_at=snapshot_at_of(snapshot_id),
+            status=staged.status, raw_dir=raw_dir, table_files=staged.files, rows=staged.rows,
+        )
+    context.log.info(
+        f"snapshot {snapshot_id}: {staged.status}, {staged.targets_ok}/{staged.targets} target(s) ok, "
+        f"{staged.rows.get('pools', 0)} pool(s), {staged.rows.get('rejected_documents', 0)} rejected document(s)"
+    )
+    for table in TABLES:
+        meta = dict(metadata.get(table, {}))
+        info = manifest.tables.get(table)
+        if info:
+            meta["path"] = dg.MetadataValue.path(str(layout.root / info["file"]))
+        meta["snapshot_id"] = snapshot_id
+        yield dg.MaterializeResult(asset_key=table, metadata=meta)
+    for o in outcomes:
+        yield dg.AssetCheckResult(
+            asset_key=o.table, check_name=o.name, passed=o.passed,
+            metadata={"snapshot_id": snapshot_id, "offending_rows": o.failures,
+                      "sample": dg.MetadataValue.json(_jsonable(o.sample))},
+        )
+
+
+def _jsonable(rows: list[dict]) -> list[dict]:
+    return [{k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in r.items()}
+            for r in rows]
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(t) for t in TABLES],
+    description="inventory.duckdb: documented views over every committed snapshot of the lake. Rebuilt whole and "
+    "swapped in atomically, so an open reader is never blocked and never sees half a snapshot.",
+)
+def inventory_catalog(context: dg.AssetExecutionContext, poolscope: PoolscopeResource) -> dg.MaterializeResult:
+    layout: Layout = poolscope.layout()
+    with writer_lock(layout, wait_s=LOCK_WAIT_S):
+        path = refresh_catalog(layout)
+    manifests = read_manifests(layout)
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "snapshots": len(manifests),
+        "latest_snapshot": manifests[-1].snapshot_id if manifests else "",
+        "open_with": dg.MetadataValue.md(f"```\nduckdb -readonly {path}\n```"),
+    })

@@ -1,0 +1,103 @@
+"""The Dagster job against the simulator over real HTTP: materialize, checks, the resulting DuckDB file."""
+
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from pipeline.assets.resources import PoolscopeResource
+from pipeline.assets.snapshot import TABLES, inventory_catalog, pool_tables, raw_snapshot
+from pipeline.definitions import build_definitions
+from pipeline.lake.checks import CHECKS
+from pipeline.simulator import Faults, SimulatorConfig, run_simulator
+
+AK, SK = "AKDAGSTERTEST0000001", "dagster-test-sk-0123456789abcdefghijklm"
+
+
+def query(db, sql):
+    """Read the catalog from another process, as an analyst would (and from another folder)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True);"
+         "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))", str(db), sql],
+        capture_output=True, text=True, check=True, cwd="/",
+    )
+    import json
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", AK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", SK)
+
+
+def test_asset_graph_is_pinned():
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+    assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES])
+    assert set(TABLES) == {"snapshots", "fetches", "pools", "pool_labels", "pool_annotations", "pool_scopes",
+                           "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
+                           "pool_job_flavors", "rejected_documents"}
+    for table in TABLES:
+        assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
+    assert graph.get(dg.AssetKey("inventory_catalog")).parent_keys == {dg.AssetKey(t) for t in TABLES}
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert checks == {(table, name) for name, table in CHECKS.items()}
+    assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
+    schedule = defs.get_schedule_def("snapshot_schedule")
+    assert schedule.cron_schedule == "0 * * * *"
+
+
+def test_schedule_cron_comes_from_the_config(tmp_path):
+    cfg = tmp_path / "poolscope.yaml"
+    cfg.write_text("storage: {root: d}\nschedule: {cron: '15 */2 * * *'}\n"
+                   "targets: [{region: cn-north-4, project_id: p1}]\n")
+    assert build_definitions(str(cfg)).get_schedule_def("snapshot_schedule").cron_schedule == "15 */2 * * *"
+
+
+def test_materialize_snapshot_against_the_simulator(tmp_path, env):
+    config = SimulatorConfig(projects=4, pools_per_project=6, seed=21, ak=AK, sk=SK,
+                             faults=Faults(forbidden_projects=1, error_rate=0.1, seed=3))
+    with run_simulator(config) as sim:
+        cfg = tmp_path / "poolscope.yaml"
+        sim.write_config(cfg, storage_root="./data")
+        expected_pools = sum(len(sim.fleet.pools(p.id)) for p in sim.projects if not p.forbidden)
+        result = dg.materialize(
+            [raw_snapshot, pool_tables, inventory_catalog],
+            resources={"poolscope": PoolscopeResource(config_path=str(cfg))},
+        )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.check_name for c in checks} == set(CHECKS)
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    assert "inventory_catalog" in mats
+    pools_meta = mats["pools"].materialization.metadata
+    assert pools_meta["dagster/row_count"].value == expected_pools
+    assert "pool_id" in pools_meta["preview"].value
+    db = tmp_path / "data" / "inventory.duckdb"
+    assert query(db, "SELECT count(*) FROM pools") == [[expected_pools]]
+    assert query(db, "SELECT status, targets, targets_ok, targets_failed FROM snapshots") == [["partial", 4, 3, 1]]
+    assert query(db, "SELECT count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches") == [[4, 1]]
+    comments = query(db, "SELECT comment FROM duckdb_columns() WHERE table_name = 'pools' AND column_name = 'billing_mode'")
+    assert "pay_per_use" in comments[0][0]
+
+
+def test_a_failed_blocking_check_stops_the_catalog(tmp_path, env):
+    config = SimulatorConfig(projects=2, pools_per_project=2, seed=1, ak=AK, sk=SK,
+                             faults=Faults(forbidden_projects=2))
+    with run_simulator(config) as sim:
+        cfg = tmp_path / "poolscope.yaml"
+        sim.write_config(cfg, storage_root="./data")
+        result = dg.materialize(
+            [raw_snapshot, pool_tables, inventory_catalog],
+            resources={"poolscope": PoolscopeResource(config_path=str(cfg))},
+            raise_on_error=False,
+        )
+    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
+    assert failed == {"at_least_one_target_ok"}
+    mats = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "snapshots" in mats and "inventory_catalog" not in mats
+    assert not (tmp_path / "data" / "inventory.duckdb").exists()
