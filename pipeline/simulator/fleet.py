@@ -22,7 +22,8 @@ from pipeline.simulator.generate import (
     project_rng,
 )
 from pipeline.simulator.nodes import pool_nodes
-from pipeline.simulator.pools import PoolState, ProjectContext, render
+from pipeline.simulator.pools import PoolState, ProjectContext
+from pipeline.simulator.render import render
 from pipeline.simulator.projects import ProjectInfo, make_projects
 
 
@@ -72,6 +73,7 @@ class Fleet:
             self._hours += hours
             target = math.floor(self._hours + 1e-9)
             new: list[Change] = []
+            stepped = self.tick < target
             while self.tick < target:
                 self.tick += 1
                 moment = self.start + timedelta(hours=self.tick)
@@ -79,7 +81,7 @@ class Fleet:
                     rng = random.Random(f"{self.seed}:tick:{self.tick}:{index}")
                     step(self._worlds[info.id], rng, self.tick, moment, new)
             self.changes.extend(new)
-            if new or target:
+            if stepped:
                 self._rendered.clear()
             return new
 

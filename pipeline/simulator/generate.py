@@ -10,7 +10,8 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from pipeline.simulator.pools import PoolState, ProjectContext, draw_phase, new_logical, new_physical, render
+from pipeline.simulator.pools import PoolState, ProjectContext, draw_phase, new_logical, new_physical
+from pipeline.simulator.render import render
 from pipeline.simulator.projects import check_regions, hex32, project_info
 
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -67,7 +68,12 @@ def generate_pools(
     start: datetime = DEFAULT_START,
     regions: tuple[str, ...] | None = None,
 ) -> Iterator[dict]:
-    """n pool documents spread over projects of `pools_per_project` pools each."""
+    """n pool documents spread over projects of `pools_per_project` pools each.
+
+    About 33 us a document on one core (200,000 in ~6.5 s here): cheaper than json.loads of the same
+    documents, and cheaper than unpickling them, which is why there is no multi-process variant of this
+    one (there is for JSON lines, where bytes cross the process boundary).
+    """
     for index in range(_project_count(n, pools_per_project)):
         yield from _project_docs(index, n, seed, pools_per_project, start, regions)
 
@@ -91,8 +97,12 @@ def generate_pools_jsonl(
     if processes <= 1 or count < 2:
         yield from (_project_jsonl(a) for a in args)
         return
+    yield from _parallel(_project_jsonl, args, processes)
+
+
+def _parallel(func, args: list[tuple], processes: int) -> Iterator[bytes]:
     with multiprocessing.get_context("fork").Pool(processes) as pool:
-        yield from pool.imap(_project_jsonl, args, chunksize=max(1, min(64, count // (processes * 8))))
+        yield from pool.imap(func, args, chunksize=max(1, min(64, len(args) // (processes * 8))))
 
 
 def _project_count(n: int, pools_per_project: int) -> int:

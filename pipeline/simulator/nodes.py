@@ -7,7 +7,8 @@ identity from one request to the next while the pool's counts stay put.
 import hashlib
 
 from pipeline.simulator.catalog import FLAVORS
-from pipeline.simulator.pools import PoolState, rfc3339
+from pipeline.simulator.pools import PoolState
+from pipeline.simulator.render import rfc3339
 
 # Listed in this order, so healthy nodes keep their ordinals while others come and go.
 _STATE_PHASES = (("available", "Available"), ("abnormal", "Abnormal"), ("creating", "Creating"),
