@@ -26,12 +26,10 @@ test: install
 bench: install
 	$(BIN)/python -m benchmarks
 
-# Dagster UI on loopback only, on the demo's config (run `make demo` first to create it).
+# Dagster UI on loopback only, on the demo's config, with the demo's simulated fleet served again.
 dev: install
 	@test -f $(DEMO_CONFIG) || { echo "no $(DEMO_CONFIG): run 'make demo' first"; exit 2; }
-	mkdir -p demo-data/dagster_home
-	DAGSTER_HOME=$(CURDIR)/demo-data/dagster_home POOLSCOPE_CONFIG=$(CURDIR)/$(DEMO_CONFIG) \
-		$(BIN)/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -w workspace.yaml
+	$(BIN)/poolscope dev --out demo-data --port $(DAGSTER_PORT)
 
 clean:
 	rm -rf $(VENV) .tools demo-data .pytest_cache .hypothesis

@@ -5,7 +5,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline import commands
+    from pipeline import commands, demo
     from pipeline.simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parsers(sub)
+    demo.add_parsers(sub)
     simulator_cli.add_parser(sub)
     return parser
 
