@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from pipeline.simulator.pools import PoolState, ProjectContext, draw_phase, new_logical, new_physical
+from pipeline.simulator.pools import PoolState, ProjectContext, draw_phase, new_logical, new_physical, pick, ri
 from pipeline.simulator.render import render
 from pipeline.simulator.projects import check_regions, hex32, project_info
 
@@ -35,12 +35,13 @@ def populate(ctx: ProjectContext, rng: random.Random, n: int, start: datetime) -
     parents: list[PoolState] = []
     for _ in range(n):
         if parents and rng.random() < SUBPOOL_SHARE:
-            parent = parents[rng.randrange(len(parents))]
+            parent = pick(rng, parents)
             phase = "Running" if rng.random() < 0.9 else "Creating"
             if phase == "Creating":
-                created = start - timedelta(minutes=rng.randrange(1, 180))
+                created = start - timedelta(minutes=1 + ri(rng, 179))
             else:
-                created = parent.created_at + (start - parent.created_at) * rng.random()
+                # Whole seconds, like every timestamp the service returns.
+                created = (parent.created_at + (start - parent.created_at) * rng.random()).replace(microsecond=0)
             child = new_logical(ctx, rng, parent, created, 0, phase)
             if child is not None:
                 parent.subpools += 1
@@ -48,11 +49,11 @@ def populate(ctx: ProjectContext, rng: random.Random, n: int, start: datetime) -
                 continue
         phase = draw_phase(rng)
         if phase in ("Creating", "Waiting"):
-            created = start - timedelta(minutes=rng.randrange(1, 180))
+            created = start - timedelta(minutes=1 + ri(rng, 179))
         elif phase == "CreationFailed":
-            created = start - timedelta(minutes=rng.randrange(60, 70 * 60))
+            created = start - timedelta(minutes=60 + ri(rng, 69 * 60))
         else:
-            created = start - timedelta(minutes=rng.randrange(24 * 60, 700 * 24 * 60))
+            created = start - timedelta(minutes=24 * 60 + ri(rng, 699 * 24 * 60))
         pool = new_physical(ctx, rng, created, phase, 0)
         pools.append(pool)
         if phase in _PARENT_PHASES:

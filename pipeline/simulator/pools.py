@@ -215,12 +215,14 @@ def _sample(rng: random.Random, seq, k: int) -> list:
 
 
 def _split(rng: random.Random, count: int, zones: tuple[str, ...]) -> dict[str, int]:
-    k = min(count, len(zones), (1, 1, 2, 3)[ri(rng, 4)])
+    """Spread `count` nodes over 1-3 of the region's zones, at least one node in each zone used."""
+    k = min(count, len(zones), (1, 1, 2, 3)[int(rng.random() * 4)])
+    if k == 1:  # the common case, kept cheap for bulk generation
+        return {zones[int(rng.random() * len(zones))]: count}
     picked = sorted(zones) if k == len(zones) else sorted(_sample(rng, zones, k))
     out = dict.fromkeys(picked, 1)
     for _ in range(count - k):
-        az = picked[ri(rng, k)]
-        out[az] += 1
+        out[picked[int(rng.random() * k)]] += 1
     return out
 
 

@@ -6,6 +6,7 @@
 
 import json
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class SimulatorConfig:
     security_token: str | None = field(default=None, repr=False)  # set: the AK is temporary and needs it
     domain_name: str = DEFAULT_DOMAIN_NAME
     max_clock_skew_s: float = 900.0
+    max_records: int = 200_000  # the request log keeps the latest ones, so a long-running CLI stays bounded
 
 
 class Simulator:
@@ -59,7 +61,7 @@ class Simulator:
             self.fleet.mark_forbidden({p.id for p in self.fleet.projects[-n_forbidden:]})
         tokens = TokenStore(config.token_ttl_s)
         self._faults = FaultEngine(config.faults, config.seed)
-        self._records: list[RequestRecord] = []
+        self._records: deque[RequestRecord] = deque(maxlen=config.max_records)
         self._records_lock = threading.Lock()
         self.api = Api(
             fleet=self.fleet,
