@@ -340,3 +340,20 @@ def test_stopping_drops_kept_alive_connections():
         pass  # refused while sending: equally gone
     finally:
         conn.close()
+
+
+def test_concurrent_clients_while_the_clock_moves(sim):
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [pools_path(p.id) for p in sim.projects]
+
+    def client(i: int) -> list[int]:
+        return [call(sim, "GET", paths[(i + k) % len(paths)]).status for k in range(15)]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(client, i) for i in range(6)]
+        for _ in range(10):
+            sim.advance(hours=1)
+        statuses = [s for f in futures for s in f.result()]
+    assert statuses == [200] * 90
+    assert sim.fleet.tick == 10
