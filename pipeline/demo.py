@@ -131,6 +131,10 @@ def _print_catalog(layout: Layout) -> None:
     print("Open Dagster:  make dev   (UI on http://127.0.0.1:3000, same simulated fleet, demo credentials)")
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def dev_command(args: argparse.Namespace) -> int:
     from pipeline.simulator import run_simulator
 
@@ -156,6 +160,9 @@ def dev_command(args: argparse.Namespace) -> int:
              "-w", str(workspace)],
             env=env, start_new_session=True,
         )
+        # SIGTERM (a supervisor, `kill`) must stop Dagster too: it runs in its own session so that a Ctrl-C
+        # reaches it once, through us.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             return proc.wait()
         except KeyboardInterrupt:
