@@ -1,0 +1,151 @@
+-- Non-table step 1: read every landed body file once and cut it into candidate pool documents.
+-- normalize.py materializes this SELECT as TEMP TABLE _items; _rows.sql joins it to the BodyRef context.
+--
+-- Parameters
+--   $list0 .. $list7  VARCHAR[]  the distinct readable paths of list_pools bodies
+--                                ({"kind":"PoolList","items":[Pool...]}), dealt into 8 lists
+--   $show0 .. $show7  VARCHAR[]  the same for show_pool bodies (one Pool each)
+-- Why 8 + 8 read_blob calls: one read_blob scan runs on one thread, and everything after it (cutting, parsing)
+-- runs in that scan's pipeline; the branches of a UNION ALL run in parallel. 8 lists per source keep up to 8
+-- cores busy (a list may be empty).
+-- Files are read with read_blob, not read_text: read_text stops the whole query on one body that is not valid
+-- UTF-8; here each body is decoded with try(decode(...)), which gives NULL instead of an error. The context
+-- (snapshot, project, ...) is joined later, on this table's narrow `path` key: joining it here would put the
+-- bodies into a hash table and serialize the parsing behind it.
+--
+-- Output: one row per candidate document (an `items[]` element of a list body, or a whole show_pool body),
+-- plus one row for a body that yields no document list at all.
+--   path          VARCHAR  the body file (= BodyRef.path)
+--   source        VARCHAR  list_pools | show_pool (which parameter list the file came from)
+--   item_index    INTEGER  0-based index in `items` for list bodies; NULL for show_pool bodies and for a
+--                          whole-body rejection
+--   pool_id       VARCHAR  metadata.name when it is a JSON string that is not blank, else NULL
+--   reason        VARCHAR  why the row is unusable (see rejected_documents.sql); NULL for a usable document
+--                          (duplicates are found later, in _dups.sql)
+--   excerpt       VARCHAR  first 200 characters of the body (whole-body rejection; bytes that are not UTF-8
+--                          appear as \xNN escapes) or of the document's JSON (kept for every document: a
+--                          duplicate is only known later). The full raw document is not kept here: the landing
+--                          keeps the bytes, and copying 2 kB per pool cost more than parsing it.
+--   p             STRUCT   the document parsed once with the lenient schema below (NULL unless it is an object).
+--                          from_json never fails on a well-formed document: a field of the wrong JSON type is
+--                          NULL, or for a VARCHAR field the JSON text of the value ({"a":1}, 3, true). Counts stay
+--                          VARCHAR here; table files convert them with pool_int (see _macros.sql).
+--                          metadata.labels/annotations and status.resources.<state> stay JSON: their shape varies.
+--   cn_mode_lower VARCHAR  spec.containernetwork.mode, the SDK's lowercase key (the schema reads the docs'
+--                          spec.containerNetwork; JSON keys are case sensitive and a STRUCT cannot hold both).
+--                          Extracted only from documents whose text contains that key.
+WITH raw AS (
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list0)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list1)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list2)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list3)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list4)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list5)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list6)
+    UNION ALL
+    SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list7)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show0)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show1)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show2)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show3)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show4)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show5)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show6)
+    UNION ALL
+    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show7)
+),
+decoded AS (
+    SELECT path, source, content, try(decode(content)) AS text
+    FROM raw
+),
+cut AS (
+    SELECT path, source, content, text,
+           CASE
+               WHEN source = 'list_pools' THEN try(from_json(text, '{"items": "JSON[]"}')).items
+               WHEN json_valid(text) THEN [text::JSON]
+           END AS doc_list
+    FROM decoded
+),
+items AS (
+    -- A body without a document list becomes one row with doc NULL and its reason.
+    SELECT path, source,
+           CASE WHEN doc_list IS NULL THEN
+               CASE
+                   WHEN text IS NULL THEN 'body is not valid UTF-8 text'
+                   WHEN regexp_full_match(text, '\s*') THEN 'body is empty'
+                   WHEN NOT json_valid(text) THEN 'body is not valid JSON'
+                   WHEN json_type(text) <> 'OBJECT' THEN 'body is not a JSON object'
+                   ELSE 'body has no items array'
+               END
+           END AS body_reason,
+           CASE WHEN doc_list IS NULL THEN left(coalesce(text, content::VARCHAR), 200) END AS body_excerpt,
+           unnest(coalesce(doc_list, [NULL::JSON])) AS doc,
+           unnest(range(coalesce(len(doc_list), 1))) AS idx
+    FROM cut
+),
+parsed AS (
+    SELECT *,
+           coalesce(regexp_matches(doc, '^\s*\{'), false) AS is_object,
+           CASE WHEN regexp_matches(doc, '^\s*\{') THEN from_json(doc, '{
+               "metadata": {"name": "JSON", "creationTimestamp": "VARCHAR", "labels": "JSON", "annotations": "JSON"},
+               "spec": {
+                   "type": "VARCHAR",
+                   "scope": ["VARCHAR"],
+                   "resources": [{"flavor": "VARCHAR", "count": "VARCHAR", "maxCount": "VARCHAR",
+                                  "azs": [{"az": "VARCHAR", "count": "VARCHAR"}]}],
+                   "network": {"name": "VARCHAR"},
+                   "containerNetwork": {"mode": "VARCHAR"},
+                   "jobFlavors": ["VARCHAR"],
+                   "driver": {"gpuVersion": "VARCHAR", "npuVersion": "VARCHAR", "updateStrategy": "VARCHAR"},
+                   "controlMode": "VARCHAR"
+               },
+               "status": {
+                   "phase": "VARCHAR", "message": "VARCHAR", "parent": "VARCHAR", "root": "VARCHAR",
+                   "resources": {"creating": "JSON", "available": "JSON", "abnormal": "JSON", "deleting": "JSON"},
+                   "scope": [{"scopeType": "VARCHAR", "state": "VARCHAR"}],
+                   "driver": {"gpu": {"version": "VARCHAR", "state": "VARCHAR"},
+                              "npu": {"version": "VARCHAR", "state": "VARCHAR"}}
+               }
+           }') END AS p
+    FROM items
+),
+named AS (
+    SELECT *,
+           CASE WHEN json_type(p.metadata.name) = 'VARCHAR'
+                 AND trim(json_extract_string(p.metadata.name, '$')) <> ''
+                THEN json_extract_string(p.metadata.name, '$') END AS name
+    FROM parsed
+),
+judged AS (
+    SELECT *,
+           CASE
+               WHEN body_reason IS NOT NULL THEN body_reason
+               WHEN NOT is_object AND source = 'show_pool' THEN 'body is not a JSON object'
+               WHEN NOT is_object THEN 'item is not an object'
+               WHEN name IS NULL THEN 'pool has no metadata.name'
+           END AS reason
+    FROM named
+)
+SELECT path,
+       source,
+       CASE WHEN source = 'list_pools' AND body_reason IS NULL THEN idx::INTEGER END AS item_index,
+       name AS pool_id,
+       reason,
+       CASE WHEN body_reason IS NOT NULL THEN body_excerpt ELSE left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
+       p,
+       CASE WHEN contains(doc, '"containernetwork"')
+            THEN json_extract_string(doc, '$.spec.containernetwork.mode') END AS cn_mode_lower
+FROM judged
