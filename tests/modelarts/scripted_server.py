@@ -166,6 +166,8 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # socketserver's default backlog of 5 drops SYNs under a burst of connects; the retransmission costs 1 s.
+    request_queue_size = 128
     owner: ScriptedServer
 
     def __init__(self, owner: ScriptedServer, tls: ssl.SSLContext | None) -> None:
