@@ -358,7 +358,7 @@ class ModelArtsClient:
             if not isinstance(doc, dict):
                 raise MalformedResponseError(
                     status=page.status, error_msg="a page is not a JSON object", request_id=page.request_id,
-                    attempts=page.attempts, method=page.method, path=page.path, reason="not_an_object",
+                    attempts=page.attempts, method=page.method, path=page.path, query=page.query, reason="not_an_object",
                     response=page, history=page.history, pages=tuple(pages),
                 )
             metadata = doc.get("metadata")
@@ -369,7 +369,7 @@ class ModelArtsClient:
                 why = "repeated continue token" if token in seen else f"more than {max_pages} pages"
                 raise PaginationError(
                     status=page.status, error_msg=f"paging does not terminate: {why}", request_id=page.request_id,
-                    attempts=page.attempts, method=page.method, path=page.path, reason="pagination",
+                    attempts=page.attempts, method=page.method, path=page.path, query=page.query, reason="pagination",
                     response=page, history=page.history, pages=tuple(pages),
                 )
             seen.add(token)
@@ -582,6 +582,7 @@ class ModelArtsClient:
             elapsed_ms=elapsed_ms,
             method=call.method,
             path=call.full_path,
+            query=call.query,
             reason=last.reason,
             retry_after_s=last.retry_after_s,
             response=response,
@@ -676,7 +677,7 @@ class ModelArtsClient:
         except ValueError as exc:
             raise MalformedResponseError(
                 status=response.status, error_msg=str(exc), request_id=response.request_id,
-                attempts=response.attempts, method=response.method, path=response.path,
+                attempts=response.attempts, method=response.method, path=response.path, query=response.query,
                 reason="bad_token_response", response=response, history=response.history,
             ) from None
 

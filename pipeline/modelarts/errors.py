@@ -46,6 +46,7 @@ class ModelArtsError(Exception):
         elapsed_ms: float | None = None,
         method: str | None = None,
         path: str | None = None,
+        query: str | None = None,
         reason: str | None = None,
         retry_after_s: float | None = None,
         response: ApiResponse | None = None,
@@ -60,6 +61,7 @@ class ModelArtsError(Exception):
         self.elapsed_ms = elapsed_ms  # from the first attempt's start to giving up, backoff sleeps included
         self.method = method
         self.path = path
+        self.query = query  # the exact query string sent (no credentials ever travel in it)
         self.reason = reason
         self.retry_after_s = retry_after_s
         self.response = response

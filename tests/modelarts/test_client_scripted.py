@@ -200,8 +200,9 @@ def test_request_id_header_wins_over_body():
     reply = Reply(404, {"error_code": "APIGW.0101", "error_msg": "no api", "request_id": "body-id"}, {"X-Request-Id": "hdr-id"})
     with ScriptedServer([reply]) as srv:
         with pytest.raises(NotFoundError) as info:
-            run(call(srv.url, list_pools))
+            run(call(srv.url, lambda c: c.list_pools(PROJECT, status="created")))
     assert info.value.request_id == "hdr-id"
+    assert (info.value.path, info.value.query) == (f"/v2/{PROJECT}/pools", "status=created")
 
 
 def test_iam_style_nested_error_body():
