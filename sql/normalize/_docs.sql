@@ -17,5 +17,5 @@
 SELECT doc_key, snapshot_id, snapshot_at, region, project_id, source, response_id, item_index, pool_id,
        p, cn_mode_lower
 FROM _rows
-WHERE reason IS NULL
+WHERE reason IS NULL AND is_doc
   AND doc_key NOT IN (SELECT doc_key FROM _dups)

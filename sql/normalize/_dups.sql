@@ -9,7 +9,7 @@ FROM (
            first_value(doc_key) OVER w AS kept_key,
            row_number() OVER w AS rank
     FROM _rows
-    WHERE reason IS NULL
+    WHERE reason IS NULL AND is_doc
     WINDOW w AS (PARTITION BY snapshot_id, project_id, pool_id ORDER BY doc_key)
 )
 WHERE rank > 1

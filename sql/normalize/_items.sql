@@ -17,6 +17,8 @@
 -- plus one row for a body that yields no document list at all.
 --   path          VARCHAR  the body file (= BodyRef.path)
 --   source        VARCHAR  list_pools | show_pool (which parameter list the file came from)
+--   is_doc        BOOLEAN  true for a candidate document; false for a whole-body rejection and for the one
+--                          marker row of a list body whose `items` is empty
 --   item_index    INTEGER  0-based index in `items` for list bodies; NULL for show_pool bodies and for a
 --                          whole-body rejection
 --   pool_id       VARCHAR  metadata.name when it is a JSON string that is not blank, else NULL
@@ -80,7 +82,8 @@ cut AS (
     FROM decoded
 ),
 items AS (
-    -- A body without a document list becomes one row with doc NULL and its reason.
+    -- A body without a document list becomes one row with doc NULL and its reason; a list body with an empty
+    -- `items` becomes one marker row (is_doc false, reason NULL), so that _rows sees the file was read.
     SELECT path, source,
            CASE WHEN doc_list IS NULL THEN
                CASE
@@ -92,8 +95,9 @@ items AS (
                END
            END AS body_reason,
            CASE WHEN doc_list IS NULL THEN left(coalesce(text, content::VARCHAR), 200) END AS body_excerpt,
-           unnest(coalesce(doc_list, [NULL::JSON])) AS doc,
-           unnest(range(coalesce(len(doc_list), 1))) AS idx
+           len(doc_list) = 0 AS empty_list,
+           unnest(CASE WHEN len(doc_list) > 0 THEN doc_list ELSE [NULL::JSON] END) AS doc,
+           unnest(range(greatest(coalesce(len(doc_list), 1), 1))) AS idx
     FROM cut
 ),
 parsed AS (
@@ -133,6 +137,7 @@ judged AS (
     SELECT *,
            CASE
                WHEN body_reason IS NOT NULL THEN body_reason
+           WHEN empty_list THEN NULL
                WHEN NOT is_object AND source = 'show_pool' THEN 'body is not a JSON object'
                WHEN NOT is_object THEN 'item is not an object'
                WHEN name IS NULL THEN 'pool has no metadata.name'
@@ -141,6 +146,7 @@ judged AS (
 )
 SELECT path,
        source,
+       body_reason IS NULL AND NOT coalesce(empty_list, false) AS is_doc,
        CASE WHEN source = 'list_pools' AND body_reason IS NULL THEN idx::INTEGER END AS item_index,
        name AS pool_id,
        reason,

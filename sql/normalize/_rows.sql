@@ -4,7 +4,7 @@
 -- response_id, readable = the file exists and is a readable regular file) and TEMP TABLE _items (_items.sql).
 --
 --   body_idx, snapshot_id, snapshot_at, region, project_id, source, response_id   from _bodies
---   item_index, pool_id, excerpt, p, cn_mode_lower                           from _items
+--   is_doc, item_index, pool_id, excerpt, p, cn_mode_lower                   from _items
 --   doc_key  BIGINT   unique per row and increasing in input order: body_idx * 2^32 + item_index
 --   reason   VARCHAR  _items.reason, or 'unknown source <source>' / 'body file could not be read' for a body
 --                     whose file was not read (a missing, unreadable or vanished file; an unknown source)
@@ -15,6 +15,7 @@ SELECT b.body_idx,
        b.project_id,
        b.source,
        b.response_id,
+       coalesce(i.is_doc, false) AS is_doc,
        i.item_index,
        b.body_idx::BIGINT * 4294967296 + coalesce(i.item_index, 0) AS doc_key,
        i.pool_id,

@@ -31,12 +31,15 @@
 --                                               (metadata.annotations."os.modelarts/auto.renew")
 -- order_id                         VARCHAR      CBC order id (metadata.annotations."os.modelarts/order.id")
 -- subpools_count                   INTEGER      number of logical sub-pools (metadata.annotations."os.modelarts.pool/subpools.count")
--- control_mode                     INTEGER      restriction bitmask, 0 = none (spec.controlMode)
--- cm_to_yearly_monthly_restricted  BOOLEAN      bit 1: change to yearly/monthly restricted } NULL when control_mode
--- cm_flavor_change_restricted      BOOLEAN      bit 2: flavor (specification) change restricted } is NULL or
--- cm_service_restricted            BOOLEAN      bit 4: service restricted                  } negative
--- cm_frozen                        BOOLEAN      bit 8: frozen                              }
--- cm_police_frozen                 BOOLEAN      bit 16: frozen by public security, cannot be unsubscribed }
+-- control_mode                     INTEGER      restriction bitmask, 0 = none, e.g. 9 = 8 + 1 (spec.controlMode)
+-- cm_to_yearly_monthly_restricted  BOOLEAN      bit 1 of control_mode: change to yearly/monthly is restricted;
+--                                               this and the four flags below are NULL when control_mode is
+--                                               NULL or negative
+-- cm_flavor_change_restricted      BOOLEAN      bit 2: flavor (specification) change is restricted
+-- cm_service_restricted            BOOLEAN      bit 4: the service is restricted
+-- cm_frozen                        BOOLEAN      bit 8: frozen
+-- cm_police_frozen                 BOOLEAN      bit 16: frozen by the public security department (cannot be
+--                                               unsubscribed)
 -- network_name                     VARCHAR      network resource name (spec.network.name)
 -- container_network_mode           VARCHAR      overlay_l2 | vpc-router | eni (spec.containerNetwork.mode, the docs' key;
 --                                               else spec.containernetwork.mode, the SDK's key)
