@@ -163,10 +163,13 @@ class ModelArtsClient:
     https://). `iam_endpoint` serves `list_projects` and IAM tokens; it defaults to `endpoint`, which is right
     for the simulator, while the real service needs `https://iam.{region}.myhuaweicloud.com`.
 
-    `verify`: True (system trust), False (no verification: for throwaway test setups only), a CA bundle path
-    (file or hashed directory), or a ready `ssl.SSLContext`. `http`: an AsyncClient to use instead of our
-    own; it is not closed by us and its own TLS settings apply. `rng`, `clock`, `sleep`: injectable so that
-    tests can pin the jitter and run the policy without real waiting.
+    `verify`: True (httpx's default trust: certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR when `trust_env`),
+    False (no verification: for throwaway test setups only), a CA bundle path (file or hashed directory), or a
+    ready `ssl.SSLContext`. `rate_limit` is requests per second for this client (None or 0: unpaced), with
+    bursts of `rate_burst` (default a tenth of a second's worth). `http`: an AsyncClient to use instead of our
+    own; it is not closed by us and its own TLS and proxy settings apply. `on_attempt(record)` is called after
+    every attempt (sync or async; its exceptions are logged, never raised). `rng`, `clock`, `sleep`:
+    injectable so that tests can pin the jitter and run the policy without real waiting.
     """
 
     def __init__(
@@ -222,7 +225,7 @@ class ModelArtsClient:
         self._refresh_margin_s = token_refresh_margin_s
         self._refresh_fraction = token_refresh_fraction
         self._tokens: dict[iam.Scope, iam.IamToken] = {}
-        self._token_locks: dict[iam.Scope, asyncio.Lock] = {}
+        self._token_fetches: dict[iam.Scope, asyncio.Future[iam.IamToken]] = {}
         if http is None:
             self._http = httpx.AsyncClient(
                 verify=_ssl_verify(verify),
@@ -633,15 +636,24 @@ class ModelArtsClient:
         cached = self._tokens.get(scope)
         if cached is not None and cached.usable(self._clock()):
             return cached
-        # One fetch per scope at a time: a burst of calls at startup or renewal shares a single token.
-        lock = self._token_locks.setdefault(scope, asyncio.Lock())
-        async with lock:
-            cached = self._tokens.get(scope)
-            if cached is not None and cached.usable(self._clock()):
-                return cached
-            token = await self._fetch_token(scope)
-            self._tokens[scope] = token
-            return token
+        # Single flight per scope: a burst of calls at startup or renewal shares one token request, and, as
+        # important, one failure. N parallel logins with a wrong password would count N times towards IAM's
+        # lock-out of the user.
+        fetch = self._token_fetches.get(scope)
+        if fetch is None:
+            fetch = asyncio.ensure_future(self._fetch_token(scope))
+            self._token_fetches[scope] = fetch
+            fetch.add_done_callback(lambda done: self._fetch_done(scope, done))
+        # Shielded: a caller that is cancelled must not cancel the fetch the others are waiting for.
+        return await asyncio.shield(fetch)
+
+    def _fetch_done(self, scope: iam.Scope, fetch: asyncio.Future) -> None:
+        if self._token_fetches.get(scope) is fetch:
+            del self._token_fetches[scope]
+        if fetch.cancelled():
+            return
+        if fetch.exception() is None:
+            self._tokens[scope] = fetch.result()
 
     def _invalidate_token(self, token: iam.IamToken) -> None:
         # Only drop the token we used: a concurrent caller may already have cached a fresh one.

@@ -573,6 +573,20 @@ def test_wrong_password_is_an_authentication_error_without_secrets(caplog):
         assert "PWcanary" not in text
 
 
+def test_concurrent_calls_share_one_failed_login():
+    # IAM locks a user out after repeated wrong passwords: a burst of calls must not multiply the attempts.
+    iam = FakeIam()
+    with ScriptedServer(iam) as srv:
+
+        async def go():
+            async with client(srv.url, token_creds("PWcanary-wrong-password-2")) as c:
+                return await asyncio.gather(*(c.list_pools(PROJECT) for _ in range(6)), return_exceptions=True)
+
+        results = run(go())
+    assert all(isinstance(r, AuthenticationError) for r in results)
+    assert len(srv.requests) == 1 and srv.requests[0].path == "/v3/auth/tokens"
+
+
 def test_token_value_is_masked_in_responses():
     iam = FakeIam()
     seen = []
