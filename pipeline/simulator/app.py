@@ -143,7 +143,8 @@ class Api:
         raise errors.no_such_api(wrong_method)
 
     def _authorize(self, identity: Identity | None, project_id: str) -> None:
-        if identity is not None and identity.token_project is not None and identity.token_project != project_id:
+        if identity is not None and (identity.domain_token or (
+                identity.token_project is not None and identity.token_project != project_id)):
             raise errors.token_project_mismatch()
         project = self.fleet.project(project_id)
         if project is None or project.forbidden:

@@ -22,6 +22,7 @@ class Identity:
     key: str  # what rate limits are counted by: the AK, or the token's user
     ak: str | None = None
     token_project: str | None = None  # a token is scoped to one project; AK/SK is not
+    domain_token: bool = False  # a domain-scoped token: good for IAM calls, not for project APIs
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Token:
     value: str
     user: str
     domain_name: str
-    project: ProjectInfo
+    project: ProjectInfo | None  # None: scoped to the domain (account)
     issued_at: float
     expires_at: float
 
@@ -46,7 +47,7 @@ class TokenStore:
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
 
-    def issue(self, user: str, domain_name: str, project: ProjectInfo) -> Token:
+    def issue(self, user: str, domain_name: str, project: ProjectInfo | None) -> Token:
         now = self._clock()
         # Real tokens are long base64 blobs starting with "MII"; only their opacity matters here.
         value = "MII" + base64.b64encode(os.urandom(180)).decode().replace("+", "-").replace("/", "_")
@@ -106,6 +107,8 @@ class Authenticator:
             token = _header(headers, "x-auth-token")
             if token:
                 t = self._tokens.check(token)
+                if t.project is None:
+                    return Identity(key=f"user:{t.user}", domain_token=True)
                 return Identity(key=f"user:{t.user}", token_project=t.project.id)
             raise errors.unauthorized(errors.MSG_NO_CREDENTIAL)
         try:

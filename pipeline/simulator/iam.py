@@ -72,7 +72,15 @@ class PasswordAuth:
             domain_name = next((d for (u, d) in self._users if u == name), None)
         if domain_name is None or self._users.get((name, domain_name)) != password:
             raise IamError(401, "The username or password is wrong.", "Unauthorized")
-        scope = (auth.get("scope") or {}).get("project") or {}
+        scopes = auth.get("scope") or {}
+        if "domain" in scopes and "project" not in scopes:
+            # A domain-scoped token: what IAM calls such as GET /v3/projects need.
+            wanted = scopes.get("domain") or {}
+            if wanted.get("id") not in (None, self._domain_id) or wanted.get("name") not in (None, domain_name):
+                raise _bad_request("The domain in the scope does not exist.")
+            token = self._tokens.issue(name, domain_name, None)
+            return token.value, self._token_doc(token, base_url, no_catalog)
+        scope = scopes.get("project") or {}
         project = next((p for p in projects if p.id == scope.get("id") or
                         (scope.get("id") is None and p.name == scope.get("name"))), None)
         if project is None:
@@ -87,12 +95,17 @@ class PasswordAuth:
             "expires_at": iam_time(token.expires_at),
             "issued_at": iam_time(token.issued_at),
             "methods": ["password"],
-            "project": {"id": p.id, "name": p.name, "domain": domain},
+        }
+        if p is None:
+            doc["domain"] = domain
+        else:
+            doc["project"] = {"id": p.id, "name": p.name, "domain": domain}
+        doc.update({
             "user": {"id": _user_id(token.user, self._domain_id), "name": token.user, "domain": domain,
                      "password_expires_at": ""},
             "roles": [{"id": "0", "name": "op_gated_modelarts"}, {"id": "1", "name": "te_admin"}],
-        }
-        if not no_catalog:
+        })
+        if not no_catalog and p is not None:
             doc["catalog"] = [
                 {"type": "modelarts", "name": "modelarts", "id": "modelarts",
                  "endpoints": [{"id": p.id[:16], "interface": "public", "region": p.region,

@@ -25,6 +25,9 @@ _LOOPBACK = {"127.0.0.1", "::1"}
 class SimulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a stalled handler must never keep the process alive
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops SYNs when a client opens dozens of connections at once, and
+    # each dropped SYN costs a 1 s retransmission: a real gateway never shows that artefact.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], api: Api):
         self.api = api

@@ -271,7 +271,9 @@ def test_rate_limit_keeps_under_the_gateway_limit():
     times = sorted(r.t for r in log)
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     burst = 4  # the client's default burst: a tenth of a second's worth
-    assert busiest <= 40 + burst
+    # Arrival times are stamped by the server's threads: scheduling on a loaded 2-core machine can shift one
+    # or two arrivals across a window edge, so allow that much on top of what the bucket admits.
+    assert busiest <= 40 + burst + 2
     assert times[-1] - times[0] >= (80 - burst) / 40 - 0.05
 
 
