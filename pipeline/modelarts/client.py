@@ -16,6 +16,7 @@ gateway's limit, and the retry policy (see `retry.py`) spaces out retries.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
 import inspect
 import json
@@ -712,8 +713,17 @@ def _parse_base(endpoint: str) -> _Base:
     return _Base(origin=f"{url.scheme}://{host}", host=host, prefix=url.raw_path.decode("ascii").rstrip("/"))
 
 
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the trust store costs ~25 ms; a snapshot makes one client per endpoint, a demo hundreds.
+    # Built on first use, not at import. SSLContext objects are safe to share between clients.
+    return httpx.create_ssl_context()
+
+
 def _ssl_verify(verify: bool | str | os.PathLike[str] | ssl.SSLContext) -> bool | ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext) or verify is True:
+    if verify is True:
+        return _default_ssl_context()
+    if isinstance(verify, ssl.SSLContext):
         return verify
     if verify is False:
         logger.warning("TLS certificate verification is disabled: only acceptable against a local test server")
