@@ -21,7 +21,8 @@
 --                          marker row of a list body whose `items` is empty
 --   item_index    INTEGER  0-based index in `items` for list bodies; NULL for show_pool bodies and for a
 --                          whole-body rejection
---   pool_id       VARCHAR  metadata.name when it is a JSON string that is not blank, else NULL
+--   pool_id       VARCHAR  metadata.name when it is a JSON string that is not blank (not only ASCII white space),
+--                          else NULL; kept exactly as sent (not trimmed)
 --   reason        VARCHAR  why the row is unusable (see rejected_documents.sql); NULL for a usable document
 --                          (duplicates are found later, in _dups.sql)
 --   excerpt       VARCHAR  first 200 characters of the body (whole-body rejection; bytes that are not UTF-8
@@ -129,7 +130,7 @@ parsed AS (
 named AS (
     SELECT *,
            CASE WHEN json_type(p.metadata.name) = 'VARCHAR'
-                 AND trim(json_extract_string(p.metadata.name, '$')) <> ''
+                 AND NOT regexp_full_match(json_extract_string(p.metadata.name, '$'), '[ \t\n\r\f\v]*')
                 THEN json_extract_string(p.metadata.name, '$') END AS name
     FROM parsed
 ),
