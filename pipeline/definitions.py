@@ -9,7 +9,7 @@ import os
 
 import dagster as dg
 
-from pipeline.assets.resources import PoolscopeResource
+from pipeline.assets.resources import resources_from_env
 from pipeline.assets.schedules import snapshot_job, snapshot_schedule
 from pipeline.assets.snapshot import inventory_catalog, pool_tables, raw_snapshot
 from pipeline.config import DEFAULT_CRON, ConfigError, load_config
@@ -29,7 +29,7 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
         assets=[raw_snapshot, pool_tables, inventory_catalog],
         jobs=[snapshot_job],
         schedules=[snapshot_schedule(cron, tz)],
-        resources={"poolscope": PoolscopeResource(config_path=dg.EnvVar(CONFIG_ENV))},
+        resources=resources_from_env(CONFIG_ENV),
     )
 
 

@@ -6,7 +6,7 @@ They call the same functions as `poolscope snapshot` (pipeline/snapshot.py), ste
 import dagster as dg
 
 from pipeline.assets.metadata import table_metadata
-from pipeline.assets.resources import PoolscopeResource
+from pipeline.assets.resources import LakeResource, ModelArtsResource
 from pipeline.lake.checks import CHECKS, check_description
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout, snapshot_at_of
@@ -45,9 +45,9 @@ def _progress_logger(context: dg.AssetExecutionContext):
     description="Every ModelArts pool response of one snapshot, landed byte for byte under lake/raw/ with each "
     "call's status, request id, attempts and timing. Nothing is parsed before it is landed.",
 )
-def raw_snapshot(context: dg.AssetExecutionContext, poolscope: PoolscopeResource) -> dg.Output[dict]:
-    config = poolscope.load()
-    credentials = poolscope.credentials(config)
+def raw_snapshot(context: dg.AssetExecutionContext, modelarts: ModelArtsResource) -> dg.Output[dict]:
+    config = modelarts.config()
+    credentials = modelarts.credentials()
     snapshot_at = None
     scheduled = context.run.tags.get("dagster/scheduled_execution_time")
     if scheduled:
@@ -86,11 +86,11 @@ def _table_spec(table: str) -> dg.AssetSpec:
     ins={"raw_snapshot": dg.AssetIn()},
     name="pool_tables",
 )
-def pool_tables(context: dg.AssetExecutionContext, poolscope: PoolscopeResource, raw_snapshot: dict):
+def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snapshot: dict):
     """Normalize the raw snapshot with the SQL in sql/normalize/, check it, commit it to the lake."""
     from pathlib import Path
 
-    layout = poolscope.layout()
+    layout = lake.layout()
     snapshot_id, raw_dir = raw_snapshot["snapshot_id"], Path(raw_snapshot["raw_dir"])
     staged = stage(layout, raw_dir, snapshot_id)
     outcomes = check(staged)
@@ -131,8 +131,8 @@ def _jsonable(rows: list[dict]) -> list[dict]:
     description="inventory.duckdb: documented views over every committed snapshot of the lake. Rebuilt whole and "
     "swapped in atomically, so an open reader is never blocked and never sees half a snapshot.",
 )
-def inventory_catalog(context: dg.AssetExecutionContext, poolscope: PoolscopeResource) -> dg.MaterializeResult:
-    layout: Layout = poolscope.layout()
+def inventory_catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    layout: Layout = lake.layout()
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
         path = refresh_catalog(layout)
     manifests = read_manifests(layout)

@@ -6,7 +6,7 @@ import sys
 import dagster as dg
 import pytest
 
-from pipeline.assets.resources import PoolscopeResource
+from pipeline.assets.resources import resources_for
 from pipeline.assets.snapshot import TABLES, inventory_catalog, pool_tables, raw_snapshot
 from pipeline.definitions import build_definitions
 from pipeline.lake.checks import CHECKS
@@ -66,7 +66,7 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
         expected_pools = sum(len(sim.fleet.pools(p.id)) for p in sim.projects if not p.forbidden)
         result = dg.materialize(
             [raw_snapshot, pool_tables, inventory_catalog],
-            resources={"poolscope": PoolscopeResource(config_path=str(cfg))},
+            resources=resources_for(str(cfg)),
         )
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -93,7 +93,7 @@ def test_a_failed_blocking_check_stops_the_catalog(tmp_path, env):
         sim.write_config(cfg, storage_root="./data")
         result = dg.materialize(
             [raw_snapshot, pool_tables, inventory_catalog],
-            resources={"poolscope": PoolscopeResource(config_path=str(cfg))},
+            resources=resources_for(str(cfg)),
             raise_on_error=False,
         )
     failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
