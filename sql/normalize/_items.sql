@@ -25,10 +25,11 @@
 --                          else NULL; kept exactly as sent (not trimmed)
 --   reason        VARCHAR  why the row is unusable (see rejected_documents.sql); NULL for a usable document
 --                          (duplicates are found later, in _dups.sql)
---   excerpt       VARCHAR  first 200 characters of the body (whole-body rejection; bytes that are not UTF-8
---                          appear as \xNN escapes) or of the document's JSON (kept for every document: a
---                          duplicate is only known later). The full raw document is not kept here: the landing
---                          keeps the bytes, and copying 2 kB per pool cost more than parsing it.
+--   excerpt       VARCHAR  for a rejected row: first 200 characters of the body (whole-body rejection; bytes
+--                          that are not UTF-8 appear as \xNN escapes) or of the document's JSON; else NULL
+--                          (a duplicate's excerpt is re-read by _dup_excerpts.sql). The raw document itself is not
+--                          kept: the landing keeps the bytes, and copying 2 kB per pool here cost more than
+--                          parsing it.
 --   p             STRUCT   the document parsed once with the lenient schema below (NULL unless it is an object).
 --                          from_json never fails on a well-formed document: a field of the wrong JSON type is
 --                          NULL, or for a VARCHAR field the JSON text of the value ({"a":1}, 3, true). Counts stay
@@ -36,7 +37,8 @@
 --                          metadata.labels/annotations and status.resources.<state> stay JSON: their shape varies.
 --   cn_mode_lower VARCHAR  spec.containernetwork.mode, the SDK's lowercase key (the schema reads the docs'
 --                          spec.containerNetwork; JSON keys are case sensitive and a STRUCT cannot hold both).
---                          Extracted only from documents whose text contains that key.
+--                          Extracted only when spec.containerNetwork.mode is absent and the document's text
+--                          contains that key.
 WITH raw AS (
     SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list0)
     UNION ALL
@@ -128,11 +130,15 @@ parsed AS (
     FROM items
 ),
 named AS (
+    -- p.metadata.name is the JSON text of the value, written compactly by from_json: a string starts with '"'.
     SELECT *,
-           CASE WHEN json_type(p.metadata.name) = 'VARCHAR'
-                 AND NOT regexp_full_match(json_extract_string(p.metadata.name, '$'), '[ \t\n\r\f\v]*')
-                THEN json_extract_string(p.metadata.name, '$') END AS name
+           CASE WHEN left(p.metadata.name, 1) = '"' THEN json_extract_string(p.metadata.name, '$') END AS name_text
     FROM parsed
+),
+checked AS (
+    SELECT *,
+           CASE WHEN NOT regexp_full_match(name_text, '[ \t\n\r\f\v]*') THEN name_text END AS name
+    FROM named
 ),
 judged AS (
     SELECT *,
@@ -143,7 +149,7 @@ judged AS (
                WHEN NOT is_object THEN 'item is not an object'
                WHEN name IS NULL THEN 'pool has no metadata.name'
            END AS reason
-    FROM named
+    FROM checked
 )
 SELECT path,
        source,
@@ -151,8 +157,9 @@ SELECT path,
        CASE WHEN source = 'list_pools' AND body_reason IS NULL THEN idx::INTEGER END AS item_index,
        name AS pool_id,
        reason,
-       CASE WHEN body_reason IS NOT NULL THEN body_excerpt ELSE left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
+       CASE WHEN body_reason IS NOT NULL THEN body_excerpt
+            WHEN reason IS NOT NULL THEN left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
        p,
-       CASE WHEN contains(doc, '"containernetwork"')
+       CASE WHEN p.spec.containerNetwork.mode IS NULL AND contains(doc, '"containernetwork"')
             THEN json_extract_string(doc, '$.spec.containernetwork.mode') END AS cn_mode_lower
 FROM judged

@@ -1,6 +1,7 @@
 -- Non-table step 0: helper macros shared by every sql/normalize/*.sql file.
--- Run by pipeline/lake/normalize.py before anything else (TEMP macros: they live only in the normalizing
--- connection). Each macro is a pure expression: it never raises, whatever text it is given.
+-- Run by pipeline/lake/normalize.py before anything else, in its private in-memory database (not TEMP: the
+-- table COPYs run on several cursors of that database). Each macro is a pure expression: it never raises,
+-- whatever text it is given.
 --
 -- pool_int(v VARCHAR) -> INTEGER
 --     A lenient integer: the JSON number 3 and the JSON string "3" (or " 3 ", "+3", "-3") both give 3.
@@ -16,14 +17,14 @@
 -- pool_text(v VARCHAR) -> VARCHAR
 --     NULL for NULL and for the empty string, else the value unchanged.
 
-CREATE OR REPLACE TEMP MACRO pool_int(v) AS
+CREATE OR REPLACE MACRO pool_int(v) AS
     CASE WHEN regexp_full_match(v, '\s*[+-]?[0-9]{1,12}\s*') THEN TRY_CAST(v AS INTEGER) END;
 
-CREATE OR REPLACE TEMP MACRO pool_bool(v) AS
+CREATE OR REPLACE MACRO pool_bool(v) AS
     CASE lower(trim(v)) WHEN '1' THEN true WHEN 'true' THEN true WHEN '0' THEN false WHEN 'false' THEN false END;
 
-CREATE OR REPLACE TEMP MACRO pool_ts(v) AS
+CREATE OR REPLACE MACRO pool_ts(v) AS
     CASE WHEN regexp_matches(v, '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}') THEN TRY_CAST(v AS TIMESTAMPTZ) END;
 
-CREATE OR REPLACE TEMP MACRO pool_text(v) AS
+CREATE OR REPLACE MACRO pool_text(v) AS
     NULLIF(v, '');

@@ -1,9 +1,7 @@
 -- Non-table step 2: every candidate document with its BodyRef context, plus one row per body that was not
--- read at all. normalize.py creates it as TEMP VIEW _rows over TEMP TABLE _bodies (one row per BodyRef, built
--- in Python: body_idx = input position, snapshot_id, snapshot_at, region, project_id, source, path,
--- response_id, readable = the file exists and is a readable regular file) and TEMP TABLE _items (_items.sql).
+-- read at all. normalize.py creates it as VIEW _rows over TABLE _bodies (_bodies.sql) and TABLE _items (_items.sql).
 --
---   body_idx, snapshot_id, snapshot_at, region, project_id, source, response_id   from _bodies
+--   body_idx, snapshot_id, snapshot_at, region, project_id, source, path, response_id   from _bodies
 --   is_doc, item_index, pool_id, excerpt, p, cn_mode_lower                   from _items
 --   doc_key  BIGINT   unique per row and increasing in input order: body_idx * 2^32 + item_index
 --   reason   VARCHAR  _items.reason, or 'unknown source <source>' / 'body file could not be read' for a body
@@ -14,6 +12,7 @@ SELECT b.body_idx,
        b.region,
        b.project_id,
        b.source,
+       b.path,
        b.response_id,
        coalesce(i.is_doc, false) AS is_doc,
        i.item_index,

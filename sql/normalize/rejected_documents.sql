@@ -34,8 +34,10 @@ WHERE reason IS NOT NULL
 UNION ALL
 SELECT r.snapshot_id, r.snapshot_at, r.region, r.project_id, r.response_id, r.source, r.item_index, r.pool_id,
        'duplicate pool id in snapshot' AS reason,
-       r.excerpt,
+       e.excerpt,
        k.response_id AS kept_response_id, k.item_index AS kept_item_index
 FROM _dups AS x
 JOIN _rows AS r ON r.doc_key = x.doc_key
 JOIN _rows AS k ON k.doc_key = x.kept_key
+LEFT JOIN _dup_excerpts AS e
+       ON e.path = r.path AND e.source = r.source AND e.item_index IS NOT DISTINCT FROM r.item_index
