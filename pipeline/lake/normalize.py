@@ -9,13 +9,13 @@ orchestrates, in one private in-memory DuckDB database:
 1. `_macros.sql`  lenient conversion macros (`pool_int`, `pool_bool`, `pool_ts`, `pool_text`).
 2. `_types.sql`, `_bodies.sql` -> TABLE `_bodies`: one row per `BodyRef` (context), from an Arrow table built
    here column-wise; the context strings become ENUMs (cheap to write, still VARCHAR in Parquet).
-3. `_items.sql` -> TABLE `_items`: the body files read with `read_blob`, cut into candidate documents, each
-   parsed once with a lenient STRUCT schema (`from_json`); unusable bodies and documents get a reason.
-4. `_rows.sql` -> VIEW `_rows`: `_items` joined to the context, plus the bodies that were not read at all.
-5. `_dups.sql` -> TABLE `_dups`: documents whose pool id was already seen in the snapshot and project.
-6. `_dup_excerpts.sql` -> TABLE `_dup_excerpts`: text of those duplicates (re-reads only their bodies).
-7. `_docs.sql` -> VIEW `docs`: the usable documents, the input of every table file.
-8. `<table>.sql` -> `COPY (...) TO out_dir/<table>.parquet`, two or more at a time on cursors of the database
+3. `_items.sql` -> TABLE `_items`: the body files read with `read_blob`, cut into candidate documents,
+   each parsed once with a lenient STRUCT schema (`from_json`), joined to the context; unusable bodies and
+   documents get a reason.
+4. `_dups.sql` -> TABLE `_dups`: documents whose pool id was already seen in the snapshot and project.
+5. `_dup_excerpts.sql` -> TABLE `_dup_excerpts`: text of those duplicates (re-reads only their bodies).
+6. `_docs.sql` -> VIEW `docs`: the usable documents, the input of every table file.
+7. `<table>.sql` -> `COPY (...) TO out_dir/<table>.parquet`, two or more at a time on cursors of the database
    (one COPY alone keeps about 1.3 of 2 cores busy; its Parquet writer is partly serial).
 
 A body or document that cannot be used lands in `rejected_documents` with its reason; nothing in a body's
@@ -149,10 +149,9 @@ def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) 
         con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
         con.unregister("_bodies_arrow")
         con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), read_params)
-        con.execute("CREATE VIEW _rows AS " + sql_text("_rows", sql_dir))
         con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
         dup_paths = con.execute(
-            "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _rows AS r USING (doc_key) GROUP BY r.source"
+            "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
         ).fetchall()
         dup_params = {"dup_list": [], "dup_show": []} | {
             f"dup_{source.split('_')[0]}": sorted(paths) for source, paths in dup_paths

@@ -1,9 +1,9 @@
 -- Non-table step 4: the staging relation `docs`, one row per usable pool document: the input of every pool
--- table. normalize.py creates it as TEMP VIEW docs.
+-- table. normalize.py creates it as VIEW docs.
 --
--- Usable: _rows found no reason to reject it, and it is the first document with its metadata.name within
+-- Usable: _items found no reason to reject it, and it is the first document with its metadata.name within
 -- (snapshot_id, project_id) (see _dups.sql; the others go to rejected_documents).
---   doc_key      BIGINT       unique document key (see _rows.sql)
+--   doc_key      BIGINT       unique document key (see _items.sql)
 --   snapshot_id  VARCHAR      BodyRef.snapshot_id
 --   snapshot_at  TIMESTAMPTZ  BodyRef.snapshot_at (UTC)
 --   region       VARCHAR      BodyRef.region
@@ -16,6 +16,6 @@
 --   cn_mode_lower VARCHAR     spec.containernetwork.mode (SDK key), see _items.sql
 SELECT doc_key, snapshot_id, snapshot_at, region, project_id, source, response_id, item_index, pool_id,
        p, cn_mode_lower
-FROM _rows
+FROM _items
 WHERE reason IS NULL AND is_doc
   AND doc_key NOT IN (SELECT doc_key FROM _dups)

@@ -1,5 +1,6 @@
 -- Non-table step 1: read every landed body file once and cut it into candidate pool documents.
--- normalize.py materializes this SELECT as TEMP TABLE _items; _rows.sql joins it to the BodyRef context.
+-- normalize.py materializes this SELECT as TABLE _items, the input of _dups.sql, _docs.sql and
+-- rejected_documents.sql. Reads TABLE _bodies (_bodies.sql).
 --
 -- Parameters
 --   $list0 .. $list7  VARCHAR[]  the distinct readable paths of list_pools bodies
@@ -9,18 +10,16 @@
 -- runs in that scan's pipeline; the branches of a UNION ALL run in parallel. 8 lists per source keep up to 8
 -- cores busy (a list may be empty).
 -- Files are read with read_blob, not read_text: read_text stops the whole query on one body that is not valid
--- UTF-8; here each body is decoded with try(decode(...)), which gives NULL instead of an error. The context
--- (snapshot, project, ...) is joined later, on this table's narrow `path` key: joining it here would put the
--- bodies into a hash table and serialize the parsing behind it.
+-- UTF-8; here each body is decoded with try(decode(...)), which gives NULL instead of an error.
 --
 -- Output: one row per candidate document (an `items[]` element of a list body, or a whole show_pool body),
--- plus one row for a body that yields no document list at all.
---   path          VARCHAR  the body file (= BodyRef.path)
---   source        VARCHAR  list_pools | show_pool (which parameter list the file came from)
---   is_doc        BOOLEAN  true for a candidate document; false for a whole-body rejection and for the one
---                          marker row of a list body whose `items` is empty
+-- plus one row for a body that yields no document (not read, not readable as JSON, or an empty `items`).
+--   body_idx, snapshot_id, snapshot_at, region, project_id, source, path, response_id   from _bodies
+--   is_doc        BOOLEAN  true for a candidate document; false for a whole-body row (a rejection, or the
+--                          marker row of a list body whose `items` is empty: reason NULL, is_doc false)
 --   item_index    INTEGER  0-based index in `items` for list bodies; NULL for show_pool bodies and for a
---                          whole-body rejection
+--                          whole-body row
+--   doc_key       BIGINT   unique per row and increasing in input order: body_idx * 2^32 + item_index
 --   pool_id       VARCHAR  metadata.name when it is a JSON string that is not blank (not only ASCII white space),
 --                          else NULL; kept exactly as sent (not trimmed)
 --   reason        VARCHAR  why the row is unusable (see rejected_documents.sql); NULL for a usable document
@@ -86,7 +85,7 @@ cut AS (
 ),
 items AS (
     -- A body without a document list becomes one row with doc NULL and its reason; a list body with an empty
-    -- `items` becomes one marker row (is_doc false, reason NULL), so that _rows sees the file was read.
+    -- `items` becomes one marker row (is_doc false, reason NULL), so that the join below sees the file was read.
     SELECT path, source,
            CASE WHEN doc_list IS NULL THEN
                CASE
@@ -150,16 +149,44 @@ judged AS (
                WHEN name IS NULL THEN 'pool has no metadata.name'
            END AS reason
     FROM checked
+),
+cut_items AS (
+    SELECT path,
+           source,
+           body_reason IS NULL AND NOT coalesce(empty_list, false) AS is_doc,
+           CASE WHEN source = 'list_pools' AND body_reason IS NULL THEN idx::INTEGER END AS item_index,
+           name AS pool_id,
+           reason,
+           CASE WHEN body_reason IS NOT NULL THEN body_excerpt
+                WHEN reason IS NOT NULL THEN left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
+           p,
+           CASE WHEN p.spec.containerNetwork.mode IS NULL AND contains(doc, '"containernetwork"')
+                THEN json_extract_string(doc, '$.spec.containernetwork.mode') END AS cn_mode_lower
+    FROM judged
 )
-SELECT path,
-       source,
-       body_reason IS NULL AND NOT coalesce(empty_list, false) AS is_doc,
-       CASE WHEN source = 'list_pools' AND body_reason IS NULL THEN idx::INTEGER END AS item_index,
-       name AS pool_id,
-       reason,
-       CASE WHEN body_reason IS NOT NULL THEN body_excerpt
-            WHEN reason IS NOT NULL THEN left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
-       p,
-       CASE WHEN p.spec.containerNetwork.mode IS NULL AND contains(doc, '"containernetwork"')
-            THEN json_extract_string(doc, '$.spec.containernetwork.mode') END AS cn_mode_lower
-FROM judged
+-- The context is joined last, on the narrow (path, source) key, with _bodies (small) as the hash table side:
+-- joining before the bodies are cut would put whole bodies into the hash table and serialize the parsing.
+-- RIGHT JOIN: a body whose file was not read (unreadable, unknown source) still gets its row.
+SELECT b.body_idx,
+       b.snapshot_id,
+       b.snapshot_at,
+       b.region,
+       b.project_id,
+       b.source,
+       b.path,
+       b.response_id,
+       coalesce(i.is_doc, false) AS is_doc,
+       i.item_index,
+       b.body_idx::BIGINT * 4294967296 + coalesce(i.item_index, 0) AS doc_key,
+       i.pool_id,
+       CASE
+           WHEN b.source IS NULL OR b.source NOT IN ('list_pools', 'show_pool')
+               THEN 'unknown source ' || coalesce(b.source, 'NULL')
+           WHEN i.path IS NULL THEN 'body file could not be read'
+           ELSE i.reason
+       END AS reason,
+       i.excerpt,
+       i.p,
+       i.cn_mode_lower
+FROM cut_items AS i
+RIGHT JOIN _bodies AS b ON i.path = b.path AND i.source = b.source AND b.readable

@@ -29,7 +29,7 @@
 -- kept_item_index   INTEGER      for a duplicate: that document's item_index, else NULL
 SELECT snapshot_id, snapshot_at, region, project_id, response_id, source, item_index, pool_id, reason, excerpt,
        NULL::VARCHAR AS kept_response_id, NULL::INTEGER AS kept_item_index
-FROM _rows
+FROM _items
 WHERE reason IS NOT NULL
 UNION ALL
 SELECT r.snapshot_id, r.snapshot_at, r.region, r.project_id, r.response_id, r.source, r.item_index, r.pool_id,
@@ -37,7 +37,7 @@ SELECT r.snapshot_id, r.snapshot_at, r.region, r.project_id, r.response_id, r.so
        e.excerpt,
        k.response_id AS kept_response_id, k.item_index AS kept_item_index
 FROM _dups AS x
-JOIN _rows AS r ON r.doc_key = x.doc_key
-JOIN _rows AS k ON k.doc_key = x.kept_key
+JOIN _items AS r ON r.doc_key = x.doc_key
+JOIN _items AS k ON k.doc_key = x.kept_key
 LEFT JOIN _dup_excerpts AS e
        ON e.path = r.path AND e.source = r.source AND e.item_index IS NOT DISTINCT FROM r.item_index
