@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 DEMO_CONFIG := demo-data/poolscope.yaml
 DAGSTER_PORT ?= 3000
+# Trust the platform's certificate store (where a corporate CA lives), not only uv's bundled roots.
+export UV_SYSTEM_CERTS ?= 1
 
 .PHONY: install demo test bench dev clean
 
@@ -15,7 +17,7 @@ install: $(UV)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
-	.tools/bin/pip install --quiet uv
+	.tools/bin/pip install --quiet 'uv>=0.9,<1'
 
 demo: install
 	$(BIN)/poolscope demo --out demo-data
