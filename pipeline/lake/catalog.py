@@ -20,6 +20,12 @@ from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.store import read_manifests
 
 
+SNAPSHOT_DAY_COMMENT = (
+    "UTC day of the snapshot: the lake's partition (lake/<table>/snapshot_day=<D>/); filter on it to read "
+    "only that day's files"
+)
+
+
 @dataclass(frozen=True)
 class TableDoc:
     name: str
@@ -54,14 +60,15 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
             listing = ", ".join(quote_literal(p) for p in paths)
             con.execute(
                 f"CREATE VIEW {quote_ident(table)} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
+                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = true, "
+                f"hive_types = {{'snapshot_day': DATE}})"
             )
             doc = docs.get(table)
             if doc is None:
                 continue
             con.execute(f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}")
             present = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
-            for column, comment in doc.columns.items():
+            for column, comment in {**doc.columns, "snapshot_day": SNAPSHOT_DAY_COMMENT}.items():
                 if column in present:
                     con.execute(
                         f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}"

@@ -83,6 +83,12 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert query(db, "SELECT count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches") == [[4, 1]]
     comments = query(db, "SELECT comment FROM duckdb_columns() WHERE table_name = 'pools' AND column_name = 'billing_mode'")
     assert "pay_per_use" in comments[0][0]
+    # Every table and every column of the catalog is documented.
+    undocumented = query(db, "SELECT table_name, column_name FROM duckdb_columns() c JOIN duckdb_views() v "
+                             "ON c.table_name = v.view_name WHERE NOT v.internal AND c.comment IS NULL")
+    assert undocumented == []
+    assert query(db, "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND comment IS NULL") == [[0]]
+    assert query(db, "SELECT DISTINCT data_type FROM duckdb_columns() WHERE column_name = 'snapshot_day'") == [["DATE"]]
 
 
 def test_a_failed_blocking_check_stops_the_catalog(tmp_path, env):
