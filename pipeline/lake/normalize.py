@@ -9,7 +9,8 @@ orchestrates, in one private in-memory DuckDB database:
 1. `_macros.sql`  lenient conversion macros (`pool_int`, `pool_bool`, `pool_ts`, `pool_text`).
 2. `_types.sql`, `_bodies.sql` -> TABLE `_bodies`: one row per `BodyRef` (context), from an Arrow table built
    here column-wise; the context strings become ENUMs (cheap to write, still VARCHAR in Parquet).
-3. `_items.sql` -> TABLE `_items`: the body files read with `read_blob`, cut into candidate documents,
+3. `_show_raw.sql` -> TABLE `_show_raw`: show_pool bodies staged (one pool per file: see the file's note);
+   `_items.sql` -> TABLE `_items`: the body files read with `read_blob`, cut into candidate documents,
    each parsed once with a lenient STRUCT schema (`from_json`), joined to the context; unusable bodies and
    documents get a reason.
 4. `_dups.sql` -> TABLE `_dups`: documents whose pool id was already seen in the snapshot and project.
@@ -59,7 +60,7 @@ _WRITE_ORDER = ("pool_labels", "pools", "pool_annotations", "pool_capacity_azs",
 assert sorted(_WRITE_ORDER) == sorted(TABLES)
 
 SOURCES = ("list_pools", "show_pool")
-READ_PARTITIONS = 8  # per source; must match the $list0..$list7 / $show0..$show7 parameters of _items.sql
+READ_PARTITIONS = 8  # per source; must match $list0..$list7 (_items.sql) and $show0..$show7 (_show_raw.sql)
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"  # level 1: faster than 3, as small
 
 
@@ -148,7 +149,10 @@ def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) 
         con.execute(sql_text("_types", sql_dir))
         con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
         con.unregister("_bodies_arrow")
-        con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), read_params)
+        show = {k: v for k, v in read_params.items() if k.startswith("show")}
+        lists = {k: v for k, v in read_params.items() if k.startswith("list")}
+        con.execute("CREATE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
+        con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), lists)
         con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
         dup_paths = con.execute(
             "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"

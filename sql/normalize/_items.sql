@@ -5,10 +5,10 @@
 -- Parameters
 --   $list0 .. $list7  VARCHAR[]  the distinct readable paths of list_pools bodies
 --                                ({"kind":"PoolList","items":[Pool...]}), dealt into 8 lists
---   $show0 .. $show7  VARCHAR[]  the same for show_pool bodies (one Pool each)
--- Why 8 + 8 read_blob calls: one read_blob scan runs on one thread, and everything after it (cutting, parsing)
--- runs in that scan's pipeline; the branches of a UNION ALL run in parallel. 8 lists per source keep up to 8
--- cores busy (a list may be empty).
+-- show_pool bodies (one Pool each) come from TABLE _show_raw (_show_raw.sql).
+-- Why 8 read_blob calls: one read_blob scan runs on one thread, and everything after it (cutting, parsing)
+-- runs in that scan's pipeline; the branches of a UNION ALL run in parallel. 8 lists keep up to 8 cores busy
+-- (a list may be empty).
 -- Files are read with read_blob, not read_text: read_text stops the whole query on one body that is not valid
 -- UTF-8; here each body is decoded with try(decode(...)), which gives NULL instead of an error.
 --
@@ -55,21 +55,7 @@ WITH raw AS (
     UNION ALL
     SELECT filename AS path, 'list_pools' AS source, content FROM read_blob($list7)
     UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show0)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show1)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show2)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show3)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show4)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show5)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show6)
-    UNION ALL
-    SELECT filename AS path, 'show_pool' AS source, content FROM read_blob($show7)
+    SELECT path, 'show_pool' AS source, content FROM _show_raw
 ),
 decoded AS (
     SELECT path, source, content, try(decode(content)) AS text
