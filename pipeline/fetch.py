@@ -112,7 +112,8 @@ class Fetcher:
 
     async def fetch_target(self, target: Target) -> list[CallRecord]:
         client = self.client(target.base_url)
-        ref = TargetRef(target.region, target.project_id, target.base_url, target.workspace_id)
+        ref = TargetRef(target.region, target.project_id, target.base_url, target.workspace_id,
+                        target.label_selector, target.status)
         if target.pools:
             async def show(name: str) -> CallRecord:
                 try:

@@ -35,6 +35,8 @@ class TargetRef:
     project_id: str
     endpoint: str
     workspace_id: str | None = None
+    label_selector: str | None = None
+    status: str | None = None  # the listing's status filter (created/creating/failed)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@
 -- call          VARCHAR      list_pools | show_pool | list_projects (IAM discovery)
 -- endpoint      VARCHAR      base URL called (no credentials, no query)
 -- workspace_id  VARCHAR      workspaceId filter of the target, NULL when none
+-- label_selector  VARCHAR    labelSelector filter of the target, NULL when none
+-- status_filter VARCHAR      status filter of the target (created/creating/failed), NULL when none. A listing
+--                            with no label_selector and no status_filter sees every pool of its workspace(s):
+--                            only such a listing can show that a pool is gone
 -- outcome       VARCHAR      ok | error (after all retries)
 -- http_status   INTEGER      HTTP status of the final attempt; NULL when no response came (timeout, reset)
 -- error_code    VARCHAR      error_code of the final attempt (e.g. APIGW.0308, ModelArts.50015001); NULL if ok
@@ -30,6 +34,8 @@ SELECT
     c.call,
     c.target.endpoint AS endpoint,
     c.target.workspace_id AS workspace_id,
+    c.target.label_selector AS label_selector,
+    c.target.status AS status_filter,
     c.outcome,
     c.http_status,
     c.error_code,
@@ -45,7 +51,7 @@ FROM read_json(
     format = 'newline_delimited',
     columns = {
         call_id: 'VARCHAR', call: 'VARCHAR',
-        target: 'STRUCT(region VARCHAR, project_id VARCHAR, endpoint VARCHAR, workspace_id VARCHAR)',
+        target: 'STRUCT(region VARCHAR, project_id VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, status VARCHAR)',
         pool_id: 'VARCHAR', outcome: 'VARCHAR', http_status: 'INTEGER', error_code: 'VARCHAR',
         error_msg: 'VARCHAR', request_id: 'VARCHAR', attempts: 'INTEGER', started_at: 'TIMESTAMPTZ',
         duration_ms: 'DOUBLE', body_file: 'VARCHAR'
