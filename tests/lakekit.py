@@ -1,0 +1,125 @@
+"""Hand-made snapshots for tests: land given pool documents through the real pipeline (landing, normalize,
+commit, catalog), so report and history SQL is tested on small fleets whose answers can be computed by hand.
+
+    at = datetime(2026, 11, 1, 0, tzinfo=timezone.utc)
+    publish_snapshot(root, at, {("cn-north-4", "p1"): [pool_doc("pool-a", available={"f1": 2})],
+                                ("cn-north-4", "p2"): 403})     # p2's listing failed with HTTP 403
+    con = duckdb.connect(str(root / "inventory.duckdb"), read_only=True)
+"""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.lake.landing import Attempt, RawLanding, TargetRef
+from pipeline.lake.layout import Layout
+from pipeline.lake.store import writer_lock
+from pipeline.snapshot import publish, stage
+
+ENDPOINT = "http://127.0.0.1:9"
+ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
+               500: "ModelArts.50005000", 503: "APIGW.0201"}
+
+
+def pool_doc(
+    name: str,
+    *,
+    display_name: str | None = None,
+    pool_type: str = "Dedicate",
+    phase: str = "Running",
+    parent: str | None = None,
+    workspace_id: str = "0",
+    created: str = "2026-10-01T00:00:00Z",
+    requested: dict[str, int] | None = None,     # flavor -> spec count
+    available: dict[str, int] | None = None,     # flavor -> nodes available
+    abnormal: dict[str, int] | None = None,
+    creating: dict[str, int] | None = None,
+    deleting: dict[str, int] | None = None,
+    azs: dict[str, dict[str, int]] | None = None,  # flavor -> {az: count} for spec.resources
+    billing_mode: str | None = "0",             # annotation value; None: absent
+    period_type: str | None = None,
+    period_num: str | None = None,
+    auto_renew: str | None = None,
+    order_id: str | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    scope: list[str] | None = None,
+    gpu_driver: str | None = None,
+    job_flavors: list[str] | None = None,
+) -> dict:
+    """A wire-format pool document (reference section 3); absent things are omitted, never null."""
+    lab = {"os.modelarts/name": display_name or name, "os.modelarts/workspace.id": workspace_id, **(labels or {})}
+    ann = dict(annotations or {})
+    for key, value in [("os.modelarts/billing.mode", billing_mode), ("os.modelarts/period.type", period_type),
+                       ("os.modelarts/period.num", period_num), ("os.modelarts/auto.renew", auto_renew),
+                       ("os.modelarts/order.id", order_id)]:
+        if value is not None:
+            ann[key] = value
+    requested = requested if requested is not None else dict(available or {})
+    resources = []
+    for flavor, count in requested.items():
+        r = {"flavor": flavor, "count": count, "maxCount": count}
+        if azs and flavor in azs:
+            r["azs"] = [{"az": az, "count": n} for az, n in azs[flavor].items()]
+        resources.append(r)
+    status_resources = {}
+    for state, counts in [("creating", creating), ("available", available), ("abnormal", abnormal),
+                          ("deleting", deleting)]:
+        if counts:
+            status_resources[state] = [{"flavor": f, "count": n} for f, n in counts.items()]
+    spec = {"type": pool_type, "scope": scope or ["Train"], "resources": resources,
+            "network": {"name": f"net-{name}"}}
+    if gpu_driver:
+        spec["driver"] = {"gpuVersion": gpu_driver}
+    if job_flavors:
+        spec["jobFlavors"] = job_flavors
+    status = {"phase": phase, "root": name if parent is None else parent, "resources": status_resources,
+              "scope": [{"scopeType": s, "state": "Enabled"} for s in (scope or ["Train"])]}
+    if parent is not None:
+        status["parent"] = parent
+    return {"apiVersion": "v2", "kind": "Pool",
+            "metadata": {"name": name, "creationTimestamp": created, "labels": lab, "annotations": ann},
+            "spec": spec, "status": status}
+
+
+def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
+                     shows: dict[tuple[str, str, str], dict | int] | None = None) -> str:
+    """Land and publish one snapshot taken at `at`. Returns its snapshot id.
+
+    `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
+    `shows`: (region, project_id, pool_id) -> the ShowPool body, or an HTTP status (e.g. 404).
+    """
+    layout = Layout(root)
+    landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
+    targets = []
+    for (region, project_id), result in listings.items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        targets.append({"region": region, "project_id": project_id, "endpoint": ENDPOINT, "workspace_id": None})
+        _record(landing, "list_pools", ref, None, f"/v2/{project_id}/pools", at,
+                result if isinstance(result, int) else {"apiVersion": "v2", "kind": "PoolList", "items": result})
+    for (region, project_id, pool_id), result in (shows or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        targets.append({"region": region, "project_id": project_id, "endpoint": ENDPOINT, "workspace_id": None})
+        _record(landing, "show_pool", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}", at, result)
+    raw_dir = landing.seal({"targets": targets})
+    with writer_lock(layout):
+        staged = stage(layout, raw_dir, landing.snapshot_id)
+        publish(layout, staged)
+    return landing.snapshot_id
+
+
+def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result) -> None:
+    if isinstance(result, int):
+        code = ERROR_CODES.get(result, str(result))
+        body = json.dumps({"error_code": code, "error_msg": "simulated"}).encode()
+        attempt = Attempt(1, at, 5.0, result, f"http_{result}", code, "r" * 32, body)
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
+                       error_msg="simulated", attempts=[attempt])
+    else:
+        attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, json.dumps(result).encode())
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
+                       error_msg=None, attempts=[attempt])
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
