@@ -125,63 +125,93 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
-    """Flatten the pool documents in `bodies` into `out_dir/<table>.parquet`; return table -> row count."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    threads = os.cpu_count() or 1
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (containers, taskset)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """The private in-memory database a normalization runs in."""
     con = duckdb.connect(
         ":memory:",
         config={
-            "threads": threads,
+            "threads": threads or _cpu_count(),
             # Row order is fixed by explicit keys (body_idx, item_index), never by insertion order; letting
             # DuckDB drop it roughly halves the time to materialize the parsed documents.
             "preserve_insertion_order": False,
         },
     )
+    # Strings without an offset (creationTimestamp) are read as UTC, whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path = SQL_DIR) -> None:
+    """Steps 1-6: read and parse the bodies into `_items`, find duplicates, define the `docs` view."""
+    con.execute(sql_text("_macros", sql_dir))
+    context, read_params = _bodies_arrow(bodies)
+    con.register("_bodies_arrow", context)
     try:
-        # Strings without an offset (creationTimestamp) are read as UTC, whatever the machine's zone.
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(sql_text("_macros", sql_dir))
-        context, read_params = _bodies_arrow(list(bodies))
-        con.register("_bodies_arrow", context)
         con.execute(sql_text("_types", sql_dir))
         con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
+    finally:
         con.unregister("_bodies_arrow")
-        show = {k: v for k, v in read_params.items() if k.startswith("show")}
-        lists = {k: v for k, v in read_params.items() if k.startswith("list")}
-        con.execute("CREATE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
-        con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), lists)
-        con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
-        dup_paths = con.execute(
-            "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
-        ).fetchall()
-        dup_params = {"dup_list": [], "dup_show": []} | {
-            f"dup_{source.split('_')[0]}": sorted(paths) for source, paths in dup_paths
-        }
-        con.execute("CREATE TABLE _dup_excerpts AS " + sql_text("_dup_excerpts", sql_dir), dup_params)
-        con.execute("CREATE VIEW docs AS " + sql_text("_docs", sql_dir))
+    show = {k: v for k, v in read_params.items() if k.startswith("show")}
+    lists = {k: v for k, v in read_params.items() if k.startswith("list")}
+    con.execute("CREATE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
+    con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), lists)
+    con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
+    dup_paths = con.execute(
+        "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
+    ).fetchall()
+    dup_params: dict[str, list[str]] = {"dup_list": [], "dup_show": []}
+    for source, paths in dup_paths:
+        dup_params[f"dup_{source.split('_')[0]}"] = sorted(paths)
+    con.execute("CREATE TABLE _dup_excerpts AS " + sql_text("_dup_excerpts", sql_dir), dup_params)
+    con.execute("CREATE VIEW docs AS " + sql_text("_docs", sql_dir))
 
-        def write(table: str) -> tuple[str, int]:
-            cur = con.cursor()  # one cursor per thread: DuckDB connections are not shared across threads
-            try:
-                target = _quote(out_dir / f"{table}.parquet")
-                row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
-                return table, int(row[0]) if row else 0
-            finally:
-                cur.close()
 
-        with ThreadPoolExecutor(max_workers=max(2, threads)) as pool:
-            written = dict(pool.map(write, _WRITE_ORDER))
-        counts = {table: written[table] for table in TABLES}
+def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+    """Step 7: every table file, COPY'd to out_dir/<table>.parquet, several at a time; table -> rows."""
+
+    def write(table: str) -> tuple[str, int]:
+        cur = con.cursor()  # one cursor per thread: a DuckDB connection is not shared across threads
+        try:
+            target = _quote(out_dir / f"{table}.parquet")
+            row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
+            return table, int(row[0]) if row else 0
+        finally:
+            cur.close()
+
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    with ThreadPoolExecutor(max_workers=max(2, min(threads, len(TABLES)))) as pool:
+        written = dict(pool.map(write, _WRITE_ORDER))
+    return {table: written[table] for table in TABLES}
+
+
+def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+    """Flatten the pool documents in `bodies` into `out_dir/<table>.parquet`; return table -> row count.
+
+    Every table is written, even when empty. Unusable bodies and documents become rows of
+    `rejected_documents`; only an environment failure (disk full, out of memory, missing SQL) raises.
+    """
+    bodies = list(bodies)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    con = connect()
+    try:
+        stage(con, bodies, sql_dir)
+        counts = write_tables(con, out_dir, sql_dir)
     finally:
         con.close()
     log.info(
         "normalized %d bodies in %.2fs: %d pools, %d rejected",
         len(bodies),
         time.perf_counter() - started,
-        counts.get("pools", 0),
-        counts.get("rejected_documents", 0),
+        counts["pools"],
+        counts["rejected_documents"],
     )
     return counts

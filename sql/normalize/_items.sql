@@ -129,7 +129,7 @@ judged AS (
     SELECT *,
            CASE
                WHEN body_reason IS NOT NULL THEN body_reason
-           WHEN empty_list THEN NULL
+               WHEN empty_list THEN NULL
                WHEN NOT is_object AND source = 'show_pool' THEN 'body is not a JSON object'
                WHEN NOT is_object THEN 'item is not an object'
                WHEN name IS NULL THEN 'pool has no metadata.name'

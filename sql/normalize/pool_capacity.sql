@@ -31,10 +31,10 @@ WITH s AS (
 ),
 e AS (
     SELECT snapshot_id, snapshot_at, region, project_id, pool_id, s.state AS state,
-           unnest(CASE json_type(s.j)
-               WHEN 'ARRAY' THEN from_json(s.j, '[{"flavor": "VARCHAR", "count": "VARCHAR", "maxCount": "VARCHAR",
+           unnest(CASE left(s.j, 1)
+               WHEN '[' THEN from_json(s.j, '[{"flavor": "VARCHAR", "count": "VARCHAR", "maxCount": "VARCHAR",
                                                    "nodePool": "VARCHAR", "azs": "JSON"}]')
-               WHEN 'OBJECT' THEN [from_json(s.j, '{"flavor": "VARCHAR", "count": "VARCHAR", "maxCount": "VARCHAR",
+               WHEN '{' THEN [from_json(s.j, '{"flavor": "VARCHAR", "count": "VARCHAR", "maxCount": "VARCHAR",
                                                     "nodePool": "VARCHAR", "azs": "JSON"}')]
            END) AS e
     FROM s

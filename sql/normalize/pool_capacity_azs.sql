@@ -28,10 +28,10 @@ WITH s AS (
 ),
 e AS (
     SELECT snapshot_id, snapshot_at, region, project_id, pool_id, s.state AS state,
-           unnest(CASE json_type(s.j)
-               WHEN 'ARRAY' THEN from_json(s.j, '[{"flavor": "VARCHAR", "nodePool": "VARCHAR",
+           unnest(CASE left(s.j, 1)
+               WHEN '[' THEN from_json(s.j, '[{"flavor": "VARCHAR", "nodePool": "VARCHAR",
                                                    "azs": [{"az": "VARCHAR", "count": "VARCHAR"}]}]')
-               WHEN 'OBJECT' THEN [from_json(s.j, '{"flavor": "VARCHAR", "nodePool": "VARCHAR",
+               WHEN '{' THEN [from_json(s.j, '{"flavor": "VARCHAR", "nodePool": "VARCHAR",
                                                     "azs": [{"az": "VARCHAR", "count": "VARCHAR"}]}')]
            END) AS e
     FROM s
