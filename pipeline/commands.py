@@ -101,7 +101,7 @@ class _Progress:
     def call(self, record) -> None:
         if record.outcome != "ok":
             self.errors[record.error_code or "error"] += 1
-        if self._bar is not None and self._task is not None and record.call != "list_projects":
+        if self._bar is not None and self._task is not None and record.call in ("list_pools", "show_pool"):
             self._bar.update(self._task, advance=1, errors=sum(self.errors.values()))
 
     def close(self) -> None:

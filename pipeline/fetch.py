@@ -131,9 +131,31 @@ class Fetcher:
             result = exc
         return [self._land("list_pools", ref, None, result)]
 
-    async def fetch_all(self, targets: list[Target]) -> list[CallRecord]:
+    async def fetch_flavors(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
+        """The flavor catalog, once per region and endpoint: it describes the region's flavors, the same for
+        every project in it, so asking each project would only double the calls of a snapshot."""
+        client = self.client(endpoint)
+        ref = TargetRef(region, project_id, endpoint)
+        try:
+            pages = await client.list_resource_flavors(project_id)
+        except ModelArtsError as exc:
+            done = [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(exc.pages)]
+            return done + [self._land("list_resource_flavors", ref, None, exc, page=len(exc.pages))]
+        return [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(pages)]
+
+    async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
         results = await asyncio.gather(*(self.fetch_target(t) for t in targets))
-        return [rec for recs in results for rec in recs]
+        records = [rec for recs in results for rec in recs]
+        if flavors:
+            # Through a project whose listing just worked, so that the credential can read it.
+            readable: dict[tuple[str, str], str] = {}
+            for t, recs in zip(targets, results):
+                if all(r.outcome == "ok" for r in recs):
+                    readable.setdefault((t.region, t.base_url), t.project_id)
+            more = await asyncio.gather(*(self.fetch_flavors(region, endpoint, pid)
+                                          for (region, endpoint), pid in readable.items()))
+            records += [rec for recs in more for rec in recs]
+        return records
 
 
 def _no_response(exc: ModelArtsError) -> Attempt:

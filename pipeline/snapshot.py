@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.config import Config
 from pipeline.fetch import Fetcher
@@ -170,6 +171,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         })
         con.execute(f"COPY snapshot_row TO {_lit(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
+        flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -179,7 +181,30 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes)}
-    return {"fetches": int(fetches), "snapshots": 1}, summary
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors}, summary
+
+
+def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+             snapshot_at: datetime) -> int:
+    """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
+    pages = con.execute(
+        "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
+        "WHERE call = 'list_resource_flavors' AND outcome = 'ok' AND raw_file IS NOT NULL"
+    ).fetchall()
+    con.execute("CREATE TEMP TABLE flavor_pages (region VARCHAR, project_id VARCHAR, page BIGINT, content VARCHAR)")
+    if pages:
+        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
+                                       "page": page} for region, pid, page, raw in pages])
+        con.register("flavor_page_index", index)
+        con.execute(
+            "INSERT INTO flavor_pages SELECT i.region, i.project_id, i.page, t.content "
+            "FROM read_text($files) AS t JOIN flavor_page_index AS i ON i.path = t.filename",
+            {"files": index.column("path").to_pylist()},
+        )
+    con.execute("CREATE TEMP TABLE flavors_rows AS " + _sql("flavors"),
+                {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
+    con.execute(f"COPY flavors_rows TO {_lit(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+    return int(con.execute("SELECT count(*) FROM flavors_rows").fetchone()[0])
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:

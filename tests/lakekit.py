@@ -82,12 +82,26 @@ def pool_doc(
             "spec": spec, "status": status}
 
 
+def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[str, int] | None = None,
+               npu: tuple[str, int] | None = None, billing_modes: list[int] | None = None) -> dict:
+    """A ResourceFlavor document (reference section 5); gpu/npu = (type, cards per node)."""
+    spec = {"type": "Dedicate", "cpuArch": "x86", "cpu": cpu, "memory": memory,
+            "billingModes": billing_modes if billing_modes is not None else [0, 1], "jobFlavors": []}
+    for kind, acc in (("gpu", gpu), ("npu", npu)):
+        if acc:
+            spec[kind] = {"type": acc[0], "size": str(acc[1]), "memory": "32Gi", "card": str(acc[1])}
+    return {"apiVersion": "v1", "kind": "ResourceFlavor", "metadata": {"name": name}, "spec": spec,
+            "status": {"phase": {"az1": "normal"}}}
+
+
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
-                     shows: dict[tuple[str, str, str], dict | int] | None = None) -> str:
+                     shows: dict[tuple[str, str, str], dict | int] | None = None,
+                     flavors: dict[tuple[str, str], list[dict]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
     `shows`: (region, project_id, pool_id) -> the ShowPool body, or an HTTP status (e.g. 404).
+    `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -101,6 +115,10 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
         ref = TargetRef(region, project_id, ENDPOINT)
         targets.append({"region": region, "project_id": project_id, "endpoint": ENDPOINT, "workspace_id": None})
         _record(landing, "show_pool", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}", at, result)
+    for (region, project_id), docs in (flavors or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        _record(landing, "list_resource_flavors", ref, None, f"/v1/{project_id}/resourceflavors", at,
+                {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": {}, "items": docs})
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)

@@ -15,7 +15,7 @@ from pipeline.lake.store import commit, read_manifests, writer_lock
 from pipeline.snapshot import check, land, refresh_catalog, stage
 
 GROUP = "snapshot"
-TABLES: tuple[str, ...] = ("snapshots", "fetches", *POOL_TABLES)
+TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
 LOCK_WAIT_S = 900.0
 
 
@@ -27,7 +27,7 @@ def _progress_logger(context: dg.AssetExecutionContext):
         context.log.info(f"fetching {total} call(s)")
 
     def on_call(record) -> None:
-        if record.call == "list_projects":
+        if record.call not in ("list_pools", "show_pool"):
             return
         state["done"] += 1
         state["errors"] += record.outcome != "ok"

@@ -1,5 +1,5 @@
--- Table snapshots: one row per snapshot run, from its fetches and its pools. A target is ok when every call
--- made for it succeeded. status: complete (every target and every discovery call ok), partial (some ok, some
+-- Table snapshots: one row per snapshot run, from its fetches and its pools. A target is ok when every pool
+-- call made for it (list_pools, show_pool) succeeded. status: complete (every target and every discovery call ok), partial (some ok, some
 -- not), failed (no target ok).
 --
 -- column              type         meaning (source)
@@ -14,6 +14,7 @@
 -- targets_ok          INTEGER      targets whose every call succeeded
 -- targets_failed      INTEGER      targets with at least one failed call
 -- discovery_failed    INTEGER      IAM project discovery calls that failed (their regions are incomplete)
+-- flavor_calls_failed INTEGER      flavor catalog calls that failed (the catalog only; targets are unaffected)
 -- pools               INTEGER      pool rows in the pools table for this snapshot
 -- rejected_documents  INTEGER      documents or bodies that could not be read (see rejected_documents)
 -- calls               INTEGER      API calls made
@@ -23,7 +24,7 @@ WITH calls AS (
 ), per_target AS (
     SELECT region, project_id, endpoint, workspace_id, bool_and(outcome = 'ok') AS ok
     FROM calls
-    WHERE call <> 'list_projects'
+    WHERE call IN ('list_pools', 'show_pool')
     GROUP BY ALL
 ), counts AS (
     SELECT
@@ -32,6 +33,8 @@ WITH calls AS (
         (SELECT count(*) FILTER (WHERE NOT ok) FROM per_target)::INTEGER AS targets_failed,
         (SELECT count(*) FILTER (WHERE call = 'list_projects' AND outcome <> 'ok') FROM calls)::INTEGER
             AS discovery_failed,
+        (SELECT count(*) FILTER (WHERE call = 'list_resource_flavors' AND outcome <> 'ok') FROM calls)::INTEGER
+            AS flavor_calls_failed,
         (SELECT count(*) FROM calls)::INTEGER AS calls,
         (SELECT coalesce(sum(attempts), 0) FROM calls)::INTEGER AS attempts
 )
@@ -51,6 +54,7 @@ SELECT
     targets_ok,
     targets_failed,
     discovery_failed,
+    flavor_calls_failed,
     $pools::INTEGER AS pools,
     $rejected::INTEGER AS rejected_documents,
     calls,

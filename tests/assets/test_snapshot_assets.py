@@ -37,7 +37,7 @@ def test_asset_graph_is_pinned():
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES])
-    assert set(TABLES) == {"snapshots", "fetches", "pools", "pool_labels", "pool_annotations", "pool_scopes",
+    assert set(TABLES) == {"snapshots", "fetches", "flavors", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents"}
     for table in TABLES:
@@ -80,7 +80,10 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     db = tmp_path / "data" / "inventory.duckdb"
     assert query(db, "SELECT count(*) FROM pools") == [[expected_pools]]
     assert query(db, "SELECT status, targets, targets_ok, targets_failed FROM snapshots") == [["partial", 4, 3, 1]]
-    assert query(db, "SELECT count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches") == [[4, 1]]
+    assert query(db, "SELECT call, count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches "
+                     "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0]]
+    assert query(db, "SELECT count(DISTINCT region), count(*) > 0, bool_and(cpu_cores > 0) FROM flavors") == [
+        [3, True, True]]
     comments = query(db, "SELECT comment FROM duckdb_columns() WHERE table_name = 'pools' AND column_name = 'billing_mode'")
     assert "pay_per_use" in comments[0][0]
     # Every table and every column of the catalog is documented.
