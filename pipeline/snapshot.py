@@ -227,17 +227,23 @@ def check(staged: Staged) -> list[CheckOutcome]:
 # ---------------------------------------------------------------------------------------------- publish
 
 
-def publish(layout: Layout, staged: Staged) -> Manifest:
-    """Commit staged tables (the manifest rename makes them visible) and rebuild the catalog.
+def commit_staged(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manifest:
+    """Commit staged tables: the manifest rename makes them visible. The caller holds the writer lock.
 
-    The caller holds the writer lock.
+    The check outcomes are recorded in the manifest, so that later steps (reports) can be gated on them.
     """
     manifest = commit(
         layout, snapshot_id=staged.snapshot_id, write_id=staged.write_id,
         snapshot_at=snapshot_at_of(staged.snapshot_id), status=staged.status, raw_dir=staged.raw_dir,
-        table_files=staged.files, rows=staged.rows,
+        table_files=staged.files, rows=staged.rows, checks={c.name: c.passed for c in checks},
     )
     shutil.rmtree(staged.out_dir, ignore_errors=True)
+    return manifest
+
+
+def publish(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manifest:
+    """Commit and rebuild the catalog. The caller holds the writer lock."""
+    manifest = commit_staged(layout, staged, checks)
     refresh_catalog(layout)
     return manifest
 
@@ -266,7 +272,7 @@ def run_snapshot(
         snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
         staged = stage(layout, raw_dir, snapshot_id)
         checks = check(staged)
-        manifest = publish(layout, staged)
+        manifest = publish(layout, staged, checks)
     for c in checks:
         if not c.passed:
             log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)
@@ -290,9 +296,7 @@ def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait
             raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
         for sid in wanted:
             staged = stage(layout, layout.root / manifests[sid].raw_dir, sid)
-            commit(layout, snapshot_id=sid, write_id=staged.write_id, snapshot_at=snapshot_at_of(sid),
-                   status=staged.status, raw_dir=staged.raw_dir, table_files=staged.files, rows=staged.rows)
-            shutil.rmtree(staged.out_dir, ignore_errors=True)
+            commit_staged(layout, staged, check(staged))
             done.append(sid)
         refresh_catalog(layout)
     return done

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.lake.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
-from pipeline.snapshot import publish, stage
+from pipeline.snapshot import check, publish, stage
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
@@ -122,7 +122,7 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
-        publish(layout, staged)
+        publish(layout, staged, check(staged))
     return landing.snapshot_id
 
 

@@ -9,10 +9,10 @@ from pipeline.assets.metadata import table_metadata
 from pipeline.assets.resources import LakeResource, ModelArtsResource
 from pipeline.lake.checks import CHECKS, check_description
 from pipeline.lake.docs import table_docs
-from pipeline.lake.layout import Layout, snapshot_at_of
+from pipeline.lake.layout import Layout
 from pipeline.lake.normalize import TABLES as POOL_TABLES
-from pipeline.lake.store import commit, read_manifests, writer_lock
-from pipeline.snapshot import check, land, refresh_catalog, stage
+from pipeline.lake.store import read_manifests, writer_lock
+from pipeline.snapshot import check, commit_staged, land, refresh_catalog, stage
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
@@ -96,10 +96,7 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
     outcomes = check(staged)
     metadata = {t: table_metadata(p, table_docs().get(t), staged.rows.get(t, 0)) for t, p in staged.files.items()}
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        manifest = commit(
-            layout, snapshot_id=snapshot_id, write_id=staged.write_id, snapshot_at=snapshot_at_of(snapshot_id),
-            status=staged.status, raw_dir=raw_dir, table_files=staged.files, rows=staged.rows,
-        )
+        manifest = commit_staged(layout, staged, outcomes)
     context.log.info(
         f"snapshot {snapshot_id}: {staged.status}, {staged.targets_ok}/{staged.targets} target(s) ok, "
         f"{staged.rows.get('pools', 0)} pool(s), {staged.rows.get('rejected_documents', 0)} rejected document(s)"

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,6 +69,7 @@ class Manifest:
     raw_dir: str  # relative to the storage root
     tables: dict[str, dict]  # table -> {"file": path relative to the root, "rows": int}
     committed_at: str
+    checks: dict[str, bool] = field(default_factory=dict)  # data check -> passed, when the snapshot was staged
 
     def files(self, root: Path) -> dict[str, Path]:
         return {t: root / info["file"] for t, info in self.tables.items()}
@@ -92,6 +93,7 @@ def commit(
     raw_dir: Path,
     table_files: dict[str, Path],
     rows: dict[str, int],
+    checks: dict[str, bool] | None = None,
 ) -> Manifest:
     """Move freshly written table files into the lake and publish the manifest (the commit point)."""
     check_snapshot_id(snapshot_id)
@@ -111,6 +113,7 @@ def commit(
         raw_dir=str(raw_dir.relative_to(layout.root)),
         tables=tables,
         committed_at=datetime.now(timezone.utc).isoformat(),
+        checks=dict(checks or {}),
     )
     final = layout.manifest(snapshot_id)
     tmp = layout.manifests / f".{snapshot_id}.{write_id}.tmp"
