@@ -42,27 +42,44 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
-    """Write a new catalog from the manifests and swap it in. Returns its path."""
-    manifests = read_manifests(layout)
+def _sources(layout: Layout) -> dict[str, str]:
+    """table -> the FROM clause of its view.
+
+    Snapshot tables list their files from the manifests (atomic per snapshot). Derived tables
+    (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are each
+    replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
+    """
     files: dict[str, list[str]] = {}
-    for m in manifests:
+    for m in read_manifests(layout):
         for table, info in m.tables.items():
             files.setdefault(table, []).append(str((layout.root / info["file"]).resolve()))
+    out = {
+        table: f"read_parquet([{', '.join(quote_literal(p) for p in paths)}], union_by_name = true, "
+               f"hive_partitioning = true, hive_types = {{'snapshot_day': DATE}})"
+        for table, paths in files.items()
+    }
+    derived = layout.lake / "derived"
+    for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:
+        out.setdefault(f.stem, f"read_parquet({quote_literal(str(f.resolve()))})")
+    reports = layout.lake / "reports"
+    for d in sorted(reports.iterdir()) if reports.is_dir() else []:
+        if d.is_dir() and any(d.glob("day=*.parquet")):
+            pattern = str(d.resolve() / "day=*.parquet")
+            out.setdefault(d.name, f"read_parquet({quote_literal(pattern)}, union_by_name = true, "
+                                   f"hive_partitioning = false)")
+    return out
+
+
+def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
+    """Write a new catalog from the manifests and the derived files, and swap it in. Returns its path."""
+    sources = _sources(layout)
     layout.root.mkdir(parents=True, exist_ok=True)
     tmp = layout.root / f".inventory.{new_write_id()}.duckdb.tmp"
     con = duckdb.connect(str(tmp))
     try:
-        for table in sorted(set(files) | set(docs)):
-            paths = files.get(table)
-            if not paths:
-                continue  # no committed data yet: no view, rather than a view that fails on first use
-            listing = ", ".join(quote_literal(p) for p in paths)
-            con.execute(
-                f"CREATE VIEW {quote_ident(table)} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = true, "
-                f"hive_types = {{'snapshot_day': DATE}})"
-            )
+        # A table with no data yet gets no view, rather than a view that fails on first use.
+        for table in sorted(sources):
+            con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {sources[table]}")
             doc = docs.get(table)
             if doc is None:
                 continue

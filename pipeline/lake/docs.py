@@ -47,10 +47,14 @@ def parse_header(text: str, name: str) -> TableDoc:
     return TableDoc(name=name, description=text_desc, columns=columns)
 
 
+FOLDERS = ("normalize", "history", "reports")
+
+
 @cache
-def table_docs(folder: str = "normalize") -> dict[str, TableDoc]:
+def table_docs(folders: tuple[str, ...] = FOLDERS) -> dict[str, TableDoc]:
+    """Docs of every table built by SQL in these folders of sql/ (files starting with '_' are steps)."""
     docs = {}
-    for path in sorted((SQL_ROOT / folder).glob("*.sql")):
+    for path in sorted(p for folder in folders for p in (SQL_ROOT / folder).glob("*.sql")):
         if path.name.startswith("_"):
             continue
         docs[path.stem] = parse_header(path.read_text(encoding="utf-8"), path.stem)
