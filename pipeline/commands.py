@@ -7,6 +7,8 @@ Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeede
 import argparse
 import sys
 from collections import Counter
+from datetime import date
+from pathlib import Path
 
 from pipeline.config import ConfigError, load_config
 from pipeline.lake.store import LakeBusyError
@@ -27,6 +29,22 @@ def add_parsers(sub) -> None:
     g.add_argument("--snapshot", action="append", metavar="ID", help="snapshot id (repeatable)")
     g.add_argument("--all", action="store_true", help="every committed snapshot")
     r.set_defaults(func=renormalize_command)
+
+    e = sub.add_parser("report", help="export the reports (capacity, billing, subscriptions, changes) for a range")
+    e.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
+    e.add_argument("--from", dest="from_day", type=_day, metavar="DAY", help="first day, YYYY-MM-DD (UTC)")
+    e.add_argument("--to", dest="to_day", type=_day, metavar="DAY",
+                   help="last day, inclusive (default: the latest snapshot's day)")
+    e.add_argument("--format", default="xlsx,csv,html", help="comma-separated: xlsx, csv, html (default all)")
+    e.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports.output or <root>/exports)")
+    e.set_defaults(func=report_command)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
 
 
 def _fail(message: str, code: int) -> int:
@@ -76,6 +94,31 @@ def renormalize_command(args: argparse.Namespace) -> int:
     except (LakeBusyError, ValueError) as exc:
         return _fail(str(exc), 1 if isinstance(exc, LakeBusyError) else 2)
     print(f"renormalized {len(done)} snapshot(s)")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from pipeline.reporting import export
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    unknown = sorted(set(formats) - {"xlsx", "csv", "html"})
+    if unknown or not formats:
+        return _fail(f"--format: unknown format {', '.join(unknown) or '(none)'}; use xlsx, csv, html", 2)
+    try:
+        config = load_config(args.config)
+        result = export(config, args.from_day, args.to_day, formats, args.out)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc), 2)
+    except LakeBusyError as exc:
+        return _fail(str(exc), 1)
+    print(f"reports for {result.from_day} .. {result.to_day}:")
+    for name, n in result.rows.items():
+        print(f"  {name}: {n} rows")
+    for fmt, paths in result.files.items():
+        for p in paths:
+            print(f"  {fmt}: {p}")
     return 0
 
 

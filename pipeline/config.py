@@ -6,6 +6,7 @@ environment only, and a secret-looking key in the file is refused.
 """
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -105,12 +106,32 @@ class Schedule(_Model):
     cron: str = DEFAULT_CRON
     timezone: str = "UTC"
 
+    @property
+    def period_hours(self) -> float:
+        """Hours between scheduled snapshots, read off the cron's hour field: reports cap how long one
+        snapshot's counts may stand for at twice this. `*` hourly, `*/N` every N hours, else daily."""
+        hour = self.cron.split()[1]
+        if hour == "*":
+            return 1.0
+        if hour.startswith("*/") and hour[2:].isdigit() and int(hour[2:]) > 0:
+            return float(hour[2:])
+        if "," in hour:
+            return 24.0 / len(hour.split(","))
+        return 24.0
+
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
         if len(v.split()) != 5:
             raise ValueError("must be a 5-field cron expression, e.g. '0 * * * *'")
         return v
+
+
+class Reports(_Model):
+    prices: Path | None = Field(default=None, description="CSV: flavor,billing_mode,price_per_node_hour,currency")
+    output: Path | None = Field(default=None, description="folder for exported reports (default <root>/exports)")
+    start_date: date = Field(default=date(2026, 1, 1), description="first day of the daily report partitions")
+    window_days: Annotated[int, Field(ge=1, le=366)] = 7
 
 
 class Config(_Model):
@@ -120,6 +141,7 @@ class Config(_Model):
     targets: list[Target] = []
     discover: Discover | None = None
     schedule: Schedule = Schedule()
+    reports: Reports = Reports()
     path: Path | None = Field(default=None, exclude=True, description="the file this came from")
 
     @model_validator(mode="after")
@@ -137,6 +159,10 @@ class Config(_Model):
     @property
     def root(self) -> Path:
         return self.storage.root
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.reports.output or self.root / "exports"
 
 
 def _loc(parts: tuple) -> str:
@@ -193,9 +219,13 @@ def parse_config(data: object, path: Path) -> Config:
     base = path.parent.resolve()
     storage = cfg.storage.model_copy(update={"root": _resolve(base, cfg.storage.root)})
     fetch = cfg.fetch.model_copy(update={"ca_bundle": _resolve(base, cfg.fetch.ca_bundle)})
+    reports = cfg.reports.model_copy(update={"prices": _resolve(base, cfg.reports.prices),
+                                             "output": _resolve(base, cfg.reports.output)})
+    if reports.prices is not None and not reports.prices.is_file():
+        raise ConfigError(f"{path}: reports.prices: no such file: {reports.prices}")
     if fetch.ca_bundle is not None and not fetch.ca_bundle.is_file():
         raise ConfigError(f"{path}: fetch.ca_bundle: no such file: {fetch.ca_bundle}")
-    return cfg.model_copy(update={"storage": storage, "fetch": fetch, "path": path.resolve()})
+    return cfg.model_copy(update={"storage": storage, "fetch": fetch, "reports": reports, "path": path.resolve()})
 
 
 def load_config(path: str | Path) -> Config:
