@@ -1,0 +1,261 @@
+"""The HTML export: one self-contained page (styles, charts, script inline) that opens offline from a mail.
+
+Everything shown comes through `esc`, because pool names, labels and messages come from the cloud API.
+A Content-Security-Policy admits only this page's own style and script (by hash) and no network at all,
+so even a mistake in escaping could not run a script or fetch anything. The table sorting script is an
+enhancement: without it the page is complete, and headers only look clickable once it has run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from .charts import Figure, Skipped
+from .model import ReportTable
+from .svg import esc
+from .values import Kind, human_datetime, human_text, iter_rows, kind_of, type_label
+
+# Rows shown per report: enough to read, few enough that the page stays light in a mail attachment.
+MAX_HTML_ROWS = 500
+
+CSS = """
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
+  color: #1d2430; background: #fff; margin: 0 auto; padding: 24px 32px 48px; max-width: 1200px; }
+header { border-bottom: 2px solid #1f4e99; margin-bottom: 16px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 36px 0 6px; border-bottom: 1px solid #d5dce4; padding-bottom: 4px; }
+h3 { font-size: 16px; margin: 20px 0 6px; }
+.meta { color: #4a5564; margin: 4px 0 12px; }
+nav ol { margin: 4px 0 0; padding-left: 22px; }
+a { color: #1f4e99; }
+figure { margin: 12px 0 24px; }
+figcaption { color: #333c48; max-width: 760px; margin-top: 4px; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; border: 1px solid #e3e8ee; }
+.basis { max-width: 900px; }
+.note { color: #4a5564; font-style: italic; }
+.scroll { overflow-x: auto; max-height: 70vh; overflow-y: auto; border: 1px solid #d5dce4; }
+table.report { border-collapse: collapse; font-size: 13px; min-width: 100%; }
+table.report th, table.report td { padding: 4px 8px; border-bottom: 1px solid #e6eaef; text-align: left;
+  vertical-align: top; max-width: 32em; overflow-wrap: anywhere; }
+table.report thead th { position: sticky; top: 0; background: #e8edf3; white-space: nowrap; }
+table.report th.sortable { cursor: pointer; }
+table.report th.sortable::after { content: " \\2195"; color: #7a8594; }
+table.report th[aria-sort="ascending"]::after { content: " \\25B2"; color: #1d2430; }
+table.report th[aria-sort="descending"]::after { content: " \\25BC"; color: #1d2430; }
+table.report td.num, table.report th.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.report td.null::after { content: "\\2013"; color: #9aa5b1; }
+table.report tbody tr:nth-child(even) { background: #f7f9fb; }
+dl.columns { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 6px 0; }
+dl.columns dt { font-family: ui-monospace, Menlo, Consolas, monospace; }
+dl.columns dd { margin: 0; }
+footer { margin-top: 40px; color: #4a5564; font-size: 12px; border-top: 1px solid #d5dce4; padding-top: 8px; }
+"""
+
+JS = """
+(function () {
+  "use strict";
+  function sortValue(cell, numeric) {
+    if (cell.classList.contains("null")) return null;
+    var raw = cell.hasAttribute("data-v") ? cell.getAttribute("data-v") : cell.textContent;
+    if (!numeric) return raw;
+    var n = parseFloat(raw);
+    return isNaN(n) ? null : n;
+  }
+  function compare(a, b) {
+    if (a === b) return 0;
+    if (a === null) return 1;
+    if (b === null) return -1;
+    if (typeof a === "number") return a - b;
+    return a.localeCompare(b, undefined, {numeric: true});
+  }
+  function sortBy(table, th, index) {
+    var numeric = th.classList.contains("num");
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows).map(function (row, i) {
+      return {row: row, key: sortValue(row.cells[index], numeric), i: i};
+    });
+    rows.sort(function (x, y) {
+      var c = compare(x.key, y.key);
+      if (c !== 0 && x.key !== null && y.key !== null && !ascending) c = -c;
+      return c || x.i - y.i;
+    });
+    rows.forEach(function (r) { body.appendChild(r.row); });
+    Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.report"), function (table) {
+    if (!table.tHead || !table.tBodies.length) return;
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
+      th.classList.add("sortable");
+      th.tabIndex = 0;
+      th.addEventListener("click", function () { sortBy(table, th, index); });
+      th.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(table, th, index); }
+      });
+    });
+  });
+})();
+"""
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode() + "'"
+
+
+CSP = (f"default-src 'none'; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; img-src data:; "
+       "base-uri 'none'; form-action 'none'")
+
+
+def render_page(reports: list[ReportTable], charts: list[Figure | Skipped], *, title: str, generated_at: str,
+                period: str, csv_names: dict[str, str], workbook_name: str | None) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{esc(title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head><body>",
+        _header(title, generated_at, period),
+        _toc(reports, charts),
+        "<main>",
+        _charts_section(charts),
+        *(_report_section(r, csv_names.get(r.name), workbook_name) for r in reports),
+        "</main>",
+        _footer(bool(csv_names)),
+        f"<script>{JS}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _header(title: str, generated_at: str, period: str) -> str:
+    return (f"<header><h1>{esc(title)}</h1>"
+            f'<p class="meta">Period: <strong>{esc(period)}</strong> · Generated at '
+            f"<strong>{esc(generated_at)}</strong></p></header>")
+
+
+def _toc(reports: list[ReportTable], charts: list[Figure | Skipped]) -> str:
+    items = []
+    if charts:
+        sub = "".join(f'<li><a href="#{c.id}">{esc(c.heading)}</a></li>' for c in charts if isinstance(c, Figure))
+        items.append(f'<li><a href="#charts">Charts</a>{f"<ol>{sub}</ol>" if sub else ""}</li>')
+    items += [f'<li><a href="#report-{r.name}">{esc(r.title)}</a> '
+              f'<span class="meta">({r.num_rows:,} rows)</span></li>' for r in reports]
+    if not items:
+        items.append("<li>No reports were exported.</li>")
+    return f'<nav aria-label="Contents"><h2 id="contents">Contents</h2><ol>{"".join(items)}</ol></nav>'
+
+
+def _charts_section(charts: list[Figure | Skipped]) -> str:
+    if not charts:
+        return ""
+    out = ['<section id="charts" aria-labelledby="charts-h"><h2 id="charts-h">Charts</h2>']
+    for chart in charts:
+        if isinstance(chart, Skipped):
+            out.append(f'<p class="note">{esc(chart.heading)}: not drawn, because {esc(chart.reason)}.</p>')
+            continue
+        out.append(f'<figure id="{chart.id}"><h3>{esc(chart.heading)}</h3>')
+        out += chart.svgs
+        out.append(f"<figcaption>{esc(chart.caption)}</figcaption></figure>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _report_section(report: ReportTable, csv_name: str | None, workbook_name: str | None) -> str:
+    sid = f"report-{report.name}"
+    basis = "".join(f'<p class="basis">{esc(p.strip())}</p>' for p in report.basis.split("\n\n") if p.strip())
+    return "\n".join([
+        f'<section id="{sid}" aria-labelledby="{sid}-h"><h2 id="{sid}-h">{esc(report.title)}</h2>',
+        basis,
+        f'<p class="meta">{_rows_note(report, csv_name, workbook_name)}</p>',
+        _column_docs(report),
+        _table(report),
+        "</section>",
+    ])
+
+
+def _rows_note(report: ReportTable, csv_name: str | None, workbook_name: str | None) -> str:
+    n = report.num_rows
+    if n == 0:
+        return "No rows in this report for the period."
+    if n <= MAX_HTML_ROWS:
+        return f"{n:,} rows."
+    where = [f"<code>{esc(csv_name)}</code>"] if csv_name else []
+    if workbook_name:
+        where.append(f"<code>{esc(workbook_name)}</code>")
+    rest = f"; all rows are in {' and '.join(where)}" if where else ""
+    return f"{n:,} rows; the first {MAX_HTML_ROWS:,} are shown{rest}."
+
+
+def _column_docs(report: ReportTable) -> str:
+    entries = "".join(
+        f"<dt>{esc(f.name)}</dt><dd>{esc(report.description(f.name) or '(no description)')} "
+        f'<span class="meta">[{esc(type_label(f.type))}]</span></dd>'
+        for f in report.table.schema)
+    return f'<details><summary>Columns</summary><dl class="columns">{entries}</dl></details>'
+
+
+def _table(report: ReportTable) -> str:
+    schema = report.table.schema
+    kinds = [kind_of(f.type) for f in schema]
+    hints = [report.hint(f.name) for f in schema]
+    num = ' class="num"'
+    head = "".join(
+        f'<th scope="col"{num if k.numeric else ""} title="{esc(report.description(f.name))}">'
+        f"{esc(f.name)}</th>" for f, k in zip(schema, kinds))
+    body = []
+    for values in iter_rows(report.table, MAX_HTML_ROWS):
+        cells = "".join(_cell(v, k, h) for v, k, h in zip(values, kinds, hints))
+        body.append(f"<tr>{cells}</tr>")
+    return (f'<div class="scroll"><table class="report" aria-labelledby="report-{report.name}-h">'
+            f'<thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _cell(value: object, kind: Kind, hint: str | None) -> str:
+    if value is None:
+        return '<td class="null"></td>'
+    if kind.numeric and isinstance(value, (int, float, Decimal)):
+        raw = repr(float(value)) if not isinstance(value, int) else str(value)
+        return f'<td class="num" data-v="{esc(raw)}">{esc(format_number(value, kind, hint))}</td>'
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else 'no'}</td>"
+    if isinstance(value, datetime):
+        text = value.date().isoformat() if hint == "date" else human_datetime(value)
+        return f'<td data-v="{esc(value.isoformat())}">{esc(text)}</td>'
+    if isinstance(value, (date, time, timedelta)):
+        return f"<td>{esc(str(value) if isinstance(value, timedelta) else value.isoformat())}</td>"
+    return f"<td>{esc(human_text(value))}</td>"
+
+
+def format_number(value: int | float | Decimal, kind: Kind, hint: str | None) -> str:
+    """A number as a reader expects it: grouped thousands, fixed decimals, percentages for ratios."""
+    v = float(value)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if hint == "percent":
+        return f"{v * 100:,.1f}%"
+    if hint == "hours":
+        return f"{v:,.1f}"
+    if hint in ("float", "currency") or (hint is None and kind is not Kind.INT):
+        return f"{v:,.2f}"
+    if kind is Kind.INT and hint in (None, "int"):
+        return f"{value:,}"
+    return f"{v:,.0f}"
+
+
+def _footer(with_csv: bool) -> str:
+    text = ("Generated by poolscope. Node counts are provisioned nodes as the ModelArts API reports them, "
+            f"not job usage. Tables show at most the first {MAX_HTML_ROWS:,} rows of each report.")
+    if with_csv:
+        text += (" In the CSV files, a text value that begins with = + - @, tab or carriage return is written "
+                 "with a leading apostrophe so that spreadsheet programs never run it as a formula.")
+    return f"<footer>{esc(text)}</footer>"
