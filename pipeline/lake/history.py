@@ -1,0 +1,162 @@
+"""Pool history: `pool_changes` and `pool_versions`, recomputed over every snapshot in the catalog.
+
+`build_history(con, out_dir)` runs on a connection where the catalog's views exist (for instance
+`duckdb.connect(str(layout.catalog), read_only=True)`), writes `out_dir/pool_changes.parquet` and
+`out_dir/pool_versions.parquet` (zstd) and returns table -> row count.
+
+All the work is set-based SQL in `sql/history/` (each file documents its columns at the top); this module only
+orchestrates, on a cursor of the given connection (so its TEMP tables never touch the caller's session):
+
+1. `_observations.sql` -> `_h_obs`: one row per pool per snapshot with a content hash (the one full pass over
+   the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
+2. `_scans.sql` -> `_h_scans`: the listings that can prove absence; `_show_gone.sql` -> `_h_show_gone`: ShowPool
+   404s.
+3. `_steps.sql` -> `_h_steps`: ASOF joins find the first absence after each presence; `lag`/`lead` over each
+   pool's presences mark version starts (new hash, creation, re-creation), deletions and last observations.
+4. `_rows.sql`, `_entries.sql` -> the pools row and the field map of each candidate start (re-reads the lake for
+   those observations only); `_diffs.sql` compares each candidate update with the start before it, field by field.
+5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
+6. `pool_changes.sql`, `pool_versions.sql` -> `COPY ... TO out_dir/<table>.parquet`.
+
+Input views that do not exist (an empty catalog) or lack a column (lakes written by older versions) are
+stood in for by TEMP views with the missing parts as NULL, so an empty history gives empty tables with their
+schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipeline.lake.docs import SQL_ROOT
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = SQL_ROOT / "history"
+TABLES: tuple[str, ...] = ("pool_changes", "pool_versions")
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
+
+# The columns of `pools` that make up a pool's content (every column but snapshot_id, snapshot_at,
+# snapshot_day, source, response_id and the key region/project_id/pool_id). Spelled out in _observations.sql,
+# _rows.sql, _entries.sql and pool_versions.sql; tests/lake/test_history.py checks this list against the pools
+# table's documented columns, so a new pools column cannot be silently left out of the history.
+CONTENT_COLUMNS: dict[str, str] = {
+    "display_name": "VARCHAR", "workspace_id": "VARCHAR", "resource_id": "VARCHAR", "pool_type": "VARCHAR",
+    "phase": "VARCHAR", "message": "VARCHAR", "parent": "VARCHAR", "root": "VARCHAR", "is_physical": "BOOLEAN",
+    "created_at": "TIMESTAMPTZ", "description": "VARCHAR", "billing_mode": "VARCHAR", "period_type": "VARCHAR",
+    "period_num": "INTEGER", "auto_renew": "BOOLEAN", "order_id": "VARCHAR", "subpools_count": "INTEGER",
+    "control_mode": "INTEGER", "cm_to_yearly_monthly_restricted": "BOOLEAN",
+    "cm_flavor_change_restricted": "BOOLEAN", "cm_service_restricted": "BOOLEAN", "cm_frozen": "BOOLEAN",
+    "cm_police_frozen": "BOOLEAN", "network_name": "VARCHAR", "container_network_mode": "VARCHAR",
+    "gpu_driver_version": "VARCHAR", "npu_driver_version": "VARCHAR", "driver_update_strategy": "VARCHAR",
+    "gpu_driver_state": "VARCHAR", "npu_driver_state": "VARCHAR",
+}
+
+_KEY = {"snapshot_id": "VARCHAR", "snapshot_at": "TIMESTAMPTZ", "region": "VARCHAR", "project_id": "VARCHAR"}
+_POOL_KEY = {**_KEY, "pool_id": "VARCHAR"}
+
+# The inputs this module reads: view -> the columns it needs, with their types.
+INPUTS: dict[str, dict[str, str]] = {
+    "pools": {**_POOL_KEY, **CONTENT_COLUMNS},
+    "pool_labels": {**_POOL_KEY, "key": "VARCHAR", "value": "VARCHAR"},
+    "pool_annotations": {**_POOL_KEY, "key": "VARCHAR", "value": "VARCHAR"},
+    "pool_scopes": {**_POOL_KEY, "scope_type": "VARCHAR", "requested": "BOOLEAN", "state": "VARCHAR"},
+    "pool_resources": {**_POOL_KEY, "flavor": "VARCHAR", "count": "INTEGER", "max_count": "INTEGER"},
+    "pool_resource_azs": {**_POOL_KEY, "flavor": "VARCHAR", "az": "VARCHAR", "count": "INTEGER"},
+    "pool_capacity": {**_POOL_KEY, "state": "VARCHAR", "flavor": "VARCHAR", "count": "INTEGER",
+                      "max_count": "INTEGER"},
+    "pool_capacity_azs": {**_POOL_KEY, "state": "VARCHAR", "flavor": "VARCHAR", "az": "VARCHAR",
+                          "count": "INTEGER"},
+    "pool_job_flavors": {**_POOL_KEY, "job_flavor": "VARCHAR"},
+    "fetches": {**_KEY, "pool_id": "VARCHAR", "call": "VARCHAR", "endpoint": "VARCHAR", "workspace_id": "VARCHAR",
+                "label_selector": "VARCHAR", "status_filter": "VARCHAR", "outcome": "VARCHAR",
+                "http_status": "INTEGER"},
+    "rejected_documents": {**_KEY, "source": "VARCHAR", "reason": "VARCHAR"},
+}
+
+# (temp table, SQL file), in order.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("_h_obs", "_observations"),
+    ("_h_scans", "_scans"),
+    ("_h_show_gone", "_show_gone"),
+    ("_h_steps", "_steps"),
+    ("_h_rows", "_rows"),
+    ("_h_entries", "_entries"),
+    ("_h_diffs", "_diffs"),
+    ("_h_starts", "_starts"),
+    ("_h_versions", "_versions"),
+)
+
+
+def sql_text(name: str, sql_dir: Path = SQL_DIR) -> str:
+    """The statement in sql/history/<name>.sql, without a trailing semicolon."""
+    text = (sql_dir / f"{name}.sql").read_text(encoding="utf-8").strip()
+    return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
+    """TEMP views for inputs that are missing or lack columns: the missing parts read as NULL."""
+    database = cur.execute("SELECT current_database()").fetchone()[0]
+    present: dict[str, set[str]] = {}
+    for table, column in cur.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main'"
+    ).fetchall():
+        present.setdefault(table, set()).add(column)
+    for table, columns in INPUTS.items():
+        have = present.get(table)
+        if have is not None and set(columns) <= have:
+            continue
+        if have is None:
+            select = ", ".join(f"NULL::{t} AS {_ident(c)}" for c, t in columns.items())
+            cur.execute(f"CREATE TEMP VIEW {_ident(table)} AS SELECT {select} WHERE false")
+            log.info("history: no %s view; reading it as empty", table)
+        else:
+            missing = [c for c in columns if c not in have]
+            fill = ", ".join(f"NULL::{columns[c]} AS {_ident(c)}" for c in missing)
+            cur.execute(
+                f"CREATE TEMP VIEW {_ident(table)} AS "
+                f"SELECT *, {fill} FROM {_ident(database)}.main.{_ident(table)}"
+            )
+            log.info("history: %s has no column %s; reading it as NULL", table, ", ".join(missing))
+
+
+def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
+    """Every later step keys pools by hash(region, project_id, pool_id): make sure no two pools share one."""
+    row = cur.execute(
+        "SELECT count(*) FROM (SELECT pkey FROM (SELECT DISTINCT region, project_id, pool_id, pkey FROM _h_obs) "
+        "GROUP BY pkey HAVING count(*) > 1)"
+    ).fetchone()
+    if row and row[0]:
+        raise RuntimeError(f"history: {row[0]} pool key hash collision(s); cannot build the history")
+
+
+def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+    """Recompute pool_changes and pool_versions from every snapshot visible on `con`; write them to
+    `out_dir/<table>.parquet`; return table -> rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
+    try:
+        _stand_ins(cur)
+        for table, name in STEPS:
+            started = time.perf_counter()
+            cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
+            log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
+            if table == "_h_obs":
+                _check_keys(cur)
+        counts: dict[str, int] = {}
+        for table in TABLES:
+            target = "'" + str(out_dir / f"{table}.parquet").replace("'", "''") + "'"
+            row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+    finally:
+        cur.close()

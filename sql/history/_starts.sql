@@ -1,0 +1,31 @@
+-- Non-table step 8: the version starts: creations (first presence, or presence after a deletion) and the
+-- candidate updates that _diffs.sql confirmed, each with its whole content. history.py materializes this SELECT
+-- as TEMP TABLE _h_starts.
+--   snapshot_id, snapshot_at, region, project_id, pool_id, pkey, prev_id, prev_ws, prev_gone_at, prev_gone_id
+--                                  from _h_steps
+--   change_type     VARCHAR        created | updated
+--   changed_fields  VARCHAR[]      updated: the changed field paths; created: every field path of the content
+--   before, after   JSON           updated: the changed fields' values; created: before NULL, after = content
+--   content         JSON           the whole content, {field path: value} with keys sorted (see _entries.sql)
+--   fields          VARCHAR[]      the content's field paths, sorted
+WITH content AS (
+    SELECT snapshot_at, pkey,
+           list(k ORDER BY k) AS fields,
+           ('{' || string_agg(to_json(k)::VARCHAR || ':' || coalesce(v::VARCHAR, 'null'), ',' ORDER BY k) || '}')::JSON
+               AS content
+    FROM _h_entries
+    GROUP BY snapshot_at, pkey
+)
+SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, c.pool_id, c.pkey,
+       c.prev_id, c.prev_ws, c.prev_gone_at, c.prev_gone_id,
+       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN 'created' ELSE 'updated' END AS change_type,
+       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN t.fields ELSE d.changed_fields END
+           AS changed_fields,
+       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN NULL ELSE d.before END AS before,
+       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN t.content ELSE d.after END AS after,
+       t.content,
+       t.fields
+FROM _h_steps AS c
+JOIN content AS t ON t.snapshot_at = c.snapshot_at AND t.pkey = c.pkey
+LEFT JOIN _h_diffs AS d ON d.snapshot_at = c.snapshot_at AND d.pkey = c.pkey
+WHERE c.is_start AND (c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL OR d.pkey IS NOT NULL)

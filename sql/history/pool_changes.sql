@@ -1,0 +1,64 @@
+-- Table pool_changes: one row per change of a pool between two consecutive observations of it: created,
+-- updated (which fields, before -> after) or deleted. Derived from every snapshot in the catalog.
+-- A pool is observed in a snapshot when it is in `pools` (present), or when it is absent although an ok
+-- list_pools fetch without label_selector and status_filter covered its project (a workspace_id filter covers
+-- only that workspace's pools) or a show_pool fetch for it answered HTTP 404 (absent). A failed, filtered or
+-- partly unreadable listing observes nothing: its pools are unobserved, never deleted, and their next observation
+-- is compared with the last one before. Content and field paths: see pool_versions.content.
+--
+-- column                type         meaning
+-- snapshot_id           VARCHAR      snapshot in which the change was observed
+-- snapshot_at           TIMESTAMPTZ  its time, UTC
+-- region                VARCHAR      region of the project
+-- project_id            VARCHAR      IAM project id
+-- pool_id               VARCHAR      pool id (metadata.name)
+-- change_type           VARCHAR      created (first seen, or seen again after a deletion) | updated (content
+--                                    differs from the previous observation) | deleted (observed absent; emitted
+--                                    once, at the first snapshot that saw it gone)
+-- changed_fields        VARCHAR[]    field paths that changed, sorted, e.g. phase, labels.<key>,
+--                                    capacity.available.<flavor>.count; for created and deleted every field path
+--                                    of the content
+-- before                JSON         updated: {field path: value before} for the changed fields only, keys sorted
+--                                    (null when the field was absent); created: NULL; deleted: the whole last content
+-- after                 JSON         updated: {field path: value after} for the changed fields only (null when
+--                                    the field is now absent); created: the whole content; deleted: NULL
+-- previous_snapshot_id  VARCHAR      the pool's previous observation, the one compared against: the last presence
+--                                    for updated and deleted, the latest snapshot that saw it absent for a
+--                                    re-creation, NULL for a first creation
+WITH again AS (
+    -- A re-creation is compared with the latest snapshot that saw the pool absent (the deletion, or later).
+    SELECT s.pkey, s.snapshot_at,
+           greatest(a.snapshot_at, w.snapshot_at, g.snapshot_at) AS absent_at,
+           CASE greatest(a.snapshot_at, w.snapshot_at, g.snapshot_at)
+               WHEN a.snapshot_at THEN a.snapshot_id
+               WHEN w.snapshot_at THEN w.snapshot_id
+               ELSE g.snapshot_id
+           END AS absent_id
+    FROM (SELECT * FROM _h_starts WHERE prev_gone_at IS NOT NULL) AS s
+    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NULL) AS a
+           ON a.region = s.region AND a.project_id = s.project_id AND s.snapshot_at > a.snapshot_at
+    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NOT NULL) AS w
+           ON w.region = s.region AND w.project_id = s.project_id AND w.workspace_id = s.prev_ws
+          AND s.snapshot_at > w.snapshot_at
+    ASOF LEFT JOIN _h_show_gone AS g
+           ON g.pkey = s.pkey AND s.snapshot_at > g.snapshot_at
+),
+changes AS (
+    SELECT s.snapshot_id, s.snapshot_at, s.region, s.project_id, s.pool_id, s.change_type, s.changed_fields,
+           s.before, s.after,
+           CASE WHEN s.change_type = 'updated' THEN s.prev_id
+                WHEN s.prev_gone_at IS NOT NULL THEN
+                    CASE WHEN r.absent_at >= s.prev_gone_at THEN r.absent_id ELSE s.prev_gone_id END
+           END AS previous_snapshot_id
+    FROM _h_starts AS s
+    LEFT JOIN again AS r ON r.pkey = s.pkey AND r.snapshot_at = s.snapshot_at
+    UNION ALL
+    SELECT deleted_snapshot_id, valid_to, region, project_id, pool_id, 'deleted', fields, content, NULL::JSON,
+           last_snapshot_id
+    FROM _h_versions
+    WHERE ended_by = 'deleted'
+)
+SELECT snapshot_id, snapshot_at, region, project_id, pool_id, change_type, changed_fields, before, after,
+       previous_snapshot_id
+FROM changes
+ORDER BY snapshot_at, region, project_id, pool_id
