@@ -158,10 +158,19 @@ def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path =
         con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
     finally:
         con.unregister("_bodies_arrow")
-    show = {k: v for k, v in read_params.items() if k.startswith("show")}
-    lists = {k: v for k, v in read_params.items() if k.startswith("list")}
-    con.execute("CREATE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
-    con.execute("CREATE TABLE _items AS " + sql_text("_items", sql_dir), lists)
+    try:
+        _read(con, read_params, sql_dir)
+    except duckdb.Error:
+        # A file that stat() called readable failed to read (an I/O error, a file over DuckDB's 3.9 GiB limit,
+        # a race with a writer). Find the culprits one by one, mark them unreadable (their bodies become
+        # "body file could not be read"), and read the rest again. This path is rare; a second failure raises.
+        bad = [p for paths in read_params.values() for p in paths if not _duckdb_can_read(con, p)]
+        if not bad:
+            raise
+        log.warning("normalize: %d body file(s) could not be read: %s", len(bad), bad[:5])
+        con.execute("UPDATE _bodies SET readable = false WHERE list_contains($bad, path)", {"bad": bad})
+        skip = set(bad)
+        _read(con, {k: [p for p in v if p not in skip] for k, v in read_params.items()}, sql_dir)
     con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
     dup_paths = con.execute(
         "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
@@ -171,6 +180,21 @@ def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path =
         dup_params[f"dup_{source.split('_')[0]}"] = sorted(paths)
     con.execute("CREATE TABLE _dup_excerpts AS " + sql_text("_dup_excerpts", sql_dir), dup_params)
     con.execute("CREATE VIEW docs AS " + sql_text("_docs", sql_dir))
+
+
+def _read(con: duckdb.DuckDBPyConnection, read_params: dict[str, list[str]], sql_dir: Path) -> None:
+    show = {k: v for k, v in read_params.items() if k.startswith("show")}
+    lists = {k: v for k, v in read_params.items() if k.startswith("list")}
+    con.execute("CREATE OR REPLACE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
+    con.execute("CREATE OR REPLACE TABLE _items AS " + sql_text("_items", sql_dir), lists)
+
+
+def _duckdb_can_read(con: duckdb.DuckDBPyConnection, path: str) -> bool:
+    try:
+        con.execute("SELECT count(content) FROM read_blob($p)", {"p": [path]}).fetchall()
+        return True
+    except duckdb.Error:
+        return False
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path, sql_dir: Path = SQL_DIR) -> dict[str, int]:

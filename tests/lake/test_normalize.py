@@ -562,6 +562,24 @@ def test_bad_bodies_are_rejected_and_neighbours_are_intact(run):
     assert good.response_id == run.pool("pool-good-1")["response_id"]
 
 
+def test_files_that_fail_to_read_are_rejected_and_the_rest_is_read(run, tmp_path):
+    run.pools(pool("pool-before"), project="p-before")
+    # stat() says "readable regular file", but reading fails: an I/O error, and a file over DuckDB's limit
+    run.bodies.append(BodyRef(SID, AT, "cn-north-4", "p-eio", "list_pools", "/proc/self/mem", "resp-eio"))
+    big = tmp_path / "huge.json"
+    with open(big, "wb") as fh:
+        fh.truncate(4 * 1024**3 + 1)  # sparse: takes no disk space
+    run.bodies.append(BodyRef(SID, AT, "cn-north-4", "p-huge", "show_pool", str(big), "resp-huge"))
+    run.body(pool("pool-shown"), source="show_pool", project="p-show")
+    run.pools(pool("pool-after"), project="p-after")
+    counts = run.run()
+    assert counts["pools"] == 3
+    assert {r["pool_id"] for r in run.rows("pools")} == {"pool-before", "pool-shown", "pool-after"}
+    got = {r["project_id"]: (r["response_id"], r["reason"]) for r in run.rows("rejected_documents")}
+    assert got == {"p-eio": ("resp-eio", "body file could not be read"),
+                   "p-huge": ("resp-huge", "body file could not be read")}
+
+
 def test_bad_items_are_rejected_one_by_one(run):
     huge = "x" * 5000
     run.pools(
