@@ -12,7 +12,7 @@ import base64
 import hashlib
 import math
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from .charts import Figure, Skipped
 from .model import ReportTable
@@ -237,19 +237,26 @@ def _cell(value: object, kind: Kind, hint: str | None) -> str:
 
 
 def format_number(value: int | float | Decimal, kind: Kind, hint: str | None) -> str:
-    """A number as a reader expects it: grouped thousands, fixed decimals, percentages for ratios."""
-    v = float(value)
-    if math.isnan(v) or math.isinf(v):
-        return str(v)
-    if hint == "percent":
-        return f"{v * 100:,.1f}%"
-    if hint == "hours":
-        return f"{v:,.1f}"
-    if hint in ("float", "currency") or (hint is None and kind is not Kind.INT):
-        return f"{v:,.2f}"
-    if kind is Kind.INT and hint in (None, "int"):
+    """A number as a reader expects it: grouped thousands, fixed decimals, percentages for ratios.
+
+    Rounding is half away from zero, as Excel displays the same cell (2.25 -> "2.3", not Python's "2.2").
+    """
+    if kind is Kind.INT and hint in (None, "int") and isinstance(value, int):
         return f"{value:,}"
-    return f"{v:,.0f}"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if hint == "percent":
+        return f"{_round(exact * 100, 1):,}%"
+    if hint == "hours":
+        return f"{_round(exact, 1):,}"
+    if hint in ("float", "currency") or (hint is None and kind is not Kind.INT):
+        return f"{_round(exact, 2):,}"
+    return f"{_round(exact, 0):,}"
+
+
+def _round(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def _footer(with_csv: bool) -> str:

@@ -32,13 +32,17 @@ MAX_EXACT_INT = 2**53
 MIN_WIDTH, MAX_WIDTH = 8, 60
 # Room for the autofilter drop-down arrow next to a header.
 FILTER_BUTTON_WIDTH = 3
+# Column widths are fitted to the first rows only: measuring every cell of a large report costs a tenth
+# of the write time, and widths are capped anyway.
+WIDTH_SAMPLE_ROWS = 10_000
 
 WORKBOOK_OPTIONS = {
     "constant_memory": True,
     "strings_to_formulas": False,
     "strings_to_urls": False,
     "strings_to_numbers": False,
-    # NaN/inf become visible #NUM!/#DIV/0! cells rather than a crash or a silent blank.
+    # NaN/inf become #NUM!/#DIV/0! error cells (xlsxwriter writes them as the constant formulas `#NUM!`
+    # and `1/0`): visible, and they poison a SUM instead of being silently skipped like a blank.
     "nan_inf_to_errors": True,
 }
 
@@ -163,7 +167,8 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     out.put(("Generated at", st.bold), generated_at)
     out.put(("Period", st.bold), period)
     out.put(("Conventions", st.bold),
-            "Times marked UTC are UTC. Empty cells are NULL (no value). Text is always stored as text: a value that "
+            "Timestamps with a time zone are shown in UTC. Empty cells are NULL (no value); a number that is "
+            "not a number or infinite shows as #NUM! or #DIV/0!. Text is always stored as text: a value that "
             "starts with = + - @ is shown as written and never evaluated as a formula.")
     out.skip()
     out.put(("Sheet", st.header), ("Report", st.header), ("Rows", st.header))
@@ -214,10 +219,12 @@ def _write_report_sheet(ws: Worksheet, report: ReportTable, st: _Styles) -> Shee
     limit = min(report.num_rows, MAX_DATA_ROWS)
     row = 0
     for row, values in enumerate(iter_rows(report.table, limit), start=1):
+        measure = row <= WIDTH_SAMPLE_ROWS
         for col, (value, plan) in enumerate(zip(values, columns)):
             if value is not None:
                 plan.write(ws, row, col, value)
-                plan.width = max(plan.width, plan.measure(value))
+                if measure:
+                    plan.width = max(plan.width, plan.measure(value))
 
     if not columns:
         ws.write_string(0, 0, "This report has no columns.", st.note)
