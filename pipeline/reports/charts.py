@@ -21,8 +21,9 @@ from .values import human_text
 
 STATES = ("available", "creating", "abnormal", "deleting")
 STATE_COLORS = {"available": "#009E73", "creating": "#0072B2", "abnormal": "#D55E00", "deleting": "#8C96A3"}
-# Coarsest first: one total per day needs the fewest rows and repeats no pool.
-LEVEL_PREFERENCE = ("all", "region", "project", "pool")
+# Coarsest first: one total per day needs the fewest rows and repeats no pool. (capacity_utilization
+# sets `flavor` only on its finest level, 'flavor', so the per-flavor chart ends up summing those.)
+LEVEL_PREFERENCE = ("all", "region", "project", "pool", "flavor")
 MAX_FLAVORS = 8
 MAX_BILLING_MODES = 6
 MAX_EXPIRIES = 20
@@ -57,8 +58,20 @@ def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipp
 # ---- row selection ------------------------------------------------------------------------------------
 
 def select_rows(table: pa.Table, required: list[str]) -> tuple[pa.Table, str]:
-    """Rows of a single aggregation level having every `required` column set, and how they were chosen."""
-    table = _non_null(table, required)
+    """Rows of a single aggregation level having every `required` column set, and how they were chosen.
+
+    Rows describing single pools leave out Logical sub-pools (`is_physical` false): their nodes are part
+    of their root pool's nodes, and the reports' own rollups leave them out for the same reason.
+    """
+    rows, how = _one_level(_non_null(table, required))
+    if "is_physical" in rows.column_names:
+        physical = rows.filter(pc.fill_null(_plain(rows["is_physical"]), True))
+        if physical.num_rows < rows.num_rows:
+            return physical, f"{how}, physical pools only"
+    return rows, how
+
+
+def _one_level(table: pa.Table) -> tuple[pa.Table, str]:
     names = table.column_names
     if "level" in names:
         level_col = _plain(table["level"])
@@ -167,7 +180,19 @@ def capacity_chart(report: ReportTable) -> Figure | Skipped:
                f"{report.name}: {how}. The API counts provisioned nodes, not jobs.")
     if len(ranked) > MAX_FLAVORS:
         caption += f" {len(ranked) - MAX_FLAVORS} smaller flavors are not drawn; they are in the table."
+    caption += _gap_note(rows)
     return Figure("chart-capacity", heading, caption, svgs)
+
+
+def _gap_note(rows: pa.Table) -> str:
+    """Say so when some days were not fully observed: their bars are lower than the capacity was."""
+    if "has_gap" not in rows.column_names or not pa.types.is_boolean(rows["has_gap"].type):
+        return ""
+    gap_days = pc.unique(rows.filter(pc.fill_null(rows["has_gap"], False))["day"])
+    if not len(gap_days):
+        return ""
+    return (f" {len(gap_days)} day(s) include unobserved hours (has_gap): their node-hours are incomplete, "
+            "not zero capacity.")
 
 
 # ---- (2) billing mix ------------------------------------------------------------------------------------
