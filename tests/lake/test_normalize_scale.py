@@ -1,7 +1,8 @@
 """normalize() at fleet scale, cross-checked row by row against a plain-Python reference flattening.
 
 The documents come from the simulator's generator (pipeline/simulator/generate.py: realistic pools, both shapes
-of status.resources, both container network keys, sub-pools, yearly/monthly billing). The reference below is
+of status.resources, both container network keys, sub-pools, yearly/monthly billing) and from a small local
+generator that does not depend on the simulator package. The reference below is
 written independently of the SQL, straight from the table definitions; every table must match it exactly as a
 multiset of rows.
 
@@ -21,12 +22,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipeline.lake.normalize import TABLES, BodyRef, normalize  # noqa: E402
-from pipeline.simulator.generate import generate_pools  # noqa: E402
+
+try:  # the simulator's generator (realistic fleets); a small local one if its module moves
+    from pipeline.simulator.generate import generate_pools  # noqa: E402
+except ImportError:  # pragma: no cover - depends on the simulator package layout
+    try:
+        from pipeline.simulator.fleet import generate_pools  # noqa: E402
+    except ImportError:
+        generate_pools = None
 
 SID = "20261128T060000Z"
 AT = datetime(2026, 11, 28, 6, tzinfo=timezone.utc)
@@ -164,12 +173,53 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
 # ------------------------------------------------------------------------------------------- fixtures
 
 
-def land(raw: Path, n_docs: int, seed: int, show_every: int = 0) -> tuple[list[BodyRef], list[tuple[BodyRef, object]]]:
+def local_pools(n: int, seed: int):
+    """Stand-in for the simulator's generate_pools: varied, well-formed pools (both status.resources shapes,
+    both container network keys, sub-pools, both billing modes)."""
+    import random
+
+    rng = random.Random(seed)
+    flavors = ["modelarts.vm.cpu.8u", "modelarts.vm.gpu.tnt004", "modelarts.bm.npu.arm.8snt9b3.d"]
+    for i in range(n):
+        project = f"{seed:08x}{i // 50:024x}"
+        name = f"pool-{rng.getrandbits(128):032x}"
+        sdk = rng.random() < 0.1
+        physical = rng.random() < 0.7
+        res = [{"flavor": f, "count": c, "maxCount": c if physical else c + 2,
+                "azs": [{"az": "cn-north-4a", "count": c - c // 2}, {"az": "cn-north-4b", "count": c // 2}]}
+               for f, c in ((f, rng.randint(1, 9)) for f in rng.sample(flavors, rng.randint(1, 2)))]
+        entries = [{"flavor": r["flavor"], "count": r["count"], "azs": r["azs"]} for r in res]
+        ann = {"os.modelarts/description": rng.choice(["", "team a; \"b\"", "训练"]),
+               "os.modelarts/billing.mode": rng.choice("01")}
+        if ann["os.modelarts/billing.mode"] == "1":
+            ann |= {"os.modelarts/period.type": rng.choice("234"), "os.modelarts/period.num": str(rng.randint(1, 12)),
+                    "os.modelarts/auto.renew": rng.choice("01"), "os.modelarts/order.id": f"CS{i:010d}"}
+        yield {
+            "kind": "Pool", "apiVersion": "v2",
+            "metadata": {"name": name, "creationTimestamp": f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T03:10:40Z",
+                         "labels": {"os.modelarts/name": f"p{i}", "os.modelarts/workspace.id": "0",
+                                    "os.modelarts/tenant.project.id": project, "os.modelarts/region": "cn-north-4",
+                                    "x.example/unknown": str(rng.random())},
+                         "annotations": ann},
+            "spec": {"type": "Dedicate" if physical else "Logical", "scope": rng.sample(["Train", "Infer", "Notebook"], 2),
+                     "resources": res, "jobFlavors": ["j.small", "j.large"][: rng.randint(0, 2)],
+                     "network": {"name": f"net-{i % 7}"},
+                     ("containernetwork" if sdk else "containerNetwork"): {"mode": "vpc-router"},
+                     "controlMode": rng.choice([0, 0, 1, 8, 10, 16])},
+            "status": {"phase": rng.choice(["Running", "Abnormal", "Creating"]),
+                       "resources": {"available": entries[0] if sdk else entries},
+                       "scope": [{"scopeType": "Train", "state": "Enabled"}],
+                       "parent": "" if physical else "pool-parent", "root": name if physical else "pool-parent"},
+        }
+
+
+def land(raw: Path, n_docs: int, seed: int, show_every: int = 0, generator=None
+         ) -> tuple[list[BodyRef], list[tuple[BodyRef, object]]]:
     """The generator's pools as one list_pools body per project (plus, if asked, a show_pool body re-reading
     every `show_every`-th pool: a duplicate of a listed pool in the same snapshot)."""
     raw.mkdir(parents=True, exist_ok=True)
     by_project: dict[tuple[str, str], list[dict]] = {}
-    for doc in generate_pools(n_docs, seed):
+    for doc in (generator or generate_pools or local_pools)(n_docs, seed):
         lab = doc["metadata"]["labels"]
         key = (lab.get("os.modelarts/region", "cn-north-4"), lab.get("os.modelarts/tenant.project.id", "legacy"))
         by_project.setdefault(key, []).append(doc)
@@ -200,8 +250,12 @@ def read_rows(out: Path, table: str) -> Counter:
         con.close()
 
 
-def test_fleet_matches_plain_python_reference(tmp_path):
-    refs, bodies = land(tmp_path / "raw", 4000, seed=11, show_every=17)
+GENERATORS = {"local": local_pools} | ({"simulator": generate_pools} if generate_pools else {})
+
+
+@pytest.mark.parametrize("generator", sorted(GENERATORS))
+def test_fleet_matches_plain_python_reference(tmp_path, generator):
+    refs, bodies = land(tmp_path / "raw", 4000, seed=11, show_every=17, generator=GENERATORS[generator])
     counts = normalize(refs, tmp_path / "out")
     expected, rejected = reference(bodies)
     assert counts["pools"] == sum(expected["pools"].values()) == 4000
