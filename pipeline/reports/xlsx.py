@@ -9,7 +9,9 @@ small one.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -89,7 +91,6 @@ class _Styles:
     header: Format
     wrap: Format
     note: Format
-    link: Format
     numbers: dict[str, Format]
 
     @classmethod
@@ -100,7 +101,6 @@ class _Styles:
             header=wb.add_format({"bold": True, "bg_color": "#E8EDF3", "bottom": 1, "valign": "top"}),
             wrap=wb.add_format({"text_wrap": True, "valign": "top"}),
             note=wb.add_format({"italic": True, "font_color": "#555555"}),
-            link=wb.add_format({"font_color": "#1F4E99", "underline": 1}),
             numbers={key: wb.add_format({"num_format": fmt}) for key, fmt in
                      {**NUMBER_FORMATS, **{k.value: v for k, v in KIND_FORMATS.items()}}.items()},
         )
@@ -115,7 +115,15 @@ class SheetResult:
 def write_workbook(path: Path, reports: list[ReportTable], *, title: str, generated_at: str, period: str,
                    csv_names: dict[str, str]) -> None:
     """Write the whole workbook to `path` (a temporary file the caller renames into place)."""
-    wb = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    # constant_memory buffers each sheet's rows in a file under `tmpdir` and deletes it on close, except
+    # for a sheet that never got a row (xlsxwriter 3.3): a private folder takes whatever is left along.
+    with tempfile.TemporaryDirectory(prefix="poolscope-xlsx-") as scratch:
+        _write_workbook(xlsxwriter.Workbook(str(path), {**WORKBOOK_OPTIONS, "tmpdir": scratch}), reports,
+                        title=title, generated_at=generated_at, period=period, csv_names=csv_names)
+
+
+def _write_workbook(wb: xlsxwriter.Workbook, reports: list[ReportTable], *, title: str, generated_at: str,
+                    period: str, csv_names: dict[str, str]) -> None:
     try:
         wb.set_properties({"title": clean_text(title), "comments": f"Generated {generated_at}"})
         styles = _Styles.create(wb)
@@ -127,11 +135,21 @@ def write_workbook(path: Path, reports: list[ReportTable], *, title: str, genera
                    for sheet, report in zip(names, reports)]
         _write_readme(readme, styles, title=title, generated_at=generated_at, period=period,
                       reports=list(zip(names, reports, results)), csv_names=csv_names)
-    finally:
-        wb.close()
+    except BaseException:
+        # close() releases the row buffers' file handles; the half-written workbook is discarded by the
+        # caller, and the original error is the one worth raising.
+        with contextlib.suppress(Exception):
+            wb.close()
+        raise
+    wb.close()
 
 
 # ---- README -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _SheetLink:
+    sheet: str
+
 
 class _Lines:
     """Rows written top to bottom, as constant_memory mode requires."""
@@ -139,18 +157,14 @@ class _Lines:
     def __init__(self, ws: Worksheet) -> None:
         self.ws, self.row = ws, 0
 
-    def put(self, *cells: tuple[str, Format | None] | str | None) -> None:
+    def put(self, *cells: tuple[str, Format | None] | str | _SheetLink) -> None:
         for col, cell in enumerate(cells):
-            if cell is None:
+            if isinstance(cell, _SheetLink):
+                # Sheet names come from sheet_names(): no quote can break out of the reference.
+                self.ws.write_url(self.row, col, f"internal:'{cell.sheet}'!A1", string=cell.sheet)
                 continue
             text, fmt = (cell, None) if isinstance(cell, str) else cell
             self.ws.write_string(self.row, col, _cell_text(text), fmt)
-        self.row += 1
-
-    def link(self, label: str, sheet: str, *rest: str) -> None:
-        self.ws.write_url(self.row, 0, f"internal:'{sheet}'!A1", string=label)
-        for col, text in enumerate(rest, start=1):
-            self.ws.write_string(self.row, col, _cell_text(text))
         self.row += 1
 
     def skip(self) -> None:
@@ -173,7 +187,7 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     out.skip()
     out.put(("Sheet", st.header), ("Report", st.header), ("Rows", st.header))
     for sheet, report, _ in reports:
-        out.link(sheet, sheet, report.title, f"{report.num_rows:,}")
+        out.put(_SheetLink(sheet), report.title, f"{report.num_rows:,}")
     for sheet, report, result in reports:
         out.skip()
         _readme_report(out, st, sheet, report, result, csv_names.get(report.name))
@@ -182,7 +196,7 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
 def _readme_report(out: _Lines, st: _Styles, sheet: str, report: ReportTable, result: SheetResult,
                    csv_name: str | None) -> None:
     out.put((report.title, st.title))
-    out.link(sheet, sheet, f"Sheet {sheet}")
+    out.put(("Sheet", st.bold), _SheetLink(sheet))
     rows = f"{report.num_rows:,}"
     if result.truncated:
         rest = f"; all rows are in {csv_name}" if csv_name else ""

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -470,6 +471,19 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
         export_reports([pools_report()], tmp_path, ["html"])
     assert (tmp_path / "poolscope-reports.html").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poolscope-reports.html"]
+
+
+def test_a_failed_workbook_leaves_neither_the_file_nor_its_row_buffers(tmp_path, monkeypatch):
+    row_buffers = tmp_path / "tmpdir"
+    row_buffers.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(row_buffers))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("README failed")
+    monkeypatch.setattr(xlsx, "_write_readme", broken)
+    with pytest.raises(RuntimeError, match="README failed"):
+        export_reports([pools_report()], tmp_path / "out", ["xlsx"])
+    assert list((tmp_path / "out").iterdir()) == [] and list(row_buffers.iterdir()) == []
 
 
 def test_duplicate_report_names_are_rejected(tmp_path):
