@@ -8,9 +8,11 @@ so nothing is counted twice, and its caption says which rows it drew.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,6 +20,8 @@ import pyarrow.compute as pc
 from .model import ReportTable
 from .svg import OTHER_COLOR, PALETTE, Bar, Series, fmt_number, horizontal_bars, stacked_bars
 from .values import human_text
+
+log = logging.getLogger(__name__)
 
 STATES = ("available", "creating", "abnormal", "deleting")
 STATE_COLORS = {"available": "#009E73", "creating": "#0072B2", "abnormal": "#D55E00", "deleting": "#8C96A3"}
@@ -45,13 +49,26 @@ class Skipped:
     reason: str
 
 
+CHART_HEADINGS = {"capacity_utilization": "Provisioned capacity by state, per flavor",
+                  "billing_modes": "Billing mix", "subscriptions": "Upcoming subscription expiries"}
+
+
 def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipped]:
+    """The charts of the known reports present, in a fixed order; a chart that cannot be drawn is Skipped."""
     by_name = {r.name: r for r in reports}
+    builders = {"capacity_utilization": capacity_chart, "billing_modes": billing_chart,
+                "subscriptions": lambda r: expiry_chart(r, today)}
     out: list[Figure | Skipped] = []
-    for name, build in (("capacity_utilization", capacity_chart), ("billing_modes", billing_chart),
-                        ("subscriptions", lambda r: expiry_chart(r, today))):
-        if name in by_name:
+    for name, build in builders.items():
+        if name not in by_name:
+            continue
+        try:
             out.append(build(by_name[name]))
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            # A column of an unexpected type (text where numbers were expected, ...) costs the chart,
+            # never the export: the tables and the other formats are still worth delivering.
+            log.warning("chart for %s not drawn: %s", name, exc)
+            out.append(Skipped(CHART_HEADINGS[name], f"{name} has a column of an unexpected type ({exc})"))
     return out
 
 
@@ -155,7 +172,7 @@ def state_columns(names: list[str]) -> tuple[dict[str, str], str]:
 
 
 def capacity_chart(report: ReportTable) -> Figure | Skipped:
-    heading = "Provisioned capacity by state, per flavor"
+    heading = CHART_HEADINGS["capacity_utilization"]
     names = report.table.column_names
     states, unit = state_columns(names)
     missing = [c for c in ("day", "flavor") if c not in names] + ([] if states else ["<state>_node_hours"])
@@ -198,7 +215,7 @@ def _gap_note(rows: pa.Table) -> str:
 # ---- (2) billing mix ------------------------------------------------------------------------------------
 
 def billing_chart(report: ReportTable) -> Figure | Skipped:
-    heading = "Billing mix"
+    heading = CHART_HEADINGS["billing_modes"]
     names = report.table.column_names
     measure = next((m for m in ("nodes", "pools", "node_hours") if m in names), None)
     if "billing_mode" not in names or measure is None:
@@ -246,7 +263,7 @@ AUTO_RENEW = {True: ("auto-renew on", "#0072B2"), False: ("auto-renew off", "#D5
 
 
 def expiry_chart(report: ReportTable, today: date) -> Figure | Skipped:
-    heading = "Upcoming subscription expiries"
+    heading = CHART_HEADINGS["subscriptions"]
     names = report.table.column_names
     label_col = next((c for c in ("display_name", "pool_id", "order_id") if c in names), None)
     if label_col is None or not ({"days_to_expiry", "estimated_expiry"} & set(names)):
@@ -286,7 +303,7 @@ def _expiry_items(table: pa.Table, label_col: str, today: date) -> list[dict]:
 
 def _days_left(row: dict, today: date) -> int | None:
     days = row.get("days_to_expiry")
-    if isinstance(days, (int, float)) and math.isfinite(days):
+    if isinstance(days, (int, float, Decimal)) and math.isfinite(days):
         return int(days)
     expiry = row.get("estimated_expiry")
     if isinstance(expiry, datetime):

@@ -14,6 +14,7 @@ import math
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from . import xlsx
 from .charts import Figure, Skipped
 from .model import ReportTable
 from .svg import esc
@@ -189,7 +190,7 @@ def _rows_note(report: ReportTable, csv_name: str | None, workbook_name: str | N
     if n <= MAX_HTML_ROWS:
         return f"{n:,} rows."
     where = [f"<code>{esc(csv_name)}</code>"] if csv_name else []
-    if workbook_name:
+    if workbook_name and n <= xlsx.MAX_DATA_ROWS:
         where.append(f"<code>{esc(workbook_name)}</code>")
     rest = f"; all rows are in {' and '.join(where)}" if where else ""
     return f"{n:,} rows; the first {MAX_HTML_ROWS:,} are shown{rest}."

@@ -154,11 +154,14 @@ class _SheetLink:
 class _Lines:
     """Rows written top to bottom, as constant_memory mode requires."""
 
-    def __init__(self, ws: Worksheet) -> None:
-        self.ws, self.row = ws, 0
+    def __init__(self, ws: Worksheet, int_format: Format) -> None:
+        self.ws, self.row, self.int_format = ws, 0, int_format
 
-    def put(self, *cells: tuple[str, Format | None] | str | _SheetLink) -> None:
+    def put(self, *cells: tuple[str, Format | None] | str | int | _SheetLink) -> None:
         for col, cell in enumerate(cells):
+            if isinstance(cell, int):
+                self.ws.write_number(self.row, col, cell, self.int_format)
+                continue
             if isinstance(cell, _SheetLink):
                 # Sheet names come from sheet_names(): no quote can break out of the reference.
                 self.ws.write_url(self.row, col, f"internal:'{cell.sheet}'!A1", string=cell.sheet)
@@ -176,7 +179,7 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     ws.set_column(0, 0, 30)
     ws.set_column(1, 1, 100, st.wrap)
     ws.set_column(2, 2, 16)
-    out = _Lines(ws)
+    out = _Lines(ws, st.numbers["int"])
     out.put((title, st.title))
     out.put(("Generated at", st.bold), generated_at)
     out.put(("Period", st.bold), period)
@@ -187,7 +190,7 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     out.skip()
     out.put(("Sheet", st.header), ("Report", st.header), ("Rows", st.header))
     for sheet, report, _ in reports:
-        out.put(_SheetLink(sheet), report.title, f"{report.num_rows:,}")
+        out.put(_SheetLink(sheet), report.title, report.num_rows)
     for sheet, report, result in reports:
         out.skip()
         _readme_report(out, st, sheet, report, result, csv_names.get(report.name))

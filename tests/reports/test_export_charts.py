@@ -209,6 +209,13 @@ def test_skipped_charts_are_explained_on_the_page(tmp_path):
     assert "Upcoming subscription expiries: not drawn, because subscriptions has no subscription" in text
 
 
+def test_a_column_of_the_wrong_type_costs_the_chart_not_the_export():
+    rows = [{"day": D1, "flavor": "gpu", "available_node_hours": "lots"}]
+    result = build_charts([report("capacity_utilization", rows)], TODAY)
+    assert len(result) == 1 and isinstance(result[0], Skipped)
+    assert "unexpected type" in result[0].reason
+
+
 def test_only_reports_with_known_names_get_charts():
     assert build_charts([report("other", [{"day": D1, "flavor": "x", "available_node_hours": 1.0}])], TODAY) == []
 
