@@ -122,6 +122,8 @@ def human_text(value: object) -> str:
         return _float_text(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
+    if isinstance(value, pa.MonthDayNano):
+        return _human_interval(value)
     if isinstance(value, dict):
         return "; ".join(f"{k}: {human_text(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -144,6 +146,8 @@ def machine_text(value: object) -> str:
         return _float_text(value)
     if isinstance(value, timedelta):
         return _iso_duration(value)
+    if isinstance(value, pa.MonthDayNano):
+        return _iso_interval(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     if isinstance(value, (dict, list, tuple)):
@@ -164,6 +168,18 @@ def _iso_duration(value: timedelta) -> str:
     value = abs(value)
     seconds = value.seconds + value.microseconds / 1e6
     return f"{sign}P{value.days}DT{seconds:g}S"
+
+
+def _iso_interval(value: pa.MonthDayNano) -> str:
+    """DuckDB INTERVAL (months, days, nanoseconds) as ISO 8601; the parts stay separate, as in SQL."""
+    return f"P{value.months}M{value.days}DT{value.nanoseconds / 1e9:g}S"
+
+
+def _human_interval(value: pa.MonthDayNano) -> str:
+    parts = [f"{value.months} months" if value.months else "", f"{value.days} days" if value.days else ""]
+    if value.nanoseconds or not any(parts):
+        parts.append(str(timedelta(microseconds=value.nanoseconds // 1000)))
+    return ", ".join(p for p in parts if p)
 
 
 def _json_default(value: object) -> object:
@@ -239,5 +255,7 @@ def type_label(t: pa.DataType) -> str:
     """A column type in words a spreadsheet reader understands ("date and time (UTC)", "list of text")."""
     if pt.is_list(t) or pt.is_large_list(t) or pt.is_fixed_size_list(t):
         return f"list of {type_label(t.value_type)}"
+    if pt.is_interval(t):
+        return "interval"
     label = _KIND_LABELS[kind_of(t)]
     return f"{label} (UTC)" if is_tz_aware(t) else label

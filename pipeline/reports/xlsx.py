@@ -28,7 +28,7 @@ from .values import Kind, clean_text, display_width, human_text, iter_rows, kind
 MAX_DATA_ROWS = 1_048_575
 MAX_CELL_CHARS = 32_767
 MAX_SHEET_NAME = 31
-# Integers beyond 2**53 lose digits as Excel doubles (an id would silently change), so they stay text.
+# Numbers beyond 2**53 lose digits as Excel doubles (an id would silently change), so they stay text.
 MAX_EXACT_INT = 2**53
 # Column width in characters: wide enough for a pool name, narrow enough to keep several columns on screen.
 MIN_WIDTH, MAX_WIDTH = 8, 60
@@ -257,7 +257,9 @@ def _write_report_sheet(ws: Worksheet, report: ReportTable, st: _Styles) -> Shee
 def _plan_column(field, hint: str | None, st: _Styles) -> _Column:
     kind = kind_of(field.type)
     if kind.numeric:
-        hint = hint if hint in NUMERIC_HINTS else KIND_DEFAULT_HINT[kind]
+        # DuckDB's HUGEINT arrives as decimal(38, 0): a whole number, formatted as one.
+        default = "int" if kind is Kind.DECIMAL and field.type.scale == 0 else KIND_DEFAULT_HINT[kind]
+        hint = hint if hint in NUMERIC_HINTS else default
         return _Column(_number_writer(kind, st.numbers[hint]), 0, _number_measure(hint))
     if kind in (Kind.DATE, Kind.DATETIME):
         hint = hint if hint in DATE_HINTS else KIND_DEFAULT_HINT[kind]
@@ -272,7 +274,8 @@ def _plan_column(field, hint: str | None, st: _Styles) -> _Column:
 
 def _number_writer(kind: Kind, fmt: Format) -> CellWriter:
     def write(ws: Worksheet, r: int, c: int, v: object) -> None:
-        if kind is Kind.INT and abs(v) > MAX_EXACT_INT:
+        # Floats are approximate anyway (and inf must stay an error cell); exact kinds must stay exact.
+        if kind is not Kind.FLOAT and abs(v) > MAX_EXACT_INT:
             ws.write_string(r, c, str(v))
         else:
             ws.write_number(r, c, float(v) if kind is Kind.DECIMAL else v, fmt)

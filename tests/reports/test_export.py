@@ -19,6 +19,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import pyarrow as pa
 import pytest
@@ -240,6 +241,30 @@ def test_xlsx_keeps_huge_integers_exact_and_nan_visible(tmp_path):
     # NaN and infinity are Excel errors (they propagate through SUM) rather than blanks that would not.
     assert ws["B2"].value == "=#NUM!" and ws["B3"].value == "=1/0"
     assert ws["C2"].value == "1850-01-01" and ws["C3"].value == datetime(2000, 1, 1)
+
+
+def test_duckdb_result_types_export_faithfully(tmp_path):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")  # a zoned timestamp must still come out in UTC
+    con.execute("CREATE TYPE level AS ENUM ('pool', 'all')")
+    table = con.sql("""
+        SELECT 'all'::level AS level, TIMESTAMPTZ '2026-11-01 06:00:00+00' AS snapshot_at,
+               12.50::DECIMAL(10, 2) AS cost, (2::HUGEINT ** 60)::HUGEINT AS huge, 7::HUGEINT AS small,
+               {'a': 1, 'b': '=x'} AS s, MAP {'k': 2} AS m, INTERVAL 90 MINUTE AS dur,
+               '\\x00ab'::BLOB AS raw""").to_arrow_table()
+    files = export_reports([ReportTable("duck", "DuckDB", "b", table, {})], tmp_path, ["xlsx", "csv"])
+    ws = openpyxl.load_workbook(files["xlsx"][0])["duck"]
+    row = {c.value: v for c, v in zip(ws[1], ws[2])}
+    assert row["level"].value == "all"
+    assert row["snapshot_at"].value == datetime(2026, 11, 1, 6, 0)
+    assert row["cost"].value == 12.5 and row["cost"].number_format == "#,##0.00"
+    assert row["huge"].value == str(2**60) and row["small"].value == 7 and row["small"].number_format == "#,##0"
+    assert row["s"].value == "a: 1; b: =x" and row["s"].data_type == "s"
+    assert row["m"].value == "k: 2" and row["dur"].value == "1:30:00" and row["raw"].value == "006162"
+    header, values = read_csv(files["csv"][0])
+    assert dict(zip(header, values)) == {
+        "level": "all", "snapshot_at": "2026-11-01T06:00:00+00:00", "cost": "12.50", "huge": str(2**60),
+        "small": "7", "s": '{"a":1,"b":"=x"}', "m": '[["k",2]]', "dur": "P0M0DT5400S", "raw": "006162"}
 
 
 # ---- CSV ------------------------------------------------------------------------------------------------
