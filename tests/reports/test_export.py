@@ -7,7 +7,6 @@ newlines, unicode, NULLs, and a name longer than any column or chart label.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 import shutil
