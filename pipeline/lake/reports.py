@@ -1,0 +1,170 @@
+"""Reports: the SQL in sql/reports/<name>.sql run over the catalog, written as Parquet (and handed to exports).
+
+Each report is one SELECT with the parameters $from_day, $to_day (DATE, inclusive UTC days), $period_hours (the
+schedule period) and, for subscriptions, $as_of. The SELECTs use the TEMP MACROs of sql/reports/_macros.sql
+(the integration rule lives there, once) and a table `prices`, which this module registers on the connection:
+the optional price file, or an empty table of the same shape, so a report has the same columns either way.
+
+Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)`. Temp macros and the
+registered `prices` relation live in the connection's temp catalog.
+"""
+
+import csv
+import math
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.lake.docs import SQL_ROOT
+
+REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
+PRICE_COLUMNS = ("flavor", "billing_mode", "price_per_node_hour", "currency")
+PRICE_BILLING_MODES = ("pay_per_use", "yearly_monthly")
+PRICES_SCHEMA = pa.schema([
+    ("flavor", pa.string()),
+    ("billing_mode", pa.string()),
+    ("price_per_node_hour", pa.float64()),
+    ("currency", pa.string()),
+])
+REPORTS_DIR = SQL_ROOT / "reports"
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+def report_sql(name: str) -> str:
+    if name not in REPORTS:
+        raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
+    return (REPORTS_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def load_prices(path: Path) -> pa.Table:
+    """Read and validate a price file: CSV with the header flavor,billing_mode,price_per_node_hour,currency.
+
+    Any problem raises ValueError naming the file, the line and the column. One currency per file (the
+    estimated costs of a report are summed, and sums across currencies mean nothing).
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValueError(f"price file {where}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"price file {where}: not UTF-8 text ({exc.reason})") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"price file {where}, line 1: empty; expected the header {','.join(PRICE_COLUMNS)}")
+    header = [cell.strip() for cell in rows[0]]
+    unknown = [c for c in header if c not in PRICE_COLUMNS]
+    if unknown:
+        raise ValueError(f"price file {where}, line 1, column {unknown[0]!r}: unknown column; "
+                         f"expected exactly {','.join(PRICE_COLUMNS)}")
+    missing = [c for c in PRICE_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"price file {where}, line 1, column {missing[0]!r}: missing; "
+                         f"expected exactly {','.join(PRICE_COLUMNS)}")
+    duplicated = [c for c in header if header.count(c) > 1]
+    if duplicated:
+        raise ValueError(f"price file {where}, line 1, column {duplicated[0]!r}: appears twice")
+    out: dict[str, list] = {c: [] for c in PRICE_COLUMNS}
+    seen: dict[tuple[str, str], int] = {}
+    currencies: dict[str, int] = {}
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) != len(header):
+            raise ValueError(f"price file {where}, line {lineno}: {len(row)} fields, expected {len(header)}")
+        rec = {c: row[i].strip() for i, c in enumerate(header)}
+        if not rec["flavor"]:
+            raise ValueError(f"price file {where}, line {lineno}, column 'flavor': empty")
+        if rec["billing_mode"] not in PRICE_BILLING_MODES:
+            raise ValueError(f"price file {where}, line {lineno}, column 'billing_mode': {rec['billing_mode']!r} "
+                             f"is not one of {', '.join(PRICE_BILLING_MODES)}")
+        try:
+            price = float(rec["price_per_node_hour"])
+        except ValueError:
+            price = math.nan
+        if not math.isfinite(price) or price < 0:
+            raise ValueError(f"price file {where}, line {lineno}, column 'price_per_node_hour': "
+                             f"{rec['price_per_node_hour']!r} is not a non-negative number")
+        if not rec["currency"]:
+            raise ValueError(f"price file {where}, line {lineno}, column 'currency': empty")
+        key = (rec["flavor"], rec["billing_mode"])
+        if key in seen:
+            raise ValueError(f"price file {where}, line {lineno}, column 'flavor': {key[0]} / {key[1]} already "
+                             f"priced on line {seen[key]}")
+        seen[key] = lineno
+        currencies.setdefault(rec["currency"], lineno)
+        if len(currencies) > 1:
+            first = next(iter(currencies))
+            raise ValueError(f"price file {where}, line {lineno}, column 'currency': {rec['currency']!r} differs "
+                             f"from {first!r} (line {currencies[first]}); one currency per price file")
+        out["flavor"].append(rec["flavor"])
+        out["billing_mode"].append(rec["billing_mode"])
+        out["price_per_node_hour"].append(price)
+        out["currency"].append(rec["currency"])
+    return pa.table(out, schema=PRICES_SCHEMA)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> None:
+    table = prices if isinstance(prices, pa.Table) else (
+        load_prices(prices) if prices is not None else PRICES_SCHEMA.empty_table())
+    con.register("prices", table)
+    con.execute((REPORTS_DIR / "_macros.sql").read_text(encoding="utf-8"))
+
+
+def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: datetime | None) -> dict:
+    if not (isinstance(period_hours, (int, float)) and math.isfinite(period_hours) and period_hours > 0):
+        raise ValueError(f"period_hours must be a positive number of hours, got {period_hours!r}")
+    if to_day < from_day:
+        raise ValueError(f"to_day {to_day} is before from_day {from_day}")
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    values = {
+        "from_day": from_day,
+        "to_day": to_day,
+        "period_hours": float(period_hours),
+        "as_of": as_of.astimezone(timezone.utc) if as_of is not None else None,
+    }
+    used = set(_PARAM.findall(sql))
+    return {k: v for k, v in values.items() if k in used}
+
+
+def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_day: date, *,
+                 period_hours: float = 1.0, prices: Path | pa.Table | None = None,
+                 as_of: datetime | None = None) -> pa.Table:
+    """Run one report and return it as an Arrow table (for the exports)."""
+    sql = report_sql(name)
+    params = _params(sql, from_day, to_day, period_hours, as_of)
+    _prepare(con, prices)
+    try:
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.unregister("prices")
+
+
+def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date, to_day: date, *,
+                  period_hours: float = 1.0, prices: Path | None = None,
+                  as_of: datetime | None = None) -> dict[str, int]:
+    """Write every report to out_dir/<report>.parquet (zstd). Returns the row count of each."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = load_prices(prices) if prices is not None else None  # validate before any work
+    rows: dict[str, int] = {}
+    _prepare(con, table)
+    try:
+        for name in REPORTS:
+            sql = report_sql(name)
+            params = _params(sql, from_day, to_day, period_hours, as_of)
+            final = out_dir / f"{name}.parquet"
+            tmp = out_dir / f".{name}.parquet.tmp"
+            literal = "'" + str(tmp).replace("'", "''") + "'"
+            result = con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet, COMPRESSION zstd)",
+                                 params).fetchall()
+            tmp.replace(final)
+            rows[name] = int(result[0][0]) if result else 0
+    finally:
+        con.unregister("prices")
+    return rows

@@ -1,0 +1,247 @@
+-- Table capacity_utilization: provisioned node-hours per UTC day, region, project, pool and flavor, with
+-- rollups per pool, project, region and all. BASIS: the ModelArts API counts nodes per state
+-- (status.resources), not jobs, so this is provisioned capacity, never usage. Each snapshot's counts hold
+-- from its snapshot_at until the pool's next observation (the next snapshot whose listing of the pool's
+-- project succeeded and so showed the pool or its absence, or an ok show_pool of it), for at most
+-- 2 x $period_hours; time beyond that cap, and beyond the cap after the pool's last observation up to the
+-- data horizon (last snapshot + $period_hours), is a gap: counted in gap_hours, flagged in has_gap, never
+-- filled. A pool missing from a successful unfiltered listing has 0 nodes from then on. Intervals are split
+-- at UTC midnight. Rollups (project, region, all) sum PHYSICAL pools only (pools.is_physical): a Logical
+-- sub-pool's nodes are part of its root pool's nodes. Only days in [$from_day, $to_day] with at least one
+-- snapshot have rows. Estimated cost (when a price file is loaded): provisioned node-hours x the price of
+-- the flavor under the pool's billing mode at each snapshot; an estimate, not a bill.
+-- Parameters: $from_day DATE, $to_day DATE (inclusive), $period_hours DOUBLE (the schedule period).
+--
+-- column                        type         meaning
+-- day                           DATE         UTC day the node-hours are credited to
+-- level                         VARCHAR      flavor (the finest grain: one pool x flavor) | pool (a pool, all its
+--                                            flavors) | project | region | all (rollups of PHYSICAL pools only)
+-- region                        VARCHAR      region; NULL on level all
+-- project_id                    VARCHAR      IAM project id; NULL on levels region and all
+-- pool_id                       VARCHAR      pool id; NULL on levels project, region and all
+-- flavor                        VARCHAR      resource flavor; NULL on every level but flavor
+-- display_name                  VARCHAR      pool display name at its latest observation credited to the day
+--                                            (flavor and pool rows; NULL on rollups)
+-- pool_type                     VARCHAR      Dedicate | Logical, as display_name
+-- is_physical                   BOOLEAN      the pool has no parent, as display_name: only physical pools are
+--                                            summed into project, region and all rows
+-- parent                        VARCHAR      parent pool of a Logical sub-pool, as display_name
+-- root                          VARCHAR      root (physical) pool, as display_name
+-- pools                         INTEGER      pools in the row: 1 on flavor and pool rows, physical pools on
+--                                            rollups
+-- accelerator                   VARCHAR      gpu | npu | NULL (CPU-only or unknown flavor), from the latest
+--                                            `flavors` row of the region and flavor; flavor rows only
+-- accelerator_type              VARCHAR      e.g. nvidia-t4, as accelerator
+-- accelerator_cards             INTEGER      accelerator cards per node, as accelerator
+-- requested_nodes               DOUBLE       requested nodes (spec count, pool_resources): the time-weighted
+--                                            average over the day's observed hours, = requested_node_hours /
+--                                            observed_hours; on pool and rollup rows the sum of the flavor rows'
+--                                            averages
+-- requested_node_hours          DOUBLE       requested nodes x hours held, summed
+-- creating_node_hours           DOUBLE       nodes in state creating x hours held
+-- available_node_hours          DOUBLE       nodes in state available x hours held
+-- abnormal_node_hours           DOUBLE       nodes in state abnormal x hours held
+-- deleting_node_hours           DOUBLE       nodes in state deleting x hours held
+-- provisioned_node_hours        DOUBLE       sum of the four states
+-- observed_hours                DOUBLE       hours of the day covered by held counts (<= 24) on flavor and pool
+--                                            rows; on rollups the sum over the physical pools (pool-hours)
+-- gap_hours                     DOUBLE       hours of the day in a gap (beyond the cap, unobserved); on
+--                                            rollups the sum over the physical pools (pool-hours)
+-- has_gap                       BOOLEAN      gap_hours > 0: the node-hours of this row are incomplete
+-- available_share_of_requested  DOUBLE       available_node_hours / requested_node_hours; NULL when nothing
+--                                            was requested
+-- abnormal_share                DOUBLE       abnormal_node_hours / provisioned_node_hours; NULL when nothing
+--                                            was provisioned
+-- accelerator_card_hours        DOUBLE       available_node_hours x accelerator_cards; NULL when the flavor is
+--                                            unknown or CPU-only; pool and rollup rows sum the known ones
+-- estimated_cost                DOUBLE       ESTIMATED: provisioned node-hours x price_per_node_hour from the
+--                                            price file, matched on flavor and the pool's billing mode at each
+--                                            snapshot; NULL when no price file is loaded or nothing matched
+-- currency                      VARCHAR      currency of estimated_cost (from the price file); NULL when
+--                                            estimated_cost is NULL
+-- unpriced_node_hours           DOUBLE       provisioned node-hours with no matching price (not in
+--                                            estimated_cost); NULL when no price file is loaded
+WITH obs AS MATERIALIZED (
+    SELECT * FROM pool_observations($from_day, $to_day, $period_hours)
+),
+-- each observation split at UTC midnight: the hours it holds (and the gap after it) per day
+obs_days AS MATERIALIZED (
+    SELECT pk, t, billing_mode, d,
+           held_in_day(t, held_end, d) AS held_hours,
+           gap_in_day(held_end, next_obs, d) AS gap_hours
+    FROM (SELECT *, unnest(range(first_day(t), end_day(next_obs))) AS d FROM obs)
+    WHERE d BETWEEN $from_day::DATE - DATE '1970-01-01' AND $to_day::DATE - DATE '1970-01-01'
+      AND d IN (SELECT d FROM report_days($from_day, $to_day))
+),
+-- node counts per observation: requested (spec) and the four states (status), one row per entry
+counts AS (
+    SELECT hash(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor,
+           'requested' AS state, count
+    FROM pool_resources
+    WHERE snapshot_day BETWEEN report_lo_day($from_day, $period_hours) AND $to_day::DATE
+    UNION ALL
+    SELECT hash(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor, state, count
+    FROM pool_capacity
+    WHERE snapshot_day BETWEEN report_lo_day($from_day, $period_hours) AND $to_day::DATE
+      AND state IN ('creating', 'available', 'abnormal', 'deleting')
+),
+flavor_info AS (
+    SELECT region, flavor,
+           arg_max(accelerator, snapshot_at) AS accelerator,
+           arg_max(accelerator_type, snapshot_at) AS accelerator_type,
+           arg_max(accelerator_cards, snapshot_at) AS accelerator_cards
+    FROM flavors
+    WHERE snapshot_day <= $to_day::DATE
+    GROUP BY region, flavor
+),
+has_prices AS (
+    SELECT count(*) > 0 AS loaded FROM prices
+),
+-- one row per day x pool x flavor
+by_flavor AS (
+    SELECT o.d, o.pk, c.flavor,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state = 'requested') AS requested_node_hours,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state = 'creating') AS creating_node_hours,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state = 'available') AS available_node_hours,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state = 'abnormal') AS abnormal_node_hours,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state = 'deleting') AS deleting_node_hours,
+           sum(o.held_hours * c.count * p.price_per_node_hour) FILTER (WHERE c.state <> 'requested')
+               AS estimated_cost,
+           any_value(p.currency) FILTER (WHERE c.state <> 'requested') AS currency,
+           sum(o.held_hours * c.count) FILTER (WHERE c.state <> 'requested' AND p.price_per_node_hour IS NULL)
+               AS unpriced_node_hours
+    FROM obs_days AS o
+    JOIN counts AS c USING (pk, t)
+    LEFT JOIN prices AS p ON p.flavor = c.flavor AND p.billing_mode = o.billing_mode
+    WHERE o.held_hours > 0
+    GROUP BY o.d, o.pk, c.flavor
+),
+-- one row per day x pool: hours observed and in gaps, and the pool's attributes at the latest observation
+-- credited to the day
+pool_hours AS (
+    SELECT d, pk, sum(held_hours) AS observed_hours, sum(gap_hours) AS gap_hours, max(t) AS last_t
+    FROM obs_days
+    GROUP BY d, pk
+),
+by_pool AS (
+    SELECT h.d, h.pk, h.observed_hours, h.gap_hours,
+           o.region, o.project_id, o.pool_id, o.display_name, o.pool_type, o.is_physical, o.parent, o.root
+    FROM pool_hours AS h
+    JOIN obs AS o ON o.pk = h.pk AND o.t = h.last_t
+),
+checked AS (
+    -- pk is a 64-bit hash of (region, project_id, pool_id): stop rather than merge two pools if it ever collides
+    SELECT CASE WHEN count(*) = count(DISTINCT (region, project_id, pool_id)) THEN true
+                ELSE error('capacity_utilization: two pools share a hash key; report this bug') END AS ok
+    FROM (SELECT DISTINCT pk, region, project_id, pool_id FROM by_pool)
+),
+flavor_rows AS (
+    SELECT b.d, 'flavor' AS level, b.region, b.project_id, b.pool_id, f.flavor,
+           b.display_name, b.pool_type, b.is_physical, b.parent, b.root, 1 AS pools,
+           fi.accelerator, fi.accelerator_type, fi.accelerator_cards,
+           coalesce(f.requested_node_hours, 0) / nullif(b.observed_hours, 0) AS requested_nodes,
+           coalesce(f.requested_node_hours, 0) AS requested_node_hours,
+           coalesce(f.creating_node_hours, 0) AS creating_node_hours,
+           coalesce(f.available_node_hours, 0) AS available_node_hours,
+           coalesce(f.abnormal_node_hours, 0) AS abnormal_node_hours,
+           coalesce(f.deleting_node_hours, 0) AS deleting_node_hours,
+           b.observed_hours, b.gap_hours,
+           CASE WHEN fi.accelerator IS NOT NULL
+                THEN coalesce(f.available_node_hours, 0) * fi.accelerator_cards END AS accelerator_card_hours,
+           f.estimated_cost, CASE WHEN f.estimated_cost IS NOT NULL THEN f.currency END AS currency,
+           CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
+               AS unpriced_node_hours
+    FROM by_flavor AS f
+    JOIN by_pool AS b USING (d, pk)
+    LEFT JOIN flavor_info AS fi ON fi.region = b.region AND fi.flavor = f.flavor
+    WHERE (SELECT ok FROM checked)
+),
+pool_rows AS (
+    SELECT b.d, 'pool' AS level, b.region, b.project_id, b.pool_id, NULL::VARCHAR AS flavor,
+           b.display_name, b.pool_type, b.is_physical, b.parent, b.root, 1 AS pools,
+           NULL::VARCHAR AS accelerator, NULL::VARCHAR AS accelerator_type, NULL::INTEGER AS accelerator_cards,
+           coalesce(f.requested_nodes, 0) AS requested_nodes,
+           coalesce(f.requested_node_hours, 0) AS requested_node_hours,
+           coalesce(f.creating_node_hours, 0) AS creating_node_hours,
+           coalesce(f.available_node_hours, 0) AS available_node_hours,
+           coalesce(f.abnormal_node_hours, 0) AS abnormal_node_hours,
+           coalesce(f.deleting_node_hours, 0) AS deleting_node_hours,
+           b.observed_hours, b.gap_hours,
+           f.accelerator_card_hours, f.estimated_cost, f.currency,
+           CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
+               AS unpriced_node_hours
+    FROM by_pool AS b
+    LEFT JOIN (
+        SELECT d, region, project_id, pool_id,
+               sum(requested_nodes) AS requested_nodes,
+               sum(requested_node_hours) AS requested_node_hours,
+               sum(creating_node_hours) AS creating_node_hours,
+               sum(available_node_hours) AS available_node_hours,
+               sum(abnormal_node_hours) AS abnormal_node_hours,
+               sum(deleting_node_hours) AS deleting_node_hours,
+               sum(accelerator_card_hours) AS accelerator_card_hours,
+               sum(estimated_cost) AS estimated_cost,
+               any_value(currency) AS currency,
+               sum(unpriced_node_hours) AS unpriced_node_hours
+        FROM flavor_rows
+        GROUP BY d, region, project_id, pool_id
+    ) AS f USING (d, region, project_id, pool_id)
+),
+rollup_rows AS (
+    SELECT d,
+           CASE WHEN grouping(project_id) = 0 THEN 'project'
+                WHEN grouping(region) = 0 THEN 'region'
+                ELSE 'all' END AS level,
+           region, project_id, NULL::VARCHAR AS pool_id, NULL::VARCHAR AS flavor,
+           NULL::VARCHAR AS display_name, NULL::VARCHAR AS pool_type, NULL::BOOLEAN AS is_physical,
+           NULL::VARCHAR AS parent, NULL::VARCHAR AS root,
+           count(*) AS pools,
+           NULL::VARCHAR AS accelerator, NULL::VARCHAR AS accelerator_type, NULL::INTEGER AS accelerator_cards,
+           sum(requested_nodes) AS requested_nodes,
+           sum(requested_node_hours) AS requested_node_hours,
+           sum(creating_node_hours) AS creating_node_hours,
+           sum(available_node_hours) AS available_node_hours,
+           sum(abnormal_node_hours) AS abnormal_node_hours,
+           sum(deleting_node_hours) AS deleting_node_hours,
+           sum(observed_hours) AS observed_hours,
+           sum(gap_hours) AS gap_hours,
+           sum(accelerator_card_hours) AS accelerator_card_hours,
+           sum(estimated_cost) AS estimated_cost,
+           any_value(currency) AS currency,
+           sum(unpriced_node_hours) AS unpriced_node_hours
+    FROM pool_rows
+    WHERE is_physical
+    GROUP BY GROUPING SETS ((d, region, project_id), (d, region), (d))
+),
+all_rows AS (
+    SELECT * FROM flavor_rows
+    UNION ALL BY NAME
+    SELECT * FROM pool_rows
+    UNION ALL BY NAME
+    SELECT * FROM rollup_rows
+)
+SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pool_id, flavor,
+       display_name, pool_type, is_physical, parent, root,
+       pools::INTEGER AS pools,
+       accelerator, accelerator_type, accelerator_cards::INTEGER AS accelerator_cards,
+       requested_nodes::DOUBLE AS requested_nodes,
+       requested_node_hours::DOUBLE AS requested_node_hours,
+       creating_node_hours::DOUBLE AS creating_node_hours,
+       available_node_hours::DOUBLE AS available_node_hours,
+       abnormal_node_hours::DOUBLE AS abnormal_node_hours,
+       deleting_node_hours::DOUBLE AS deleting_node_hours,
+       (creating_node_hours + available_node_hours + abnormal_node_hours + deleting_node_hours)::DOUBLE
+           AS provisioned_node_hours,
+       observed_hours::DOUBLE AS observed_hours,
+       gap_hours::DOUBLE AS gap_hours,
+       gap_hours > 0 AS has_gap,
+       (available_node_hours / nullif(requested_node_hours, 0))::DOUBLE AS available_share_of_requested,
+       (abnormal_node_hours
+           / nullif(creating_node_hours + available_node_hours + abnormal_node_hours + deleting_node_hours, 0)
+       )::DOUBLE AS abnormal_share,
+       accelerator_card_hours::DOUBLE AS accelerator_card_hours,
+       estimated_cost::DOUBLE AS estimated_cost,
+       currency,
+       unpriced_node_hours::DOUBLE AS unpriced_node_hours
+FROM all_rows
+ORDER BY d, region NULLS LAST, project_id NULLS LAST, pool_id NULLS LAST, flavor NULLS LAST
