@@ -11,8 +11,9 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
    the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
 2. `_scans.sql` -> `_h_scans`: the listings that can prove absence; `_show_gone.sql` -> `_h_show_gone`: ShowPool
    404s.
-3. `_steps.sql` -> `_h_steps`: ASOF joins find the first absence after each presence; `lag`/`lead` over each
-   pool's presences mark version starts (new hash, creation, re-creation), deletions and last observations.
+3. `_seq.sql` -> `_h_seq`: one window pass (`lag`/`lead` per pool) keeps the rows that matter: new hash,
+   first or last presence, a gap before or after; `_steps.sql` -> `_h_steps`: ASOF joins, on the gap rows only,
+   find the first absence after a presence (a deletion) and so the re-creations.
 4. `_rows.sql`, `_entries.sql` -> the pools row and the field map of each candidate start (re-reads the lake for
    those observations only); `_diffs.sql` compares each candidate update with the start before it, field by field.
 5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
@@ -82,6 +83,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("_h_obs", "_observations"),
     ("_h_scans", "_scans"),
     ("_h_show_gone", "_show_gone"),
+    ("_h_seq", "_seq"),
     ("_h_steps", "_steps"),
     ("_h_rows", "_rows"),
     ("_h_entries", "_entries"),

@@ -8,13 +8,17 @@
 --   before, after   JSON           updated: the changed fields' values; created: before NULL, after = content
 --   content         JSON           the whole content, {field path: value} with keys sorted (see _entries.sql)
 --   fields          VARCHAR[]      the content's field paths, sorted
-WITH content AS (
-    SELECT snapshot_at, pkey,
-           list(k ORDER BY k) AS fields,
-           ('{' || string_agg(to_json(k)::VARCHAR || ':' || coalesce(v::VARCHAR, 'null'), ',' ORDER BY k) || '}')::JSON
-               AS content
+WITH maps AS (
+    SELECT snapshot_at, pkey, list_sort(list({'k': k, 'v': v})) AS e  -- sorted by k (keys are unique)
     FROM _h_entries
     GROUP BY snapshot_at, pkey
+),
+content AS (
+    SELECT snapshot_at, pkey,
+           list_transform(e, lambda x: x.k) AS fields,
+           ('{' || array_to_string(list_transform(e, lambda x: to_json(x.k)::VARCHAR || ':'
+                                                  || coalesce(x.v::VARCHAR, 'null')), ',') || '}')::JSON AS content
+    FROM maps
 )
 SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, c.pool_id, c.pkey,
        c.prev_id, c.prev_ws, c.prev_gone_at, c.prev_gone_id,
