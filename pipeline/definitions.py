@@ -1,34 +1,36 @@
 """Dagster code location (workspace.yaml loads this module).
 
 Nothing is read at import time. The definitions are built when Dagster loads the code location: then the
-schedule's cron is taken from `schedule.cron` of the file POOLSCOPE_CONFIG names (if any), while the resource
-reads that file only when a run starts.
+schedule's cron (`schedule.cron`) and the first day of the daily report partitions (`reports.start_date`) are
+taken from the file POOLSCOPE_CONFIG names (if any), while the resources read that file when a run starts.
 """
 
 import os
 
 import dagster as dg
 
+from pipeline.assets.reports import pool_history, report_definitions
 from pipeline.assets.resources import resources_from_env
 from pipeline.assets.schedules import snapshot_job, snapshot_schedule
 from pipeline.assets.snapshot import inventory_catalog, pool_tables, raw_snapshot
-from pipeline.config import DEFAULT_CRON, ConfigError, load_config
+from pipeline.config import DEFAULT_CRON, ConfigError, Reports, load_config
 
 CONFIG_ENV = "POOLSCOPE_CONFIG"
 
 
 def build_definitions(config_path: str | None = None) -> dg.Definitions:
-    cron, tz = DEFAULT_CRON, "UTC"
+    cron, tz, start = DEFAULT_CRON, "UTC", Reports().start_date
     if config_path:
         try:
-            schedule = load_config(config_path).schedule
-            cron, tz = schedule.cron, schedule.timezone
+            config = load_config(config_path)
+            cron, tz, start = config.schedule.cron, config.schedule.timezone, config.reports.start_date
         except ConfigError:
             pass  # the run itself reports the config error, with the file and key, when it starts
+    report_assets, reports_job, reports_schedule = report_definitions(start)
     return dg.Definitions(
-        assets=[raw_snapshot, pool_tables, inventory_catalog],
-        jobs=[snapshot_job],
-        schedules=[snapshot_schedule(cron, tz)],
+        assets=[raw_snapshot, pool_tables, inventory_catalog, pool_history, *report_assets],
+        jobs=[snapshot_job, reports_job],
+        schedules=[snapshot_schedule(cron, tz), reports_schedule],
         resources=resources_from_env(CONFIG_ENV),
     )
 

@@ -2,13 +2,14 @@
 
 import dagster as dg
 
+from pipeline.assets.reports import HISTORY_GROUP
 from pipeline.assets.snapshot import GROUP
 from pipeline.config import DEFAULT_CRON
 
 snapshot_job = dg.define_asset_job(
     "snapshot_job",
-    selection=dg.AssetSelection.groups(GROUP),
-    description="One inventory snapshot: land, normalize + check + commit, refresh the catalog.",
+    selection=dg.AssetSelection.groups(GROUP, HISTORY_GROUP),
+    description="One inventory snapshot: land, normalize + check + commit, refresh the catalog and the history.",
 )
 
 

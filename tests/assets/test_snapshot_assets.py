@@ -36,7 +36,8 @@ def test_asset_graph_is_pinned():
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
-    assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES])
+    assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES, "pool_changes", "pool_versions",
+                           "capacity_utilization", "billing_modes", "subscriptions", "report_exports"])
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents"}
@@ -46,15 +47,26 @@ def test_asset_graph_is_pinned():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == {(table, name) for name, table in CHECKS.items()}
     assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
-    schedule = defs.get_schedule_def("snapshot_schedule")
+    schedule = defs.resolve_schedule_def("snapshot_schedule")
     assert schedule.cron_schedule == "0 * * * *"
+    for history in ("pool_changes", "pool_versions"):
+        assert graph.get(dg.AssetKey(history)).parent_keys == {dg.AssetKey(t) for t in TABLES}
+    for report in ("capacity_utilization", "billing_modes", "subscriptions"):
+        node = graph.get(dg.AssetKey(report))
+        assert node.partitions_def is not None and node.partitions_def.get_partition_keys()[0] == "2026-01-01"
+        assert dg.AssetKey("pool_changes") in node.parent_keys and dg.AssetKey("pools") in node.parent_keys
+    assert graph.get(dg.AssetKey("report_exports")).parent_keys == {
+        dg.AssetKey(r) for r in ("capacity_utilization", "billing_modes", "subscriptions")}
+    assert defs.resolve_schedule_def("daily_reports_schedule").cron_schedule == "15 1 * * *"
+    assert set(defs.resolve_job_def("snapshot_job").asset_layer.selected_asset_keys) >= {
+        dg.AssetKey("pool_changes"), dg.AssetKey("inventory_catalog")}
 
 
 def test_schedule_cron_comes_from_the_config(tmp_path):
     cfg = tmp_path / "poolscope.yaml"
     cfg.write_text("storage: {root: d}\nschedule: {cron: '15 */2 * * *'}\n"
                    "targets: [{region: cn-north-4, project_id: p1}]\n")
-    assert build_definitions(str(cfg)).get_schedule_def("snapshot_schedule").cron_schedule == "15 */2 * * *"
+    assert build_definitions(str(cfg)).resolve_schedule_def("snapshot_schedule").cron_schedule == "15 */2 * * *"
 
 
 def test_materialize_snapshot_against_the_simulator(tmp_path, env):

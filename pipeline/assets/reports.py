@@ -1,0 +1,86 @@
+"""History and report assets. History follows every snapshot; reports are daily partitions (backfillable from
+stored snapshots) gated on the data checks recorded with each snapshot; exports write the files finance opens."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from pipeline.assets.metadata import table_metadata
+from pipeline.assets.resources import LakeResource
+from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
+from pipeline.lake.docs import table_docs
+from pipeline.lake.reports import REPORTS
+from pipeline.reporting import HISTORY_TABLES, ReportGateError, build_day, export, refresh_history
+
+HISTORY_GROUP = "history"
+REPORTS_GROUP = "reports"
+
+
+def _spec(name: str, group: str, deps, partitions_def=None) -> dg.AssetSpec:
+    doc = table_docs().get(name)
+    return dg.AssetSpec(
+        key=name, group_name=group, kinds={"parquet", "duckdb"}, deps=deps, partitions_def=partitions_def,
+        description=doc.description if doc else None,
+        metadata={"dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])])},
+    )
+
+
+@dg.multi_asset(
+    specs=[_spec(t, HISTORY_GROUP, [dg.AssetKey(s) for s in SNAPSHOT_TABLES]) for t in HISTORY_TABLES],
+    name="pool_history",
+)
+def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
+    """pool_changes and pool_versions, recomputed over every committed snapshot."""
+    layout = lake.layout()
+    rows = refresh_history(layout)
+    context.log.info(", ".join(f"{t}: {n} rows" for t, n in rows.items()))
+    for table in HISTORY_TABLES:
+        path = layout.lake / "derived" / f"{table}.parquet"
+        yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(path, table_docs().get(table),
+                                                                            rows.get(table, 0)))
+
+
+def report_definitions(start_date: date):
+    """The daily-partitioned report assets, their job and schedule (partitions start at `start_date`)."""
+    daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
+    upstream = [dg.AssetKey(t) for t in (*SNAPSHOT_TABLES, *HISTORY_TABLES)]
+
+    @dg.multi_asset(specs=[_spec(r, REPORTS_GROUP, upstream, daily) for r in REPORTS], partitions_def=daily,
+                    name="daily_reports")
+    def daily_reports(context: dg.AssetExecutionContext, lake: LakeResource):
+        """One UTC day of every report. Held back (the run fails, saying why) when a snapshot of that day
+        failed an integrity check."""
+        config = lake.config()
+        day = date.fromisoformat(context.partition_key)
+        layout = lake.layout()
+        try:
+            rows = build_day(layout, day, period_hours=config.schedule.period_hours, prices=config.reports.prices)
+        except ReportGateError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        for name in REPORTS:
+            path = layout.lake / "reports" / name / f"day={day.isoformat()}.parquet"
+            yield dg.MaterializeResult(asset_key=name, metadata={
+                **table_metadata(path, table_docs().get(name), rows.get(name, 0)), "day": day.isoformat()})
+
+    @dg.asset(group_name=REPORTS_GROUP, kinds={"xlsx", "csv", "html"}, partitions_def=daily,
+              deps=[dg.AssetKey(r) for r in REPORTS],
+              description="The reports of the trailing window (reports.window_days) ending on the partition's "
+                          "day, exported as XLSX, CSV and a self-contained HTML page with charts.")
+    def report_exports(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        config = lake.config()
+        to_day = date.fromisoformat(context.partition_key)
+        from_day = to_day - timedelta(days=config.reports.window_days - 1)
+        out = config.exports_dir / to_day.isoformat()
+        result = export(config, from_day, to_day, out_dir=out)
+        meta = {f"{fmt}_files": dg.MetadataValue.json([str(p) for p in paths]) for fmt, paths in result.files.items()}
+        meta.update({f"{name}_rows": n for name, n in result.rows.items()})
+        meta["folder"] = dg.MetadataValue.path(str(out))
+        return dg.MaterializeResult(metadata=meta)
+
+    job = dg.define_asset_job("daily_reports_job", selection=dg.AssetSelection.groups(REPORTS_GROUP),
+                              partitions_def=daily,
+                              description="One day's reports and the exports of the window ending that day.")
+    schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=15,
+                                                      name="daily_reports_schedule")
+    return [daily_reports, report_exports], job, schedule
