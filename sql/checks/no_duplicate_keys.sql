@@ -1,4 +1,6 @@
--- Check no_duplicate_keys: the key of every table is unique within the snapshot. Returns each duplicated key.
+-- Check no_duplicate_keys: the key of every table is unique within the snapshot (a flavor may appear once per
+-- node pool in pool_capacity). A label or annotation key sent twice in one JSON object is kept as sent and
+-- shows up here. Returns each duplicated key.
 --
 -- column   type     meaning
 -- tbl      VARCHAR  the table
@@ -16,11 +18,14 @@ UNION ALL
 SELECT 'pool_scopes', concat_ws('/', project_id, pool_id, scope_type), count(*)
 FROM pool_scopes GROUP BY ALL HAVING count(*) > 1
 UNION ALL
-SELECT 'pool_capacity', concat_ws('/', project_id, pool_id, state, flavor), count(*)
+SELECT 'pool_capacity', concat_ws('/', project_id, pool_id, state, flavor, node_pool), count(*)
 FROM pool_capacity GROUP BY ALL HAVING count(*) > 1
 UNION ALL
-SELECT 'pool_capacity_azs', concat_ws('/', project_id, pool_id, state, flavor, az), count(*)
+SELECT 'pool_capacity_azs', concat_ws('/', project_id, pool_id, state, flavor, node_pool, az), count(*)
 FROM pool_capacity_azs GROUP BY ALL HAVING count(*) > 1
+UNION ALL
+SELECT 'flavors', concat_ws('/', region, project_id, flavor), count(*)
+FROM flavors GROUP BY ALL HAVING count(*) > 1
 UNION ALL
 SELECT 'pool_job_flavors', concat_ws('/', project_id, pool_id, job_flavor), count(*)
 FROM pool_job_flavors GROUP BY ALL HAVING count(*) > 1
