@@ -28,43 +28,70 @@
 CREATE OR REPLACE TEMP MACRO report_lo_day(from_day, period_hours) AS
     from_day::DATE - CAST(ceil(2 * period_hours::DOUBLE / 24) AS INTEGER);
 
--- pool_observations(from_day, to_day, period_hours) -> TABLE, one row per present observation of a pool that
--- can credit a day in [from_day, to_day] (snapshot_at from from_day - cap to the end of to_day, plus each
--- pool's latest observation before that, for the gap it may open into the range):
---   pk           UBIGINT  hash(region, project_id, pool_id): a compact pool key for the big joins and
---                         groupings of the reports (which check that no two pools share one)
---   region, project_id, pool_id, snapshot_id   the observation (snapshot_id joins its pool_* rows)
---   t            DOUBLE   epoch seconds of its snapshot_at
+-- pool_key(region, project_id, pool_id) -> UBIGINT, and pool_key2 (the same three, hashed in another order)
+--     Compact pool keys: the big joins and groupings of the reports work on these numbers instead of three
+--     long strings. pool_attributes checks that no two pools share a pool_key (via pool_key2), and stops the
+--     report with an error if they ever do (odds about n^2 / 2^65 for n pools).
+CREATE OR REPLACE TEMP MACRO pool_key(region, project_id, pool_id) AS hash(region, project_id, pool_id);
+CREATE OR REPLACE TEMP MACRO pool_key2(region, project_id, pool_id) AS hash(pool_id, region, project_id);
+
+-- pool_days(from_day, to_day, period_hours) -> TABLE: the integration rule applied. One row per present
+-- observation of a pool x UTC day it credits (held or gap time > 0), for the days in [from_day, to_day] that
+-- have at least one snapshot. Observations read: snapshot_at from from_day - cap to the end of to_day, plus
+-- each pool's latest observation before that (for the gap it may open into the range).
+--   pk           UBIGINT  pool_key(region, project_id, pool_id)
+--   t            DOUBLE   epoch seconds of the observation's snapshot_at
 --   held_end     DOUBLE   min(next_obs, t + cap): the counts hold over [t, held_end)
 --   next_obs     DOUBLE   the pool's next observation (present or absent), else the horizon (last snapshot_at
 --                         + period_hours), bounded by the end of to_day; [held_end, next_obs) is a gap
 --   next_absent  BOOLEAN  the next observation (before the horizon and the end of to_day) found the pool gone
---   display_name, workspace_id, pool_type, is_physical, parent, root, billing_mode, period_type: as in `pools`
-CREATE OR REPLACE TEMP MACRO pool_observations(from_day, to_day, period_hours) AS TABLE
-WITH k AS (
+--   is_physical, billing_mode, period_type   as in `pools` at this observation
+--   d            BIGINT   the day credited, as days since 1970-01-01 (day = DATE '1970-01-01' + d)
+--   held_hours   DOUBLE   hours of [t, held_end) within the day: the counts hold
+--   gap_hours    DOUBLE   hours of [held_end, next_obs) within the day: unobserved, not credited
+--   before       STRUCT   for an observation from before the window (it only opens a gap into the range):
+--                         its pool's attributes (as pool_attributes), else NULL
+-- Strings are kept out of these rows on purpose: they number one per pool per snapshot, and carrying the pool's
+-- names through the joins cost more than everything else (see pool_attributes).
+CREATE OR REPLACE TEMP MACRO pool_days(from_day, to_day, period_hours) AS TABLE
+WITH snaps AS (
+    SELECT epoch(snapshot_at) AS t, snapshot_day
+    FROM snapshots
+    WHERE snapshot_day <= to_day::DATE
+),
+k AS (
     SELECT 2 * 3600 * period_hours::DOUBLE AS cap,
            (from_day::DATE - DATE '1970-01-01') * 86400 - 2 * 3600 * period_hours::DOUBLE AS w_start,
-           ((to_day::DATE - DATE '1970-01-01') + 1) * 86400.0 AS w_end,
-           (SELECT max(epoch(snapshot_at)) FROM snapshots) + 3600 * period_hours::DOUBLE AS horizon
+           ((to_day::DATE - DATE '1970-01-01') + 1) * 86400::DOUBLE AS w_end,
+           (SELECT max(t) FROM snaps) + 3600 * period_hours::DOUBLE AS horizon
 ),
-rows_in AS (
-    SELECT region, project_id, pool_id, snapshot_id, epoch(snapshot_at) AS t,
-           display_name, workspace_id, pool_type, is_physical, parent, root, billing_mode, period_type
-    FROM pools
-    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
-      AND epoch(snapshot_at) >= (SELECT w_start FROM k)
+days AS (
+    SELECT DISTINCT (snapshot_day - DATE '1970-01-01') AS d
+    FROM snaps
+    WHERE snapshot_day >= from_day::DATE
 ),
 rows_before AS (
     -- each pool's latest observation before the window (usually none: the range starts with the lake)
-    SELECT region, project_id, pool_id, snapshot_id, epoch(snapshot_at) AS t,
-           display_name, workspace_id, pool_type, is_physical, parent, root, billing_mode, period_type
+    SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
+           hash(region, project_id, '') AS lk_all,
+           hash(region, project_id, coalesce(workspace_id, '0')) AS lk_ws,
+           is_physical, billing_mode, period_type,
+           {'region': region, 'project_id': project_id, 'pool_id': pool_id, 'pk2': pool_key2(region, project_id, pool_id),
+            'display_name': display_name, 'pool_type': pool_type, 'is_physical': is_physical, 'parent': parent,
+            'root': root} AS before
     FROM pools
     WHERE snapshot_day <= report_lo_day(from_day, period_hours)
       AND epoch(snapshot_at) < (SELECT w_start FROM k)
     QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id ORDER BY snapshot_at DESC) = 1
 ),
 present AS (
-    SELECT * FROM rows_in
+    SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
+           hash(region, project_id, '') AS lk_all,
+           hash(region, project_id, coalesce(workspace_id, '0')) AS lk_ws,
+           is_physical, billing_mode, period_type, NULL AS before
+    FROM pools
+    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
+      AND epoch(snapshot_at) >= (SELECT w_start FROM k)
     UNION ALL
     SELECT * FROM rows_before
 ),
@@ -75,99 +102,114 @@ calls AS (
     WHERE snapshot_day <= to_day::DATE AND call IN ('list_pools', 'show_pool')
 ),
 -- listings that can show a pool's absence: every call of the target ok, no label or status filter.
--- ws = '' when the listing had no workspace filter (it saw every workspace), else the workspace.
-listings AS (
+-- ws = '' when the listing had no workspace filter (it saw every workspace), else that workspace.
+listing_targets AS (
     SELECT region, project_id, coalesce(workspace_id, '') AS ws, t
     FROM calls
     WHERE call = 'list_pools' AND label_selector IS NULL AND status_filter IS NULL
     GROUP BY region, project_id, endpoint, workspace_id, t
     HAVING bool_and(outcome = 'ok')
 ),
+listings AS (
+    SELECT DISTINCT hash(region, project_id, ws) AS lk, t FROM listing_targets
+),
 listing_sets AS (
-    SELECT DISTINCT region, project_id, ws FROM listings
+    SELECT lk,
+           CASE WHEN count(DISTINCT (region, project_id, ws)) = 1 THEN true
+                ELSE error('pool_days: two listing sets share a hash key; report this bug') END AS checked
+    FROM (SELECT DISTINCT region, project_id, ws, hash(region, project_id, ws) AS lk FROM listing_targets)
+    GROUP BY lk
 ),
 -- show_pool answered 404 ModelArts.50015001 "pool not found": that pool is absent at t
 gone AS (
-    SELECT DISTINCT region, project_id, pool_id, t
+    SELECT DISTINCT pool_key(region, project_id, pool_id) AS pk, t
     FROM calls
     WHERE call = 'show_pool' AND http_status = 404 AND error_code = 'ModelArts.50015001'
 ),
+-- for every listing set and snapshot time: is there a listing at that time, and when is the next one
 query_times AS (
-    SELECT DISTINCT epoch(snapshot_at) AS t
-    FROM snapshots
-    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
+    SELECT t FROM snaps WHERE snapshot_day >= report_lo_day(from_day, period_hours)
     UNION
     SELECT t FROM rows_before
 ),
--- for every listing set and snapshot time: is there a listing at that time, and when is the next one
 grid AS (
-    SELECT q.region, q.project_id, q.ws, q.t, l.t AS next_listing, x.t IS NOT NULL AS listed
-    FROM (SELECT * FROM listing_sets CROSS JOIN query_times) AS q
-    ASOF LEFT JOIN listings AS l ON l.region = q.region AND l.project_id = q.project_id AND l.ws = q.ws AND l.t > q.t
-    LEFT JOIN listings AS x ON x.region = q.region AND x.project_id = q.project_id AND x.ws = q.ws AND x.t = q.t
+    SELECT q.lk, q.t, l.t AS next_listing, x.t IS NOT NULL AS listed
+    FROM (SELECT lk, t FROM listing_sets CROSS JOIN query_times WHERE checked) AS q
+    ASOF LEFT JOIN listings AS l ON l.lk = q.lk AND l.t > q.t
+    LEFT JOIN listings AS x ON x.lk = q.lk AND x.t = q.t
 ),
 matched AS (
     SELECT p.*,
            least(ga.next_listing, gw.next_listing) AS next_listing,
            coalesce(ga.listed, false) OR coalesce(gw.listed, false) AS covered
     FROM present AS p
-    LEFT JOIN grid AS ga ON ga.region = p.region AND ga.project_id = p.project_id AND ga.ws = '' AND ga.t = p.t
-    LEFT JOIN grid AS gw ON gw.region = p.region AND gw.project_id = p.project_id
-                        AND gw.ws = coalesce(p.workspace_id, '0') AND gw.t = p.t
+    LEFT JOIN grid AS ga ON ga.lk = p.lk_all AND ga.t = p.t
+    LEFT JOIN grid AS gw ON gw.lk = p.lk_ws AND gw.t = p.t
 ),
--- pools seen outside a covering listing (show_pool, filtered listings) or answered 404: only these need
--- their own next event (a pool seen only in covering listings is next observed at the next listing)
+-- Pools seen outside a covering listing (show_pool, a filtered listing) or answered 404: only these need
+-- their own next event; a pool seen only in covering listings is next observed at the next listing.
 special AS (
-    SELECT region, project_id, pool_id FROM matched WHERE NOT covered
+    SELECT pk FROM matched WHERE NOT covered
     UNION
-    SELECT region, project_id, pool_id FROM gone
+    SELECT pk FROM gone
 ),
 special_next AS (
-    SELECT region, project_id, pool_id, t, next_t, next_kind
+    SELECT pk, t, next_t, next_kind
     FROM (
-        SELECT region, project_id, pool_id, t, kind,
-               lead(t) OVER w AS next_t, lead(kind) OVER w AS next_kind
+        SELECT pk, t, kind, lead(t) OVER w AS next_t, lead(kind) OVER w AS next_kind
         FROM (
-            SELECT m.region, m.project_id, m.pool_id, m.t, 'present' AS kind
-            FROM matched AS m SEMI JOIN special AS s USING (region, project_id, pool_id)
+            SELECT pk, t, 'present' AS kind FROM matched WHERE pk IN (SELECT pk FROM special)
             UNION ALL
-            SELECT region, project_id, pool_id, t, 'absent' AS kind FROM gone
+            SELECT pk, t, 'absent' AS kind FROM gone
         )
-        WINDOW w AS (PARTITION BY region, project_id, pool_id ORDER BY t, kind DESC)
+        WINDOW w AS (PARTITION BY pk ORDER BY t, kind DESC)
     )
     WHERE kind = 'present'
 ),
-nexts AS (
-    SELECT m.*, sn.next_t, sn.next_kind,
+observations AS (
+    SELECT m.pk, m.t, m.is_physical, m.billing_mode, m.period_type, m.before,
            least(m.next_listing, sn.next_t, k.horizon, k.w_end) AS next_obs,
-           k.cap, k.horizon, k.w_end
+           least(m.next_listing, sn.next_t, k.horizon, k.w_end, m.t + k.cap) AS held_end,
+           least(m.next_listing, sn.next_t) < least(k.horizon, k.w_end)
+               AND (sn.next_kind = 'absent' OR m.next_listing < coalesce(sn.next_t, 'infinity'::DOUBLE))
+               AS next_absent
     FROM matched AS m
-    LEFT JOIN special_next AS sn USING (region, project_id, pool_id, t)
+    LEFT JOIN special_next AS sn USING (pk, t)
     CROSS JOIN k
+),
+split AS (
+    SELECT *, unnest(range(floor(t / 86400)::BIGINT, ceil(next_obs / 86400)::BIGINT)) AS d
+    FROM observations
+    WHERE next_obs > t
 )
-SELECT hash(region, project_id, pool_id) AS pk,
-       region, project_id, pool_id, snapshot_id, t,
-       least(next_obs, t + cap) AS held_end,
-       next_obs,
-       next_obs < least(horizon, w_end)
-           AND (next_kind = 'absent' OR next_listing < coalesce(next_t, 'infinity'::DOUBLE)) AS next_absent,
-       display_name, workspace_id, pool_type, is_physical, parent, root, billing_mode, period_type
-FROM nexts
-WHERE next_obs > t;
+SELECT pk, t, held_end, next_obs, coalesce(next_absent, false) AS next_absent,
+       is_physical, billing_mode, period_type, d,
+       greatest(0, least(held_end, (d + 1) * 86400::DOUBLE) - greatest(t, d * 86400::DOUBLE)) / 3600 AS held_hours,
+       greatest(0, least(next_obs, (d + 1) * 86400::DOUBLE) - greatest(held_end, d * 86400::DOUBLE)) / 3600
+           AS gap_hours,
+       before
+FROM split
+WHERE d IN (SELECT d FROM days)
+  AND (least(held_end, (d + 1) * 86400::DOUBLE) > greatest(t, d * 86400::DOUBLE)
+       OR least(next_obs, (d + 1) * 86400::DOUBLE) > greatest(held_end, d * 86400::DOUBLE));
 
--- report_days(from_day, to_day) -> TABLE (d): the days in [from_day, to_day] with at least one snapshot, as
--- day numbers (days since 1970-01-01; DATE '1970-01-01' + d is the day). Only these days get report rows.
-CREATE OR REPLACE TEMP MACRO report_days(from_day, to_day) AS TABLE
-    SELECT DISTINCT (snapshot_day - DATE '1970-01-01') AS d
-    FROM snapshots
-    WHERE snapshot_day BETWEEN from_day::DATE AND to_day::DATE;
-
--- Splitting an observation at UTC midnights: for day number d (see report_days), the hours of [t, held_end)
--- (held: the counts hold) and of [held_end, next_obs) (gap) that fall within the day. An observation spans the
--- days range(first_day(t), end_day(next_obs)).
-CREATE OR REPLACE TEMP MACRO first_day(t) AS floor(t / 86400)::BIGINT;
-CREATE OR REPLACE TEMP MACRO end_day(t) AS ceil(t / 86400)::BIGINT;
-CREATE OR REPLACE TEMP MACRO held_in_day(t, held_end, d) AS
-    greatest(0, least(held_end, (d + 1) * 86400::DOUBLE) - greatest(t, d * 86400::DOUBLE)) / 3600;
-CREATE OR REPLACE TEMP MACRO gap_in_day(held_end, next_obs, d) AS
-    greatest(0, least(next_obs, (d + 1) * 86400::DOUBLE) - greatest(held_end, d * 86400::DOUBLE)) / 3600;
+-- pool_attributes(from_day, to_day, period_hours) -> TABLE, one row per pool observed in the window that
+-- pool_days reads (from_day - cap to the end of to_day): its names at its latest observation there.
+--   pk, pk2 (pool_key, pool_key2), region, project_id, pool_id, display_name, pool_type, is_physical, parent,
+--   root
+-- Stops with an error if two pools share a pool_key.
+CREATE OR REPLACE TEMP MACRO pool_attributes(from_day, to_day, period_hours) AS TABLE
+SELECT pk, pk2, a.region, a.project_id, a.pool_id, a.display_name, a.pool_type, a.is_physical, a.parent, a.root
+FROM (
+    SELECT pool_key(region, project_id, pool_id) AS pk,
+           arg_max({'region': region, 'project_id': project_id, 'pool_id': pool_id, 'display_name': display_name,
+                    'pool_type': pool_type, 'is_physical': is_physical, 'parent': parent, 'root': root},
+                   snapshot_at) AS a,
+           min(pool_key2(region, project_id, pool_id)) AS pk2,
+           CASE WHEN min(pool_key2(region, project_id, pool_id)) = max(pool_key2(region, project_id, pool_id))
+                THEN true ELSE error('pool_attributes: two pools share a pool_key; report this bug') END AS checked
+    FROM pools
+    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
+    GROUP BY pk
+)
+WHERE checked;

@@ -61,26 +61,34 @@
 --                                            estimated_cost is NULL
 -- unpriced_node_hours           DOUBLE       provisioned node-hours with no matching price (not in
 --                                            estimated_cost); NULL when no price file is loaded
-WITH obs AS MATERIALIZED (
-    SELECT * FROM pool_observations($from_day, $to_day, $period_hours)
+WITH obs_days AS (
+    SELECT * FROM pool_days($from_day, $to_day, $period_hours)
 ),
--- each observation split at UTC midnight: the hours it holds (and the gap after it) per day
-obs_days AS MATERIALIZED (
-    SELECT pk, t, billing_mode, d,
-           held_in_day(t, held_end, d) AS held_hours,
-           gap_in_day(held_end, next_obs, d) AS gap_hours
-    FROM (SELECT *, unnest(range(first_day(t), end_day(next_obs))) AS d FROM obs)
-    WHERE d BETWEEN $from_day::DATE - DATE '1970-01-01' AND $to_day::DATE - DATE '1970-01-01'
-      AND d IN (SELECT d FROM report_days($from_day, $to_day))
+-- the pools' names: at their latest observation in the window, or (for a pool seen only before it, whose
+-- gap runs into the range) at that observation
+attributes AS (
+    SELECT coalesce(a.pk, b.pk) AS pk,
+           coalesce(a.region, b.before.region) AS region,
+           coalesce(a.project_id, b.before.project_id) AS project_id,
+           coalesce(a.pool_id, b.before.pool_id) AS pool_id,
+           CASE WHEN a.pk IS NOT NULL THEN a.display_name ELSE b.before.display_name END AS display_name,
+           CASE WHEN a.pk IS NOT NULL THEN a.pool_type ELSE b.before.pool_type END AS pool_type,
+           CASE WHEN a.pk IS NOT NULL THEN a.is_physical ELSE b.before.is_physical END AS is_physical,
+           CASE WHEN a.pk IS NOT NULL THEN a.parent ELSE b.before.parent END AS parent,
+           CASE WHEN a.pk IS NOT NULL THEN a.root ELSE b.before.root END AS root
+    FROM pool_attributes($from_day, $to_day, $period_hours) AS a
+    FULL JOIN (SELECT DISTINCT pk, before FROM obs_days WHERE before IS NOT NULL) AS b USING (pk)
+    WHERE CASE WHEN a.pk2 <> b.before.pk2
+               THEN error('capacity_utilization: two pools share a pool_key; report this bug') ELSE true END
 ),
 -- node counts per observation: requested (spec) and the four states (status), one row per entry
 counts AS (
-    SELECT hash(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor,
+    SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor,
            'requested' AS state, count
     FROM pool_resources
     WHERE snapshot_day BETWEEN report_lo_day($from_day, $period_hours) AND $to_day::DATE
     UNION ALL
-    SELECT hash(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor, state, count
+    SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t, flavor, state, count
     FROM pool_capacity
     WHERE snapshot_day BETWEEN report_lo_day($from_day, $period_hours) AND $to_day::DATE
       AND state IN ('creating', 'available', 'abnormal', 'deleting')
@@ -116,24 +124,16 @@ by_flavor AS (
     WHERE o.held_hours > 0
     GROUP BY o.d, o.pk, c.flavor
 ),
--- one row per day x pool: hours observed and in gaps, and the pool's attributes at the latest observation
--- credited to the day
-pool_hours AS (
-    SELECT d, pk, sum(held_hours) AS observed_hours, sum(gap_hours) AS gap_hours, max(t) AS last_t
-    FROM obs_days
-    GROUP BY d, pk
-),
+-- one row per day x pool: hours observed and in gaps, and the pool's names
 by_pool AS (
     SELECT h.d, h.pk, h.observed_hours, h.gap_hours,
-           o.region, o.project_id, o.pool_id, o.display_name, o.pool_type, o.is_physical, o.parent, o.root
-    FROM pool_hours AS h
-    JOIN obs AS o ON o.pk = h.pk AND o.t = h.last_t
-),
-checked AS (
-    -- pk is a 64-bit hash of (region, project_id, pool_id): stop rather than merge two pools if it ever collides
-    SELECT CASE WHEN count(*) = count(DISTINCT (region, project_id, pool_id)) THEN true
-                ELSE error('capacity_utilization: two pools share a hash key; report this bug') END AS ok
-    FROM (SELECT DISTINCT pk, region, project_id, pool_id FROM by_pool)
+           a.region, a.project_id, a.pool_id, a.display_name, a.pool_type, a.is_physical, a.parent, a.root
+    FROM (
+        SELECT d, pk, sum(held_hours) AS observed_hours, sum(gap_hours) AS gap_hours
+        FROM obs_days
+        GROUP BY d, pk
+    ) AS h
+    JOIN attributes AS a USING (pk)
 ),
 flavor_rows AS (
     SELECT b.d, 'flavor' AS level, b.region, b.project_id, b.pool_id, f.flavor,
@@ -154,7 +154,6 @@ flavor_rows AS (
     FROM by_flavor AS f
     JOIN by_pool AS b USING (d, pk)
     LEFT JOIN flavor_info AS fi ON fi.region = b.region AND fi.flavor = f.flavor
-    WHERE (SELECT ok FROM checked)
 ),
 pool_rows AS (
     SELECT b.d, 'pool' AS level, b.region, b.project_id, b.pool_id, NULL::VARCHAR AS flavor,
