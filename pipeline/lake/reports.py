@@ -128,7 +128,7 @@ def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: 
         "period_hours": float(period_hours),
         "as_of": as_of.astimezone(timezone.utc) if as_of is not None else None,
     }
-    used = set(_PARAM.findall(sql))
+    used = set(_PARAM.findall(re.sub(r"--[^\n]*", "", sql)))
     return {k: v for k, v in values.items() if k in used}
 
 

@@ -35,6 +35,44 @@ CREATE OR REPLACE TEMP MACRO report_lo_day(from_day, period_hours) AS
 CREATE OR REPLACE TEMP MACRO pool_key(region, project_id, pool_id) AS hash(region, project_id, pool_id);
 CREATE OR REPLACE TEMP MACRO pool_key2(region, project_id, pool_id) AS hash(pool_id, region, project_id);
 
+-- report_evidence(hi_day) -> TABLE (kind, key, t): what can show that a pool is GONE at time t (epoch seconds),
+-- from `fetches` up to snapshot_day hi_day:
+--   kind 'listing'  key = hash(region, project_id, ws): a list_pools target whose every call was ok, with no
+--                   label_selector and no status_filter. ws = '' when it had no workspace filter (it saw every
+--                   workspace of the project), else its workspace_id. A pool of that project (and workspace)
+--                   with no row in that snapshot is gone.
+--   kind 'gone'     key = pool_key(region, project_id, pool_id): a show_pool call answered 404
+--                   ModelArts.50015001 ("pool not found").
+-- Stops with an error if two listing sets share a hash key.
+CREATE OR REPLACE TEMP MACRO report_evidence(hi_day) AS TABLE
+WITH calls AS (
+    SELECT region, project_id, pool_id, call, endpoint, workspace_id, label_selector, status_filter, outcome,
+           http_status, error_code, epoch(snapshot_at) AS t
+    FROM fetches
+    WHERE snapshot_day <= hi_day::DATE AND call IN ('list_pools', 'show_pool')
+),
+listing_targets AS (
+    SELECT region, project_id, coalesce(workspace_id, '') AS ws, t
+    FROM calls
+    WHERE call = 'list_pools' AND label_selector IS NULL AND status_filter IS NULL
+    GROUP BY region, project_id, endpoint, workspace_id, t
+    HAVING bool_and(outcome = 'ok')
+),
+listing_keys AS (
+    SELECT hash(region, project_id, ws) AS key
+    FROM (SELECT DISTINCT region, project_id, ws FROM listing_targets)
+    GROUP BY key
+    HAVING CASE WHEN count(*) = 1 THEN true
+                ELSE error('report_evidence: two listing sets share a hash key; report this bug') END
+)
+SELECT DISTINCT 'listing' AS kind, hash(region, project_id, ws) AS key, t
+FROM listing_targets
+WHERE hash(region, project_id, ws) IN (SELECT key FROM listing_keys)
+UNION ALL
+SELECT DISTINCT 'gone' AS kind, pool_key(region, project_id, pool_id) AS key, t
+FROM calls
+WHERE call = 'show_pool' AND http_status = 404 AND error_code = 'ModelArts.50015001';
+
 -- pool_days(from_day, to_day, period_hours) -> TABLE: the integration rule applied. One row per present
 -- observation of a pool x UTC day it credits (held or gap time > 0), for the days in [from_day, to_day] that
 -- have at least one snapshot. Observations read: snapshot_at from from_day - cap to the end of to_day, plus
@@ -95,36 +133,14 @@ present AS (
     UNION ALL
     SELECT * FROM rows_before
 ),
-calls AS (
-    SELECT region, project_id, pool_id, call, endpoint, workspace_id, label_selector, status_filter, outcome,
-           http_status, error_code, epoch(snapshot_at) AS t
-    FROM fetches
-    WHERE snapshot_day <= to_day::DATE AND call IN ('list_pools', 'show_pool')
-),
--- listings that can show a pool's absence: every call of the target ok, no label or status filter.
--- ws = '' when the listing had no workspace filter (it saw every workspace), else that workspace.
-listing_targets AS (
-    SELECT region, project_id, coalesce(workspace_id, '') AS ws, t
-    FROM calls
-    WHERE call = 'list_pools' AND label_selector IS NULL AND status_filter IS NULL
-    GROUP BY region, project_id, endpoint, workspace_id, t
-    HAVING bool_and(outcome = 'ok')
+evidence AS (
+    SELECT * FROM report_evidence(to_day)
 ),
 listings AS (
-    SELECT DISTINCT hash(region, project_id, ws) AS lk, t FROM listing_targets
+    SELECT key AS lk, t FROM evidence WHERE kind = 'listing'
 ),
-listing_sets AS (
-    SELECT lk,
-           CASE WHEN count(DISTINCT (region, project_id, ws)) = 1 THEN true
-                ELSE error('pool_days: two listing sets share a hash key; report this bug') END AS checked
-    FROM (SELECT DISTINCT region, project_id, ws, hash(region, project_id, ws) AS lk FROM listing_targets)
-    GROUP BY lk
-),
--- show_pool answered 404 ModelArts.50015001 "pool not found": that pool is absent at t
 gone AS (
-    SELECT DISTINCT pool_key(region, project_id, pool_id) AS pk, t
-    FROM calls
-    WHERE call = 'show_pool' AND http_status = 404 AND error_code = 'ModelArts.50015001'
+    SELECT key AS pk, t FROM evidence WHERE kind = 'gone'
 ),
 -- for every listing set and snapshot time: is there a listing at that time, and when is the next one
 query_times AS (
@@ -134,7 +150,7 @@ query_times AS (
 ),
 grid AS (
     SELECT q.lk, q.t, l.t AS next_listing, x.t IS NOT NULL AS listed
-    FROM (SELECT lk, t FROM listing_sets CROSS JOIN query_times WHERE checked) AS q
+    FROM (SELECT lk, t FROM (SELECT DISTINCT lk FROM listings) CROSS JOIN query_times) AS q
     ASOF LEFT JOIN listings AS l ON l.lk = q.lk AND l.t > q.t
     LEFT JOIN listings AS x ON x.lk = q.lk AND x.t = q.t
 ),
