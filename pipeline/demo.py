@@ -100,8 +100,21 @@ def demo_command(args: argparse.Namespace) -> int:
     layout = Layout(config.root)
     print(f"\ntook {args.snapshots} hourly snapshots in {elapsed:.1f}s: "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    exported = _export(config, layout, out / "exports")
     _print_catalog(layout)
+    print("\nReports (history, capacity, billing, subscriptions) for "
+          f"{exported.from_day} .. {exported.to_day}:")
+    for fmt, paths in exported.files.items():
+        for p in paths:
+            print(f"  {fmt:<5} {p}")
     return 0
+
+
+def _export(config, layout: Layout, out: Path):
+    from pipeline.reporting import export, snapshot_days
+
+    days = snapshot_days(layout)
+    return export(config, days[0], days[-1], out_dir=out)
 
 
 def _print_catalog(layout: Layout) -> None:
