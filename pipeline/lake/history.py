@@ -7,6 +7,7 @@
 All the work is set-based SQL in `sql/history/` (each file documents its columns at the top); this module only
 orchestrates, on a cursor of the given connection (so its TEMP tables never touch the caller's session):
 
+0. `_macros.sql`: `h_pool_fields(row)`, the pools columns of a pool's content as a list of {k, v}.
 1. `_observations.sql` -> `_h_obs`: one row per pool per snapshot with a content hash (the one full pass over
    the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
 2. `_scans.sql` -> `_h_scans`: the listings that can prove absence; `_show_gone.sql` -> `_h_show_gone`: ShowPool
@@ -148,6 +149,7 @@ def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Pat
     cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
     try:
         _stand_ins(cur)
+        cur.execute(sql_text("_macros", sql_dir))
         for table, name in STEPS:
             started = time.perf_counter()
             cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")

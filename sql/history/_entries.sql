@@ -20,44 +20,15 @@
 --   snapshot_at  TIMESTAMPTZ  the observation
 --   pkey         UBIGINT      the pool
 --   k            VARCHAR      field path
---   v            JSON         value (SQL NULL only for a NULL pools column)
+--   kv           VARCHAR      the field as a JSON object member: "<k>":<value> (value null for a NULL pools
+--                             column); content is '{' || these, sorted, joined by ',' || '}'
+--   pool_field   BOOLEAN      true for a pools column (those are compared row to row in _diffs.sql)
 WITH s AS (
     SELECT snapshot_at, pkey FROM _h_steps WHERE is_start
 ),
 pool_fields AS (
-    SELECT snapshot_at, pkey, unnest([
-        {'k': 'display_name', 'v': to_json(display_name)},
-        {'k': 'workspace_id', 'v': to_json(workspace_id)},
-        {'k': 'resource_id', 'v': to_json(resource_id)},
-        {'k': 'pool_type', 'v': to_json(pool_type)},
-        {'k': 'phase', 'v': to_json(phase)},
-        {'k': 'message', 'v': to_json(message)},
-        {'k': 'parent', 'v': to_json(parent)},
-        {'k': 'root', 'v': to_json(root)},
-        {'k': 'is_physical', 'v': to_json(is_physical)},
-        {'k': 'created_at', 'v': to_json(replace(timezone('UTC', created_at)::VARCHAR, ' ', 'T') || 'Z')},
-        {'k': 'description', 'v': to_json(description)},
-        {'k': 'billing_mode', 'v': to_json(billing_mode)},
-        {'k': 'period_type', 'v': to_json(period_type)},
-        {'k': 'period_num', 'v': to_json(period_num)},
-        {'k': 'auto_renew', 'v': to_json(auto_renew)},
-        {'k': 'order_id', 'v': to_json(order_id)},
-        {'k': 'subpools_count', 'v': to_json(subpools_count)},
-        {'k': 'control_mode', 'v': to_json(control_mode)},
-        {'k': 'cm_to_yearly_monthly_restricted', 'v': to_json(cm_to_yearly_monthly_restricted)},
-        {'k': 'cm_flavor_change_restricted', 'v': to_json(cm_flavor_change_restricted)},
-        {'k': 'cm_service_restricted', 'v': to_json(cm_service_restricted)},
-        {'k': 'cm_frozen', 'v': to_json(cm_frozen)},
-        {'k': 'cm_police_frozen', 'v': to_json(cm_police_frozen)},
-        {'k': 'network_name', 'v': to_json(network_name)},
-        {'k': 'container_network_mode', 'v': to_json(container_network_mode)},
-        {'k': 'gpu_driver_version', 'v': to_json(gpu_driver_version)},
-        {'k': 'npu_driver_version', 'v': to_json(npu_driver_version)},
-        {'k': 'driver_update_strategy', 'v': to_json(driver_update_strategy)},
-        {'k': 'gpu_driver_state', 'v': to_json(gpu_driver_state)},
-        {'k': 'npu_driver_state', 'v': to_json(npu_driver_state)}
-    ]) AS e
-    FROM _h_rows
+    SELECT snapshot_at, pkey, unnest(h_pool_fields(r)) AS e
+    FROM _h_rows AS r
 ),
 labels AS (
     SELECT t.snapshot_at, s.pkey, 'labels.' || t.key AS k, to_json(max(t.value)) AS v
@@ -155,6 +126,10 @@ kid_fields AS (
     UNION ALL
     SELECT snapshot_at, pkey, k, v FROM job_flavors
 )
-SELECT snapshot_at, pkey, e.k AS k, e.v AS v FROM pool_fields
+SELECT snapshot_at, pkey, e.k AS k, to_json(e.k)::VARCHAR || ':' || coalesce(e.v::VARCHAR, 'null') AS kv,
+       true AS pool_field
+FROM pool_fields
 UNION ALL
-SELECT snapshot_at, pkey, k, v FROM kid_fields WHERE v IS NOT NULL
+SELECT snapshot_at, pkey, k, to_json(k)::VARCHAR || ':' || v::VARCHAR AS kv, false AS pool_field
+FROM kid_fields
+WHERE v IS NOT NULL

@@ -6,29 +6,25 @@
 --   change_type     VARCHAR        created | updated
 --   changed_fields  VARCHAR[]      updated: the changed field paths; created: every field path of the content
 --   before, after   JSON           updated: the changed fields' values; created: before NULL, after = content
---   content         JSON           the whole content, {field path: value} with keys sorted (see _entries.sql)
---   fields          VARCHAR[]      the content's field paths, sorted
-WITH maps AS (
-    SELECT snapshot_at, pkey, list_sort(list({'k': k, 'v': v})) AS e  -- sorted by k (keys are unique)
+--   content         JSON           the whole content, {field path: value} with keys sorted (in the order of
+--                                  their JSON text: the keys' own order unless one holds a space, '!', '"',
+--                                  a backslash or a control character)
+WITH content AS (
+    -- Sorting the "<key>":<value> texts sorts by key (a key ends at its closing quote); plain VARCHAR lists sort
+    -- several times faster than lists of structs.
+    SELECT snapshot_at, pkey,
+           ('{' || array_to_string(list_sort(list(kv)), ',') || '}')::JSON AS content
     FROM _h_entries
     GROUP BY snapshot_at, pkey
-),
-content AS (
-    SELECT snapshot_at, pkey,
-           list_transform(e, lambda x: x.k) AS fields,
-           ('{' || array_to_string(list_transform(e, lambda x: to_json(x.k)::VARCHAR || ':'
-                                                  || coalesce(x.v::VARCHAR, 'null')), ',') || '}')::JSON AS content
-    FROM maps
 )
 SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, c.pool_id, c.pkey,
        c.prev_id, c.prev_ws, c.prev_gone_at, c.prev_gone_id,
        CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN 'created' ELSE 'updated' END AS change_type,
-       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN t.fields ELSE d.changed_fields END
-           AS changed_fields,
+       CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN list_sort(json_keys(t.content))
+            ELSE d.changed_fields END AS changed_fields,
        CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN NULL ELSE d.before END AS before,
        CASE WHEN c.prev_at IS NULL OR c.prev_gone_at IS NOT NULL THEN t.content ELSE d.after END AS after,
-       t.content,
-       t.fields
+       t.content
 FROM _h_steps AS c
 JOIN content AS t ON t.snapshot_at = c.snapshot_at AND t.pkey = c.pkey
 LEFT JOIN _h_diffs AS d ON d.snapshot_at = c.snapshot_at AND d.pkey = c.pkey

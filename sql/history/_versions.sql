@@ -3,7 +3,7 @@
 -- A version ends at the next update (valid_to = that snapshot), or at a deletion (valid_to = the snapshot where
 -- the pool was seen gone); its last observation is the presence just before that, or the pool's last presence.
 --   pkey, region, project_id, pool_id, version, valid_from, valid_to, first_snapshot_id, last_snapshot_id,
---   content, fields   as in pool_versions / _h_starts
+--   content              as in pool_versions / _h_starts
 --   ended_by             VARCHAR  updated | deleted | NULL (current)
 --   deleted_snapshot_id  VARCHAR  the snapshot that saw the pool gone, when ended_by = 'deleted'
 WITH v AS (
@@ -31,7 +31,6 @@ SELECT v.pkey, v.region, v.project_id, v.pool_id,
        CASE WHEN v.n_at IS NULL THEN l.snapshot_id ELSE v.n_prev_id END AS last_snapshot_id,
        CASE WHEN v.n_at IS NULL THEN l.gone_id WHEN v.n_type = 'created' THEN v.n_gone_id END
            AS deleted_snapshot_id,
-       v.content,
-       v.fields
+       v.content
 FROM v
 JOIN l ON l.pkey = v.pkey

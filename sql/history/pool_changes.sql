@@ -53,7 +53,8 @@ changes AS (
     FROM _h_starts AS s
     LEFT JOIN again AS r ON r.pkey = s.pkey AND r.snapshot_at = s.snapshot_at
     UNION ALL
-    SELECT deleted_snapshot_id, valid_to, region, project_id, pool_id, 'deleted', fields, content, NULL::JSON,
+    SELECT deleted_snapshot_id, valid_to, region, project_id, pool_id, 'deleted', list_sort(json_keys(content)),
+           content, NULL::JSON,
            last_snapshot_id
     FROM _h_versions
     WHERE ended_by = 'deleted'

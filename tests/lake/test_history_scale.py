@@ -48,8 +48,12 @@ def _base(root: Path, projects: int, pools: int, seed: int) -> Path:
     return root / "inventory.duckdb"
 
 
-def generate_history(root: Path, *, days: int, projects: int, pools: int, churn: int, seed: int = 3) -> Path:
-    """Write a generated history under root/lake and its catalog root/catalog.duckdb; return the catalog."""
+def generate_history(root: Path, *, days: int, projects: int, pools: int, churn: int, seed: int = 3,
+                     per_snapshot: bool = False) -> Path:
+    """Write a generated history under root/lake and its catalog root/catalog.duckdb; return the catalog.
+
+    per_snapshot: one Parquet file per snapshot and table, listed one by one in the views (union_by_name), as
+    the real catalog does; else one file per day and table (faster to generate)."""
     base = _base(root / "base", projects, pools, seed)
     hours = days * 24
     con = duckdb.connect(str(base), read_only=True)
@@ -65,6 +69,7 @@ def generate_history(root: Path, *, days: int, projects: int, pools: int, churn:
     keep = ("NOT (hash(t.pool_id, h.h // 168) % 40 = 0 AND h.h % 168 >= 24) "
             "AND hash(t.project_id, h.h) % 100 <> 0")
     lake = root / "lake"
+    parts = "snapshot_day, snapshot_id" if per_snapshot else "snapshot_day"
     lake.mkdir(parents=True, exist_ok=True)
     perturbed = {
         "pools": f"CASE WHEN hash(t.pool_id, h.h // 24) % {churn} = 0 THEN 'Abnormal' ELSE t.phase END AS phase",
@@ -85,8 +90,8 @@ def generate_history(root: Path, *, days: int, projects: int, pools: int, churn:
                        "(h.h // 48)::VARCHAR, CAST(timezone('UTC', h.at) AS DATE) FROM pools AS t, h "
                        f"WHERE {keep} AND hash(t.pool_id) % 20 = 0")
         con.execute(f"COPY ({select}) TO '{lake / table}' "
-                    "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (snapshot_day), "
-                    "OVERWRITE_OR_IGNORE true)")
+                    "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, "
+                    f"PARTITION_BY ({parts}), OVERWRITE_OR_IGNORE true)")
     cols = [r[0] for r in con.execute("DESCRIBE fetches").fetchall()
             if r[0] not in ("snapshot_id", "snapshot_at", "snapshot_day", "outcome", "http_status")]
     con.execute(f"""
@@ -95,7 +100,7 @@ def generate_history(root: Path, *, days: int, projects: int, pools: int, churn:
                      CASE WHEN hash(t.project_id, h.h) % 100 = 0 THEN 403 ELSE 200 END AS http_status,
                      CAST(timezone('UTC', h.at) AS DATE) AS snapshot_day
               FROM fetches AS t, h)
-        TO '{lake / 'fetches'}' (FORMAT parquet, PARTITION_BY (snapshot_day), OVERWRITE_OR_IGNORE true)
+        TO '{lake / 'fetches'}' (FORMAT parquet, PARTITION_BY ({parts}), OVERWRITE_OR_IGNORE true)
     """)
     con.execute(f"COPY (SELECT * EXCLUDE (snapshot_day) FROM rejected_documents LIMIT 0) "
                 f"TO '{lake / 'rejected_documents.parquet'}' (FORMAT parquet)")
@@ -103,8 +108,10 @@ def generate_history(root: Path, *, days: int, projects: int, pools: int, churn:
     catalog = root / "catalog.duckdb"
     out = duckdb.connect(str(catalog))
     for table in (*POOL_TABLES, "fetches"):
-        out.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{lake / table}/*/*.parquet', "
-                    "hive_partitioning = true, hive_types = {'snapshot_day': DATE})")
+        files = sorted((lake / table).rglob("*.parquet"))
+        listing = ", ".join(f"'{f}'" for f in files)
+        out.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{listing}], "
+                    "union_by_name = true, hive_partitioning = true, hive_types = {'snapshot_day': DATE})")
     out.execute(f"CREATE OR REPLACE VIEW rejected_documents AS "
                 f"SELECT * FROM read_parquet('{lake / 'rejected_documents.parquet'}')")
     out.close()
@@ -135,12 +142,13 @@ def expected_counts(catalog: Path, churn: int) -> dict[str, int]:
         con.close()
 
 
-def run(days: int, projects: int, pools: int, churn: int, workdir: Path | None = None) -> dict:
+def run(days: int, projects: int, pools: int, churn: int, workdir: Path | None = None,
+        per_snapshot: bool = False) -> dict:
     root = Path(workdir or tempfile.mkdtemp(prefix="history-scale-"))
     catalog = root / "catalog.duckdb"
     started = time.perf_counter()
     if not catalog.exists():
-        generate_history(root, days=days, projects=projects, pools=pools, churn=churn)
+        generate_history(root, days=days, projects=projects, pools=pools, churn=churn, per_snapshot=per_snapshot)
     generated = time.perf_counter() - started
     con = duckdb.connect(str(catalog), read_only=True)
     sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in POOL_TABLES}
@@ -197,5 +205,6 @@ if __name__ == "__main__":
     ap.add_argument("--pools", type=int, default=100)
     ap.add_argument("--churn", type=int, default=50, help="1/churn of pools toggle per period")
     ap.add_argument("--workdir", type=Path, default=None, help="reuse a generated history here")
+    ap.add_argument("--per-snapshot", action="store_true", help="one file per snapshot and table, as the lake")
     args = ap.parse_args()
-    print(run(args.days, args.projects, args.pools, args.churn, args.workdir))
+    print(run(args.days, args.projects, args.pools, args.churn, args.workdir, args.per_snapshot))
