@@ -20,7 +20,9 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
 5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
 6. `pool_changes.sql`, `pool_versions.sql` -> `COPY ... TO out_dir/<table>.parquet`.
 
-Input views that do not exist (an empty catalog) or lack a column (lakes written by older versions) are
+The inputs are read by name (`pools`, `pool_labels`, ..., `fetches`, `rejected_documents`) from the connection's
+database: views or tables, not TEMP objects or registered Arrow/pandas objects of `con` (the cursor cannot see
+those). Input views that do not exist (an empty catalog) or lack a column (lakes written by older versions) are
 stood in for by TEMP views with the missing parts as NULL, so an empty history gives empty tables with their
 schema.
 """
@@ -146,6 +148,7 @@ def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Pat
     `out_dir/<table>.parquet`; return table -> rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    started_all = time.perf_counter()
     cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
     try:
         _stand_ins(cur)
@@ -161,6 +164,7 @@ def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Pat
             target = "'" + str(out_dir / f"{table}.parquet").replace("'", "''") + "'"
             row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
             counts[table] = int(row[0]) if row else 0
+        log.info("history: %s in %.1fs", counts, time.perf_counter() - started_all)
         return counts
     finally:
         cur.close()

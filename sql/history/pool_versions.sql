@@ -8,7 +8,8 @@
 -- resources.<flavor>.count, resources.<flavor>.max_count, resource_azs.<flavor>.<az>,
 -- capacity.<state>.<flavor>.count, capacity.<state>.<flavor>.max_count, capacity_azs.<state>.<flavor>.<az>
 -- (capacity summed over node pools), job_flavors (sorted list). Keys, flavors and AZs are used raw, dots and
--- all. Other than the pools columns, a NULL value is left out: NULL and absent are the same. Observation rules
+-- all. Values: text as JSON strings, counts as numbers, flags as booleans, created_at as "YYYY-MM-DDTHH:MM:SSZ"
+-- (UTC). Other than the pools columns, a NULL value is left out: NULL and absent are the same. Observation rules
 -- (when a pool counts as deleted, or as unobserved): see pool_changes.
 --
 -- column                          type         meaning
