@@ -9,11 +9,12 @@
 -- The hash: hash() of the pools columns, combined with the SUM of one hash() per child row (tagged with its
 -- table). A sum does not depend on row order, so no sorting is needed: one aggregate over all child rows, grouped
 -- by okey = hash(snapshot_at, region, project_id, pool_id), a single 64-bit key (about twice as fast as grouping
--- on two or more columns, and this aggregate is most of the run time). Two observations sharing an okey (odds
--- about 1e-6 for 4 million rows) would only make both look changed: every candidate change is checked field by
--- field against exact keys in _diffs.sql, so a hash can add a candidate but never invent or hide a change. Equal content gives equal hashes; two rows that differ only in ways the field map cannot see
--- (a label key sent twice, a flavor split over node pools) may hash differently: such a pair is a candidate that
--- _diffs.sql finds to have no changed field, and it is dropped there.
+-- on two or more columns, and this aggregate is most of the run time).
+-- Equal content gives equal hashes. The converse is left to _diffs.sql, which checks every candidate field by
+-- field on exact keys: two observations sharing an okey (odds about 1e-6 for 4 million rows), or two that differ
+-- only in what the field map does not show (a label key sent twice, a flavor split over node pools), only make
+-- a candidate that has no changed field and is dropped there. A change is missed only if two different
+-- contents of one pool have the same 64-bit hash.
 --   snapshot_id   VARCHAR      snapshot of the observation
 --   snapshot_at   TIMESTAMPTZ  its time (snapshot ids and times are one-to-one)
 --   region, project_id, pool_id  VARCHAR  the pool
