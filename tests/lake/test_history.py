@@ -127,7 +127,8 @@ def story(root: Path) -> None:
 
 
 class History:
-    def __init__(self, out: Path, counts: dict[str, int]):
+    def __init__(self, root: Path, out: Path, counts: dict[str, int]):
+        self.root = root
         self.out = out
         self.counts = counts
         self.con = duckdb.connect()
@@ -162,7 +163,7 @@ def hist(tmp_path_factory) -> History:
         counts = build_history(con, root / "history")
     finally:
         con.close()
-    return History(root / "history", counts)
+    return History(root, root / "history", counts)
 
 
 # ------------------------------------------------------------------------------------------------ pool_changes
@@ -377,6 +378,22 @@ def test_empty_history_has_the_schema(hist, tmp_path):
         empty = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{tmp_path / table}.parquet')").fetchall()
         full = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{hist.out / table}.parquet')").fetchall()
         assert [r[:2] for r in empty] == [r[:2] for r in full]
+
+
+def test_lake_without_filter_columns(hist, tmp_path):
+    """A lake written before fetches recorded label_selector/status_filter: every listing counts as unfiltered
+    (the missing columns read as NULL), so p-ws's S3 label_selector listing now proves w2a gone."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{hist.root / 'inventory.duckdb'}' AS inv (READ_ONLY)")
+    for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'inv'").fetchall():
+        drop = " EXCLUDE (label_selector, status_filter)" if view == "fetches" else ""
+        con.execute(f"CREATE VIEW main.{view} AS SELECT *{drop} FROM inv.{view}")
+    counts = build_history(con, tmp_path)
+    assert counts == {"pool_changes": 39, "pool_versions": 33}
+    rows = con.execute(f"SELECT snapshot_id, change_type, previous_snapshot_id FROM "
+                       f"read_parquet('{tmp_path / 'pool_changes.parquet'}') WHERE pool_id = 'w2a' "
+                       "ORDER BY snapshot_at").fetchall()
+    assert rows == [(S1, "created", None), (S3, "deleted", S1), (S4, "created", S3)]
 
 
 def test_every_column_documented(hist):
