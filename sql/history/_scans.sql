@@ -1,4 +1,4 @@
--- Non-table step 2: the listings that can prove a pool is gone. history.py materializes this SELECT as
+-- Non-table step 3: the listings that can prove a pool is gone. history.py materializes this SELECT as
 -- TEMP TABLE _h_scans.
 --
 -- A (region, project_id) is observed in a snapshot by a list_pools target with no label_selector and no
@@ -12,7 +12,7 @@
 --   workspace_id  VARCHAR      NULL: the whole project; else only the pools of this workspace are observed
 WITH targets AS (
     SELECT snapshot_id, snapshot_at, region, project_id, endpoint, nullif(workspace_id, '') AS workspace_id
-    FROM fetches
+    FROM _h_fetches
     WHERE call = 'list_pools'
       AND coalesce(label_selector, '') = ''
       AND coalesce(status_filter, '') = ''

@@ -1,4 +1,4 @@
--- Non-table step 4: each presence observation placed in its pool's timeline, with one window pass over
+-- Non-table step 5: each presence observation placed in its pool's timeline, with one window pass over
 -- _h_obs. history.py materializes this SELECT as TEMP TABLE _h_seq, keeping only the rows later steps need
 -- (a few per pool, not one per snapshot): candidate version starts, the rows on either side of a gap, and each
 -- pool's last observation.
@@ -15,7 +15,7 @@
 --   gap_before        BOOLEAN      a snapshot exists between the previous presence and this one
 WITH snaps AS (
     SELECT snapshot_at, lead(snapshot_at) OVER (ORDER BY snapshot_at) AS next_snap
-    FROM (SELECT snapshot_at FROM fetches UNION SELECT snapshot_at FROM _h_obs)
+    FROM (SELECT snapshot_at FROM _h_fetches UNION SELECT snapshot_at FROM _h_obs)
 ),
 seq AS (
     SELECT o.*, s.next_snap,

@@ -1,9 +1,9 @@
--- Non-table step 3: ShowPool calls that saw a pool missing. history.py materializes this SELECT as
+-- Non-table step 4: ShowPool calls that saw a pool missing. history.py materializes this SELECT as
 -- TEMP TABLE _h_show_gone. A show_pool call observes exactly its pool: ok -> present (it is in `pools`), an
 -- error with HTTP 404 -> absent, any other error -> unobserved (not listed here).
 --   snapshot_id   VARCHAR      the snapshot
 --   snapshot_at   TIMESTAMPTZ  its time
 --   pkey          UBIGINT      hash(region, project_id, pool_id) of the pool asked for
 SELECT DISTINCT snapshot_id, snapshot_at, hash(region, project_id, pool_id) AS pkey
-FROM fetches
+FROM _h_fetches
 WHERE call = 'show_pool' AND outcome = 'error' AND http_status = 404 AND pool_id IS NOT NULL
