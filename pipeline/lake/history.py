@@ -9,14 +9,16 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
 
 0. `_macros.sql`: `h_pool_fields(row)`, the pools columns of a pool's content as a list of {k, v}.
 1. `_observations.sql` -> `_h_obs`: one row per pool per snapshot with a content hash (the one full pass over
-   the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
+   the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool) and a check that
+   no two pools share a pool key.
 2. `_fetches.sql` -> `_h_fetches` (fetches read once); `_scans.sql` -> `_h_scans`: the listings that can prove
    absence; `_show_gone.sql` -> `_h_show_gone`: ShowPool 404s.
 3. `_seq.sql` -> `_h_seq`: one window pass (`lag`/`lead` per pool) keeps the rows that matter: new hash,
    first or last presence, a gap before or after; `_steps.sql` -> `_h_steps`: ASOF joins, on the gap rows only,
    find the first absence after a presence (a deletion) and so the re-creations.
 4. `_rows.sql`, `_entries.sql` -> the pools row and the field map of each candidate start (the second and last
-   pass over the pool tables, keeping only those observations' rows); `_diffs.sql` compares each candidate update with the start before it, field by field.
+   pass over the pool tables, keeping only those observations' rows); `_diffs.sql` compares each candidate
+   update with the start before it, field by field.
 5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
 6. `pool_changes.sql`, `pool_versions.sql` -> `COPY ... TO out_dir/<table>.parquet`.
 
