@@ -5,8 +5,10 @@ schedule period) and, for subscriptions, $as_of. The SELECTs use the TEMP MACROs
 (the integration rule lives there, once) and a table `prices`, which this module registers on the connection:
 the optional price file, or an empty table of the same shape, so a report has the same columns either way.
 
-Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)`. Temp macros and the
-registered `prices` relation live in the connection's temp catalog.
+Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)`. Temp macros, the
+registered `prices` relation and stand-in views for tables the lake has no data for yet (the catalog makes no
+view then) live in the connection's temp catalog. A price file with a header and no rows counts as no price
+file: the cost columns are NULL.
 """
 
 import csv
@@ -108,11 +110,47 @@ def load_prices(path: Path) -> pa.Table:
     return pa.table(out, schema=PRICES_SCHEMA)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> None:
+# The catalog has a view only for tables with committed data. A lake that never saw, e.g., a flavor catalog or a
+# pool with resources lacks those views; the reports then read empty stand-ins (temp views, dropped after).
+_STAND_INS = {
+    "snapshots": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE",
+    "fetches": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
+               "pool_id VARCHAR, call VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, "
+               "status_filter VARCHAR, outcome VARCHAR, http_status INTEGER, error_code VARCHAR",
+    "pools": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
+             "pool_id VARCHAR, display_name VARCHAR, workspace_id VARCHAR, pool_type VARCHAR, parent VARCHAR, "
+             "root VARCHAR, is_physical BOOLEAN, created_at TIMESTAMPTZ, billing_mode VARCHAR, period_type VARCHAR, "
+             "period_num INTEGER, auto_renew BOOLEAN, order_id VARCHAR",
+    "pool_resources": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, "
+                      "project_id VARCHAR, pool_id VARCHAR, flavor VARCHAR, count INTEGER",
+    "pool_capacity": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, "
+                     "project_id VARCHAR, pool_id VARCHAR, state VARCHAR, flavor VARCHAR, count INTEGER",
+    "flavors": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, flavor VARCHAR, "
+               "accelerator VARCHAR, accelerator_type VARCHAR, accelerator_cards INTEGER",
+}
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> list[str]:
+    """Register `prices`, create the macros and any stand-in views. Returns the stand-ins created."""
     table = prices if isinstance(prices, pa.Table) else (
         load_prices(prices) if prices is not None else PRICES_SCHEMA.empty_table())
+    created = []
+    for name, columns in _STAND_INS.items():
+        try:
+            con.execute(f"SELECT 1 FROM {name} LIMIT 0").fetchall()
+        except duckdb.CatalogException:
+            nulls = ", ".join(f"NULL::{c.split()[1]} AS {c.split()[0]}" for c in columns.split(", "))
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {nulls} WHERE false")
+            created.append(name)
     con.register("prices", table)
     con.execute((REPORTS_DIR / "_macros.sql").read_text(encoding="utf-8"))
+    return created
+
+
+def _cleanup(con: duckdb.DuckDBPyConnection, stand_ins: list[str]) -> None:
+    con.unregister("prices")
+    for name in stand_ins:
+        con.execute(f"DROP VIEW IF EXISTS temp.{name}")
 
 
 def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: datetime | None) -> dict:
@@ -138,11 +176,11 @@ def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_d
     """Run one report and return it as an Arrow table (for the exports)."""
     sql = report_sql(name)
     params = _params(sql, from_day, to_day, period_hours, as_of)
-    _prepare(con, prices)
+    stand_ins = _prepare(con, prices)
     try:
         return con.sql(sql, params=params).to_arrow_table()
     finally:
-        con.unregister("prices")
+        _cleanup(con, stand_ins)
 
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date, to_day: date, *,
@@ -153,7 +191,7 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
     out_dir.mkdir(parents=True, exist_ok=True)
     table = load_prices(prices) if prices is not None else None  # validate before any work
     rows: dict[str, int] = {}
-    _prepare(con, table)
+    stand_ins = _prepare(con, table)
     try:
         for name in REPORTS:
             sql = report_sql(name)
@@ -161,10 +199,13 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
             final = out_dir / f"{name}.parquet"
             tmp = out_dir / f".{name}.parquet.tmp"
             literal = "'" + str(tmp).replace("'", "''") + "'"
-            result = con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet, COMPRESSION zstd)",
-                                 params).fetchall()
-            tmp.replace(final)
+            try:
+                result = con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet, COMPRESSION zstd)",
+                                     params).fetchall()
+                tmp.replace(final)
+            finally:
+                tmp.unlink(missing_ok=True)
             rows[name] = int(result[0][0]) if result else 0
     finally:
-        con.unregister("prices")
+        _cleanup(con, stand_ins)
     return rows

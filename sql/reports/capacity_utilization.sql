@@ -20,8 +20,9 @@
 -- project_id                    VARCHAR      IAM project id; NULL on levels region and all
 -- pool_id                       VARCHAR      pool id; NULL on levels project, region and all
 -- flavor                        VARCHAR      resource flavor; NULL on every level but flavor
--- display_name                  VARCHAR      pool display name at its latest observation credited to the day
---                                            (flavor and pool rows; NULL on rollups)
+-- display_name                  VARCHAR      pool display name at the pool's latest observation read for the
+--                                            report (snapshot_at up to the end of $to_day); flavor and pool rows
+--                                            only, NULL on rollups
 -- pool_type                     VARCHAR      Dedicate | Logical, as display_name
 -- is_physical                   BOOLEAN      the pool has no parent, as display_name: only physical pools are
 --                                            summed into project, region and all rows

@@ -377,3 +377,22 @@ def test_gap_opened_before_the_range_is_reported(tmp_path):
     assert cap_row(whole, D2, "pool", "pool-g")["gap_hours"] == 24
     billing = rows(con, "billing_modes", day4, day4)
     assert pick(billing, billing_mode="pay_per_use")["gap_hours"] == 11
+
+
+def test_pool_without_resources_and_missing_views(tmp_path):
+    # a pool with no spec or status resources, and no flavor catalog
+    publish_snapshot(tmp_path, utc(2026, 11, 1, 10), {("r1", "p1"): [pool_doc("pool-h", requested={})]})
+    con = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    report = rows(con, "capacity_utilization", D1, D1)
+    h = cap_row(report, D1, "pool", "pool-h")
+    assert (h["observed_hours"], h["provisioned_node_hours"], h["requested_nodes"]) == (1, 0, 0)
+    assert {r["level"] for r in report} == {"pool", "project", "region", "all"}
+    assert len(rows(con, "billing_modes", D1, D1)) == 3
+    # a catalog that lacks a view (no committed data for that table) gets an empty stand-in for the report
+    bare = duckdb.connect()
+    bare.execute("ATTACH '" + str(tmp_path / "inventory.duckdb") + "' AS cat (READ_ONLY)")
+    for view in ("snapshots", "fetches", "pools"):
+        bare.execute(f"CREATE VIEW {view} AS SELECT * FROM cat.{view}")
+    report = rows(bare, "capacity_utilization", D1, D1)
+    assert cap_row(report, D1, "pool", "pool-h")["observed_hours"] == 1
+    assert not bare.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()  # dropped again
