@@ -395,4 +395,4 @@ def test_pool_without_resources_and_missing_views(tmp_path):
         bare.execute(f"CREATE VIEW {view} AS SELECT * FROM cat.{view}")
     report = rows(bare, "capacity_utilization", D1, D1)
     assert cap_row(report, D1, "pool", "pool-h")["observed_hours"] == 1
-    assert not bare.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()  # dropped again
+    assert not bare.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()
