@@ -134,11 +134,16 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> 
     """Register `prices`, create the macros and any stand-in views. Returns the stand-ins created."""
     table = prices if isinstance(prices, pa.Table) else (
         load_prices(prices) if prices is not None else PRICES_SCHEMA.empty_table())
+    # what an unqualified name resolves to: the default database's main schema, or the temp catalog (asking the
+    # catalog functions, because binding a view over thousands of files to test it costs a fraction of a second)
+    present = {r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE (database_name = current_database() AND schema_name = 'main') "
+        "OR temporary UNION ALL "
+        "SELECT table_name FROM duckdb_tables() WHERE (database_name = current_database() AND schema_name = 'main') "
+        "OR temporary").fetchall()}
     created = []
     for name, columns in _STAND_INS.items():
-        try:
-            con.execute(f"SELECT 1 FROM {name} LIMIT 0").fetchall()
-        except duckdb.CatalogException:
+        if name not in present:
             nulls = ", ".join(f"NULL::{c.split()[1]} AS {c.split()[0]}" for c in columns.split(", "))
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {nulls} WHERE false")
             created.append(name)
