@@ -14,16 +14,17 @@ The views go into a catalog of their own (like inventory.duckdb: hive-partitione
 
 Run as a script for the timing figures (90 days x hourly x ~2,000 pools by default):
     .venv/bin/python tests/lake/test_history_scale.py --days 90 --projects 20 --pools 100 --churn 50
-The pytest below runs a small version (3 days, 200 pools) and checks the counts against the generator's rules.
+The pytest below runs a small version (8 days, 200 pools) and checks the counts against the generator's rules.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 
 import duckdb
@@ -33,7 +34,7 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import lakekit  # noqa: E402
-from pipeline.lake.history import build_history  # noqa: E402
+from pipeline.lake.history import CONTENT_COLUMNS, build_history  # noqa: E402
 from pipeline.simulator import Fleet  # noqa: E402
 
 START = lakekit.utc(2026, 11, 1, 0)
@@ -142,6 +143,89 @@ def expected_counts(catalog: Path, churn: int) -> dict[str, int]:
         con.close()
 
 
+# ------------------------------------------------------------------------------------------------ reference
+
+
+def reference_changes(catalog: Path) -> list[tuple]:
+    """pool_changes computed the obvious way: per pool, walk every snapshot in order; present when in pools,
+    absent when an ok unfiltered listing of its project (or of its workspace) or a ShowPool 404 says so, else
+    unobserved. Content compared as plain dicts. Written from the rules, independently of sql/history."""
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        snaps = [r[0] for r in con.execute("SELECT DISTINCT snapshot_id FROM fetches ORDER BY 1").fetchall()]
+        at_of = dict(con.execute("SELECT DISTINCT snapshot_id, snapshot_at FROM fetches").fetchall())
+        scans = set()
+        for sid, region, project, ws, ok in con.execute("""
+                SELECT snapshot_id, region, project_id, workspace_id, bool_and(outcome = 'ok') FROM fetches
+                WHERE call = 'list_pools' AND coalesce(label_selector, '') = '' AND coalesce(status_filter, '') = ''
+                GROUP BY ALL""").fetchall():
+            if ok:
+                scans.add((sid, region, project, ws or None))
+        spoiled = set(con.execute("SELECT DISTINCT snapshot_id, region, project_id FROM rejected_documents "
+                                  "WHERE source = 'list_pools' AND reason <> 'duplicate pool id in snapshot'"
+                                  ).fetchall())
+        gone404 = set(con.execute("SELECT snapshot_id, region, project_id, pool_id FROM fetches WHERE "
+                                  "call = 'show_pool' AND outcome = 'error' AND http_status = 404").fetchall())
+        cols = list(CONTENT_COLUMNS)
+        content: dict[tuple, dict] = {}
+        for row in con.execute(f"SELECT snapshot_id, region, project_id, pool_id, {', '.join(cols)} FROM pools"
+                               ).fetchall():
+            c = dict(zip(cols, row[4:]))
+            if c["created_at"] is not None:
+                c["created_at"] = c["created_at"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            content[row[:4]] = c
+
+        def add(sql, make):
+            for row in con.execute(sql).fetchall():
+                for k, v in make(*row[4:]):
+                    if v is not None:
+                        content[row[:4]][k] = v
+
+        key = "snapshot_id, region, project_id, pool_id"
+        add(f"SELECT {key}, key, value FROM pool_labels", lambda k, v: [(f"labels.{k}", v)])
+        add(f"SELECT {key}, key, value FROM pool_annotations", lambda k, v: [(f"annotations.{k}", v)])
+        add(f"SELECT {key}, scope_type, requested, state FROM pool_scopes",
+            lambda s, r, st: [(f"scopes.{s}.requested", r), (f"scopes.{s}.state", st)])
+        add(f"SELECT {key}, flavor, count, max_count FROM pool_resources",
+            lambda f, n, m: [(f"resources.{f}.count", n), (f"resources.{f}.max_count", m)])
+        add(f"SELECT {key}, flavor, az, count FROM pool_resource_azs", lambda f, z, n: [(f"resource_azs.{f}.{z}", n)])
+        add(f"SELECT {key}, state, flavor, sum(count), sum(max_count) FROM pool_capacity GROUP BY ALL",
+            lambda s, f, n, m: [(f"capacity.{s}.{f}.count", n), (f"capacity.{s}.{f}.max_count", m)])
+        add(f"SELECT {key}, state, flavor, az, sum(count) FROM pool_capacity_azs GROUP BY ALL",
+            lambda s, f, z, n: [(f"capacity_azs.{s}.{f}.{z}", n)])
+        add(f"SELECT {key}, list(job_flavor ORDER BY job_flavor) FROM pool_job_flavors GROUP BY ALL",
+            lambda jf: [("job_flavors", jf)])
+    finally:
+        con.close()
+    for c in content.values():  # counts come back as HUGEINT sums (Python int) or int: same JSON
+        for k, v in c.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                c[k] = int(v)
+    pools = sorted({k[1:] for k in content})
+    out = []
+    for region, project, pool in pools:
+        alive, seen, last, last_obs, ws = False, False, None, None, None
+        for sid in snaps:
+            now = content.get((sid, region, project, pool))
+            if now is not None:
+                if not alive:
+                    out.append((sid, region, project, pool, "created", sorted(now), None, now, last_obs))
+                elif now != last:
+                    changed = sorted(k for k in set(now) | set(last) if now.get(k) != last.get(k))
+                    out.append((sid, region, project, pool, "updated", changed, {k: last.get(k) for k in changed},
+                                {k: now.get(k) for k in changed}, last_obs))
+                alive, seen, last, last_obs, ws = True, True, now, sid, now["workspace_id"]
+                continue
+            observed = ((sid, region, project) not in spoiled
+                        and ((sid, region, project, None) in scans or (sid, region, project, ws) in scans)
+                        ) or (sid, region, project, pool) in gone404
+            if seen and observed:
+                if alive:
+                    out.append((sid, region, project, pool, "deleted", sorted(last), last, None, last_obs))
+                alive, last_obs = False, sid
+    return sorted(out, key=lambda r: (at_of[r[0]], r[1], r[2], r[3]))
+
+
 def run(days: int, projects: int, pools: int, churn: int, workdir: Path | None = None,
         per_snapshot: bool = False) -> dict:
     root = Path(workdir or tempfile.mkdtemp(prefix="history-scale-"))
@@ -161,8 +245,9 @@ def run(days: int, projects: int, pools: int, churn: int, workdir: Path | None =
 
 
 def test_generated_history_small(tmp_path):
-    """3 days x 200 pools: build works on the fan-out, and the deletions match an independent per-hour count."""
-    catalog = generate_history(tmp_path, days=3, projects=4, pools=50, churn=10)
+    """8 days x 200 pools (deletions in week 1, re-creations in week 2, failed hours): the deletions match an
+    independent per-hour count, the versions tile, and every row matches a plain-Python reference."""
+    catalog = generate_history(tmp_path, days=8, projects=4, pools=50, churn=10)
     con = duckdb.connect(str(catalog), read_only=True)
     counts = build_history(con, tmp_path / "history")
     con.close()
@@ -196,6 +281,12 @@ def test_generated_history_small(tmp_path):
         f"SELECT DISTINCT unnest(changed_fields) FROM {changes} WHERE change_type = 'updated'").fetchall()}
     assert "phase" in fields and "labels.bench/epoch" in fields
     assert any(f.startswith("capacity.") and f.endswith(".count") for f in fields)
+    # and row for row, values included, the same as the plain-Python reference
+    got = [(s, r, p, i, t, f, json.loads(b) if b else None, json.loads(a) if a else None, prev)
+           for s, r, p, i, t, f, b, a, prev in q.execute(
+               f"SELECT snapshot_id, region, project_id, pool_id, change_type, changed_fields, before::VARCHAR, "
+               f"after::VARCHAR, previous_snapshot_id FROM {changes}").fetchall()]
+    assert got == reference_changes(catalog)
 
 
 if __name__ == "__main__":
