@@ -158,12 +158,12 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
             tables.append((name, report_arrow(con, name, from_day, to_day,
                                               period_hours=config.schedule.period_hours,
                                               prices=config.reports.prices)))
-        changes = con.execute(
-            "SELECT * FROM pool_changes WHERE snapshot_at >= ?::DATE AND snapshot_at < ?::DATE + 1 "
-            "ORDER BY snapshot_id, project_id, pool_id",
-            [from_day, to_day],
-        ) if _has_view(con, "pool_changes") else None
-        if changes is not None:
+        if _has_view(con, "pool_changes"):
+            changes = con.sql(
+                "SELECT * FROM pool_changes WHERE snapshot_at >= $from::DATE AND snapshot_at < $to::DATE + 1 "
+                "ORDER BY snapshot_id, project_id, pool_id",
+                params={"from": from_day, "to": to_day},
+            )
             tables.append(("pool_changes", changes.to_arrow_table()))
     finally:
         con.close()
