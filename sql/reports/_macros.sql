@@ -215,15 +215,32 @@ WHERE d IN (SELECT d FROM days)
 --   root
 -- Stops with an error if two pools share a pool_key.
 CREATE OR REPLACE TEMP MACRO pool_attributes(from_day, to_day, period_hours) AS TABLE
-SELECT pk, pk2, a.region, a.project_id, a.pool_id, a.display_name, a.pool_type, a.is_physical, a.parent, a.root
+SELECT pk, pk2, region, project_id, pool_id, a.display_name, a.pool_type, a.is_physical, a.parent, a.root
 FROM (
     SELECT pool_key(region, project_id, pool_id) AS pk,
-           arg_max({'region': region, 'project_id': project_id, 'pool_id': pool_id, 'display_name': display_name,
-                    'pool_type': pool_type, 'is_physical': is_physical, 'parent': parent, 'root': root},
-                   snapshot_at) AS a,
            min(pool_key2(region, project_id, pool_id)) AS pk2,
            CASE WHEN min(pool_key2(region, project_id, pool_id)) = max(pool_key2(region, project_id, pool_id))
-                THEN true ELSE error('pool_attributes: two pools share a pool_key; report this bug') END AS checked
+                THEN true ELSE error('pool_attributes: two pools share a pool_key; report this bug') END AS checked,
+           -- the key's own parts cannot change; the rest is taken at the latest observation
+           any_value(region) AS region, any_value(project_id) AS project_id, any_value(pool_id) AS pool_id,
+           arg_max({'display_name': display_name, 'pool_type': pool_type, 'is_physical': is_physical,
+                    'parent': parent, 'root': root}, snapshot_at) AS a
+    FROM pools
+    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
+    GROUP BY pk
+)
+WHERE checked;
+
+-- pool_places(from_day, to_day, period_hours) -> TABLE (pk, pk2, region, project_id): pool_attributes without
+-- the names, for reports that only group by region and project (much less to read).
+CREATE OR REPLACE TEMP MACRO pool_places(from_day, to_day, period_hours) AS TABLE
+SELECT pk, pk2, region, project_id
+FROM (
+    SELECT pool_key(region, project_id, pool_id) AS pk,
+           min(pool_key2(region, project_id, pool_id)) AS pk2,
+           CASE WHEN min(pool_key2(region, project_id, pool_id)) = max(pool_key2(region, project_id, pool_id))
+                THEN true ELSE error('pool_places: two pools share a pool_key; report this bug') END AS checked,
+           any_value(region) AS region, any_value(project_id) AS project_id
     FROM pools
     WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
     GROUP BY pk

@@ -43,7 +43,7 @@ attributes AS (
     SELECT coalesce(a.pk, b.pk) AS pk,
            coalesce(a.region, b.before.region) AS region,
            coalesce(a.project_id, b.before.project_id) AS project_id
-    FROM pool_attributes($from_day, $to_day, $period_hours) AS a
+    FROM pool_places($from_day, $to_day, $period_hours) AS a
     FULL JOIN (SELECT DISTINCT pk, before FROM obs_days WHERE before IS NOT NULL) AS b USING (pk)
     WHERE CASE WHEN a.pk2 <> b.before.pk2
                THEN error('billing_modes: two pools share a pool_key; report this bug') ELSE true END
