@@ -9,8 +9,8 @@
 --       absent   the pool has no row, and the snapshot holds a successful listing that would have returned
 --                it: a list_pools target of the pool's region and project, every call of it ok, with no
 --                label_selector and no status_filter, and with no workspace_id or the pool's workspace_id
---                (its last known one, "0" when unlabelled); or a show_pool call for the pool answered
---                404 ModelArts.50015001 (pool not found).
+--                (its label at the present observation, "0" when unlabelled); or a show_pool call for the
+--                pool answered 404 ModelArts.50015001 (pool not found).
 --     A snapshot where the project's listing failed (or was filtered) is no observation of the pools it did
 --     not return: it neither ends an interval nor starts one.
 --   * The counts of a present observation at time t hold from t until the pool's next observation
