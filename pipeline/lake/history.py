@@ -8,11 +8,12 @@ All the work is set-based SQL in `sql/history/` (each file documents its columns
 orchestrates, on a cursor of the given connection (so its TEMP tables never touch the caller's session):
 
 0. `_macros.sql`: `h_pool_fields(row)`, the pools columns of a pool's content as a list of {k, v}.
-1. `_observations.sql` -> `_h_obs`: one row per pool per snapshot with a content hash (the one full pass over
-   the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool) and a check that
-   no two pools share a pool key.
-2. `_fetches.sql` -> `_h_fetches` (fetches read once); `_scans.sql` -> `_h_scans`: the listings that can prove
-   absence; `_show_gone.sql` -> `_h_show_gone`: ShowPool 404s.
+1. `_observations.sql` -> `_h_obs`: one narrow row per pool per snapshot with a content hash (the one full pass
+   over the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
+2. `_keys.sql` -> `_h_keys` (pool key -> region, project_id, pool_id; checked for hash collisions),
+   `_fetches.sql` -> `_h_fetches` (fetches read once), `_snaps.sql` -> `_h_snaps` (the snapshots in order),
+   `_scans.sql` -> `_h_scans` (the listings that can prove absence), `_show_gone.sql` -> `_h_show_gone`
+   (ShowPool 404s).
 3. `_seq.sql` -> `_h_seq`: one window pass (`lag`/`lead` per pool) keeps the rows that matter: new hash,
    first or last presence, a gap before or after; `_steps.sql` -> `_h_steps`: ASOF joins, on the gap rows only,
    find the first absence after a presence (a deletion) and so the re-creations.
@@ -86,7 +87,9 @@ INPUTS: dict[str, dict[str, str]] = {
 # (temp table, SQL file), in order.
 STEPS: tuple[tuple[str, str], ...] = (
     ("_h_obs", "_observations"),
+    ("_h_keys", "_keys"),
     ("_h_fetches", "_fetches"),
+    ("_h_snaps", "_snaps"),
     ("_h_scans", "_scans"),
     ("_h_show_gone", "_show_gone"),
     ("_h_seq", "_seq"),
@@ -137,11 +140,8 @@ def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
-    """Every later step keys pools by hash(region, project_id, pool_id): make sure no two pools share one."""
-    row = cur.execute(
-        "SELECT count(*) FROM (SELECT pkey FROM (SELECT DISTINCT region, project_id, pool_id, pkey FROM _h_obs) "
-        "GROUP BY pkey HAVING count(*) > 1)"
-    ).fetchone()
+    """Every step keys pools by hash(region, project_id, pool_id): make sure no two pools share one."""
+    row = cur.execute("SELECT count(*) FROM (SELECT pkey FROM _h_keys GROUP BY pkey HAVING count(*) > 1)").fetchone()
     if row and row[0]:
         raise RuntimeError(f"history: {row[0]} pool key hash collision(s); cannot build the history")
 
@@ -160,7 +160,7 @@ def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Pat
             started = time.perf_counter()
             cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
             log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
-            if table == "_h_obs":
+            if table == "_h_keys":
                 _check_keys(cur)
         counts: dict[str, int] = {}
         for table in TABLES:

@@ -1,4 +1,4 @@
--- Non-table step 9: field-by-field difference of each candidate update with the version before it.
+-- Non-table step 11: field-by-field difference of each candidate update with the version before it.
 -- history.py materializes this SELECT as TEMP TABLE _h_diffs. A candidate update (_h_steps.is_start, not a
 -- creation) is compared with the pool's previous candidate start: every presence observation in between has
 -- the same content hash as that start, hence the same content, so it stands for "the previous observation".

@@ -1,4 +1,4 @@
--- Non-table step 8: the content of each candidate version start as a field map, one row per field.
+-- Non-table step 10: the content of each candidate version start as a field map, one row per field.
 -- history.py materializes this SELECT as TEMP TABLE _h_entries. Field paths (the keys of `content`, `before`,
 -- `after` and the values of `changed_fields`); keys, flavors and AZs are used raw, dots and all:
 --   <column>                        every content column of `pools` (display_name, phase, message, billing_mode,

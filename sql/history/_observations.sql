@@ -15,13 +15,13 @@
 -- only in what the field map does not show (a label key sent twice, a flavor split over node pools), only make
 -- a candidate that has no changed field and is dropped there. A change is missed only if two different
 -- contents of one pool have the same 64-bit hash.
---   snapshot_id   VARCHAR      snapshot of the observation
---   snapshot_at   TIMESTAMPTZ  its time (snapshot ids and times are one-to-one)
---   region, project_id, pool_id  VARCHAR  the pool
---   workspace_id  VARCHAR      pools.workspace_id (decides which workspace-filtered listings can see the pool)
+-- The table is kept narrow (no text but workspace_id): carrying snapshot_id, region, project_id and pool_id
+-- through this step and the window of _seq.sql took twice as long. _keys.sql and _snaps.sql give them back
+-- for the few rows that need them.
+--   snapshot_at   TIMESTAMPTZ  snapshot time of the observation
 --   pkey          UBIGINT      hash(region, project_id, pool_id): the pool key used by every later step
---                              (history.py checks that no two pools share one)
---   okey          UBIGINT      hash(snapshot_at, region, project_id, pool_id): the observation key
+--                              (_keys.sql; history.py checks that no two pools share one)
+--   workspace_id  VARCHAR      pools.workspace_id (decides which workspace-filtered listings can see the pool)
 --   h             UBIGINT      content hash
 WITH kids AS (
     SELECT hash(snapshot_at, region, project_id, pool_id) AS okey, hash('labels', key, value) AS h
@@ -54,7 +54,7 @@ kid_h AS (
     GROUP BY okey
 ),
 p AS (
-    SELECT snapshot_id, snapshot_at, region, project_id, pool_id, workspace_id,
+    SELECT snapshot_at, workspace_id,
            hash(region, project_id, pool_id) AS pkey,
            hash(snapshot_at, region, project_id, pool_id) AS okey,
            hash(display_name, workspace_id, resource_id, pool_type, phase, message, parent, root, is_physical,
@@ -65,7 +65,6 @@ p AS (
                 npu_driver_state) AS h_row
     FROM pools
 )
-SELECT p.snapshot_id, p.snapshot_at, p.region, p.project_id, p.pool_id, p.workspace_id, p.pkey, p.okey,
-       hash(p.h_row, coalesce(k.h, 0)) AS h
+SELECT p.snapshot_at, p.pkey, p.workspace_id, hash(p.h_row, coalesce(k.h, 0)) AS h
 FROM p
 LEFT JOIN kid_h AS k ON k.okey = p.okey

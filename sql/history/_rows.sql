@@ -1,4 +1,4 @@
--- Non-table step 7: the `pools` rows of the candidate version starts (_h_steps.is_start). history.py
+-- Non-table step 9: the `pools` rows of the candidate version starts (_h_steps.is_start). history.py
 -- materializes this SELECT as TEMP TABLE _h_rows: the source of the pools fields in _entries.sql and of
 -- pool_versions' flat columns.
 --   pkey  UBIGINT  hash(region, project_id, pool_id), as in _h_obs

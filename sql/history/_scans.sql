@@ -1,4 +1,4 @@
--- Non-table step 3: the listings that can prove a pool is gone. history.py materializes this SELECT as
+-- Non-table step 5: the listings that can prove a pool is gone. history.py materializes this SELECT as
 -- TEMP TABLE _h_scans.
 --
 -- A (region, project_id) is observed in a snapshot by a list_pools target with no label_selector and no

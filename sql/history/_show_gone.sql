@@ -1,4 +1,4 @@
--- Non-table step 4: ShowPool calls that saw a pool missing. history.py materializes this SELECT as
+-- Non-table step 6: ShowPool calls that saw a pool missing. history.py materializes this SELECT as
 -- TEMP TABLE _h_show_gone. A show_pool call observes exactly its pool: ok -> present (it is in `pools`), an
 -- error with HTTP 404 -> absent, any other error -> unobserved (not listed here).
 --   snapshot_id   VARCHAR      the snapshot

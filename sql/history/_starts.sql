@@ -1,4 +1,4 @@
--- Non-table step 10: the version starts: creations (first presence, or presence after a deletion) and the
+-- Non-table step 12: the version starts: creations (first presence, or presence after a deletion) and the
 -- candidate updates that _diffs.sql confirmed, each with its whole content. history.py materializes this SELECT
 -- as TEMP TABLE _h_starts.
 --   snapshot_id, snapshot_at, region, project_id, pool_id, pkey, prev_id, prev_ws, prev_gone_at, prev_gone_id

@@ -1,4 +1,4 @@
--- Non-table step 6: deletions and re-creations. history.py materializes this SELECT as TEMP TABLE _h_steps.
+-- Non-table step 8: deletions and re-creations. history.py materializes this SELECT as TEMP TABLE _h_steps.
 --
 -- The timeline of a pool holds its presence observations (_h_obs) and its absence observations: a snapshot in
 -- which the pool is not in `pools` although a listing in _h_scans covered it (same region and project, and no

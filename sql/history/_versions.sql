@@ -1,4 +1,4 @@
--- Non-table step 11: one row per version (SCD type 2), from the version starts and each pool's last
+-- Non-table step 13: one row per version (SCD type 2), from the version starts and each pool's last
 -- observation. history.py materializes this SELECT as TEMP TABLE _h_versions.
 -- A version ends at the next update (valid_to = that snapshot), or at a deletion (valid_to = the snapshot where
 -- the pool was seen gone); its last observation is the presence just before that, or the pool's last presence.
