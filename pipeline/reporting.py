@@ -179,4 +179,5 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+    # fetchall: in duckdb 2 a half-read result (fetchone) keeps the connection busy.
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchall()[0][0])
