@@ -396,6 +396,22 @@ def test_lake_without_filter_columns(hist, tmp_path):
     assert rows == [(S1, "created", None), (S3, "deleted", S1), (S4, "created", S3)]
 
 
+def test_lake_without_fetches(hist, tmp_path):
+    """No fetches view (a hand-made lake): nothing can be proven gone, so no deletions; snapshot ids come from
+    the snapshot times."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{hist.root / 'inventory.duckdb'}' AS inv (READ_ONLY)")
+    for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'inv'").fetchall():
+        if view != "fetches":
+            con.execute(f"CREATE VIEW main.{view} AS SELECT * FROM inv.{view}")
+    assert build_history(con, tmp_path) == {"pool_changes": 31, "pool_versions": 31}
+    changes = f"read_parquet('{tmp_path / 'pool_changes.parquet'}')"
+    assert con.execute(f"SELECT change_type, count(*) FROM {changes} GROUP BY ALL ORDER BY 1").fetchall() == [
+        ("created", 20), ("updated", 11)]
+    assert con.execute(f"SELECT DISTINCT snapshot_id FROM {changes} ORDER BY 1").fetchall() == [
+        (S1,), (S2,), (S3,), (S4,)]
+
+
 def test_every_column_documented(hist):
     docs = table_docs(("history",))
     assert set(docs) == {"pool_changes", "pool_versions"}
