@@ -93,13 +93,15 @@ WHERE call = 'show_pool' AND http_status = 404 AND error_code = 'ModelArts.50015
 -- names through the joins cost more than everything else (see pool_attributes).
 CREATE OR REPLACE TEMP MACRO pool_days(from_day, to_day, period_hours) AS TABLE
 WITH snaps AS (
+    -- the window's snapshots (the horizon is the last of them: a window without snapshots has no rows at all)
     SELECT epoch(snapshot_at) AS t, snapshot_day
     FROM snapshots
-    WHERE snapshot_day <= to_day::DATE
+    WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
 ),
 k AS (
     SELECT 2 * 3600 * period_hours::DOUBLE AS cap,
            (from_day::DATE - DATE '1970-01-01') * 86400 - 2 * 3600 * period_hours::DOUBLE AS w_start,
+           (from_day::DATE - DATE '1970-01-01') * 86400::DOUBLE AS f_start,
            ((to_day::DATE - DATE '1970-01-01') + 1) * 86400::DOUBLE AS w_end,
            (SELECT max(t) FROM snaps) + 3600 * period_hours::DOUBLE AS horizon
 ),
@@ -108,19 +110,38 @@ days AS (
     FROM snaps
     WHERE snapshot_day >= from_day::DATE
 ),
+evidence AS (
+    SELECT * FROM report_evidence(to_day)
+),
+listings AS (
+    SELECT key AS lk, t FROM evidence WHERE kind = 'listing'
+),
+gone AS (
+    SELECT key AS pk, t FROM evidence WHERE kind = 'gone'
+),
 rows_before AS (
-    -- each pool's latest observation before the window (usually none: the range starts with the lake)
-    SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
-           hash(region, project_id, '') AS lk_all,
-           hash(region, project_id, coalesce(workspace_id, '0')) AS lk_ws,
-           is_physical, billing_mode, period_type,
-           {'region': region, 'project_id': project_id, 'pool_id': pool_id, 'pk2': pool_key2(region, project_id, pool_id),
-            'display_name': display_name, 'pool_type': pool_type, 'is_physical': is_physical, 'parent': parent,
-            'root': root} AS before
-    FROM pools
-    WHERE snapshot_day <= report_lo_day(from_day, period_hours)
-      AND epoch(snapshot_at) < (SELECT w_start FROM k)
-    QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id ORDER BY snapshot_at DESC) = 1
+    -- Each pool's latest observation before the window, for the gap it may open into the range. Only pools of
+    -- projects without a successful unfiltered all-workspace listing between the window's start and from_day
+    -- can have one (the others were seen, present or gone, in that stretch), so the usual case reads nothing.
+    SELECT pk, max(t) AS t,
+           arg_max({'lk_all': lk_all, 'lk_ws': lk_ws, 'is_physical': is_physical, 'billing_mode': billing_mode,
+                    'period_type': period_type, 'before': before}, t) AS v
+    FROM (
+        SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
+               hash(region, project_id, '') AS lk_all,
+               hash(region, project_id, coalesce(workspace_id, '0')) AS lk_ws,
+               is_physical, billing_mode, period_type,
+               {'region': region, 'project_id': project_id, 'pool_id': pool_id,
+                'pk2': pool_key2(region, project_id, pool_id), 'display_name': display_name,
+                'pool_type': pool_type, 'is_physical': is_physical, 'parent': parent, 'root': root} AS before
+        FROM pools
+        WHERE snapshot_day <= report_lo_day(from_day, period_hours)
+          AND epoch(snapshot_at) < (SELECT w_start FROM k)
+          AND hash(region, project_id, '') NOT IN (
+              SELECT key FROM evidence
+              WHERE kind = 'listing' AND t >= (SELECT w_start FROM k) AND t < (SELECT f_start FROM k))
+    )
+    GROUP BY pk
 ),
 present AS (
     SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
@@ -131,16 +152,7 @@ present AS (
     WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
       AND epoch(snapshot_at) >= (SELECT w_start FROM k)
     UNION ALL
-    SELECT * FROM rows_before
-),
-evidence AS (
-    SELECT * FROM report_evidence(to_day)
-),
-listings AS (
-    SELECT key AS lk, t FROM evidence WHERE kind = 'listing'
-),
-gone AS (
-    SELECT key AS pk, t FROM evidence WHERE kind = 'gone'
+    SELECT pk, t, v.lk_all, v.lk_ws, v.is_physical, v.billing_mode, v.period_type, v.before FROM rows_before
 ),
 -- for every listing set and snapshot time: is there a listing at that time, and when is the next one
 query_times AS (

@@ -42,35 +42,40 @@ WITH win AS (
            coalesce(epoch($as_of::TIMESTAMPTZ), epoch(($to_day::DATE + 1)::TIMESTAMP) - 1e-6) AS hi,
            coalesce($as_of::TIMESTAMPTZ::DATE, $to_day::DATE) + 1 AS hi_day
 ),
-obs AS (
+-- billing mode history of every pool up to the cutoff (narrow: the start may lie before the range)
+history AS (
     SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
-           billing_mode = 'yearly_monthly' AS ym,
-           region, project_id, pool_id, workspace_id, display_name, pool_type, order_id, period_type, period_num,
-           auto_renew, created_at, snapshot_at
+           billing_mode = 'yearly_monthly' AS ym
     FROM pools
     WHERE snapshot_day <= (SELECT hi_day FROM win)
       AND epoch(snapshot_at) <= (SELECT hi FROM win)
 ),
-per_pool AS (
-    SELECT pk,
-           max(t) FILTER (WHERE t >= (SELECT lo FROM win)) AS last_t,
-           arg_max({'ym': ym, 'region': region, 'project_id': project_id, 'pool_id': pool_id,
-                    'workspace_id': workspace_id, 'display_name': display_name, 'pool_type': pool_type,
-                    'order_id': order_id, 'period_type': period_type, 'period_num': period_num,
-                    'auto_renew': auto_renew, 'created_at': created_at, 'snapshot_at': snapshot_at}, t)
-               FILTER (WHERE t >= (SELECT lo FROM win)) AS last,
-           max(t) FILTER (WHERE NOT ym) AS last_other_mode,
-           min(t) AS first_t,
+-- each pool's latest observation in the range, all of it
+latest AS (
+    SELECT pool_key(region, project_id, pool_id) AS pk,
+           max(epoch(snapshot_at)) AS last_t,
+           arg_max({'ym': billing_mode = 'yearly_monthly', 'region': region, 'project_id': project_id,
+                    'pool_id': pool_id, 'workspace_id': workspace_id, 'display_name': display_name,
+                    'pool_type': pool_type, 'order_id': order_id, 'period_type': period_type,
+                    'period_num': period_num, 'auto_renew': auto_renew, 'created_at': created_at}, snapshot_at)
+               AS last,
            count(DISTINCT pool_key2(region, project_id, pool_id)) AS identities
-    FROM obs
+    FROM pools
+    WHERE snapshot_day BETWEEN $from_day::DATE AND (SELECT hi_day FROM win)
+      AND epoch(snapshot_at) BETWEEN (SELECT lo FROM win) AND (SELECT hi FROM win)
     GROUP BY pk
 ),
 current AS (
-    SELECT pk, last_t, last, last_other_mode, first_t,
-           CASE WHEN identities = 1 THEN last
+    SELECT l.pk, l.last_t, h.last_other_mode, h.first_t,
+           CASE WHEN l.identities = 1 THEN l.last
                 ELSE error('subscriptions: two pools share a pool_key; report this bug') END AS checked
-    FROM per_pool
-    WHERE last.ym
+    FROM latest AS l
+    JOIN (
+        SELECT pk, max(t) FILTER (WHERE NOT ym) AS last_other_mode, min(t) AS first_t
+        FROM history
+        GROUP BY pk
+    ) AS h USING (pk)
+    WHERE l.last.ym
 ),
 -- pools shown gone after their latest observation, by the cutoff: a successful unfiltered listing of their
 -- project (and workspace) without them, or a show_pool 404
@@ -79,16 +84,16 @@ gone AS (
     FROM current AS c
     JOIN report_evidence((SELECT hi_day FROM win)) AS e
       ON e.t > c.last_t AND e.t <= (SELECT hi FROM win)
-     AND ((e.kind = 'listing' AND e.key IN (hash(c.last.region, c.last.project_id, ''),
-                                            hash(c.last.region, c.last.project_id,
-                                                 coalesce(c.last.workspace_id, '0'))))
+     AND ((e.kind = 'listing' AND e.key IN (hash(c.checked.region, c.checked.project_id, ''),
+                                            hash(c.checked.region, c.checked.project_id,
+                                                 coalesce(c.checked.workspace_id, '0'))))
           OR (e.kind = 'gone' AND e.key = c.pk))
 ),
 -- when the current yearly/monthly stretch began: the first observation after the last one in another mode
 restarted AS (
     SELECT c.pk, min(o.t) AS first_ym_t
     FROM current AS c
-    JOIN obs AS o ON o.pk = c.pk AND o.t > c.last_other_mode
+    JOIN history AS o ON o.pk = c.pk AND o.t > c.last_other_mode
     GROUP BY c.pk
 ),
 ref AS (
