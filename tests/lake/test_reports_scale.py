@@ -257,6 +257,25 @@ def test_generated_fleet_matches_reference(tmp_path):
 # ------------------------------------------------------------------------------------------- timing
 
 
+def compacted_copy(root: Path, dest: Path) -> Path:
+    """The same lake with one Parquet file per table and UTC day (instead of one per snapshot), and a catalog of
+    plain views over it: to measure how much of a report's time is the per-file overhead. Returns the catalog."""
+    tables = ("snapshots", "fetches", "pools", "pool_resources", "pool_capacity", "flavors")
+    dest.mkdir(parents=True, exist_ok=True)
+    src = duckdb.connect(str(root / "inventory.duckdb"), read_only=True)
+    for t in tables:
+        src.execute(f"COPY (SELECT * FROM {t}) TO '{dest / t}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_day), OVERWRITE_OR_IGNORE true)")
+    src.close()
+    catalog = dest / "inventory.duckdb"
+    cat = duckdb.connect(str(catalog))
+    for t in tables:
+        cat.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM read_parquet('{dest / t}/*/*.parquet', "
+                    f"hive_partitioning = true, hive_types = {{'snapshot_day': DATE}})")
+    cat.close()
+    return catalog
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=90)
@@ -265,13 +284,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--reports", default=",".join(REPORTS))
+    ap.add_argument("--compacted", action="store_true",
+                    help="also time a copy of the lake with one file per table and day")
     args = ap.parse_args()
     root = args.root or Path(f"/tmp/poolscope-reports-{args.days}d-{args.pools}p")
     if not (root / "inventory.duckdb").exists():
         t0 = time.perf_counter()
         counts = make_fleet_lake(root, days=args.days, pools=args.pools)
         print(f"generated {counts} in {time.perf_counter() - t0:.1f}s at {root}")
-    con = duckdb.connect(str(root / "inventory.duckdb"), read_only=True)
+    catalogs = [("one file per snapshot", root / "inventory.duckdb")]
+    if args.compacted:
+        catalogs.append(("one file per day", compacted_copy(root, root.with_name(root.name + "-compacted"))))
+    for label, catalog in catalogs:
+        print(f"{label}: {catalog}")
+        time_reports(catalog, args)
+
+
+def time_reports(catalog: Path, args) -> None:
+    con = duckdb.connect(str(catalog), read_only=True)
     if args.threads:
         con.execute(f"SET threads = {args.threads}")
     first = con.execute("SELECT min(snapshot_day), max(snapshot_day) FROM snapshots").fetchall()[0]
