@@ -8,6 +8,8 @@ commit, catalog), so report and history SQL is tested on small fleets whose answ
 """
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -137,6 +139,17 @@ def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, 
         attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, json.dumps(result).encode())
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
                        error_msg=None, attempts=[attempt])
+
+
+def query_catalog(db: Path, sql: str) -> list:
+    """Run `sql` on the catalog from another process and folder, as an analyst would: in this process DuckDB
+    would hand back its cached instance of the file, not the newly swapped-in catalog."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True);"
+         "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))", str(db), sql],
+        capture_output=True, text=True, check=True, cwd="/",
+    )
+    return json.loads(out.stdout)
 
 
 def utc(*args) -> datetime:

@@ -1,6 +1,5 @@
 """The CLI as a user runs it: a subprocess against the simulator over real HTTP, then the DuckDB file."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lakekit import query_catalog
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKCLITEST00000000001", "cli-test-sk-0123456789abcdefghijklmnopq"
@@ -17,23 +17,21 @@ POOLSCOPE = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd, env_extra=None, check_code=None, timeout=120):
+def cli_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
-    env.update(env_extra or {})
+    env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)}, **extra)
+    return env
+
+
+def run_cli(*args, cwd, env_extra=None, check_code=None, timeout=120):
+    env = cli_env(**(env_extra or {}))
     proc = subprocess.run([*POOLSCOPE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check_code is not None:
         assert proc.returncode == check_code, (proc.returncode, proc.stdout, proc.stderr)
     return proc
 
 
-def query(db: Path, sql: str):
-    out = subprocess.run(
-        [sys.executable, "-c", "import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True);"
-         "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))", str(db), sql],
-        capture_output=True, text=True, check=True, cwd="/",
-    )
-    return json.loads(out.stdout)
+query = query_catalog
 
 
 def test_snapshot_complete_partial_and_renormalize(tmp_path):
@@ -104,8 +102,7 @@ def test_kill_9_during_a_snapshot_leaves_previous_snapshots_intact(tmp_path):
         run_cli("snapshot", "--config", "poolscope.yaml", cwd=tmp_path, check_code=0)
         db = tmp_path / "data" / "inventory.duckdb"
         before = query(db, "SELECT snapshot_id, pools FROM snapshots")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-        env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
+        env = cli_env()
         time.sleep(1.1)
         victim = subprocess.Popen([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml"], cwd=tmp_path, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -127,8 +124,7 @@ def test_second_concurrent_snapshot_gets_a_clear_message(tmp_path):
     faults = Faults(latency_ms=300)
     with run_simulator(SimulatorConfig(projects=4, pools_per_project=2, seed=4, ak=AK, sk=SK, faults=faults)) as sim:
         sim.write_config(tmp_path / "poolscope.yaml")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-        env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
+        env = cli_env()
         first = subprocess.Popen([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml"], cwd=tmp_path, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30

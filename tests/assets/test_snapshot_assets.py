@@ -1,11 +1,9 @@
 """The Dagster job against the simulator over real HTTP: materialize, checks, the resulting DuckDB file."""
 
-import subprocess
-import sys
-
 import dagster as dg
 import pytest
 
+from lakekit import query_catalog
 from pipeline.assets.resources import resources_for
 from pipeline.assets.snapshot import TABLES, inventory_catalog, pool_tables, raw_snapshot
 from pipeline.definitions import build_definitions
@@ -15,15 +13,7 @@ from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 AK, SK = "AKDAGSTERTEST0000001", "dagster-test-sk-0123456789abcdefghijklm"
 
 
-def query(db, sql):
-    """Read the catalog from another process, as an analyst would (and from another folder)."""
-    out = subprocess.run(
-        [sys.executable, "-c", "import duckdb,sys,json; c=duckdb.connect(sys.argv[1], read_only=True);"
-         "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))", str(db), sql],
-        capture_output=True, text=True, check=True, cwd="/",
-    )
-    import json
-    return json.loads(out.stdout)
+query = query_catalog
 
 
 @pytest.fixture
