@@ -8,6 +8,19 @@ import duckdb
 from pipeline.lake.catalog import TableDoc, quote_literal
 
 PREVIEW_ROWS = 5
+
+
+def table_spec(name: str, group: str, deps, partitions_def=None) -> dg.AssetSpec:
+    """An asset for a lake table, described and column-documented from the header of its SQL file."""
+    from pipeline.lake.docs import table_docs
+
+    doc = table_docs().get(name)
+    return dg.AssetSpec(
+        key=name, group_name=group, kinds={"parquet", "duckdb"}, deps=deps, partitions_def=partitions_def,
+        description=doc.description if doc else None,
+        metadata={"dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])])},
+    )
 _MAX_CELL = 40
 
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from pipeline.assets.metadata import table_metadata
+from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.lake.docs import table_docs
@@ -16,18 +16,8 @@ HISTORY_GROUP = "history"
 REPORTS_GROUP = "reports"
 
 
-def _spec(name: str, group: str, deps, partitions_def=None) -> dg.AssetSpec:
-    doc = table_docs().get(name)
-    return dg.AssetSpec(
-        key=name, group_name=group, kinds={"parquet", "duckdb"}, deps=deps, partitions_def=partitions_def,
-        description=doc.description if doc else None,
-        metadata={"dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])])},
-    )
-
-
 @dg.multi_asset(
-    specs=[_spec(t, HISTORY_GROUP, [dg.AssetKey(s) for s in SNAPSHOT_TABLES]) for t in HISTORY_TABLES],
+    specs=[table_spec(t, HISTORY_GROUP, [dg.AssetKey(s) for s in SNAPSHOT_TABLES]) for t in HISTORY_TABLES],
     name="pool_history",
 )
 def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
@@ -46,7 +36,7 @@ def report_definitions(start_date: date):
     daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
     upstream = [dg.AssetKey(t) for t in (*SNAPSHOT_TABLES, *HISTORY_TABLES)]
 
-    @dg.multi_asset(specs=[_spec(r, REPORTS_GROUP, upstream, daily) for r in REPORTS], partitions_def=daily,
+    @dg.multi_asset(specs=[table_spec(r, REPORTS_GROUP, upstream, daily) for r in REPORTS], partitions_def=daily,
                     name="daily_reports")
     def daily_reports(context: dg.AssetExecutionContext, lake: LakeResource):
         """One UTC day of every report. Held back (the run fails, saying why) when a snapshot of that day

@@ -5,7 +5,7 @@ They call the same functions as `poolscope snapshot` (pipeline/snapshot.py), ste
 
 import dagster as dg
 
-from pipeline.assets.metadata import table_metadata
+from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource, ModelArtsResource
 from pipeline.lake.checks import CHECKS, check_description
 from pipeline.lake.docs import table_docs
@@ -63,22 +63,8 @@ def raw_snapshot(context: dg.AssetExecutionContext, modelarts: ModelArtsResource
     )
 
 
-def _table_spec(table: str) -> dg.AssetSpec:
-    doc = table_docs().get(table)
-    return dg.AssetSpec(
-        key=table,
-        group_name=GROUP,
-        kinds={"parquet", "duckdb"},
-        deps=[raw_snapshot],
-        description=doc.description if doc else None,
-        metadata={"dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])
-        ])},
-    )
-
-
 @dg.multi_asset(
-    specs=[_table_spec(t) for t in TABLES],
+    specs=[table_spec(t, GROUP, [raw_snapshot]) for t in TABLES],
     check_specs=[
         dg.AssetCheckSpec(name, asset=table, blocking=True, description=check_description(name))
         for name, table in CHECKS.items()

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, new_write_id
 
 MASK = b"***"
@@ -187,7 +188,7 @@ class RawLanding:
             final = self.layout.raw_dir(self.snapshot_id, self.write_id)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.work, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             self.final = final
             return final
 
@@ -197,11 +198,3 @@ class RawLanding:
             for fh in (self._calls, self._responses):
                 if not fh.closed:
                     fh.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, check_snapshot_id
 
 GRACE_S = 600.0
@@ -75,14 +76,6 @@ class Manifest:
         return {t: root / info["file"] for t, info in self.tables.items()}
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def commit(
     layout: Layout,
     *,
@@ -104,7 +97,7 @@ def commit(
         os.replace(src, dest)
         tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
     for parent in {layout.table_file(t, snapshot_id, write_id).parent for t in table_files}:
-        _fsync_dir(parent)
+        fsync_dir(parent)
     manifest = Manifest(
         snapshot_id=snapshot_id,
         write_id=write_id,
@@ -122,7 +115,7 @@ def commit(
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    _fsync_dir(layout.manifests)
+    fsync_dir(layout.manifests)
     return manifest
 
 

@@ -24,3 +24,18 @@ class LoopbackCA:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert_file, self.key_file)
         return ctx
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps: retry and pacing arithmetic without waiting."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from modelarts_testkit import AK, PASSWORD, PROJECT, SECURITY_TOKEN, SK
+from modelarts_testkit import AK, PASSWORD, PROJECT, SECURITY_TOKEN, SK, FakeTime
 from scripted_server import Received, Reply, Script, ScriptedServer, error_reply
 
 from pipeline.modelarts import (
@@ -318,21 +318,6 @@ def test_retry_after_http_date_is_honoured():
         resp = run(call(srv.url, list_pools))
     assert resp.attempts == 2 and resp.history[0].retry_after_s is not None
     assert srv.requests[1].wall >= not_before.timestamp()
-
-
-class FakeTime:
-    """A clock that only moves when the client sleeps: the policy's arithmetic without real waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_total_time_budget_stops_before_a_sleep_that_would_overrun_it():

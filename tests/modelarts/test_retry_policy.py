@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
+from modelarts_testkit import FakeTime
 
 from pipeline.modelarts.ratelimit import TokenBucket
 from pipeline.modelarts.retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -50,23 +51,10 @@ def test_parse_retry_after():
         assert parse_retry_after(junk, now) is None
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_token_bucket_spaces_requests():
     import asyncio
 
-    fake = FakeTime()
+    fake = FakeTime(start=100.0)
     bucket = TokenBucket(10.0, burst=3, clock=fake.clock, sleep=fake.sleep)
     starts = []
 
@@ -84,7 +72,7 @@ def test_token_bucket_spaces_requests():
 
 
 def test_token_bucket_refills_while_idle():
-    fake = FakeTime()
+    fake = FakeTime(start=100.0)
     bucket = TokenBucket(10.0, burst=5, clock=fake.clock, sleep=fake.sleep)
     assert [bucket.reserve() for _ in range(5)] == [0.0] * 5
     assert bucket.reserve() == pytest.approx(0.1)
