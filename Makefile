@@ -34,9 +34,9 @@ browser:
 test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
-# The bench group (dlt, pandas: baselines of bench_normalize) is installed here only; `make install` leaves it out.
-bench: install
-	$(UV) sync --frozen --compile-bytecode --group bench
+# `make install` plus the bench group (dlt, pandas: baselines of bench_normalize), installed here only.
+bench: $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --group bench
 	$(BIN)/python -m benchmarks
 
 # Dagster UI on loopback only, on the demo's config, with the demo's simulated fleet served again.
