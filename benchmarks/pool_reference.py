@@ -1,0 +1,202 @@
+"""A plain-Python reference flattening of pool documents into normalize's tables, and the benchmark baseline
+built on it.
+
+Written independently of the SQL in sql/normalize/, straight from the table definitions. Two users:
+- tests/lake/test_normalize_scale.py cross-checks normalize() against `reference()` row by row (no timing);
+- benchmarks/bench_normalize.py times `python_pandas()`, the same work as a plain Python loop: read and parse
+  every body file, flatten, write every table with pandas (the "Python loop + pandas" baseline).
+
+Rows are tuples in the table's column order without `snapshot_at` (constant per snapshot, and compared
+separately); `COLUMNS` names them. This module imports nothing outside the standard library at import time:
+pandas (the `bench` dependency group) is imported by `python_pandas()` only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.lake.normalize import TABLES, BodyRef
+
+STATES = ("creating", "available", "abnormal", "deleting")
+INT = re.compile(r"[ \t\n\r\f]*[+-]?[0-9]{1,12}[ \t\n\r\f]*")
+
+_CTX = ("snapshot_id", "region", "project_id", "pool_id")
+# Column names of every table, in order, without snapshot_at (which follows snapshot_id in the files).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "pools": (*_CTX, "display_name", "workspace_id", "resource_id", "pool_type", "phase", "message", "parent",
+              "root", "is_physical", "created_at", "description", "billing_mode", "period_type", "period_num",
+              "auto_renew", "order_id", "subpools_count", "control_mode", "cm_to_yearly_monthly_restricted",
+              "cm_flavor_change_restricted", "cm_service_restricted", "cm_frozen", "cm_police_frozen",
+              "network_name", "container_network_mode", "gpu_driver_version", "npu_driver_version",
+              "driver_update_strategy", "gpu_driver_state", "npu_driver_state", "source", "response_id"),
+    "pool_labels": (*_CTX, "key", "value"),
+    "pool_annotations": (*_CTX, "key", "value"),
+    "pool_scopes": (*_CTX, "scope_type", "requested", "state"),
+    "pool_resources": (*_CTX, "flavor", "count", "max_count"),
+    "pool_resource_azs": (*_CTX, "flavor", "az", "count"),
+    "pool_capacity": (*_CTX, "state", "flavor", "count", "max_count", "node_pool"),
+    "pool_capacity_azs": (*_CTX, "state", "flavor", "az", "count", "node_pool"),
+    "pool_job_flavors": (*_CTX, "job_flavor"),
+    # excerpt is not compared: it is the document's text as sent, which only the raw bytes know.
+    "rejected_documents": ("snapshot_id", "region", "project_id", "response_id", "source", "item_index",
+                           "pool_id", "reason", "kept_response_id", "kept_item_index"),
+}
+assert sorted(COLUMNS) == sorted(TABLES)
+_INTS = {"period_num", "subpools_count", "control_mode", "count", "max_count", "item_index", "kept_item_index"}
+_BOOLS = {"is_physical", "auto_renew", "requested"} | {c for c in COLUMNS["pools"] if c.startswith("cm_")}
+
+
+def text(v):
+    """A JSON value read into a text column: strings as is, other values as compact JSON text."""
+    if v is None or isinstance(v, str):
+        return v
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def integer(v):
+    if isinstance(v, bool) or v is None or isinstance(v, (float, dict, list)):
+        return None
+    if isinstance(v, str):
+        if not INT.fullmatch(v):
+            return None
+        v = int(v)
+    return v if -(2**31) <= v < 2**31 else None
+
+
+def obj(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def arr(v) -> list:
+    return v if isinstance(v, list) else []
+
+
+def timestamp(v):
+    if not isinstance(v, str):
+        return None
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def reference(bodies: list[tuple[BodyRef, object]]) -> dict[str, Counter]:
+    """Rows of every table (rejected_documents included, without its excerpt) as Counters of tuples."""
+    out = {t: Counter() for t in TABLES}
+    rejected = out["rejected_documents"]
+    seen: dict[tuple[str, str, str], tuple[str, int | None]] = {}
+    for ref, body in bodies:
+        docs = [(i, d) for i, d in enumerate(body["items"])] if ref.source == "list_pools" else [(None, body)]
+        for index, doc in docs:
+            name = obj(obj(doc).get("metadata")).get("name")
+            where = (ref.snapshot_id, ref.region, ref.project_id, ref.response_id, ref.source, index)
+            if not isinstance(name, str) or not name.strip(" \t\n\r\f\v"):
+                rejected[(*where, None, "pool has no metadata.name", None, None)] += 1
+                continue
+            key = (ref.snapshot_id, ref.project_id, name)
+            if key in seen:
+                rejected[(*where, name, "duplicate pool id in snapshot", *seen[key])] += 1
+                continue
+            seen[key] = (ref.response_id, index)
+            flatten(ref, name, doc, out)
+    return out
+
+
+def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
+    meta, spec, status = obj(doc.get("metadata")), obj(doc.get("spec")), obj(doc.get("status"))
+    labels, annotations = meta.get("labels"), meta.get("annotations")
+    lab, ann = obj(labels), obj(annotations)
+    cm = integer(spec.get("controlMode"))
+    flags = [None] * 5 if cm is None or cm < 0 else [bool(cm & b) for b in (1, 2, 4, 8, 16)]
+    parent = text(status.get("parent")) or None
+    period = text(ann.get("os.modelarts/period.type"))
+    cn = obj(spec.get("containerNetwork")).get("mode")
+    if cn is None:
+        cn = obj(spec.get("containernetwork")).get("mode")
+    ctx = (ref.snapshot_id, ref.region, ref.project_id, pid)
+    out["pools"][(
+        *ctx, text(lab.get("os.modelarts/name")), text(lab.get("os.modelarts/workspace.id")),
+        text(lab.get("os.modelarts/resource.id")), text(spec.get("type")), text(status.get("phase")),
+        text(status.get("message")), parent, text(status.get("root")) or None, parent is None,
+        timestamp(meta.get("creationTimestamp")), text(ann.get("os.modelarts/description")),
+        {"0": "pay_per_use", "1": "yearly_monthly"}.get(text(ann.get("os.modelarts/billing.mode")), "unknown"),
+        None if period is None else {"2": "month", "3": "year", "4": "hour"}.get(period, "unknown"),
+        integer(ann.get("os.modelarts/period.num")),
+        {"1": True, "true": True, "0": False, "false": False}.get(str(ann.get("os.modelarts/auto.renew")).lower()),
+        text(ann.get("os.modelarts/order.id")), integer(ann.get("os.modelarts.pool/subpools.count")), cm, *flags,
+        text(obj(spec.get("network")).get("name")), text(cn),
+        text(obj(spec.get("driver")).get("gpuVersion")), text(obj(spec.get("driver")).get("npuVersion")),
+        text(obj(spec.get("driver")).get("updateStrategy")),
+        text(obj(obj(status.get("driver")).get("gpu")).get("state")),
+        text(obj(obj(status.get("driver")).get("npu")).get("state")),
+        ref.source, ref.response_id,
+    )] += 1
+    for table, m in (("pool_labels", labels), ("pool_annotations", annotations)):
+        if isinstance(m, dict):
+            for k, v in m.items():
+                out[table][(*ctx, k, text(v))] += 1
+    requested = [s for s in arr(spec.get("scope")) if s not in (None, "")]
+    states: dict[str, object] = {}
+    for s in arr(status.get("scope")):
+        st = obj(s).get("scopeType")
+        if st not in (None, "") and st not in states:
+            states[st] = text(obj(s).get("state"))
+    for st in set(map(text, requested)) | set(states):
+        out["pool_scopes"][(*ctx, st, st in map(text, requested), states.get(st))] += 1
+    for r in arr(spec.get("resources")):
+        r = obj(r)
+        if any(k in r and r[k] is not None for k in ("flavor", "count", "maxCount", "azs")):
+            out["pool_resources"][(*ctx, text(r.get("flavor")), integer(r.get("count")),
+                                   integer(r.get("maxCount")))] += 1
+        for z in arr(r.get("azs")):
+            z = obj(z)
+            if z.get("az") is not None or z.get("count") is not None:
+                out["pool_resource_azs"][(*ctx, text(r.get("flavor")), text(z.get("az")),
+                                          integer(z.get("count")))] += 1
+    res = obj(status.get("resources"))
+    for state in STATES:
+        v = res.get(state)
+        entries = v if isinstance(v, list) else [v] if isinstance(v, dict) else []
+        for e in entries:
+            e = obj(e)
+            if any(e.get(k) is not None for k in ("flavor", "count", "maxCount", "azs", "nodePool")):
+                out["pool_capacity"][(*ctx, state, text(e.get("flavor")), integer(e.get("count")),
+                                      integer(e.get("maxCount")), text(e.get("nodePool")))] += 1
+            for z in arr(e.get("azs")):
+                z = obj(z)
+                if z.get("az") is not None or z.get("count") is not None:
+                    out["pool_capacity_azs"][(*ctx, state, text(e.get("flavor")), text(z.get("az")),
+                                              integer(z.get("count")), text(e.get("nodePool")))] += 1
+    for jf in set(map(text, arr(spec.get("jobFlavors")))):
+        if jf not in (None, ""):
+            out["pool_job_flavors"][(*ctx, jf)] += 1
+
+
+def python_pandas(refs: list[BodyRef], out_dir: Path) -> dict[str, int]:
+    """The benchmark baseline: the same work as normalize() in a plain Python loop. Reads and parses every body
+    file named by `refs`, flattens with `reference()`, and writes every table (snapshot_at included, typed like
+    normalize's files) to out_dir/<table>.parquet with pandas (zstd); returns table -> rows."""
+    import pandas as pd
+    import pyarrow as pa
+
+    parsed = [(ref, json.loads(Path(ref.path).read_bytes())) for ref in refs]
+    tables = reference(parsed)
+    at = refs[0].snapshot_at if refs else datetime.now(timezone.utc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for table in TABLES:
+        names = COLUMNS[table]
+        rows = [(r[0], at, *r[1:]) for r in tables[table].elements()]
+        columns = (names[0], "snapshot_at", *names[1:])
+        fields = [pa.field(c, pa.timestamp("us", tz="UTC") if c in ("snapshot_at", "created_at") else
+                           pa.int32() if c in _INTS else pa.bool_() if c in _BOOLS else pa.string())
+                  for c in columns]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame.to_parquet(out_dir / f"{table}.parquet", engine="pyarrow", compression="zstd", index=False,
+                         schema=pa.schema(fields))
+        counts[table] = len(frame)
+    return counts
