@@ -4,9 +4,10 @@ import sys
 from pathlib import Path
 
 from benchmarks import bench_signer
+from benchmarks import bench_normalize
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer]
+BENCHMARKS = [bench_signer, bench_normalize]
 
 
 def main() -> int:
