@@ -5,8 +5,8 @@ only while nobody else has it open, so an analyst's open session would block eve
 catalog is built under a temporary name and renamed over the old one. A reader that has the old file open
 keeps reading the old inode (a complete, older view of the lake); the next `connect` sees the new one.
 
-The views list their Parquet files explicitly, taken from the manifests, so they can never show a file
-that is not part of a committed snapshot. Paths are absolute, so the catalog opens from any folder.
+The views list their Parquet files explicitly, taken from the manifests and day records (store.live_files), so
+they can never show a file that is not committed. Paths are absolute, so the catalog opens from any folder.
 """
 
 import os
@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.lake.layout import Layout, new_write_id
-from pipeline.lake.store import read_manifests
+from pipeline.lake.store import LiveFile, live_files
 
 
 SNAPSHOT_DAY_COMMENT = (
@@ -42,30 +42,40 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sources(layout: Layout) -> dict[str, str]:
-    """table -> the FROM clause of its view.
+def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:
+    """A SELECT over committed snapshot-table files (with the snapshot_day partition column when `hive`).
+    Rows a compacted file holds for a since-replaced write are filtered out by snapshot id (rare: only a
+    snapshot re-run after its day was compacted)."""
+    options = "hive_partitioning = true, hive_types = {'snapshot_day': DATE}" if hive else "hive_partitioning = false"
+    whole = [f for f in files if not f.exclude]
+    parts = []
+    if whole:
+        paths = ", ".join(quote_literal(str(f.path.resolve())) for f in whole)
+        parts.append(f"SELECT * FROM read_parquet([{paths}], union_by_name = true, {options})")
+    for f in files:
+        if f.exclude:
+            stale = ", ".join(quote_literal(sid) for sid in f.exclude)
+            parts.append(f"SELECT * FROM read_parquet({quote_literal(str(f.path.resolve()))}, {options}) "
+                         f"WHERE snapshot_id NOT IN ({stale})")
+    return " UNION ALL BY NAME ".join(parts)
 
-    Snapshot tables list their files from the manifests (atomic per snapshot). Derived tables
-    (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are each
-    replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
+
+def _sources(layout: Layout) -> dict[str, str]:
+    """table -> the SELECT of its view.
+
+    Snapshot tables list their files from the manifests and day records (each commit is one rename). Derived
+    tables (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are
+    each replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
     """
-    files: dict[str, list[str]] = {}
-    for m in read_manifests(layout):
-        for table, info in m.tables.items():
-            files.setdefault(table, []).append(str((layout.root / info["file"]).resolve()))
-    out = {
-        table: f"read_parquet([{', '.join(quote_literal(p) for p in paths)}], union_by_name = true, "
-               f"hive_partitioning = true, hive_types = {{'snapshot_day': DATE}})"
-        for table, paths in files.items()
-    }
+    out = {table: select_lake_files(files) for table, files in live_files(layout).items() if files}
     derived = layout.lake / "derived"
     for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:
-        out.setdefault(f.stem, f"read_parquet({quote_literal(str(f.resolve()))})")
+        out.setdefault(f.stem, f"SELECT * FROM read_parquet({quote_literal(str(f.resolve()))})")
     reports = layout.lake / "reports"
     for d in sorted(reports.iterdir()) if reports.is_dir() else []:
         if d.is_dir() and any(d.glob("day=*.parquet")):
             pattern = str(d.resolve() / "day=*.parquet")
-            out.setdefault(d.name, f"read_parquet({quote_literal(pattern)}, union_by_name = true, "
+            out.setdefault(d.name, f"SELECT * FROM read_parquet({quote_literal(pattern)}, union_by_name = true, "
                                    f"hive_partitioning = false)")
     return out
 
@@ -79,7 +89,7 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
     try:
         # A table with no data yet gets no view, rather than a view that fails on first use.
         for table in sorted(sources):
-            con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {sources[table]}")
+            con.execute(f"CREATE VIEW {quote_ident(table)} AS {sources[table]}")
             doc = docs.get(table)
             if doc is None:
                 continue

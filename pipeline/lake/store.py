@@ -1,10 +1,17 @@
-"""Committing snapshots to the lake: atomic visibility, idempotent replacement, one writer, crash debris cleanup.
+"""Committing to the lake: atomic visibility, idempotent replacement, one writer, crash debris cleanup.
 
 The commit point of a snapshot is the rename of its manifest into `lake/_manifests/<ID>.json`. Table files are
 moved into their final folders first, under names no manifest references yet, so until that rename nothing
 new is visible; after it, everything is. Re-running a snapshot id writes new files and a new manifest that
 replaces the old one: the old files become garbage, removed later (after a grace period, because a reader may
 still hold a catalog that points at them).
+
+Compaction (pipeline/lake/compaction.py) rewrites a day's snapshot files as one file per table and commits
+them with a day record, `lake/_days/<D>.json`, naming the snapshots (id and write id) whose rows it holds.
+`live_files` is the single reading of both kinds of record: a snapshot is read from its day's compacted file
+while the record covers its current write, from its own files otherwise (a snapshot taken or re-run after the
+compaction), and a compacted file's rows of a since-replaced write are filtered out. So a record can go stale
+but never wrong, and each commit is still one rename.
 """
 
 import errno
@@ -14,14 +21,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
-from pipeline.lake.layout import Layout, check_snapshot_id
+from pipeline.lake.layout import Layout, check_day, check_snapshot_id
 
 GRACE_S = 600.0
 
@@ -90,6 +97,12 @@ def commit(
 ) -> Manifest:
     """Move freshly written table files into the lake and publish the manifest (the commit point)."""
     check_snapshot_id(snapshot_id)
+    previous = layout.manifest(snapshot_id)
+    if previous.exists():  # a re-run: the replaced write's files start their grace period now
+        try:
+            _mark_replaced(Manifest(**json.loads(previous.read_text(encoding="utf-8"))).files(layout.root).values())
+        except (OSError, ValueError, TypeError):
+            pass
     tables: dict[str, dict] = {}
     for table, src in sorted(table_files.items()):
         dest = layout.table_file(table, snapshot_id, write_id)
@@ -108,15 +121,19 @@ def commit(
         committed_at=datetime.now(timezone.utc).isoformat(),
         checks=dict(checks or {}),
     )
-    final = layout.manifest(snapshot_id)
-    tmp = layout.manifests / f".{snapshot_id}.{write_id}.tmp"
+    _write_json(layout.manifest(snapshot_id), layout.manifests / f".{snapshot_id}.{write_id}.tmp",
+                manifest.__dict__)
+    return manifest
+
+
+def _write_json(final: Path, tmp: Path, data: dict) -> None:
+    """Durably replace `final` with `data`: write + fsync a temporary sibling, rename, fsync the folder."""
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(manifest.__dict__, fh, indent=1)
+        json.dump(data, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    fsync_dir(layout.manifests)
-    return manifest
+    fsync_dir(final.parent)
 
 
 def read_manifests(layout: Layout) -> list[Manifest]:
@@ -130,6 +147,100 @@ def read_manifests(layout: Layout) -> list[Manifest]:
             out.append(Manifest(**data))
         except (OSError, ValueError, TypeError):
             continue
+    return out
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """The commit record of a compacted day."""
+
+    day: str
+    write_id: str
+    snapshots: dict[str, str]  # snapshot id -> the write id whose rows the compacted files hold
+    tables: dict[str, dict]  # table -> {"file": path relative to the root, "rows": int}
+    compacted_at: str
+
+
+def _mark_replaced(files: Iterable[Path]) -> None:
+    """Stamp files about to be replaced with the current time: garbage collection's grace period counts from
+    a file's mtime, and must count from when the file stopped being live, not from when it was written (a
+    compacted day's snapshot files are hours old). Done before the commit point: if the commit never
+    happens, the files simply stay live."""
+    now = time.time()
+    for f in files:
+        try:
+            os.utime(f, (now, now))
+        except FileNotFoundError:
+            pass
+
+
+def commit_day(layout: Layout, *, day: str, write_id: str, snapshots: Mapping[str, str],
+               table_files: dict[str, Path], rows: Mapping[str, int], replaces: Iterable[Path] = ()) -> DayRecord:
+    """Move a day's compacted files into the lake and publish its record (the commit point). `replaces`: the
+    files the day was read from until now."""
+    check_day(day)
+    _mark_replaced(replaces)
+    tables: dict[str, dict] = {}
+    for table, src in sorted(table_files.items()):
+        dest = layout.compacted_file(table, day, write_id)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+        tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
+    for parent in {layout.compacted_file(t, day, write_id).parent for t in table_files}:
+        fsync_dir(parent)
+    record = DayRecord(day=day, write_id=write_id, snapshots=dict(sorted(snapshots.items())), tables=tables,
+                       compacted_at=datetime.now(timezone.utc).isoformat())
+    layout.day_records.mkdir(parents=True, exist_ok=True)
+    _write_json(layout.day_record(day), layout.day_records / f".{day}.{write_id}.tmp", record.__dict__)
+    return record
+
+
+def read_day_records(layout: Layout) -> list[DayRecord]:
+    """Compacted days, oldest first. An unreadable record is skipped, never fatal (records are written whole and
+    renamed into place, so only outside damage makes one; its snapshots then read from their own files)."""
+    out = []
+    if not layout.day_records.is_dir():
+        return out
+    for path in sorted(layout.day_records.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out.append(DayRecord(**data))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class LiveFile:
+    """A committed table file and the snapshots whose rows in it are stale (replaced by a later write)."""
+
+    path: Path
+    exclude: tuple[str, ...] = ()
+
+
+def live_files(layout: Layout, manifests: list[Manifest] | None = None,
+               records: list[DayRecord] | None = None) -> dict[str, list[LiveFile]]:
+    """table -> the files holding the committed rows of every snapshot, each row exactly once, in time order."""
+    current = {m.snapshot_id: m for m in (read_manifests(layout) if manifests is None else manifests)}
+    records = read_day_records(layout) if records is None else records
+    entries: list[tuple[str, str, LiveFile]] = []  # (time-order key, table, file)
+    covered: set[str] = set()
+    for rec in records:
+        live = {sid for sid, w in rec.snapshots.items() if sid in current and current[sid].write_id == w}
+        if not live:
+            continue
+        covered |= live
+        stale = tuple(sorted(set(rec.snapshots) - live))
+        for table, info in rec.tables.items():
+            entries.append((min(live), table, LiveFile(layout.root / info["file"], stale)))
+    for sid, m in current.items():
+        if sid in covered:
+            continue
+        for table, info in m.tables.items():
+            entries.append((sid, table, LiveFile(layout.root / info["file"])))
+    out: dict[str, list[LiveFile]] = {}
+    for _, table, f in sorted(entries, key=lambda e: e[0]):
+        out.setdefault(table, []).append(f)
     return out
 
 
@@ -154,8 +265,8 @@ def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
 
     - entries of `_tmp/` whose creating process (the `-p<pid>` suffix) is gone: a live process may be
       landing or staging there without the lock, which it only takes to commit;
-    - table files that no manifest references, once older than `grace_s` (a reader's catalog may still
-      point at a replaced snapshot's files for a while).
+    - table files that are not live (replaced snapshots' files, and snapshot files a compacted day now
+      holds), once older than `grace_s`: a reader's catalog may still point at them for a while.
     Raw sets are never deleted: they are the source of truth.
     """
     removed = {"tmp": 0, "table_files": 0}
@@ -168,16 +279,13 @@ def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
             else:
                 entry.unlink(missing_ok=True)
             removed["tmp"] += 1
-    for entry in layout.manifests.glob(".*.tmp") if layout.manifests.is_dir() else []:
-        entry.unlink(missing_ok=True)
-        removed["tmp"] += 1
-    referenced = {
-        (layout.root / info["file"]).resolve()
-        for m in read_manifests(layout)
-        for info in m.tables.values()
-    }
+    for folder in (layout.manifests, layout.day_records):
+        for entry in folder.glob(".*.tmp") if folder.is_dir() else []:
+            entry.unlink(missing_ok=True)
+            removed["tmp"] += 1
+    referenced = {f.path.resolve() for files in live_files(layout).values() for f in files}
     now = time.time()
-    skip = {layout.raw.name, layout.manifests.name, layout.tmp.name}
+    skip = {layout.raw.name, layout.manifests.name, layout.day_records.name, layout.tmp.name}
     for table_dir in layout.lake.iterdir() if layout.lake.is_dir() else []:
         if not table_dir.is_dir() or table_dir.name in skip:
             continue
