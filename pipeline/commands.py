@@ -1,4 +1,4 @@
-"""`poolscope snapshot` and `poolscope renormalize`: thin wrappers that turn results into exit codes.
+"""`poolscope snapshot`, `renormalize`, `report` and `compact`: thin wrappers that turn results into exit codes.
 
 Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeeded, or a fatal error),
 2 usage or configuration error. Expected failures print one clear line, never a traceback.
@@ -38,6 +38,18 @@ def add_parsers(sub) -> None:
     e.add_argument("--format", default="xlsx,csv,html", help="comma-separated: xlsx, csv, html (default all)")
     e.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports.output or <root>/exports)")
     e.set_defaults(func=report_command)
+
+    c = sub.add_parser("compact", help="rewrite each day's snapshot files as one file per table and day")
+    c.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
+    c.add_argument("--day", action="append", type=_day, metavar="DAY",
+                   help="compact this UTC day, YYYY-MM-DD (repeatable; default: every day before the latest "
+                        "snapshot's day)")
+    c.add_argument("--include-latest", action="store_true",
+                   help="also compact the latest snapshot's day (it is rewritten again when more snapshots come)")
+    c.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running snapshot to finish (default: fail at once)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    c.set_defaults(func=compact_command)
 
 
 def _day(text: str) -> date:
@@ -120,6 +132,58 @@ def report_command(args: argparse.Namespace) -> int:
         for p in paths:
             print(f"  {fmt}: {p}")
     return 0
+
+
+def compact_command(args: argparse.Namespace) -> int:
+    from pipeline.lake.compaction import CompactionError, compact_lake
+    from pipeline.lake.layout import Layout
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    days = [d.isoformat() for d in args.day] if args.day else None
+    bar = _DayProgress(sys.stderr.isatty() and not args.no_progress)
+    try:
+        result = compact_lake(Layout(config.root), days, include_latest=args.include_latest,
+                              lock_wait_s=args.wait, on_day=bar.day)
+    except LakeBusyError as exc:
+        return _fail(str(exc), 1)
+    except CompactionError as exc:
+        return _fail(str(exc), 1)
+    except OSError as exc:
+        return _fail(f"storage {config.root}: {exc.strerror or exc}", 2 if isinstance(exc, PermissionError) else 1)
+    finally:
+        bar.close()
+    print(f"compacted {len(result.days)} day(s) in {result.seconds:.1f}s: {result.files_before} file(s) -> "
+          f"{result.files_after}, {result.rows} row(s); {len(result.skipped)} day(s) already compact")
+    if result.garbage.get("table_files"):
+        print(f"  removed {result.garbage['table_files']} replaced file(s) past the grace period")
+    return 0
+
+
+class _DayProgress:
+    """A progress bar over days being compacted, on a terminal."""
+
+    def __init__(self, show: bool):
+        self._bar = self._task = None
+        if show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("compacting"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[day]}"), TimeElapsedColumn(), transient=True)
+            self._bar.start()
+
+    def day(self, day: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._task = self._bar.add_task("compact", total=total, day="")
+        self._bar.update(self._task, completed=done, day=day)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 class _Progress:

@@ -9,6 +9,7 @@ import os
 
 import dagster as dg
 
+from pipeline.assets.maintenance import compaction_definitions
 from pipeline.assets.reports import pool_history, report_definitions
 from pipeline.assets.resources import resources_from_env
 from pipeline.assets.schedules import snapshot_job, snapshot_schedule
@@ -27,10 +28,11 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
         except ConfigError:
             pass  # the run itself reports the config error, with the file and key, when it starts
     report_assets, reports_job, reports_schedule = report_definitions(start)
+    compaction, compaction_job, compaction_schedule = compaction_definitions(start)
     return dg.Definitions(
-        assets=[raw_snapshot, pool_tables, inventory_catalog, pool_history, *report_assets],
-        jobs=[snapshot_job, reports_job],
-        schedules=[snapshot_schedule(cron, tz), reports_schedule],
+        assets=[raw_snapshot, pool_tables, inventory_catalog, pool_history, *report_assets, compaction],
+        jobs=[snapshot_job, reports_job, compaction_job],
+        schedules=[snapshot_schedule(cron, tz), reports_schedule, compaction_schedule],
         resources=resources_from_env(CONFIG_ENV),
     )
 

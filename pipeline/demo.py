@@ -100,6 +100,11 @@ def demo_command(args: argparse.Namespace) -> int:
     layout = Layout(config.root)
     print(f"\ntook {args.snapshots} hourly snapshots in {elapsed:.1f}s: "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    from pipeline.lake.compaction import compact_lake
+
+    compacted = compact_lake(layout)  # what the daily compaction_job does: closed days, one file per table
+    print(f"compacted {len(compacted.days)} closed day(s): {compacted.files_before} snapshot file(s) -> "
+          f"{compacted.files_after} day file(s) (poolscope compact)")
     exported = _export(config, layout, out / "exports")
     _print_catalog(layout)
     print("\nReports (history, capacity, billing, subscriptions) for "

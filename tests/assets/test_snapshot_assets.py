@@ -27,7 +27,8 @@ def test_asset_graph_is_pinned():
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES, "pool_changes", "pool_versions",
-                           "capacity_utilization", "billing_modes", "subscriptions", "report_exports"])
+                           "capacity_utilization", "billing_modes", "subscriptions", "report_exports",
+                           "lake_compaction"])
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents"}
@@ -48,6 +49,10 @@ def test_asset_graph_is_pinned():
     assert graph.get(dg.AssetKey("report_exports")).parent_keys == {
         dg.AssetKey(r) for r in ("capacity_utilization", "billing_modes", "subscriptions")}
     assert defs.resolve_schedule_def("daily_reports_schedule").cron_schedule == "15 1 * * *"
+    compaction = graph.get(dg.AssetKey("lake_compaction"))
+    assert compaction.parent_keys == {dg.AssetKey(t) for t in TABLES}
+    assert compaction.partitions_def.get_partition_keys()[0] == "2026-01-01"
+    assert defs.resolve_schedule_def("compaction_schedule").cron_schedule == "30 0 * * *"
     assert set(defs.resolve_job_def("snapshot_job").asset_layer.selected_asset_keys) >= {
         dg.AssetKey("pool_changes"), dg.AssetKey("inventory_catalog")}
 

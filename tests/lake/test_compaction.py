@@ -11,10 +11,13 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
 from lakekit import query_catalog
+from pipeline.assets.maintenance import compaction_definitions
+from pipeline.assets.resources import resources_for
 from pipeline.config import load_config
 from pipeline.lake.compaction import CompactionError, compact, compact_lake, plan_days
 from pipeline.lake.history import build_history
@@ -222,6 +225,38 @@ def test_a_short_compacted_file_is_refused(lake, monkeypatch):
     with pytest.raises(CompactionError, match="nothing committed"):
         compact_lake(layout, include_latest=True)
     assert read_day_records(layout) == []
+
+
+def test_dagster_compacts_one_day_partition(lake, tmp_path):
+    root, config, layout = lake
+    before = fresh(layout.catalog, tmp_path / "w1")
+    asset, job, schedule = compaction_definitions(date(2026, 11, 1))
+    resources = resources_for(str(root / "poolscope.yaml"))
+    result = dg.materialize([asset], resources=resources, partition_key="2026-11-02")
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["compacted"].value is True and meta["files_after"].value < meta["files_before"].value
+    assert [r.day for r in read_day_records(layout)] == ["2026-11-02"]
+    assert fresh(layout.catalog, tmp_path / "w2") == before
+    again = dg.materialize([asset], resources=resources, partition_key="2026-11-02")
+    meta = again.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["compacted"].value is False
+
+
+def test_cli_compact(lake):
+    root, config, layout = lake
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "compact", "--config", str(root / "poolscope.yaml")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("compacted 2 day(s)")
+    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "compact", "--config", str(root / "poolscope.yaml"),
+                          "--day", "2026-13-01"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "not a day" in bad.stderr and "Traceback" not in bad.stderr
+    with writer_lock(layout):
+        busy = subprocess.run([sys.executable, "-m", "pipeline.cli", "compact", "--config",
+                               str(root / "poolscope.yaml")], capture_output=True, text=True, env=env)
+    assert busy.returncode == 1 and "another poolscope process" in busy.stderr
 
 
 def test_compaction_waits_for_the_writer_lock(lake):
