@@ -1,0 +1,148 @@
+"""A large lake written straight to Parquet (no API, no normalize): 90 days of hourly snapshots in about a
+minute instead of the hours the fetch path would take. Shared by the query benchmark and the report tests.
+
+The files, manifests and catalog are the real ones (pipeline.lake.store.commit, build_catalog): one file per
+snapshot and table, exactly what hourly snapshots leave before compaction.
+"""
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from pipeline.lake.catalog import build_catalog
+from pipeline.lake.docs import table_docs
+from pipeline.lake.layout import Layout
+from pipeline.lake.store import commit
+
+START = datetime(2026, 8, 1, tzinfo=timezone.utc)
+
+
+def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
+                    step_minutes: int = 60, fail_per_mille: int = 10, threads: int | None = None) -> dict:
+    """Write a lake of `days` x (24h / step) snapshots of `pools` pools. Returns a summary dict.
+
+    Pool i lives in project i % projects (region = project % regions). Pools whose (i // projects) % 10 == 9
+    are Logical sub-pools of pool i - projects (same project, physical). 1 in 20 pools is created a while
+    into the range, 1 in 20 is deleted before the end. A project's listing fails at a snapshot with
+    probability fail_per_mille / 1000 (then none of its pools has a row there)."""
+    layout = Layout(root)
+    layout.ensure()
+    snaps = days * 24 * 60 // step_minutes
+    stage = layout.tmp / "fleet-stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    con.execute(f"""
+        CREATE TABLE snaps AS
+        SELECT s, TIMESTAMPTZ '{START.isoformat()}' + to_minutes(s * {step_minutes}) AS snapshot_at,
+               strftime(TIMESTAMP '{START.replace(tzinfo=None).isoformat()}' + to_minutes(s * {step_minutes}),
+                        '%Y%m%dT%H%M%SZ') AS snapshot_id
+        FROM range({snaps}) AS r(s);
+        CREATE TABLE projs AS
+        SELECT j, md5('project' || j) AS project_id, 'region-' || (j % {regions}) AS region
+        FROM range({projects}) AS r(j);
+        CREATE TABLE pool_defs AS
+        SELECT i, i % {projects} AS j, 'pool-' || lpad(i::VARCHAR, 6, '0') || '-' || md5('pool' || i) AS pool_id,
+               (i // {projects}) % 10 = 9 AS logical,
+               CASE WHEN (i // {projects}) % 10 = 9
+                    THEN 'pool-' || lpad((i - {projects})::VARCHAR, 6, '0') || '-' || md5('pool' || (i - {projects})) END
+                   AS parent,
+               CASE WHEN i % 20 = 7 THEN (hash(i, 'born') % {snaps})::BIGINT ELSE 0 END AS born,
+               CASE WHEN i % 20 = 11 THEN ({snaps} // 2 + hash(i, 'dies') % ({snaps} // 2))::BIGINT ELSE {snaps} END AS dies,
+               CASE i % 3 WHEN 0 THEN '1' WHEN 1 THEN '0' ELSE NULL END AS billing_code,
+               CASE WHEN i % 6 = 0 THEN '2' WHEN i % 6 = 3 THEN '3' END AS period_code,
+               'modelarts.vm.flavor-' || (i % 8) AS flavor1,
+               CASE WHEN i % 5 = 0 THEN 'modelarts.vm.flavor-' || ((i + 3) % 8) END AS flavor2
+        FROM range({pools}) AS r(i);
+        CREATE TABLE failed AS
+        SELECT s, j FROM snaps, projs WHERE hash(s, j, 'fail') % 1000 < {fail_per_mille};
+        CREATE TABLE obs AS
+        SELECT s.s, s.snapshot_at, s.snapshot_id, p.region, p.project_id, d.*
+        FROM snaps AS s
+        JOIN pool_defs AS d ON s.s >= d.born AND s.s < d.dies
+        JOIN projs AS p ON p.j = d.j
+        WHERE NOT EXISTS (SELECT 1 FROM failed AS f WHERE f.s = s.s AND f.j = d.j);
+    """)
+    tables = {
+        "snapshots": """
+            SELECT snapshot_id, snapshot_at, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id,
+                   'complete' AS status, snapshot_at AS started_at, snapshot_at AS finished_at,
+                   {projects}::INTEGER AS targets FROM snaps""",
+        "fetches": """
+            SELECT s.snapshot_id, s.snapshot_at, p.region, p.project_id, NULL::VARCHAR AS pool_id,
+                   'list_pools' AS call, 'https://modelarts.' || p.region || '.myhuaweicloud.com' AS endpoint,
+                   NULL::VARCHAR AS workspace_id,
+                   NULL::VARCHAR AS label_selector, NULL::VARCHAR AS status_filter,
+                   CASE WHEN f.s IS NULL THEN 'ok' ELSE 'error' END AS outcome,
+                   CASE WHEN f.s IS NULL THEN 200 ELSE 500 END::INTEGER AS http_status,
+                   CASE WHEN f.s IS NOT NULL THEN 'ModelArts.50005000' END AS error_code,
+                   1::INTEGER AS attempts
+            FROM snaps AS s CROSS JOIN projs AS p
+            LEFT JOIN failed AS f ON f.s = s.s AND f.j = p.j""",
+        "pools": """
+            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, pool_id AS display_name,
+                   '0' AS workspace_id, CASE WHEN logical THEN 'Logical' ELSE 'Dedicate' END AS pool_type,
+                   'Running' AS phase, parent, coalesce(parent, pool_id) AS root, parent IS NULL AS is_physical,
+                   TIMESTAMPTZ '2026-07-01 00:00:00+00' + to_hours(born) AS created_at,
+                   CASE billing_code WHEN '0' THEN 'pay_per_use' WHEN '1' THEN 'yearly_monthly'
+                                     ELSE 'unknown' END AS billing_mode,
+                   CASE WHEN billing_code = '1' THEN CASE period_code WHEN '2' THEN 'month' WHEN '3' THEN 'year'
+                                                     ELSE 'month' END END AS period_type,
+                   CASE WHEN billing_code = '1' THEN 1 + i % 3 END::INTEGER AS period_num,
+                   CASE WHEN billing_code = '1' THEN i % 2 = 0 END AS auto_renew,
+                   CASE WHEN billing_code = '1' THEN 'order-' || i END AS order_id,
+                   'list_pools' AS source
+            FROM obs""",
+        "pool_resources": """
+            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor1 AS flavor,
+                   (2 + i % 7)::INTEGER AS count, (2 + i % 7)::INTEGER AS max_count FROM obs
+            UNION ALL
+            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor2 AS flavor,
+                   (1 + i % 3)::INTEGER AS count, (1 + i % 3)::INTEGER AS max_count FROM obs
+            WHERE flavor2 IS NOT NULL""",
+        "pool_capacity": """
+            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, state, flavor, count,
+                   NULL::INTEGER AS max_count, NULL::VARCHAR AS node_pool
+            FROM (
+                SELECT *, 'available' AS state, flavor1 AS flavor,
+                       (1 + (i + s // 24) % 7)::INTEGER AS count FROM obs
+                UNION ALL
+                SELECT *, 'abnormal' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
+                WHERE hash(i, s, 'abn') % 20 = 0
+                UNION ALL
+                SELECT *, 'creating' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
+                WHERE hash(i, s, 'cre') % 50 = 0
+                UNION ALL
+                SELECT *, 'available' AS state, flavor2 AS flavor, (1 + i % 3)::INTEGER AS count FROM obs
+                WHERE flavor2 IS NOT NULL
+            )""",
+        "flavors": """
+            SELECT s.snapshot_id, s.snapshot_at, r.region, r.project_id, 'modelarts.vm.flavor-' || f AS flavor,
+                   'Dedicate' AS flavor_type, 'x86' AS cpu_arch, 8.0 AS cpu_cores, 32.0 AS memory_gib,
+                   CASE WHEN f < 4 THEN 'gpu' WHEN f < 6 THEN 'npu' END AS accelerator,
+                   CASE WHEN f < 4 THEN 'nvidia-t4' WHEN f < 6 THEN 'ascend-snt9b' END AS accelerator_type,
+                   CASE WHEN f < 6 THEN 8 END::INTEGER AS accelerator_cards
+            FROM (SELECT * FROM snaps WHERE s % 24 = 0) AS s
+            CROSS JOIN (SELECT region, min(project_id) AS project_id FROM projs GROUP BY region) AS r
+            CROSS JOIN range(7) AS x(f)""",  # flavor-7 is never in the catalog: unknown
+    }
+    for table, sql in tables.items():
+        con.execute(f"COPY ({sql.format(projects=projects)}) TO '{stage / table}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_id), WRITE_PARTITION_COLUMNS true, "
+                    f"OVERWRITE_OR_IGNORE true)")
+    counts = dict(con.execute("SELECT 'pools', count(*) FROM obs UNION ALL SELECT 'snapshots', count(*) FROM snaps"
+                              ).fetchall())
+    ids = [r[0] for r in con.execute("SELECT snapshot_id FROM snaps ORDER BY s").fetchall()]
+    con.close()
+    for sid in ids:
+        files = {t: next((stage / t / f"snapshot_id={sid}").glob("*.parquet"))
+                 for t in tables if (stage / t / f"snapshot_id={sid}").is_dir()}
+        at = datetime.strptime(sid, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=at, status="complete",
+               raw_dir=layout.raw / f"snapshot_id={sid}", table_files=files, rows={})
+    shutil.rmtree(stage, ignore_errors=True)
+    build_catalog(layout, table_docs())
+    return counts
