@@ -5,9 +5,10 @@ from pathlib import Path
 
 from benchmarks import bench_signer
 from benchmarks import bench_normalize
+from benchmarks import bench_query
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer, bench_normalize]
+BENCHMARKS = [bench_signer, bench_normalize, bench_query]
 
 
 def main() -> int:
