@@ -1,0 +1,157 @@
+"""kill -9 at 20 moments spread over every phase of a snapshot and of a compaction.
+
+Each victim is the real CLI (a subprocess) against the simulator over HTTP. A watcher polls the storage for
+the marker a phase leaves (its work folder, the sealed raw set, the moved table files, the catalog being
+written, the compaction's work folder) and kills the process a random few milliseconds after the marker
+appears. After every kill, from another process: the catalog opens; every snapshot it shows has a manifest
+and exactly the rows its manifest records, table by table (no partial snapshot is visible); every file the
+manifests and day records name exists. At the end a normal run succeeds, removes the debris, and the catalog
+shows every committed snapshot.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lakekit import query_catalog
+from pipeline.lake.layout import Layout
+from pipeline.lake.store import collect_garbage, live_files, read_manifests, writer_lock
+from pipeline.simulator import Faults, SimulatorConfig, run_simulator
+
+AK, SK = "AKCRASHTEST000000001", "crash-test-sk-0123456789abcdefghijklmno"
+POOLSCOPE = [sys.executable, "-m", "pipeline.cli"]
+REPO = Path(__file__).resolve().parents[1]
+SEED = 20261128
+TABLES = ("snapshots", "fetches", "pools", "pool_labels", "pool_resources", "pool_capacity", "flavors")
+
+
+def env() -> dict:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    e.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
+    return e
+
+
+def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) -> dict:
+    """phase -> a function telling whether the phase is under way now."""
+    def glob_any(folder: Path, pattern: str) -> bool:
+        return folder.is_dir() and any(folder.glob(pattern))
+
+    def new_raw() -> bool:
+        return layout.raw.is_dir() and any(p.name not in known_raw for p in layout.raw.iterdir())
+
+    def new_table_file() -> bool:
+        folder = layout.lake / "pools"
+        return folder.is_dir() and any(str(p) not in known_files for p in folder.glob("snapshot_day=*/*.parquet"))
+
+    return {
+        "fetching": lambda: glob_any(layout.tmp, "raw-*"),
+        "landed": new_raw,
+        "normalizing": lambda: glob_any(layout.tmp, "tables-*"),
+        "committing": new_table_file,
+        "catalog": lambda: glob_any(layout.root, ".inventory.*.tmp"),
+        "compacting": lambda: glob_any(layout.tmp, "compact-*"),
+    }
+
+
+def kill_at(args: list[str], cwd: Path, marker, rng: random.Random, jitter_s: float) -> tuple[bool, float]:
+    """Start the CLI, wait for `marker()`, sleep a random moment, SIGKILL. Returns (killed, seconds in)."""
+    started = time.monotonic()
+    victim = subprocess.Popen([*POOLSCOPE, *args], cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        while victim.poll() is None and time.monotonic() - started < 60:
+            if marker():
+                time.sleep(rng.uniform(0, jitter_s))
+                if victim.poll() is None:
+                    victim.send_signal(signal.SIGKILL)
+                    victim.wait(10)
+                    return True, time.monotonic() - started
+                break
+            time.sleep(0.0005)
+        victim.wait(60)
+        return False, time.monotonic() - started
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(10)
+
+
+def check_consistent(layout: Layout) -> set[str]:
+    """What a reader sees matches the commit records. Returns the snapshot ids the catalog shows."""
+    manifests = {m.snapshot_id: m for m in read_manifests(layout)}
+    for files in live_files(layout).values():
+        for f in files:
+            assert f.path.is_file(), f"a committed record names a missing file: {f.path}"
+    if not layout.catalog.exists():
+        return set()
+    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, snapshot_id, count(*) AS n FROM {t} GROUP BY ALL" for t in TABLES)
+    seen = query_catalog(layout.catalog, sql)
+    visible = set()
+    for table, sid, n in seen:
+        assert sid in manifests, f"the catalog shows {sid}, which has no manifest"
+        assert n == manifests[sid].tables[table]["rows"], (table, sid, n, manifests[sid].tables[table]["rows"])
+        visible.add(sid)
+    for sid in visible:  # every table of a visible snapshot is visible (an empty table has no group above)
+        for table in TABLES:
+            rows = manifests[sid].tables[table]["rows"]
+            if rows:
+                assert any(t == table and s == sid for t, s, _ in seen), (sid, table)
+    return visible
+
+
+def test_kill_9_at_20_moments_never_shows_a_partial_snapshot(tmp_path):
+    rng = random.Random(SEED)
+    faults = Faults(latency_ms=40, jitter_ms=30, seed=SEED)
+    layout = Layout(tmp_path / "data")
+    phases = ["fetching", "landed", "normalizing", "committing", "catalog", "compacting"]
+    jitter = {"fetching": 0.4, "landed": 0.01, "normalizing": 0.15, "committing": 0.005, "catalog": 0.05,
+              "compacting": 0.08}
+    kills: dict[str, int] = {p: 0 for p in phases}
+    misses = 0
+    with run_simulator(SimulatorConfig(projects=16, pools_per_project=25, seed=9, ak=AK, sk=SK,
+                                       faults=faults)) as sim:
+        sim.write_config(tmp_path / "poolscope.yaml")
+        snapshot = ["snapshot", "--config", "poolscope.yaml"]
+        compact = ["compact", "--config", "poolscope.yaml", "--include-latest"]
+        for _ in range(2):
+            assert subprocess.run([*POOLSCOPE, *snapshot], cwd=tmp_path, env=env(), capture_output=True).returncode == 0
+            time.sleep(1.0)  # snapshot ids are whole seconds
+        n = 0
+        while sum(kills.values()) < 20:
+            phase = phases[n % len(phases)]
+            n += 1
+            known_raw = {p.name for p in layout.raw.iterdir()}
+            known_files = {str(p) for p in (layout.lake / "pools").glob("snapshot_day=*/*.parquet")}
+            marker = phase_markers(layout, known_raw, known_files)[phase]
+            killed, _ = kill_at(compact if phase == "compacting" else snapshot, tmp_path, marker, rng,
+                                jitter[phase])
+            if killed:
+                kills[phase] += 1
+            else:
+                misses += 1  # the phase was over before the watcher saw it: try again
+                assert misses < 40, f"could not hit the phases; kills so far {kills}"
+            check_consistent(layout)
+            if n % 4 == 0:  # now and then a run that completes, on top of the debris
+                time.sleep(1.0)
+                done = subprocess.run([*POOLSCOPE, *snapshot], cwd=tmp_path, env=env(), capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+                check_consistent(layout)
+        assert all(kills[p] >= 3 for p in phases), kills
+        time.sleep(1.0)
+        last = subprocess.run([*POOLSCOPE, *snapshot], cwd=tmp_path, env=env(), capture_output=True, text=True)
+        assert last.returncode == 0, last.stderr
+    visible = check_consistent(layout)
+    assert visible == {m.snapshot_id for m in read_manifests(layout)}  # after a good run, every commit is shown
+    assert not list(layout.tmp.iterdir()), "the debris of killed runs is removed by the next run"
+    with writer_lock(layout):
+        collect_garbage(layout, grace_s=0)  # what the next runs do once the grace period has passed
+    live = {f.path.resolve() for files in live_files(layout).values() for f in files}
+    on_disk = {p.resolve() for p in layout.lake.glob("*/snapshot_day=*/*.parquet")}
+    assert on_disk == live, "only committed files remain"
+    assert check_consistent(layout) == visible
+    print(json.dumps({"kills": kills, "misses": misses, "snapshots": len(visible)}))
