@@ -61,13 +61,26 @@ decoded AS (
     SELECT path, source, content, try(decode(content)) AS text
     FROM raw
 ),
+split AS (
+    -- '$.items[*]': the elements of a top-level object's `items` array, each as its JSON text; [] for anything
+    -- else (no `items`, `items` not an array, a body that is not an object), NULL for text that is not JSON.
+    -- A third cheaper than from_json(text, '{"items": "JSON[]"}'), which also builds a struct around the list.
+    SELECT path, source, content, text,
+           CASE WHEN source = 'list_pools' THEN try(json_extract(text, '$.items[*]')) END AS all_items
+    FROM decoded
+),
 cut AS (
     SELECT path, source, content, text,
            CASE
-               WHEN source = 'list_pools' THEN try(from_json(text, '{"items": "JSON[]"}')).items
+               WHEN source = 'list_pools' THEN
+                   CASE
+                       WHEN len(all_items) > 0 THEN all_items
+                       -- only for an empty result (rare): an empty `items` array, or no items array at all?
+                       WHEN try(json_type(text, '$.items')) = 'ARRAY' THEN []::JSON[]
+                   END
                WHEN json_valid(text) THEN [text::JSON]
            END AS doc_list
-    FROM decoded
+    FROM split
 ),
 items AS (
     -- A body without a document list becomes one row with doc NULL and its reason; a list body with an empty
