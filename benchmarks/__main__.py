@@ -6,9 +6,10 @@ from pathlib import Path
 from benchmarks import bench_signer
 from benchmarks import bench_normalize
 from benchmarks import bench_query
+from benchmarks import bench_fetch
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer, bench_normalize, bench_query]
+BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch]
 
 
 def main() -> int:

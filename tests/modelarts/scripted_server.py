@@ -177,6 +177,8 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
     def get_request(self):  # type: ignore[override]
         sock, addr = super().get_request()
+        with self.owner.lock:
+            self.owner.connections += 1
         if self.tls is not None:
             # Handshake in the handler thread, so that a client refusing the certificate cannot stall accept().
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
@@ -190,6 +192,7 @@ class ScriptedServer:
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = 0  # TCP connections accepted
         self._server = _TCPServer(self, tls)
         host, port = self._server.server_address[:2]
         self.url = f"{'https' if tls else 'http'}://{host}:{port}"

@@ -35,6 +35,7 @@ from pipeline.modelarts import (
     TransportError,
     signer,
 )
+from pipeline.modelarts.client import CONNECTIONS_PER_POOL
 
 CREDS = AkSkCredentials(AK, SK)
 POOL = "pool-7e3a1b2c-0000-4a5b-9c8d-1234567890ab"
@@ -374,6 +375,20 @@ def test_concurrency_is_bounded():
 
         results = run(many())
     assert len(results) == 12 and srv.max_in_flight <= 3 and srv.max_in_flight >= 2
+
+
+def test_connections_spread_over_pools_stay_bounded_and_are_reused():
+    # 20 slots are more than one pool holds (CONNECTIONS_PER_POOL): the client spreads them over several.
+    with ScriptedServer(Script([], then=Reply(200, POOL_LIST, delay_s=0.1))) as srv:
+
+        async def many():
+            async with client(srv.url, concurrency=20) as c:
+                return await asyncio.gather(*(c.show_pool(PROJECT, f"p{i}") for i in range(60)))
+
+        results = run(many())
+    assert [r.status for r in results] == [200] * 60 and all(r.attempts == 1 for r in results)
+    assert CONNECTIONS_PER_POOL < srv.max_in_flight <= 20
+    assert srv.connections <= 20  # 60 calls, so connections were kept alive and reused
 
 
 def test_hook_failure_does_not_break_the_call(caplog):
