@@ -27,12 +27,12 @@ from pipeline.lake.store import collect_garbage, writer_lock
 DAYS, POOLS = 90, 2000
 
 
-QUIET = {"enable_progress_bar": False}
 
 
 def _open(catalog: Path) -> None:
     """What an analyst's first query costs: connect, then bind the biggest view (every file's footer)."""
-    con = duckdb.connect(str(catalog), read_only=True, config=QUIET)
+    con = duckdb.connect(str(catalog), read_only=True)
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute("SELECT * FROM pools LIMIT 1").fetchall()
     finally:
@@ -40,7 +40,8 @@ def _open(catalog: Path) -> None:
 
 
 def _report(catalog: Path) -> int:
-    con = duckdb.connect(str(catalog), read_only=True, config=QUIET)
+    con = duckdb.connect(str(catalog), read_only=True)
+    con.execute("SET enable_progress_bar = false")
     try:
         first, last = con.execute("SELECT min(snapshot_day), max(snapshot_day) FROM snapshots").fetchall()[0]
         return report_arrow(con, "capacity_utilization", first, last).num_rows
@@ -51,7 +52,8 @@ def _report(catalog: Path) -> int:
 def _history(catalog: Path, work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    con = duckdb.connect(str(catalog), read_only=True, config=QUIET)
+    con = duckdb.connect(str(catalog), read_only=True)
+    con.execute("SET enable_progress_bar = false")
     try:
         build_history(con, work)
     finally:

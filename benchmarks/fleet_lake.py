@@ -32,7 +32,8 @@ def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, re
     snaps = days * 24 * 60 // step_minutes
     stage = layout.tmp / "fleet-stage"
     stage.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {threads}")
     con.execute(f"""

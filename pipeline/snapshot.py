@@ -175,7 +175,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
-            "SELECT coalesce(error_code, 'http_' || http_status, 'no_response') AS code, count(*) "
+            "SELECT coalesce(error_code, reason, 'http_' || http_status, 'no_response') AS code, count(*) "
             "FROM fetches_rows WHERE outcome <> 'ok' GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
     finally:
         con.close()

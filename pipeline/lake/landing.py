@@ -73,6 +73,7 @@ class CallRecord:
     duration_ms: float
     body_file: str | None  # the final attempt's body, relative to the raw set folder
     page: int = 0
+    reason: str | None = None  # the final attempt's reason: ok, http_503, timeout, truncated_json, ...
 
 
 def _iso(moment: datetime) -> str:
@@ -158,6 +159,7 @@ class RawLanding:
             error_code=last.error_code if last else None, error_msg=error_msg,
             request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
             duration_ms=round(total_ms, 3), body_file=body_file, page=page,
+            reason=last.reason if last else None,
         )
         line = asdict(rec)
         line["target"] = asdict(target)

@@ -18,6 +18,9 @@
 -- outcome       VARCHAR      ok | error (after all retries)
 -- http_status   INTEGER      HTTP status of the final attempt; NULL when no response came (timeout, reset)
 -- error_code    VARCHAR      error_code of the final attempt (e.g. APIGW.0308, ModelArts.50015001); NULL if ok
+-- reason        VARCHAR      why the final attempt ended as it did: ok, http_<status>, timeout, connection_reset,
+--                            truncated_json (a 200 whose body does not parse; the bytes are kept raw), ...;
+--                            NULL in raw sets landed before this column existed
 -- error_msg     VARCHAR      error message of the call (credentials masked); NULL if ok
 -- request_id    VARCHAR      X-Request-Id of the final attempt (else the body's request_id)
 -- attempts      INTEGER      attempts made, retries included
@@ -39,6 +42,7 @@ SELECT
     c.outcome,
     c.http_status,
     c.error_code,
+    c.reason,
     c.error_msg,
     c.request_id,
     c.attempts,
@@ -53,7 +57,7 @@ FROM read_json(
         call_id: 'VARCHAR', call: 'VARCHAR',
         target: 'STRUCT(region VARCHAR, project_id VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, status VARCHAR)',
         pool_id: 'VARCHAR', outcome: 'VARCHAR', http_status: 'INTEGER', error_code: 'VARCHAR',
-        error_msg: 'VARCHAR', request_id: 'VARCHAR', attempts: 'INTEGER', started_at: 'TIMESTAMPTZ',
+        reason: 'VARCHAR', error_msg: 'VARCHAR', request_id: 'VARCHAR', attempts: 'INTEGER', started_at: 'TIMESTAMPTZ',
         duration_ms: 'DOUBLE', body_file: 'VARCHAR'
     }
 ) AS c
