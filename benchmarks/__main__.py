@@ -7,9 +7,10 @@ from benchmarks import bench_signer
 from benchmarks import bench_normalize
 from benchmarks import bench_query
 from benchmarks import bench_fetch
+from benchmarks import bench_snapshot
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch]
+BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch, bench_snapshot]
 
 
 def main() -> int:
