@@ -10,7 +10,7 @@ DAGSTER_PORT ?= 3000
 # Trust the platform's certificate store (where a corporate CA lives), not only uv's bundled roots.
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: install browser demo test bench dev clean
+.PHONY: install browser demo test soak bench dev clean
 
 install: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
@@ -33,6 +33,11 @@ browser:
 
 test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The reliability suite at a larger scale: 200 kill -9s on a new seed, faults over 2,000 projects (~10 min).
+soak: install
+	POOLSCOPE_SOAK_KILLS=$${KILLS:-200} POOLSCOPE_SOAK_SEED=$${SEED:-$$(date +%s)} \
+	  POOLSCOPE_SOAK_PROJECTS=$${PROJECTS:-2000} $(BIN)/pytest -q -s -p no:cacheprovider tests/test_crashes.py tests/test_faults.py
 
 # `make install` plus the bench group (dlt, pandas: baselines of bench_normalize), installed here only.
 bench: $(UV)

@@ -9,6 +9,7 @@ its neighbours are complete, and the history shows no deletion for the pools it 
 """
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 from pipeline.snapshot import run_snapshot
 
 AK, SK = "AKFAULTSTEST00000001", "faults-test-sk-0123456789abcdefghijklmn"
-PROJECTS = 200
+PROJECTS = int(os.environ.get("POOLSCOPE_SOAK_PROJECTS", "200"))  # `make soak` raises it
 
 
 def configure(sim, root: Path, **fetch) -> Path:
