@@ -111,6 +111,41 @@ def time_dlt(refs: list[BodyRef], work: Path) -> tuple[float | None, str]:
     return seconds, f"{sum(rows.values())} rows in {len(rows)} tables"
 
 
+def _time_target(seconds: float, docs: int) -> tuple[str | None, bool | None]:
+    """The time target applies to the 200,000-document workload only."""
+    return (f"<= {TARGET_S:g} s", seconds <= TARGET_S) if docs == LARGE else (None, None)
+
+
+def loop_figures(refs_small, refs_large, work: Path, t_small: float, t_large: float, counts_small: dict,
+                 counts_large: dict, repeat: int, measure_large: bool) -> list[Figure]:
+    """normalize against the Python loop + pandas, on both workloads (the large one scaled if asked)."""
+    small, large = counts_small["pools"], counts_large["pools"]
+    try:
+        loop_small = time_loop(refs_small, work / "loop-small", max(1, repeat // 2), counts_small)
+    except ImportError as e:  # pandas: the bench dependency group
+        note = f"pandas not importable ({e}); `make bench` installs the bench group"
+        return [Figure(f"normalize {small:,} pool docs: loop baseline SKIPPED, {note}", t_small, "s"),
+                Figure(f"normalize {large:,} pool docs: loop baseline SKIPPED", t_large, "s", None, None,
+                       *_time_target(t_large, large))]
+    log(f"Python loop + pandas: {loop_small:.2f} s ({small:,})")
+    if measure_large:
+        loop_large = time_loop(refs_large, work / "loop-large", 1, counts_large)
+        loop_large_name = f"Python loop + pandas, {large:,} docs"
+    else:
+        loop_large = loop_small * large / small
+        loop_large_name = f"Python loop + pandas, {small:,} docs x {large / small:g} (scaled, not measured)"
+    log(f"Python loop + pandas: {loop_large:.2f} s ({large:,})")
+    shutil.rmtree(work / "loop-large", ignore_errors=True)
+    return [
+        Figure(f"normalize {small:,} pool docs (raw -> Parquet)", t_small, "s",
+               f"Python loop + pandas, {small:,} docs", loop_small,
+               target=f">= {LOOP_X:g}x faster than the loop", met=loop_small >= LOOP_X * t_small),
+        Figure(f"normalize {large:,} pool docs (raw -> Parquet)", t_large, "s", loop_large_name, loop_large,
+               target=(f"<= {TARGET_S:g} s, " if large == LARGE else "") + f">= {LOOP_X:g}x faster than the loop",
+               met=(t_large <= TARGET_S or large != LARGE) and loop_large >= LOOP_X * t_large),
+    ]
+
+
 def run(small: int = SMALL, large: int = LARGE, repeat: int = 5, loop_large: bool = True,
         only: str | None = None) -> list[Figure]:
     figures = []
@@ -125,28 +160,11 @@ def run(small: int = SMALL, large: int = LARGE, repeat: int = 5, loop_large: boo
         log(f"normalize: {t_small:.3f} s ({small:,}), {t_large:.3f} s ({large:,}); {counts_large}")
         if only == "normalize":
             return [Figure(f"normalize {small:,} pool docs", t_small, "s"),
-                    Figure(f"normalize {large:,} pool docs", t_large, "s", target=f"<= {TARGET_S:g} s",
-                           met=t_large <= TARGET_S)]
+                    Figure(f"normalize {large:,} pool docs", t_large, "s", None, None, *_time_target(t_large, large))]
 
-        loop_small = time_loop(refs_small, work / "loop-small", max(1, repeat // 2), counts_small)
-        log(f"Python loop + pandas: {loop_small:.2f} s ({small:,})")
-        if loop_large:
-            loop_large_s = time_loop(refs_large, work / "loop-large", 1, counts_large)
-            loop_large_name = f"Python loop + pandas, {large:,} docs"
-        else:
-            loop_large_s = loop_small * large / small
-            loop_large_name = f"Python loop + pandas, {small:,} docs x {large // small} (scaled, not measured)"
-        log(f"Python loop + pandas: {loop_large_s:.2f} s ({large:,})")
-        figures += [
-            Figure(f"normalize {small:,} pool docs (raw -> Parquet)", t_small, "s",
-                   f"Python loop + pandas, {small:,} docs", loop_small,
-                   target=f">= {LOOP_X:g}x faster than the loop", met=loop_small >= LOOP_X * t_small),
-            Figure(f"normalize {large:,} pool docs (raw -> Parquet)", t_large, "s", loop_large_name, loop_large_s,
-                   target=f"<= {TARGET_S:g} s, >= {LOOP_X:g}x faster than the loop",
-                   met=t_large <= TARGET_S and loop_large_s >= LOOP_X * t_large),
-        ]
+        figures += loop_figures(refs_small, refs_large, work, t_small, t_large, counts_small, counts_large,
+                                repeat, loop_large)
 
-        shutil.rmtree(work / "loop-large", ignore_errors=True)
         gc.collect()
         t_dlt, note = time_dlt(refs_small, work)
         log(f"dlt: {t_dlt if t_dlt is None else f'{t_dlt:.2f} s'} ({small:,}; {note})")
