@@ -61,8 +61,9 @@ _SECRET_RESPONSE_HEADERS = frozenset({"x-subject-token"})
 DEFAULT_MAX_PAGES = 10_000
 # httpcore 1.0's pool does work per pooled connection, partly per pair of connections, each time it hands out
 # or takes back a connection (encode/httpcore#1035). Measured here against the simulator (50 ms latency, 1,000
-# calls): CPU per call ~1.6 ms in one pool of 8 or 16 connections, ~4.5 ms at 32, ~7 ms at 64. So the
-# connections of a client are spread over pools of at most this many, each attempt going to the least busy.
+# calls): client CPU per call ~1.6 ms with one pool of 16 connections, ~4.5 ms of 32, ~7 ms of 64 (which then
+# served only 105 calls/s). So a client's connections are spread over pools of at most this many, each attempt
+# going to the least busy: ~1.2 ms per call at 16, 32 or 64 in flight.
 CONNECTIONS_PER_POOL = 8
 
 
