@@ -5,12 +5,14 @@ Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeede
 """
 
 import argparse
+import os
 import sys
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import Config, ConfigError, load_config
+from pipeline.lake.layout import Layout
 from pipeline.lake.store import LakeBusyError
 from pipeline.modelarts import CredentialsError
 
@@ -64,12 +66,52 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def snapshot_command(args: argparse.Namespace) -> int:
-    from pipeline.snapshot import load_credentials, run_snapshot
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__
 
+
+def load_usable_config(path: str) -> Config:
+    return check_storage(load_config(path))
+
+
+def check_storage(config: Config) -> Config:
+    """The storage root made ready: created if missing and proven writable (a file, a read-only mount or a
+    path under a regular file is a configuration error, named as such, before any work)."""
+    layout = Layout(config.root)
+    try:
+        layout.ensure()
+        probe = layout.tmp / f".write-probe-p{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{config.path}: storage.root: cannot write to {config.root}: {_os_reason(exc)}") from None
+    return config
+
+
+def _out_dir(config: Config, out: Path | None) -> Path:
+    """The export folder, created if missing; a ConfigError naming `--out` or `reports.output` if unusable."""
+    from pipeline.reports.files import prepare_dir
+
+    where = "--out" if out is not None else f"{config.path}: " + ("reports.output" if config.reports.output
+                                                                   else "storage.root (exports)")
+    folder = out if out is not None else config.exports_dir
+    try:
+        return prepare_dir(folder)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except FileExistsError:
+        raise ConfigError(f"{where}: {folder} is a file, not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create the folder {folder}: {_os_reason(exc)}") from None
+
+
+def snapshot_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        from pipeline.snapshot import load_credentials, run_snapshot  # heavy: after the cheap checks
+
         credentials = load_credentials(config)
+        check_storage(config)
     except (ConfigError, CredentialsError) as exc:
         return _fail(str(exc), 2)
     show = sys.stderr.isatty() and not args.no_progress
@@ -80,7 +122,7 @@ def snapshot_command(args: argparse.Namespace) -> int:
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
-        return _fail(f"storage {config.root}: {exc.strerror or exc}", 2 if isinstance(exc, PermissionError) else 1)
+        return _fail(f"storage {config.root}: {_os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)
     finally:
         progress.close()
     print(f"snapshot {result.snapshot_id}: {result.status}")
@@ -94,37 +136,44 @@ def snapshot_command(args: argparse.Namespace) -> int:
 
 
 def renormalize_command(args: argparse.Namespace) -> int:
-    from pipeline.snapshot import renormalize
-
     try:
-        config = load_config(args.config)
-        done = renormalize(config, None if args.all else args.snapshot)
+        config = load_usable_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+    from pipeline.snapshot import renormalize
+    try:
+        done = renormalize(config, None if args.all else args.snapshot)
     except KeyError as exc:
         return _fail(exc.args[0], 2)
     except (LakeBusyError, ValueError) as exc:
         return _fail(str(exc), 1 if isinstance(exc, LakeBusyError) else 2)
+    except OSError as exc:
+        return _fail(f"storage {config.root}: {_os_reason(exc)}", 1)
     print(f"renormalized {len(done)} snapshot(s)")
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from pipeline.reporting import export
-
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     unknown = sorted(set(formats) - {"xlsx", "csv", "html"})
     if unknown or not formats:
         return _fail(f"--format: unknown format {', '.join(unknown) or '(none)'}; use xlsx, csv, html", 2)
+    if args.from_day and args.to_day and args.from_day > args.to_day:
+        return _fail(f"--from {args.from_day} is after --to {args.to_day}", 2)
     try:
-        config = load_config(args.config)
-        result = export(config, args.from_day, args.to_day, formats, args.out)
+        config = load_usable_config(args.config)
+        out = _out_dir(config, args.out)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+    from pipeline.reporting import export
+    try:
+        result = export(config, args.from_day, args.to_day, formats, out)
     except (FileNotFoundError, ValueError) as exc:
         return _fail(str(exc), 2)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
+    except OSError as exc:
+        return _fail(f"{exc.filename or config.root}: {_os_reason(exc)}", 1)
     print(f"reports for {result.from_day} .. {result.to_day}:")
     for name, n in result.rows.items():
         print(f"  {name}: {n} rows")
@@ -136,10 +185,9 @@ def report_command(args: argparse.Namespace) -> int:
 
 def compact_command(args: argparse.Namespace) -> int:
     from pipeline.lake.compaction import CompactionError, compact_lake
-    from pipeline.lake.layout import Layout
 
     try:
-        config = load_config(args.config)
+        config = load_usable_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
     days = [d.isoformat() for d in args.day] if args.day else None
@@ -152,7 +200,7 @@ def compact_command(args: argparse.Namespace) -> int:
     except CompactionError as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
-        return _fail(f"storage {config.root}: {exc.strerror or exc}", 2 if isinstance(exc, PermissionError) else 1)
+        return _fail(f"storage {config.root}: {_os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)
     finally:
         bar.close()
     print(f"compacted {len(result.days)} day(s) in {result.seconds:.1f}s: {result.files_before} file(s) -> "

@@ -5,13 +5,15 @@ traceback (the CLI prints `ConfigError` and exits 2). Credentials are not config
 environment only, and a secret-looking key in the file is refused.
 """
 
+import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CRON = "0 * * * *"
 
@@ -23,8 +25,24 @@ _SECRET_KEYS = {
 }
 
 
+# A config file is a few kilobytes; these bound what a hostile or mistaken file (a device, a log, a YAML
+# alias bomb) can make us read or walk.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 100_000
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who wrote the file."""
+
+
+def _plain_path(p: Path) -> Path:
+    if "\x00" in str(p):
+        raise ValueError("must not contain a NUL character")
+    return p
+
+
+# A path in the file: no NUL bytes (they would fail deep inside the OS calls, with no key named).
+FilePath = Annotated[Path, AfterValidator(_plain_path)]
 
 
 class _Model(BaseModel):
@@ -32,17 +50,18 @@ class _Model(BaseModel):
 
 
 class Storage(_Model):
-    root: Path = Field(description="folder holding lake/ and inventory.duckdb")
+    root: FilePath = Field(description="folder holding lake/ and inventory.duckdb")
 
 
 class Fetch(_Model):
-    concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
-    rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 100.0
-    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
-    max_total_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    verify_tls: bool = True
-    ca_bundle: Path | None = None
+    # strict: `concurrency: true` or `verify_tls: "no"` is a mistake to name, not a value to coerce.
+    concurrency: Annotated[int, Field(ge=1, le=1024, strict=True)] = 32
+    rate_limit: Annotated[float, Field(gt=0, le=10_000, strict=True)] = 100.0
+    timeout_s: Annotated[float, Field(gt=0, le=600, strict=True)] = 30.0
+    max_attempts: Annotated[int, Field(ge=1, le=20, strict=True)] = 6
+    max_total_s: Annotated[float, Field(gt=0, le=3600, strict=True)] = 300.0
+    verify_tls: Annotated[bool, Field(strict=True)] = True
+    ca_bundle: FilePath | None = None
 
 
 class Credentials(_Model):
@@ -128,10 +147,10 @@ class Schedule(_Model):
 
 
 class Reports(_Model):
-    prices: Path | None = Field(default=None, description="CSV: flavor,billing_mode,price_per_node_hour,currency")
-    output: Path | None = Field(default=None, description="folder for exported reports (default <root>/exports)")
+    prices: FilePath | None = Field(default=None, description="CSV: flavor,billing_mode,price_per_node_hour,currency")
+    output: FilePath | None = Field(default=None, description="folder for exported reports (default <root>/exports)")
     start_date: date = Field(default=date(2026, 1, 1), description="first day of the daily report partitions")
-    window_days: Annotated[int, Field(ge=1, le=366)] = 7
+    window_days: Annotated[int, Field(ge=1, le=366, strict=True)] = 7
 
 
 class Config(_Model):
@@ -186,11 +205,65 @@ def _find_secret_keys(node: object, where: tuple = ()) -> list[str]:
     return found
 
 
-def _resolve(base: Path, p: Path | None) -> Path | None:
+def _resolve(path: Path, key: str, base: Path, p: Path | None) -> Path | None:
     if p is None:
         return None
-    p = p.expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
+    try:
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+    except (RuntimeError, OSError) as exc:  # "~nobody/x": no such user; a symlink loop
+        raise ConfigError(f"{path}: {key}: cannot resolve {str(p)!r}: {exc}") from None
+
+
+def _check_shape(node: object, path: Path) -> None:
+    """Refuse what YAML allows but a config never needs: a structure that contains itself (a recursive
+    alias), or so many entries that walking it is the problem (an alias bomb). Iterative: no recursion."""
+    seen = 0
+    stack: list[tuple[object, tuple, frozenset]] = [(node, (), frozenset())]
+    while stack:
+        item, where, ancestors = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_NODES:
+            raise ConfigError(f"{path}: more than {MAX_CONFIG_NODES} entries (YAML aliases expanding?); "
+                              "a config file needs far fewer")
+        if isinstance(item, (dict, list)):
+            if id(item) in ancestors:
+                raise ConfigError(f"{path}: {_loc(where)}: contains itself (a recursive YAML alias)")
+            inner = ancestors | {id(item)}
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, v in pairs:
+                stack.append((v, where + ((str(k),) if isinstance(item, dict) else (k,)), inner))
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML keeps the last one silently) and leaves dates as text
+    (so that a bad one, like 2026-02-30, is reported by validation with its key instead of crashing)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be plain text, not a list or mapping", key_node.start_mark) from None
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {str(key)!r}", key_node.start_mark)
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def parse_config(data: object, path: Path) -> Config:
@@ -199,6 +272,7 @@ def parse_config(data: object, path: Path) -> Config:
         raise ConfigError(f"{path}: the file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys (storage, targets, ...)")
+    _check_shape(data, path)
     secrets = _find_secret_keys(data)
     if secrets:
         raise ConfigError(
@@ -211,38 +285,71 @@ def parse_config(data: object, path: Path) -> Config:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
             loc = _loc(tuple(err["loc"]))
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             lines.append(f"{path}: {loc}: {msg}")
         raise ConfigError("\n".join(lines)) from None
     base = path.parent.resolve()
-    storage = cfg.storage.model_copy(update={"root": _resolve(base, cfg.storage.root)})
-    fetch = cfg.fetch.model_copy(update={"ca_bundle": _resolve(base, cfg.fetch.ca_bundle)})
-    reports = cfg.reports.model_copy(update={"prices": _resolve(base, cfg.reports.prices),
-                                             "output": _resolve(base, cfg.reports.output)})
+    storage = cfg.storage.model_copy(update={"root": _resolve(path, "storage.root", base, cfg.storage.root)})
+    fetch = cfg.fetch.model_copy(update={"ca_bundle": _resolve(path, "fetch.ca_bundle", base, cfg.fetch.ca_bundle)})
+    reports = cfg.reports.model_copy(update={"prices": _resolve(path, "reports.prices", base, cfg.reports.prices),
+                                             "output": _resolve(path, "reports.output", base, cfg.reports.output)})
     if reports.prices is not None and not reports.prices.is_file():
         raise ConfigError(f"{path}: reports.prices: no such file: {reports.prices}")
     if fetch.ca_bundle is not None and not fetch.ca_bundle.is_file():
         raise ConfigError(f"{path}: fetch.ca_bundle: no such file: {fetch.ca_bundle}")
+    for key, folder in (("storage.root", storage.root), ("reports.output", reports.output)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{path}: {key}: {folder} is a file, not a folder")
     return cfg.model_copy(update={"storage": storage, "fetch": fetch, "reports": reports, "path": path.resolve()})
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
+    if "\x00" in str(path):
+        raise ConfigError(f"{str(path)!r}: a config file name cannot contain a NUL character")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.__class__.__name__}") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{path}: no such config file (a part of the path is a file, not a folder)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}: {where}{problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a constructor's own error, e.g. a huge number
+        raise ConfigError(f"{path}: invalid YAML value: {exc.__class__.__name__}") from None
     return parse_config(data, path)
+
+
+def _read(path: Path) -> str:
+    """The file's text: a regular file, at most MAX_CONFIG_BYTES (a FIFO, a device or /dev/zero would block or
+    never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise OSError(0, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config file")
+    return data.decode("utf-8")
