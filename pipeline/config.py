@@ -299,6 +299,11 @@ def parse_config(data: object, path: Path) -> Config:
         raise ConfigError(f"{path}: reports.prices: no such file: {reports.prices}")
     if fetch.ca_bundle is not None and not fetch.ca_bundle.is_file():
         raise ConfigError(f"{path}: fetch.ca_bundle: no such file: {fetch.ca_bundle}")
+    if any(c in str(storage.root) for c in "\\?"):
+        # DuckDB reads a backslash in a file path as a separator and '?' as the start of options: the catalog
+        # would be written somewhere else or not at all.
+        raise ConfigError(f"{path}: storage.root: {str(storage.root)!r}: the folder's path must not contain "
+                          "a backslash or '?' (DuckDB cannot open files there); choose another folder")
     for key, folder in (("storage.root", storage.root), ("reports.output", reports.output)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise ConfigError(f"{path}: {key}: {folder} is a file, not a folder")

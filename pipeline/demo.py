@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import load_config
+from pipeline.lake.catalog import quote_ident
 from pipeline.lake.layout import Layout
-from pipeline.modelarts import AkSkCredentials
+from pipeline.modelarts import AkSkCredentials, CredentialsError
 
 DEMO_SEED = 2026
 DEMO_PROJECTS = 8
@@ -50,6 +51,9 @@ def add_parsers(sub) -> None:
     d.add_argument("--projects", type=int, default=DEMO_PROJECTS)
     d.add_argument("--pools-per-project", type=int, default=DEMO_POOLS)
     d.add_argument("--seed", type=int, default=DEMO_SEED)
+    # For tests: the simulator accepts, and the client signs with, HUAWEICLOUD_SDK_AK/SK instead of the demo
+    # pair (a canary credential run through the whole demo). Hidden: a user's real keys have no business here.
+    d.add_argument("--env-credentials", action="store_true", help=argparse.SUPPRESS)
     d.set_defaults(func=demo_command)
 
     v = sub.add_parser("dev", help="serve the demo's simulated fleet and open the Dagster UI on 127.0.0.1")
@@ -58,7 +62,7 @@ def add_parsers(sub) -> None:
     v.set_defaults(func=dev_command)
 
 
-def _simulator_config(args_or_meta: dict, port: int = 0):
+def _simulator_config(args_or_meta: dict, port: int = 0, credentials: AkSkCredentials | None = None):
     from pipeline.simulator import Faults, SimulatorConfig
 
     # A little trouble, as in real life: one project the demo credential may not read, and rare 5xx that the
@@ -66,6 +70,7 @@ def _simulator_config(args_or_meta: dict, port: int = 0):
     return SimulatorConfig(
         projects=args_or_meta["projects"], pools_per_project=args_or_meta["pools_per_project"],
         seed=args_or_meta["seed"], port=port,
+        ak=credentials.ak if credentials else None, sk=credentials.sk if credentials else None,
         faults=Faults(forbidden_projects=1, error_rate=0.03, seed=args_or_meta["seed"]),
     )
 
@@ -76,17 +81,22 @@ def demo_command(args: argparse.Namespace) -> int:
     from pipeline.simulator import run_simulator
     from pipeline.snapshot import run_snapshot
 
+    try:
+        env_credentials = AkSkCredentials.from_env() if args.env_credentials else None
+    except CredentialsError as exc:
+        print(f"poolscope: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     meta = {"projects": args.projects, "pools_per_project": args.pools_per_project, "seed": args.seed}
     started = time.perf_counter()
     statuses: dict[str, int] = {}
-    with run_simulator(_simulator_config(meta)) as sim:
+    with run_simulator(_simulator_config(meta, credentials=env_credentials)) as sim:
         config_path = sim.write_config(out / "poolscope.yaml", storage_root="./data")
         meta["port"] = int(sim.url.rsplit(":", 1)[1])
         (out / "demo.json").write_text(json.dumps(meta, indent=1))
         config = load_config(config_path)
-        credentials = AkSkCredentials(sim.ak, sim.sk)
+        credentials = env_credentials or AkSkCredentials(sim.ak, sim.sk)
         print(f"simulator: {sim.url} ({args.projects} projects, seed {args.seed}); config: {config_path}")
         with Progress(TextColumn("snapshots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not sys.stderr.isatty()) as bar:
@@ -131,7 +141,7 @@ def _print_catalog(layout: Layout) -> None:
         print(f"lake (Parquet): {layout.lake}\n")
         print(f"{'table':<22}{'rows':>10}")
         for v in views:
-            n = con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0]
+            n = con.execute(f"SELECT count(*) FROM {quote_ident(v)}").fetchone()[0]
             print(f"{v:<22}{n:>10}")
         for title, sql in EXAMPLE_QUERIES:
             cur = con.execute(sql)
@@ -167,8 +177,10 @@ def dev_command(args: argparse.Namespace) -> int:
     home.mkdir(exist_ok=True)
     with run_simulator(_simulator_config(meta, port=meta["port"])) as sim:
         env = dict(os.environ)
-        env.setdefault("HUAWEICLOUD_SDK_AK", sim.ak)
-        env.setdefault("HUAWEICLOUD_SDK_SK", sim.sk)
+        # The simulator's pair, always: a user's real keys (if set) must not be sent to the simulator.
+        for name in [k for k in env if k.startswith("HUAWEICLOUD_SDK_")]:
+            del env[name]
+        env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"] = sim.ak, sim.sk
         env["POOLSCOPE_CONFIG"] = str(config_path)
         env["DAGSTER_HOME"] = str(home)
         workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"

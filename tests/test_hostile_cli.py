@@ -142,6 +142,7 @@ CASES = [
     ("root under a regular file", _root_under_a_file, "storage.root: cannot write to"),
     ("root is a regular file", _root_is_a_file, "storage.root:"),
     ("read-only root", _read_only_root, "storage.root: cannot write to"),
+    ("root DuckDB cannot open", _write("storage: {root: './da?ta'}\n" + TARGET), "storage.root:"),
     ("output is a file", _output_is_a_file, "reports.output:"),
     ("prices missing", _write(GOOD + "reports: {prices: ./prices.csv}\n"), "reports.prices: no such file"),
     ("ca bundle missing", _write(ROOT + TARGETS + "fetch: {max_attempts: 1, ca_bundle: ./ca.pem}\n"), "fetch.ca_bundle: no such file"),

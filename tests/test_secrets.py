@@ -1,11 +1,13 @@
 """Canary credentials through whole runs, failing ones included: they appear in no output, log line, Dagster
 event, landed file, table value or export."""
 
+import asyncio
 import logging
 import os
 import subprocess
 import sys
 import time
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -85,4 +87,109 @@ def test_canary_credentials_leak_nowhere(tmp_path, monkeypatch, caplog):
     texts += list(_file_texts(tmp_path))  # lake (raw and Parquet), catalog, config, exports
     texts += [("catalog values", _catalog_text(db))]
     leaks = [(where, canary) for where, text in texts for canary in CANARIES if canary in text]
+    assert leaks == []
+
+
+def test_canary_credentials_through_a_whole_demo(tmp_path):
+    """`poolscope demo --env-credentials`: the simulator accepts, and the client signs with, the canary pair;
+    snapshots (with the demo's 403 project and 5xx), compaction, catalog and exports leak it nowhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--snapshots", "3",
+                           "--projects", "3", "--pools-per-project", "2", "--env-credentials"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    db = tmp_path / "demo" / "data" / "inventory.duckdb"
+    con = duckdb.connect(str(db), read_only=True)
+    try:  # the canary really signed: listings succeeded, and the forbidden project answered 403, not 401
+        codes = dict(con.execute("SELECT coalesce(error_code, 'ok'), count(*) FROM fetches GROUP BY 1").fetchall())
+    finally:
+        con.close()
+    assert codes.get("ok", 0) > 0 and "APIGW.0302" in codes and "APIGW.0301" not in codes, codes
+    texts = [("demo stdout", proc.stdout), ("demo stderr", proc.stderr)]
+    texts += list(_file_texts(tmp_path / "demo"))  # config, demo.json, raw, parquet, catalog, exports
+    texts += [("catalog values", _catalog_text(db))]
+    assert len(texts) > 20
+    leaks = [(where, canary) for where, text in texts for canary in (AK, SK) if canary in text]
+    assert leaks == []
+
+
+def test_demo_env_credentials_need_both_variables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    env.update({"HUAWEICLOUD_SDK_AK": AK, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--env-credentials"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "HUAWEICLOUD_SDK_SK" in proc.stderr and AK not in proc.stderr + proc.stdout
+    assert not (tmp_path / "demo").exists()
+
+
+def _exception_texts(exc: BaseException) -> list[str]:
+    out = [str(exc), repr(exc), *map(str, exc.args)]
+    out += ["".join(traceback.format_exception(exc))]
+    return out
+
+
+def test_canary_is_in_no_exception_text(tmp_path, monkeypatch):
+    from pipeline.config import ConfigError, load_config
+    from pipeline.modelarts import AkSkCredentials, CredentialsError, ModelArtsClient, ModelArtsError
+    from pipeline.modelarts.credentials import TokenCredentials
+    from pipeline.snapshot import load_credentials
+
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", UNKNOWN_AK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", SK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", WRONG_SK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PASSWORD", WRONG_SK)
+    caught: list[BaseException] = []
+
+    # API errors: an unknown AK (the gateway echoes it in its message), a wrong SK, a forbidden project.
+    async def calls(sim):
+        for creds, project in [(AkSkCredentials(UNKNOWN_AK, SK), sim.projects[0].id),
+                               (AkSkCredentials(AK, WRONG_SK), sim.projects[0].id),
+                               (AkSkCredentials(AK, SK), sim.projects[-1].id)]:
+            client = ModelArtsClient(sim.url, creds, max_attempts=1)
+            try:
+                await client.list_pools(project)
+            except ModelArtsError as exc:
+                caught.append(exc)
+            finally:
+                await client.aclose()
+
+    faults = Faults(forbidden_projects=1)
+    with run_simulator(SimulatorConfig(projects=2, pools_per_project=1, seed=3, ak=AK, sk=SK, faults=faults)) as sim:
+        asyncio.run(calls(sim))
+    assert [getattr(e, "status", None) for e in caught] == [401, 401, 403]
+    assert any("ak not exist" in (e.error_msg or "") or "ak not exist" in str(e) for e in caught)
+
+    # Credential errors: one value missing, the others canaries.
+    for build in (lambda: AkSkCredentials(AK, ""), lambda: AkSkCredentials("", SK),
+                  lambda: TokenCredentials("user", "", "domain"),
+                  lambda: TokenCredentials.from_env({"HUAWEICLOUD_SDK_USERNAME": "u", "HUAWEICLOUD_SDK_PASSWORD": SK}),
+                  lambda: AkSkCredentials.from_env({"HUAWEICLOUD_SDK_AK": AK})):
+        try:
+            build()
+        except CredentialsError as exc:
+            caught.append(exc)
+    assert sum(isinstance(e, CredentialsError) for e in caught) == 5
+
+    # Config errors with the canaries in the environment and in the file (under a secret-looking key).
+    (tmp_path / "poolscope.yaml").write_text(f"storage: {{root: d}}\ncredentials: {{sk: {SK}}}\n"
+                                             "targets: [{region: cn-north-4, project_id: p1}]\n")
+    (tmp_path / "bad.yaml").write_text(f"storage: {{root: d}}\ntargets: [{{region: cn-north-4, project_id: {AK}x/}}]\n")
+    (tmp_path / "ok.yaml").write_text("storage: {root: d}\ncredentials: {method: token}\n"
+                                      "targets: [{region: cn-north-4, project_id: p1}]\n")
+    for name in ("poolscope.yaml", "bad.yaml"):
+        try:
+            load_config(tmp_path / name)
+        except ConfigError as exc:
+            caught.append(exc)
+    try:
+        load_credentials(load_config(tmp_path / "ok.yaml"))
+    except CredentialsError as exc:
+        caught.append(exc)
+    assert sum(isinstance(e, ConfigError) for e in caught) == 2 and len(caught) == 11
+    # repr/str of the credentials themselves
+    texts = [repr(AkSkCredentials(AK, SK, WRONG_SK)), str(AkSkCredentials(UNKNOWN_AK, SK)),
+             repr(TokenCredentials("u", SK, "d"))]
+    texts += [t for e in caught for t in _exception_texts(e)]
+    leaks = [(text[:120], canary) for text in texts for canary in CANARIES if canary in text]
     assert leaks == []
