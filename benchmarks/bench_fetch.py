@@ -61,7 +61,8 @@ def sdk_loop(url: str, project_ids: list[str]) -> tuple[float, int]:
     """
     home = os.environ.get("HOME")
     # The SDK writes ~/.huaweicloud on import: keep it out of the user's home.
-    os.environ["HOME"] = tempfile.mkdtemp(prefix="poolscope-bench-home-")
+    sdk_home = tempfile.mkdtemp(prefix="poolscope-bench-home-")
+    os.environ["HOME"] = sdk_home
     try:
         from huaweicloudsdkcore.auth.credentials import BasicCredentials
         from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -85,6 +86,7 @@ def sdk_loop(url: str, project_ids: list[str]) -> tuple[float, int]:
             os.environ.pop("HOME", None)
         else:
             os.environ["HOME"] = home
+        shutil.rmtree(sdk_home, ignore_errors=True)
 
 
 async def _probe(url: str, project_ids: list[str]) -> float:
