@@ -18,14 +18,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.metadata
-import importlib.util
 import inspect
 import json
 import logging
 import os
 import random
 import ssl
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -235,7 +233,6 @@ class ModelArtsClient:
         self._tokens: dict[iam.Scope, iam.IamToken] = {}
         self._token_fetches: dict[iam.Scope, asyncio.Future[iam.IamToken]] = {}
         if http is None:
-            _note_missing_sniffio()
             ssl_verify = _ssl_verify(verify)
             shards = -(-concurrency // CONNECTIONS_PER_POOL)
             per_pool = -(-concurrency // shards)
@@ -734,16 +731,6 @@ def _parse_base(endpoint: str) -> _Base:
     # netloc keeps a non-default port and IPv6 brackets, exactly what the signer expects as the Host value.
     host = url.netloc.decode("ascii")
     return _Base(origin=f"{url.scheme}://{host}", host=host, prefix=url.raw_path.decode("ascii").rstrip("/"))
-
-
-@functools.cache
-def _note_missing_sniffio() -> None:
-    """httpcore 1.0 runs `import sniffio` each time it sets up a lock, ~15 times per request; anyio 4 no
-    longer depends on sniffio, and Python does not remember a failed import, so each of them searched
-    sys.path again (~40 us, a fifth of a request's CPU). When it is absent, say so once in sys.modules (the
-    documented way to make an import fail): later imports fail at once, exactly as they would anyway."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 @functools.cache
