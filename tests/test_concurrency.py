@@ -102,7 +102,9 @@ def _all_rows(db, snapshot_id: str) -> dict:
     out = {}
     for view in VIEWS:
         cols = [r[0] for r in query_catalog(db, f"SELECT column_name FROM (DESCRIBE {view})")]
-        keep = [c for c in cols if c not in ("raw_file", "duration_ms", "started_at", "finished_at", "request_id")]
+        # what differs between two runs by nature: timings, request ids, the order calls finished in
+        keep = [c for c in cols if c not in ("raw_file", "duration_ms", "started_at", "finished_at", "request_id",
+                                             "call_id", "response_id")]
         out[view] = query_catalog(db, f"SELECT {', '.join(keep)} FROM {view} WHERE snapshot_id = '{snapshot_id}' "
                                       f"ORDER BY ALL")
     return out
