@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from pipeline.modelarts.credentials import mask_ak
 from pipeline.simulator.faults import Faults
 from pipeline.simulator.runner import DEMO_AK, DEMO_SK, Simulator, SimulatorConfig
 
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         if demo:
             print(f"accepting the demo credential: {ENV_AK}={DEMO_AK} {ENV_SK}={DEMO_SK}")
         else:
-            print(f"accepting AK {sim.ak} from {ENV_AK} (SK from {ENV_SK}, not shown)")
+            # The user's own key: shown masked, as everywhere else (terminals get scrolled back and logged).
+            print(f"accepting AK {mask_ak(sim.ak)} from {ENV_AK} (SK from {ENV_SK}, not shown)")
         for p in sim.projects:
             flag = "  (403 forbidden)" if p.forbidden else ""
             print(f"  {p.region:<16} {p.name:<24} {p.id}  {len(sim.fleet.pools(p.id))} pools{flag}")

@@ -78,7 +78,8 @@ def test_env_credentials_are_used_and_never_printed(tmp_path):
         rest = _stop(proc)
     output = "\n".join(lines) + rest
     assert secret not in output and secret not in config.read_text()
-    assert "USERAK00000000000000" in output and "simulator stopped" in rest
+    assert "USERAK00000000000000" not in output and "accepting AK USER…" in output  # masked, like every log
+    assert "simulator stopped" in rest
 
 
 def test_demo_credentials_are_printed(tmp_path):
