@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -103,14 +103,7 @@ def commit(
             _mark_replaced(Manifest(**json.loads(previous.read_text(encoding="utf-8"))).files(layout.root).values())
         except (OSError, ValueError, TypeError):
             pass
-    tables: dict[str, dict] = {}
-    for table, src in sorted(table_files.items()):
-        dest = layout.table_file(table, snapshot_id, write_id)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
-        tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
-    for parent in {layout.table_file(t, snapshot_id, write_id).parent for t in table_files}:
-        fsync_dir(parent)
+    tables = _move_in(layout, table_files, rows, lambda t: layout.table_file(t, snapshot_id, write_id))
     manifest = Manifest(
         snapshot_id=snapshot_id,
         write_id=write_id,
@@ -126,6 +119,21 @@ def commit(
     return manifest
 
 
+def _move_in(layout: Layout, table_files: Mapping[str, Path], rows: Mapping[str, int],
+             dest_of: Callable[[str], Path]) -> dict[str, dict]:
+    """Move written table files to their final names (which no record references yet) and make the moves
+    durable. Returns the record's `tables`: table -> {"file": path relative to the root, "rows": n}."""
+    tables: dict[str, dict] = {}
+    for table, src in sorted(table_files.items()):
+        dest = dest_of(table)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+        tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
+    for parent in {dest_of(t).parent for t in table_files}:
+        fsync_dir(parent)
+    return tables
+
+
 def _write_json(final: Path, tmp: Path, data: dict) -> None:
     """Durably replace `final` with `data`: write + fsync a temporary sibling, rename, fsync the folder."""
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -136,18 +144,23 @@ def _write_json(final: Path, tmp: Path, data: dict) -> None:
     fsync_dir(final.parent)
 
 
-def read_manifests(layout: Layout) -> list[Manifest]:
-    """Committed snapshots, oldest first. A manifest that cannot be read is skipped, never fatal."""
+def _read_records(folder: Path, kind: type) -> list:
+    """Every `<name>.json` record in `folder` as `kind`, in name order. One that cannot be read is skipped,
+    never fatal: records are written whole and renamed into place, so only outside damage makes one."""
     out = []
-    if not layout.manifests.is_dir():
+    if not folder.is_dir():
         return out
-    for path in sorted(layout.manifests.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            out.append(Manifest(**data))
+            out.append(kind(**json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError):
             continue
     return out
+
+
+def read_manifests(layout: Layout) -> list[Manifest]:
+    """Committed snapshots, oldest first."""
+    return _read_records(layout.manifests, Manifest)
 
 
 @dataclass(frozen=True)
@@ -180,14 +193,7 @@ def commit_day(layout: Layout, *, day: str, write_id: str, snapshots: Mapping[st
     files the day was read from until now."""
     check_day(day)
     _mark_replaced(replaces)
-    tables: dict[str, dict] = {}
-    for table, src in sorted(table_files.items()):
-        dest = layout.compacted_file(table, day, write_id)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
-        tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
-    for parent in {layout.compacted_file(t, day, write_id).parent for t in table_files}:
-        fsync_dir(parent)
+    tables = _move_in(layout, table_files, rows, lambda t: layout.compacted_file(t, day, write_id))
     record = DayRecord(day=day, write_id=write_id, snapshots=dict(sorted(snapshots.items())), tables=tables,
                        compacted_at=datetime.now(timezone.utc).isoformat())
     layout.day_records.mkdir(parents=True, exist_ok=True)
@@ -196,18 +202,8 @@ def commit_day(layout: Layout, *, day: str, write_id: str, snapshots: Mapping[st
 
 
 def read_day_records(layout: Layout) -> list[DayRecord]:
-    """Compacted days, oldest first. An unreadable record is skipped, never fatal (records are written whole and
-    renamed into place, so only outside damage makes one; its snapshots then read from their own files)."""
-    out = []
-    if not layout.day_records.is_dir():
-        return out
-    for path in sorted(layout.day_records.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            out.append(DayRecord(**data))
-        except (OSError, ValueError, TypeError):
-            continue
-    return out
+    """Compacted days, oldest first (a day whose record cannot be read is read from its snapshots' files)."""
+    return _read_records(layout.day_records, DayRecord)
 
 
 @dataclass(frozen=True)
