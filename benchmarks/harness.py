@@ -62,10 +62,13 @@ def report(figures: list[Figure], out: Path) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    machine = machine_info()
+    lines.insert(0, "machine: " + ", ".join(f"{k} {v}" for k, v in machine.items())
+                 + f"; load average {os.getloadavg()[0]:.2f} at the end (figures from a busy machine run slower)")
+    lines.append(f"ratio = value / baseline; {sum(f.met is False for f in figures)} target(s) not met; "
+                 f"written to {out}")
     out.write_text(
-        json.dumps(
-            {"machine": machine_info(), "figures": [asdict(f) | {"ratio": f.ratio} for f in figures]},
-            indent=2,
-        )
+        json.dumps({"machine": machine, "load_average_1m": os.getloadavg()[0],
+                    "figures": [asdict(f) | {"ratio": f.ratio} for f in figures]}, indent=2)
     )
     return "\n".join(lines)
