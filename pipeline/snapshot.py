@@ -268,11 +268,13 @@ def run_snapshot(
     credentials = credentials or load_credentials(config)
     layout = Layout(config.root)
     with writer_lock(layout, wait_s=lock_wait_s):
-        collect_garbage(layout)
         snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
         staged = stage(layout, raw_dir, snapshot_id)
         checks = check(staged)
         manifest = publish(layout, staged, checks)
+        # After the new catalog is in place: a catalog left stale by a crashed run may name files that are no
+        # longer live, and must be replaced before they can be removed.
+        collect_garbage(layout)
     for c in checks:
         if not c.passed:
             log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)

@@ -25,7 +25,7 @@ from pipeline.lake.catalog import build_catalog, quote_literal, select_lake_file
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout, check_day, day_of, new_write_id
 from pipeline.lake.store import (
-    DayRecord, LiveFile, Manifest, collect_garbage, commit_day, live_files, read_day_records, read_manifests,
+    GRACE_S, DayRecord, LiveFile, Manifest, collect_garbage, commit_day, live_files, read_day_records, read_manifests,
     writer_lock,
 )
 
@@ -117,7 +117,7 @@ def compact_day(layout: Layout, plan: DayPlan, work: Path, write_id: str, *, thr
 def compact(layout: Layout, days: Iterable[str] | None = None, *, include_latest: bool = False,
             on_day: Callable[[str, int, int], None] | None = None, grace_s: float | None = None,
             threads: int | None = None) -> CompactionResult:
-    """Compact the given days (default: see `plan_days`), then collect garbage and rebuild the catalog once.
+    """Compact the given days (default: see `plan_days`), then rebuild the catalog once and collect garbage.
     The caller holds the writer lock. `on_day(day, done, total)` reports progress."""
     started = time.perf_counter()
     result = CompactionResult()
@@ -139,9 +139,10 @@ def compact(layout: Layout, days: Iterable[str] | None = None, *, include_latest
         result.rows += sum(t["rows"] for t in record.tables.values())
         if on_day:
             on_day(plan.day, n, len(todo))
-    result.garbage = collect_garbage(layout) if grace_s is None else collect_garbage(layout, grace_s)
-    if todo or any(result.garbage.values()):
-        build_catalog(layout, table_docs())
+    # The catalog first, even with nothing compacted: one left stale by a crash after a commit may name files
+    # that garbage collection is about to remove; rebuilt, it names live files only.
+    build_catalog(layout, table_docs())
+    result.garbage = collect_garbage(layout, GRACE_S if grace_s is None else grace_s)
     result.seconds = time.perf_counter() - started
     return result
 

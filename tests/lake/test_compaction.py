@@ -5,6 +5,7 @@ forbidden projects so that every table, the history and the reports have rows of
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from pipeline.lake.compaction import CompactionError, compact, compact_lake, pla
 from pipeline.lake.history import build_history
 from pipeline.lake.layout import Layout
 from pipeline.lake.reports import REPORTS, report_arrow
-from pipeline.lake.store import LakeBusyError, collect_garbage, read_day_records, read_manifests, writer_lock
+from pipeline.lake.store import (
+    LakeBusyError, collect_garbage, live_files, read_day_records, read_manifests, writer_lock,
+)
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.snapshot import renormalize, run_snapshot
@@ -213,6 +216,43 @@ def test_a_failed_compaction_commits_nothing_and_the_next_one_cleans_up(lake, tm
     assert not any(p.exists() for p in orphans)
     assert not list(layout.tmp.iterdir()) and not list(layout.day_records.glob(".*.tmp"))
     assert fresh(layout.catalog, tmp_path / "w3") == before
+
+
+def catalog_files(catalog: Path) -> set[str]:
+    """Every Parquet path the catalog's views name."""
+    sqls = query_catalog(catalog, "SELECT sql FROM duckdb_views() WHERE NOT internal")
+    return {p for (sql,) in sqls for p in re.findall(r"'(/[^']+\.parquet)'", sql)}
+
+
+def test_a_catalog_left_stale_by_a_crash_is_replaced_before_its_files_go(lake, tmp_path, monkeypatch):
+    """A crash between a day's commit and the catalog rebuild leaves a catalog naming the replaced snapshot
+    files. The next run must put a fresh catalog in place before garbage collection removes them."""
+    root, config, layout = lake
+    before = fresh(layout.catalog, tmp_path / "w1")
+    import pipeline.lake.compaction as compaction
+
+    def crash(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(compaction, "build_catalog", crash)
+    with pytest.raises(OSError):
+        compact_lake(layout, include_latest=True)
+    monkeypatch.undo()
+    assert read_day_records(layout)  # committed, but the catalog still names the snapshot files
+    stale = catalog_files(layout.catalog)
+    assert stale and all(Path(p).name[0].isdigit() for p in stale)
+    real_gc = compaction.collect_garbage
+
+    def gc_checking_the_catalog(layout_, grace_s):
+        named = catalog_files(layout_.catalog)
+        live = {str(f.path.resolve()) for files in live_files(layout_).values() for f in files}
+        assert named <= live, "garbage collection would remove files the current catalog names"
+        return real_gc(layout_, grace_s)
+
+    monkeypatch.setattr(compaction, "collect_garbage", gc_checking_the_catalog)
+    result = compact_lake(layout, include_latest=True, grace_s=0)
+    assert result.days == [] and result.garbage["table_files"] >= len(stale)
+    assert fresh(layout.catalog, tmp_path / "w2") == before
 
 
 def test_a_short_compacted_file_is_refused(lake, monkeypatch):
