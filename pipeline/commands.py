@@ -195,9 +195,7 @@ def compact_command(args: argparse.Namespace) -> int:
     try:
         result = compact_lake(Layout(config.root), days, include_latest=args.include_latest,
                               lock_wait_s=args.wait, on_day=bar.day)
-    except LakeBusyError as exc:
-        return _fail(str(exc), 1)
-    except CompactionError as exc:
+    except (LakeBusyError, CompactionError) as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
         return _fail(f"storage {config.root}: {_os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)

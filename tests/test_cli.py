@@ -1,26 +1,21 @@
 """The CLI as a user runs it: a subprocess against the simulator over real HTTP, then the DuckDB file."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
+import clikit
+from clikit import POOLSCOPE
 from lakekit import query_catalog
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKCLITEST00000000001", "cli-test-sk-0123456789abcdefghijklmnopq"
-POOLSCOPE = [sys.executable, "-m", "pipeline.cli"]
-REPO = Path(__file__).resolve().parents[1]
 
 
 def cli_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)}, **extra)
-    return env
+    return clikit.cli_env(AK, SK, **extra)
 
 
 def run_cli(*args, cwd, env_extra=None, check_code=None, timeout=120):

@@ -14,26 +14,22 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from clikit import POOLSCOPE, cli_env
 from lakekit import query_catalog
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import collect_garbage, live_files, read_manifests, writer_lock
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKCRASHTEST000000001", "crash-test-sk-0123456789abcdefghijklmno"
-POOLSCOPE = [sys.executable, "-m", "pipeline.cli"]
-REPO = Path(__file__).resolve().parents[1]
 SEED = 20261128
 TABLES = ("snapshots", "fetches", "pools", "pool_labels", "pool_resources", "pool_capacity", "flavors")
 
 
 def env() -> dict:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    e.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
-    return e
+    return cli_env(AK, SK)
 
 
 def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) -> dict:

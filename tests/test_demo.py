@@ -1,20 +1,17 @@
 """`poolscope demo` end to end (fewer snapshots than the default 48, same code path)."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
 
+from clikit import cli_env
 from pipeline.simulator import DEMO_AK, DEMO_SK
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env["PYTHONPATH"] = str(REPO)
+    env = cli_env()
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--snapshots", "4"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

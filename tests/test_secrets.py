@@ -3,7 +3,6 @@ event, landed file, table value or export."""
 
 import asyncio
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -14,11 +13,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from clikit import cli_env
 from pipeline.assets.resources import resources_for
 from pipeline.assets.snapshot import inventory_catalog, pool_tables, raw_snapshot
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
-REPO = Path(__file__).resolve().parents[1]
 AK = "AKCANARY7Q2W9E4R6T8Y"
 SK = "SKcanary-0a9b8c7d6e5f4g3h2i1j0k-zz"
 WRONG_SK = "SKcanary-wrong-ffffeeeeddddccccbbbb"
@@ -28,8 +27,7 @@ CANARIES = (AK, SK, WRONG_SK, UNKNOWN_AK)
 
 def _run_cli(args, cwd, ak, sk):
     time.sleep(1.1)  # one snapshot per second: the same id would replace the previous run's snapshot
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env.update({"HUAWEICLOUD_SDK_AK": ak, "HUAWEICLOUD_SDK_SK": sk, "PYTHONPATH": str(REPO)})
+    env = cli_env(ak, sk)
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
@@ -93,8 +91,7 @@ def test_canary_credentials_leak_nowhere(tmp_path, monkeypatch, caplog):
 def test_canary_credentials_through_a_whole_demo(tmp_path):
     """`poolscope demo --env-credentials`: the simulator accepts, and the client signs with, the canary pair;
     snapshots (with the demo's 403 project and 5xx), compaction, catalog and exports leak it nowhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env.update({"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK, "PYTHONPATH": str(REPO)})
+    env = cli_env(AK, SK)
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--snapshots", "3",
                            "--projects", "3", "--pools-per-project", "2", "--env-credentials"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -115,8 +112,7 @@ def test_canary_credentials_through_a_whole_demo(tmp_path):
 
 
 def test_demo_env_credentials_need_both_variables(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
-    env.update({"HUAWEICLOUD_SDK_AK": AK, "PYTHONPATH": str(REPO)})
+    env = cli_env(AK)
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--env-credentials"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "HUAWEICLOUD_SDK_SK" in proc.stderr and AK not in proc.stderr + proc.stdout

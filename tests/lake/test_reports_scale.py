@@ -12,14 +12,13 @@ The timing of the same reports over 90 days lives in benchmarks/bench_query.py (
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import date
 
 import duckdb
 import pytest
 
 from benchmarks.fleet_lake import make_fleet_lake
-from pipeline.lake.reports import REPORTS, report_arrow
+from pipeline.lake.reports import report_arrow
 
 STATES = ("creating", "available", "abnormal", "deleting")
 
