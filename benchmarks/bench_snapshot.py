@@ -26,7 +26,7 @@ from benchmarks import simproc
 from benchmarks.bench_fetch import FETCH, LATENCY_MS, POOLS_PER_PROJECT, PROJECTS, THROTTLE
 from benchmarks.harness import Figure
 from pipeline.lake.normalize import normalize
-from pipeline.snapshot import _bodies
+from pipeline.snapshot import raw_bodies
 
 BIG_PROJECTS, BIG_POOLS_PER_PROJECT = 1000, 200
 E2E_TARGET_S = 15.0
@@ -97,7 +97,7 @@ def end_to_end(work: Path) -> list[Figure]:
         raise RuntimeError(f"poolscope snapshot exited {proc.returncode}:\n{output[-2000:]}")
     snapshot_id = _snapshot_id(output)
     raw_dir = _raw_dir(work / "data", snapshot_id)
-    bodies = _bodies(raw_dir, snapshot_id)
+    bodies = raw_bodies(raw_dir, snapshot_id)
     out = work / "normalize-baseline"
     out.mkdir()
     start = time.perf_counter()

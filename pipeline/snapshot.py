@@ -136,7 +136,8 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None 
 # ---------------------------------------------------------------------------------------------- stage
 
 
-def _bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
+def raw_bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
+    """The pool bodies of a sealed raw set (the final attempt of each ok listing or show), for normalize."""
     snapshot_at = snapshot_at_of(snapshot_id)
     bodies = []
     with open(raw_dir / "calls.jsonl", encoding="utf-8") as fh:
@@ -212,7 +213,7 @@ def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
     write_id = new_write_id()
     out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}-p{os.getpid()}"
     out_dir.mkdir(parents=True)
-    rows = normalize(_bodies(raw_dir, snapshot_id), out_dir)
+    rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
     run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
                                     rows.get("rejected_documents", 0))
     rows.update(run_rows)
