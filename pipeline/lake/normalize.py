@@ -6,21 +6,24 @@ per table into `out_dir` (`<table>.parquet`, zstd), every table even when empty,
 All the work is SQL in `sql/normalize/` (each file documents its columns at the top); this module only
 orchestrates, in one private in-memory DuckDB database:
 
-1. `_macros.sql`  lenient conversion macros (`pool_int`, `pool_bool`, `pool_ts`, `pool_text`).
+1. `_macros.sql`  lenient conversion macros (`pool_int`, `pool_bool`, `pool_ts`, `pool_text`, `pool_count`, ...);
+   `_cut.sql` -> the table macro `pool_cut`: body files read with `read_blob`, cut into candidate documents, each
+   parsed once with a lenient STRUCT schema (`from_json`); unusable bodies and documents get a reason.
 2. `_types.sql`, `_bodies.sql` -> TABLE `_bodies`: one row per `BodyRef` (context), from an Arrow table built
    here column-wise; the context strings become ENUMs (cheap to write, still VARCHAR in Parquet).
 3. `_show_raw.sql` -> TABLE `_show_raw`: show_pool bodies staged (one pool per file: see the file's note);
-   `_items.sql` -> TABLE `_items`: the body files read with `read_blob`, cut into candidate documents,
-   each parsed once with a lenient STRUCT schema (`from_json`), joined to the context; unusable bodies and
-   documents get a reason.
+   `_items.sql` -> TABLE `_items`: `pool_cut` over every body, joined to the context. The rejected items of a huge
+   list body are left out; `_huge_rejected.sql` -> TABLE `_huge_rejected` counts them in a second pass over those
+   bodies only (usually none), so that memory does not grow with the number of rejected items.
 4. `_dups.sql` -> TABLE `_dups`: documents whose pool id was already seen in the snapshot and project.
 5. `_dup_excerpts.sql` -> TABLE `_dup_excerpts`: text of those duplicates (re-reads only their bodies).
 6. `_docs.sql` -> VIEW `docs`: the usable documents, the input of every table file.
 7. `<table>.sql` -> `COPY (...) TO out_dir/<table>.parquet`, two or more at a time on cursors of the database
    (one COPY alone keeps about 1.3 of 2 cores busy; its Parquet writer is partly serial).
 
-A body or document that cannot be used lands in `rejected_documents` with its reason; nothing in a body's
-content can stop the run. Python never looks inside a body: per body it only checks that the file is readable.
+A body or document that cannot be used lands in `rejected_documents` with its reason (severity error, at most
+a fixed number of rows per body and reason); nothing in a body's content can stop the run. Python never looks
+inside a body: per body it only checks that the file is readable.
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path = SQL_DIR) -> None:
     """Steps 1-6: read and parse the bodies into `_items`, find duplicates, define the `docs` view."""
     con.execute(sql_text("_macros", sql_dir))
+    con.execute(sql_text("_cut", sql_dir))
     context, read_params = _bodies_arrow(bodies)
     con.register("_bodies_arrow", context)
     try:
@@ -171,6 +175,10 @@ def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path =
         con.execute("UPDATE _bodies SET readable = false WHERE list_contains($bad, path)", {"bad": bad})
         skip = set(bad)
         _read(con, {k: [p for p in v if p not in skip] for k, v in read_params.items()}, sql_dir)
+    huge = [row[0] for row in con.execute("SELECT DISTINCT path FROM _items WHERE huge ORDER BY path").fetchall()]
+    if huge:
+        log.warning("normalize: %d list body(ies) with more than the usual number of items: %s", len(huge), huge[:5])
+    con.execute("CREATE TABLE _huge_rejected AS " + sql_text("_huge_rejected", sql_dir), {"huge": huge})
     con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
     dup_paths = con.execute(
         "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
@@ -215,6 +223,20 @@ def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path, sql_dir: Path = 
     return {table: written[table] for table in TABLES}
 
 
+def rejected_count(out_dir: Path) -> int:
+    """Documents (or bodies) that could not be used, from a written `rejected_documents.parquet`: its error rows,
+    a summary row counting for the documents it stands for. Warnings are not rejections."""
+    con = duckdb.connect(":memory:")
+    try:
+        row = con.execute(
+            "SELECT coalesce(sum(documents) FILTER (WHERE severity = 'error'), 0) FROM read_parquet($p)",
+            {"p": str(Path(out_dir) / "rejected_documents.parquet")},
+        ).fetchone()
+        return int(row[0])
+    finally:
+        con.close()
+
+
 def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
     """Flatten the pool documents in `bodies` into `out_dir/<table>.parquet`; return table -> row count.
 
@@ -232,7 +254,7 @@ def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) 
     finally:
         con.close()
     log.info(
-        "normalized %d bodies in %.2fs: %d pools, %d rejected",
+        "normalized %d bodies in %.2fs: %d pools, %d rejected_documents row(s)",
         len(bodies),
         time.perf_counter() - started,
         counts["pools"],

@@ -12,8 +12,8 @@
 --   response_id  VARCHAR      BodyRef.response_id
 --   item_index   INTEGER      index in the list body's items (NULL for show_pool)
 --   pool_id      VARCHAR      metadata.name
---   p            STRUCT       the parsed document (schema in _items.sql)
---   cn_mode_lower VARCHAR     spec.containernetwork.mode (SDK key), see _items.sql
+--   p            STRUCT       the parsed document (schema in _cut.sql)
+--   cn_mode_lower VARCHAR     spec.containernetwork.mode (SDK key), see _cut.sql
 SELECT doc_key, snapshot_id, snapshot_at, region, project_id, source, response_id, item_index, pool_id,
        p, cn_mode_lower
 FROM _items

@@ -28,3 +28,71 @@ CREATE OR REPLACE MACRO pool_ts(v) AS
 
 CREATE OR REPLACE MACRO pool_text(v) AS
     NULLIF(v, '');
+
+-- Counts (node counts and pools.subpools_count). A document whose count is present but is not a whole number in
+-- 0..2147483647 is rejected (_cut.sql); the table files then read the counts of the documents left:
+-- pool_count_ok(v VARCHAR) -> BOOLEAN
+--     true when v is absent (NULL: the key is missing or JSON null) or a plain base-10 integer in 0..2147483647,
+--     as a JSON number or a JSON string, blanks around it allowed ("3", " 3 ", "+3", "-0"); false for anything
+--     else: NaN, Infinity, 1e99999, -1e30, 1e30, 2.5, 3.0, "12abc", "", true, {}, [], -1, 2147483648.
+-- pool_count(v VARCHAR) -> INTEGER
+--     the count of a document that passed pool_count_ok: its value, and 0 when absent. The service omits absent
+--     fields and never sends null (reference §3), and the SDK types every count as an optional int: an entry
+--     that names a flavor or an AZ without a count reports no nodes.
+-- pool_entries_bad_count(entries LIST) -> VARCHAR
+--     the first field of a list of flavor entries ({count, maxCount, azs: [{count}]}, an entry may be NULL) that
+--     fails pool_count_ok: 'count', 'maxCount' or 'azs[].count'; NULL when all pass.
+-- pool_state_entries(j JSON) -> LIST
+--     status.resources.<state>: an ARRAY of flavor entries (the docs) or ONE entry (the SDK), as a list of
+--     {count, maxCount, azs: [{count}]} (VARCHAR counts); NULL for anything else.
+-- pool_rejected_cap() -> INTEGER
+--     rejected_documents lists at most this many documents per body and reason, one by one; the rest of them
+--     are one summary row (see rejected_documents.sql).
+-- pool_huge_items() -> INTEGER
+--     a list body with more items than this is "huge": its rejected items are not kept in _items (memory) but
+--     counted by a second pass (_huge_rejected.sql). No real project lists that many pools.
+-- pool_utf8_repair(b BLOB, marker VARCHAR) -> VARCHAR
+--     the bytes of b as text, each byte that is not part of a valid UTF-8 sequence replaced by marker. b::VARCHAR
+--     writes every byte outside printable ASCII (and \ ' ") as \xNN; the runs of valid UTF-8 sequences in that
+--     text are decoded back (a VARCHAR cast to BLOB reads \xNN), the lone bytes left are the invalid ones.
+--     Linear in the size of b; used only for list bodies that fail decode().
+
+CREATE OR REPLACE MACRO pool_count_ok(v) AS
+    v IS NULL OR coalesce(regexp_full_match(v, '\s*[+-]?[0-9]{1,10}\s*')
+                          AND TRY_CAST(v AS BIGINT) BETWEEN 0 AND 2147483647, false);
+
+CREATE OR REPLACE MACRO pool_count(v) AS
+    coalesce(pool_int(v), 0);
+
+CREATE OR REPLACE MACRO pool_entries_bad_count(entries) AS
+    CASE
+        WHEN NOT coalesce(list_bool_and(list_transform(entries, lambda e: pool_count_ok(e.count))), true)
+            THEN 'count'
+        WHEN NOT coalesce(list_bool_and(list_transform(entries, lambda e: pool_count_ok(e.maxCount))), true)
+            THEN 'maxCount'
+        WHEN NOT coalesce(list_bool_and(list_transform(entries, lambda e: coalesce(
+                 list_bool_and(list_transform(e.azs, lambda z: pool_count_ok(z.count))), true))), true)
+            THEN 'azs[].count'
+    END;
+
+CREATE OR REPLACE MACRO pool_state_entries(j) AS
+    CASE left(j, 1)
+        WHEN '[' THEN from_json(j, '[{"count": "VARCHAR", "maxCount": "VARCHAR", "azs": [{"count": "VARCHAR"}]}]')
+        WHEN '{' THEN [from_json(j, '{"count": "VARCHAR", "maxCount": "VARCHAR", "azs": [{"count": "VARCHAR"}]}')]
+    END;
+
+CREATE OR REPLACE MACRO pool_rejected_cap() AS 100;
+
+CREATE OR REPLACE MACRO pool_huge_items() AS 1000;
+
+CREATE OR REPLACE MACRO pool_utf8_repair(b, marker) AS
+    array_to_string(list_transform(
+        regexp_extract_all(b::VARCHAR,
+            '(?:[^\\]|\\x[0-7][0-9A-F]|\\x(?:C[2-9A-F]|D[0-9A-F])\\x[89AB][0-9A-F]'
+            || '|\\xE0\\x[AB][0-9A-F]\\x[89AB][0-9A-F]|\\xE[1-9A-CEF]\\x[89AB][0-9A-F]\\x[89AB][0-9A-F]'
+            || '|\\xED\\x[89][0-9A-F]\\x[89AB][0-9A-F]'
+            || '|\\xF0\\x(?:9[0-9A-F]|[AB][0-9A-F])\\x[89AB][0-9A-F]\\x[89AB][0-9A-F]'
+            || '|\\xF[1-3]\\x[89AB][0-9A-F]\\x[89AB][0-9A-F]\\x[89AB][0-9A-F]'
+            || '|\\xF4\\x8[0-9A-F]\\x[89AB][0-9A-F]\\x[89AB][0-9A-F])+|\\x[0-9A-F][0-9A-F]'),
+        lambda t: CASE WHEN regexp_full_match(t, '\\x[89A-F][0-9A-F]') THEN marker ELSE decode(t::BLOB) END),
+        '');

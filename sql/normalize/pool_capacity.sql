@@ -11,9 +11,10 @@
 -- pool_id      VARCHAR      pool id (metadata.name)
 -- state        VARCHAR      creating | available | abnormal | deleting (the key under status.resources)
 -- flavor       VARCHAR      resource flavor (status.resources.<state>[].flavor)
--- count        INTEGER      nodes in that state (status.resources.<state>[].count); NULL when absent or not an
---                           integer ("3" reads as 3); a negative value is kept as is
--- max_count    INTEGER      elastic maximum (status.resources.<state>[].maxCount), same rules
+-- count        INTEGER      nodes in that state (status.resources.<state>[].count), 0..2147483647, never NULL:
+--                           absent reads as 0; "3" reads as 3; a document with any other value is rejected whole
+-- max_count    INTEGER      elastic maximum (status.resources.<state>[].maxCount), same range, never NULL: absent
+--                           reads as count (maxCount equals count in a physical pool, where the service omits it)
 -- node_pool    VARCHAR      node pool of the entry, SDK only (status.resources.<state>[].nodePool); a flavor can
 --                           appear once per node pool
 -- Entries that are not objects, or have none of flavor/count/maxCount/azs/nodePool, are skipped.
@@ -43,8 +44,8 @@ e AS (
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id,
        state,
        e.flavor AS flavor,
-       pool_int(e.count) AS count,
-       pool_int(e.maxCount) AS max_count,
+       pool_count(e.count) AS count,
+       coalesce(pool_int(e.maxCount), pool_count(e.count)) AS max_count,
        e.nodePool AS node_pool
 FROM e
 WHERE e.flavor IS NOT NULL OR e.count IS NOT NULL OR e.maxCount IS NOT NULL OR e.azs IS NOT NULL

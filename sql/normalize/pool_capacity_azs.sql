@@ -10,8 +10,9 @@
 -- state        VARCHAR      creating | available | abnormal | deleting (the key under status.resources)
 -- flavor       VARCHAR      resource flavor (status.resources.<state>[].flavor)
 -- az           VARCHAR      availability zone (status.resources.<state>[].azs[].az)
--- count        INTEGER      nodes in that state, flavor and AZ (status.resources.<state>[].azs[].count); NULL
---                           when absent or not an integer; a negative value is kept as is
+-- count        INTEGER      nodes in that state, flavor and AZ (status.resources.<state>[].azs[].count),
+--                           0..2147483647, never NULL: absent reads as 0; a document with any other value is
+--                           rejected whole
 -- node_pool    VARCHAR      node pool of the flavor entry, SDK only (status.resources.<state>[].nodePool)
 -- AZ entries that are not objects, or have neither az nor count, are skipped.
 WITH s AS (
@@ -47,7 +48,7 @@ SELECT snapshot_id, snapshot_at, region, project_id, pool_id,
        state,
        flavor,
        z.az AS az,
-       pool_int(z.count) AS count,
+       pool_count(z.count) AS count,
        node_pool
 FROM z
 WHERE z.az IS NOT NULL OR z.count IS NOT NULL

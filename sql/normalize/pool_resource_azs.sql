@@ -8,8 +8,8 @@
 -- pool_id      VARCHAR      pool id (metadata.name)
 -- flavor       VARCHAR      resource flavor (spec.resources[].flavor)
 -- az           VARCHAR      availability zone, e.g. cn-north-4a (spec.resources[].azs[].az)
--- count        INTEGER      requested nodes in that AZ (spec.resources[].azs[].count); NULL when absent or not
---                           an integer; a negative value is kept as is
+-- count        INTEGER      requested nodes in that AZ (spec.resources[].azs[].count), 0..2147483647, never NULL:
+--                           absent reads as 0; a document with any other value is rejected whole
 -- AZ entries that are not objects, or have neither az nor count, are skipped.
 WITH e AS (
     SELECT snapshot_id, snapshot_at, region, project_id, pool_id, unnest(p.spec.resources) AS r
@@ -24,6 +24,6 @@ a AS (
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id,
        flavor,
        z.az AS az,
-       pool_int(z.count) AS count
+       pool_count(z.count) AS count
 FROM a
 WHERE z.az IS NOT NULL OR z.count IS NOT NULL

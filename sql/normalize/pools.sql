@@ -30,7 +30,10 @@
 -- auto_renew                       BOOLEAN      "1"/"true" -> true, "0"/"false" -> false, else NULL
 --                                               (metadata.annotations."os.modelarts/auto.renew")
 -- order_id                         VARCHAR      CBC order id (metadata.annotations."os.modelarts/order.id")
--- subpools_count                   INTEGER      number of logical sub-pools (metadata.annotations."os.modelarts.pool/subpools.count")
+-- subpools_count                   INTEGER      number of logical sub-pools, 0..2147483647, never NULL: absent reads as 0
+--                                               (the service writes the annotation on physical pools that have
+--                                               sub-pools); a document with any other value is rejected whole
+--                                               (metadata.annotations."os.modelarts.pool/subpools.count")
 -- control_mode                     INTEGER      restriction bitmask, 0 = none, e.g. 9 = 8 + 1 (spec.controlMode)
 -- cm_to_yearly_monthly_restricted  BOOLEAN      bit 1 of control_mode: change to yearly/monthly is restricted;
 --                                               this and the four flags below are NULL when control_mode is
@@ -93,7 +96,7 @@ SELECT
     pool_int(ann[4]) AS period_num,
     pool_bool(ann[5]) AS auto_renew,
     ann[6] AS order_id,
-    pool_int(ann[7]) AS subpools_count,
+    pool_count(ann[7]) AS subpools_count,
     cm AS control_mode,
     CASE WHEN cm >= 0 THEN (cm & 1) <> 0 END AS cm_to_yearly_monthly_restricted,
     CASE WHEN cm >= 0 THEN (cm & 2) <> 0 END AS cm_flavor_change_restricted,

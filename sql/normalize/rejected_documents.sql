@@ -1,5 +1,10 @@
--- Table rejected_documents: one row per body or pool document that could not be used. A rejection never stops
--- the run and never affects the other documents of the same body. The raw bytes stay in the landing.
+-- Table rejected_documents: one row per body or pool document that could not be used (severity error), and per
+-- document that was used but read with a warning (severity warning). A rejection never stops the run and never
+-- affects the other documents of the same body. The raw bytes stay in the landing.
+--
+-- At most pool_rejected_cap() (100) documents of one body are listed one by one per reason; the others are one
+-- summary row (item_index NULL, documents = how many). So a body of ten million empty items gives 101 rows, and
+-- sum(documents) is still the exact number of documents concerned.
 --
 -- column            type         meaning
 -- snapshot_id       VARCHAR      snapshot (run)
@@ -9,35 +14,71 @@
 -- response_id       VARCHAR      landed response the body came from (BodyRef.response_id)
 -- source            VARCHAR      list_pools | show_pool (BodyRef.source)
 -- item_index        INTEGER      0-based index in the list body's `items`; NULL when the whole body is rejected,
---                                and for a show_pool body (its one document is the body)
--- pool_id           VARCHAR      metadata.name when known (duplicates), else NULL
+--                                for a show_pool body (its one document is the body), and for a summary row
+-- pool_id           VARCHAR      metadata.name when known (duplicates, invalid counts), else NULL
 -- reason            VARCHAR      one of:
 --                                  body file could not be read    (missing, not a regular file, unreadable)
 --                                  unknown source <source>        (BodyRef.source is not list_pools/show_pool)
---                                  body is not valid UTF-8 text
+--                                  body is not valid UTF-8 text   (a show_pool body, or a list body whose invalid
+--                                                                  bytes break its JSON)
 --                                  body is empty                  (zero bytes, or only white space)
 --                                  body is not valid JSON
 --                                  body is not a JSON object      (e.g. [] or "x" or null)
 --                                  body has no items array        (list body without an `items` ARRAY)
+--                                  item is not valid UTF-8 text   (an items[] element holding a byte that is not
+--                                                                  UTF-8; the other items of the body are read)
 --                                  item is not an object          (an items[] element such as 3, "x", null, [])
 --                                  pool has no metadata.name      (absent, null, not a JSON string, or blank)
+--                                  invalid count at <field>: not an integer in 0..2147483647
+--                                                                 (<field> e.g. spec.resources[].maxCount,
+--                                                                  status.resources.available[].azs[].count,
+--                                                                  metadata.annotations."os.modelarts.pool/subpools.count":
+--                                                                  NaN, Infinity, 1e99999, -1e30, 2.5, "12abc", -1, ...)
 --                                  duplicate pool id in snapshot  (metadata.name already seen in the same
 --                                                                  snapshot_id and project_id; the first is kept)
+-- severity          VARCHAR      error: the body or document was not used (every reason above);
+--                                warning: the document was used (none yet)
+-- documents         INTEGER      documents this row stands for: 1, or for a summary row the number of further
+--                                documents of the body rejected for the same reason and not listed one by one
 -- excerpt           VARCHAR      first 200 characters of the offending text: the body, or the item's JSON (bytes
---                                that are not UTF-8 appear as \xNN escapes); NULL when the file was not read
+--                                that are not UTF-8 appear as \xNN escapes in a body, as U+FFFD in an item); NULL
+--                                when the file was not read; for a summary row, a sentence with the count
 -- kept_response_id  VARCHAR      for a duplicate: the response holding the document that was kept, else NULL
 -- kept_item_index   INTEGER      for a duplicate: that document's item_index, else NULL
-SELECT snapshot_id, snapshot_at, region, project_id, response_id, source, item_index, pool_id, reason, excerpt,
-       NULL::VARCHAR AS kept_response_id, NULL::INTEGER AS kept_item_index
-FROM _items
-WHERE reason IS NOT NULL
+WITH listed AS (
+    SELECT body_idx, snapshot_id, snapshot_at, region, project_id, response_id, source, item_index, pool_id,
+           reason, 'error' AS severity, excerpt, NULL::VARCHAR AS kept_response_id, NULL::INTEGER AS kept_item_index,
+           NULL::BIGINT AS total
+    FROM _items
+    WHERE reason IS NOT NULL
+    UNION ALL
+    SELECT r.body_idx, r.snapshot_id, r.snapshot_at, r.region, r.project_id, r.response_id, r.source, r.item_index,
+           r.pool_id, 'duplicate pool id in snapshot', 'error', e.excerpt, k.response_id, k.item_index, NULL
+    FROM _dups AS x
+    JOIN _items AS r ON r.doc_key = x.doc_key
+    JOIN _items AS k ON k.doc_key = x.kept_key
+    LEFT JOIN _dup_excerpts AS e
+           ON e.path = r.path AND e.source = r.source AND e.item_index IS NOT DISTINCT FROM r.item_index
+    UNION ALL
+    SELECT b.body_idx, b.snapshot_id, b.snapshot_at, b.region, b.project_id, b.response_id, b.source,
+           h.f.item_index, h.f.pool_id, h.reason, 'error', h.f.excerpt, NULL, NULL, h.n
+    FROM (SELECT path, source, reason, n, unnest(firsts) AS f FROM _huge_rejected) AS h
+    JOIN _bodies AS b ON b.path = h.path AND b.source = h.source AND b.readable
+),
+ranked AS (
+    SELECT *,
+           row_number() OVER (PARTITION BY body_idx, reason ORDER BY item_index) AS rank,
+           coalesce(total, count(*) OVER (PARTITION BY body_idx, reason)) AS n
+    FROM listed
+)
+SELECT snapshot_id, snapshot_at, region, project_id, response_id, source, item_index, pool_id, reason, severity,
+       1 AS documents, excerpt, kept_response_id, kept_item_index
+FROM ranked
+WHERE rank <= pool_rejected_cap()
 UNION ALL
-SELECT r.snapshot_id, r.snapshot_at, r.region, r.project_id, r.response_id, r.source, r.item_index, r.pool_id,
-       'duplicate pool id in snapshot' AS reason,
-       e.excerpt,
-       k.response_id AS kept_response_id, k.item_index AS kept_item_index
-FROM _dups AS x
-JOIN _items AS r ON r.doc_key = x.doc_key
-JOIN _items AS k ON k.doc_key = x.kept_key
-LEFT JOIN _dup_excerpts AS e
-       ON e.path = r.path AND e.source = r.source AND e.item_index IS NOT DISTINCT FROM r.item_index
+SELECT snapshot_id, snapshot_at, region, project_id, response_id, source, NULL, NULL, reason, severity,
+       (n - pool_rejected_cap())::INTEGER,
+       (n - pool_rejected_cap()) || ' more documents of this body with this reason, not listed one by one',
+       NULL, NULL
+FROM ranked
+WHERE rank = 1 AND n > pool_rejected_cap()

@@ -118,7 +118,8 @@ SCHEMAS = {
     "pool_job_flavors": {**POOL_CTX, "job_flavor": "VARCHAR"},
     "rejected_documents": {
         **CTX, "response_id": "VARCHAR", "source": "VARCHAR", "item_index": "INTEGER", "pool_id": "VARCHAR",
-        "reason": "VARCHAR", "excerpt": "VARCHAR", "kept_response_id": "VARCHAR", "kept_item_index": "INTEGER",
+        "reason": "VARCHAR", "severity": "VARCHAR", "documents": "INTEGER", "excerpt": "VARCHAR",
+        "kept_response_id": "VARCHAR", "kept_item_index": "INTEGER",
     },
 }
 
@@ -159,7 +160,7 @@ def check_doc_example(run: Run, source: str, response_id: str, az: str, workspac
         "pool_type": "Dedicate", "phase": "Running", "message": None, "parent": None, "root": DOC_POOL,
         "is_physical": True, "created_at": datetime(2022, 9, 16, 3, 10, 40, tzinfo=timezone.utc),
         "description": "", "billing_mode": "pay_per_use", "period_type": None, "period_num": None,
-        "auto_renew": None, "order_id": None, "subpools_count": None, "control_mode": None,
+        "auto_renew": None, "order_id": None, "subpools_count": 0, "control_mode": None,
         "cm_to_yearly_monthly_restricted": None, "cm_flavor_change_restricted": None,
         "cm_service_restricted": None, "cm_frozen": None, "cm_police_frozen": None,
         "network_name": "network-maos-86c13962597848eeb29c5861153a391f", "container_network_mode": None,
@@ -171,10 +172,10 @@ def check_doc_example(run: Run, source: str, response_id: str, az: str, workspac
         {"scope_type": "Infer", "requested": True, "state": "Enabled"},
         {"scope_type": "Train", "requested": True, "state": "Enabled"},
     ]
-    assert strip_ctx(run.rows("pool_resources")) == [{"flavor": "modelarts.vm.cpu.4ud", "count": 2, "max_count": None}]
+    assert strip_ctx(run.rows("pool_resources")) == [{"flavor": "modelarts.vm.cpu.4ud", "count": 2, "max_count": 2}]
     assert run.rows("pool_resource_azs") == []
     assert strip_ctx(run.rows("pool_capacity")) == [
-        {"state": "available", "flavor": "modelarts.vm.cpu.4ud", "count": 2, "max_count": None, "node_pool": None}
+        {"state": "available", "flavor": "modelarts.vm.cpu.4ud", "count": 2, "max_count": 2, "node_pool": None}
     ]
     assert strip_ctx(run.rows("pool_capacity_azs")) == [
         {"state": "available", "flavor": "modelarts.vm.cpu.4ud", "az": az, "count": 2, "node_pool": None}
@@ -428,31 +429,32 @@ def test_scopes_are_the_union_of_spec_and_status(run):
     ]
 
 
-def test_resources_and_per_az_rows_with_lenient_counts(run):
+def test_resources_and_per_az_rows_with_absent_and_string_counts(run):
     run.pools(pool("pool-r", spec={"resources": [
         {"flavor": "modelarts.vm.gpu.tnt004", "count": 4, "maxCount": 6,
          "azs": [{"az": "cn-north-4a", "count": 3}, {"az": "cn-north-4b", "count": "1"}]},
-        {"flavor": "modelarts.vm.cpu.8u", "count": "3", "maxCount": "abc",
-         "azs": [{"az": "cn-north-4a", "count": -2}, {"az": "cn-north-4c"}, {"count": 2.5}, 7, None, {}]},
-        {"flavor": "modelarts.vm.npu.snt9", "count": 2.5, "maxCount": 1e30, "azs": "cn-north-4a"},
+        {"flavor": "modelarts.vm.cpu.8u", "count": " 3 ",
+         "azs": [{"az": "cn-north-4a", "count": "+2"}, {"az": "cn-north-4c"}, {"count": None}, 7, None, {}]},
+        {"flavor": "modelarts.vm.npu.snt9", "maxCount": None, "azs": "cn-north-4a"},
         "not-an-object",
         {},
-        {"count": -1},
+        {"count": 0, "maxCount": 2147483647},
     ]}))
     run.run()
+    # absent (or null) count: 0; absent maxCount: the count (see pool_resources.sql)
     assert strip_ctx(run.rows("pool_resources", order="flavor NULLS LAST")) == [
-        {"flavor": "modelarts.vm.cpu.8u", "count": 3, "max_count": None},
+        {"flavor": "modelarts.vm.cpu.8u", "count": 3, "max_count": 3},
         {"flavor": "modelarts.vm.gpu.tnt004", "count": 4, "max_count": 6},
-        {"flavor": "modelarts.vm.npu.snt9", "count": None, "max_count": None},
-        {"flavor": None, "count": -1, "max_count": None},
+        {"flavor": "modelarts.vm.npu.snt9", "count": 0, "max_count": 0},
+        {"flavor": None, "count": 0, "max_count": 2147483647},
     ]
     assert strip_ctx(run.rows("pool_resource_azs", order="flavor, az NULLS LAST, count")) == [
-        {"flavor": "modelarts.vm.cpu.8u", "az": "cn-north-4a", "count": -2},
-        {"flavor": "modelarts.vm.cpu.8u", "az": "cn-north-4c", "count": None},
-        {"flavor": "modelarts.vm.cpu.8u", "az": None, "count": None},  # {"count": 2.5}: the entry is kept
+        {"flavor": "modelarts.vm.cpu.8u", "az": "cn-north-4a", "count": 2},
+        {"flavor": "modelarts.vm.cpu.8u", "az": "cn-north-4c", "count": 0},
         {"flavor": "modelarts.vm.gpu.tnt004", "az": "cn-north-4a", "count": 3},
         {"flavor": "modelarts.vm.gpu.tnt004", "az": "cn-north-4b", "count": 1},
     ]
+    assert run.rows("rejected_documents") == []
 
 
 def test_capacity_reads_list_shape_and_object_shape(run):
@@ -474,7 +476,7 @@ def test_capacity_reads_list_shape_and_object_shape(run):
         }}),
         # mixed and broken
         pool("pool-mixed", status={"resources": {
-            "available": [{"flavor": "f.cpu", "count": -1}, "junk", None, 5],
+            "available": [{"flavor": "f.cpu", "count": 1}, "junk", None, 5],
             "abnormal": "three",
             "creating": 3,
             "unknownState": [{"flavor": "f.cpu", "count": 1}],
@@ -484,13 +486,13 @@ def test_capacity_reads_list_shape_and_object_shape(run):
     run.run()
     got = [(r["pool_id"], r["state"], r["flavor"], r["count"], r["max_count"], r["node_pool"])
            for r in run.rows("pool_capacity")]
-    assert got == [
-        ("pool-list", "available", "f.cpu", 2, None, None),
+    assert got == [  # an absent maxCount reads as the count
+        ("pool-list", "available", "f.cpu", 2, 2, None),
         ("pool-list", "available", "f.gpu", 3, 3, None),
-        ("pool-list", "creating", "f.gpu", 1, None, None),
-        ("pool-mixed", "available", "f.cpu", -1, None, None),
+        ("pool-list", "creating", "f.gpu", 1, 1, None),
+        ("pool-mixed", "available", "f.cpu", 1, 1, None),
         ("pool-object", "available", "f.npu", 8, 16, "np-1"),
-        ("pool-object", "deleting", "f.npu", 1, None, None),
+        ("pool-object", "deleting", "f.npu", 1, 1, None),
     ]
     got = [(r["pool_id"], r["state"], r["flavor"], r["az"], r["count"], r["node_pool"])
            for r in run.rows("pool_capacity_azs")]

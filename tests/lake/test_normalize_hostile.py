@@ -5,6 +5,9 @@ null, of the wrong type, a number written as a string, huge, deeply nested or un
 sometimes a show_pool body and a body of random bytes. Expected outcome per item, computed here independently:
   - not a JSON object                                    -> rejected "item is not an object"
   - metadata.name not a string, or only ASCII blanks     -> rejected "pool has no metadata.name"
+  - a count present but not an integer in 0..2^31-1      -> rejected "invalid count at <field>: ..." (the first bad
+    field in the order spec.resources[].count, .maxCount, .azs[].count, then status.resources.<state>[] likewise
+    for creating, available, abnormal, deleting)
   - name already seen in the same snapshot and project   -> rejected "duplicate pool id in snapshot"
   - else                                                 -> one row in `pools`
 """
@@ -149,6 +152,57 @@ def usable_name(item) -> str | None:
     return name
 
 
+BLANKS = "[ \t\n\f\r]*"  # RE2's \s (DuckDB): ASCII blanks without \v
+WHOLE = re.compile(BLANKS + "[+-]?[0-9]{1,10}" + BLANKS)
+
+
+def count_ok(value) -> bool:
+    """A count that normalize accepts: absent/null, a JSON integer, or a string of one, in 0..2^31-1."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or isinstance(value, float) or not isinstance(value, (int, str)):
+        return False  # true/false, 2.5 or 3.0 (JSON text with '.' or 'e'), objects, arrays
+    if isinstance(value, str):
+        if is_deep(value) or not WHOLE.fullmatch(value):
+            return False
+        value = int(value.strip(" \t\n\f\r"))
+    return 0 <= value <= 2**31 - 1
+
+
+def entries_bad(entries) -> str | None:
+    """The first bad count field of a list of flavor entries (non-objects are skipped), as _macros.sql names it."""
+    dicts = [e for e in entries if isinstance(e, dict)]
+    if not all(count_ok(e.get("count")) for e in dicts):
+        return "count"
+    if not all(count_ok(e.get("maxCount")) for e in dicts):
+        return "maxCount"
+    for e in dicts:
+        if isinstance(e.get("azs"), list) and not all(count_ok(z.get("count")) for z in e["azs"]
+                                                       if isinstance(z, dict)):
+            return "azs[].count"
+    return None
+
+
+def bad_count(item: dict) -> str | None:
+    spec, status = item.get("spec"), item.get("status")
+    if isinstance(spec, dict) and isinstance(spec.get("resources"), list):
+        bad = entries_bad(spec["resources"])
+        if bad:
+            return f"spec.resources[].{bad}"
+    resources = status.get("resources") if isinstance(status, dict) else None
+    if isinstance(resources, dict):
+        for state in ("creating", "available", "abnormal", "deleting"):
+            value = resources.get(state)
+            entries = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+            bad = entries_bad(entries)
+            if bad:
+                return f"status.resources.{state}[].{bad}"
+    annotations = item["metadata"].get("annotations")
+    if isinstance(annotations, dict) and not count_ok(annotations.get("os.modelarts.pool/subpools.count")):
+        return 'metadata.annotations."os.modelarts.pool/subpools.count"'
+    return None
+
+
 def expected_outcome(items: list, show: object | None) -> tuple[set[str], dict[tuple[str, int | None], str]]:
     """(pool ids in `pools`, {(response_id, item_index): reason} in rejected_documents)."""
     kept: set[str] = set()
@@ -163,6 +217,8 @@ def expected_outcome(items: list, show: object | None) -> tuple[set[str], dict[t
                                               else "body is not a JSON object")
         elif name is None:
             rejected[(response_id, index)] = "pool has no metadata.name"
+        elif bad_count(item):
+            rejected[(response_id, index)] = f"invalid count at {bad_count(item)}: not an integer in 0..2147483647"
         elif name in kept:
             rejected[(response_id, index)] = "duplicate pool id in snapshot"
         else:
