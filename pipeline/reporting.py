@@ -24,7 +24,8 @@ from pipeline.snapshot import refresh_catalog
 
 # Checks whose failure means a snapshot's numbers cannot be trusted. `at_least_one_target_ok` is not one of
 # them: a snapshot in which every call failed simply contributes no observation to the reports.
-INTEGRITY_CHECKS = ("every_target_has_fetch_row", "az_counts_add_up", "no_duplicate_keys", "no_negative_counts")
+INTEGRITY_CHECKS = ("every_target_has_fetch_row", "az_counts_add_up", "no_duplicate_keys", "no_negative_counts",
+                    "counts_in_range")
 HISTORY_TABLES = ("pool_changes", "pool_versions")
 LOCK_WAIT_S = 900.0
 

@@ -25,7 +25,7 @@ from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import SQL_ROOT, table_docs
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
-from pipeline.lake.normalize import BodyRef, normalize
+from pipeline.lake.normalize import BodyRef, normalize, rejected_count
 from pipeline.lake.store import Manifest, collect_garbage, commit, read_manifests, writer_lock
 from pipeline.modelarts import Credentials
 from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
@@ -51,6 +51,7 @@ class Staged:
     targets_ok: int
     targets_failed: int
     errors_by_code: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0  # documents that could not be used (rejected_documents errors; warnings are not counted)
 
     @property
     def files(self) -> dict[str, Path]:
@@ -214,11 +215,11 @@ def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
     out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}-p{os.getpid()}"
     out_dir.mkdir(parents=True)
     rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
-    run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
-                                    rows.get("rejected_documents", 0))
+    rejected = rejected_count(out_dir)
+    run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0), rejected)
     rows.update(run_rows)
     return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
-                  **summary)
+                  rejected=rejected, **summary)
 
 
 def check(staged: Staged) -> list[CheckOutcome]:
@@ -282,7 +283,7 @@ def run_snapshot(
     return SnapshotResult(
         snapshot_id=snapshot_id, status=staged.status, targets=staged.targets, targets_ok=staged.targets_ok,
         targets_failed=staged.targets_failed, pools=staged.rows.get("pools", 0),
-        rejected=staged.rows.get("rejected_documents", 0), rows=staged.rows,
+        rejected=staged.rejected, rows=staged.rows,
         errors_by_code=staged.errors_by_code, checks=checks, manifest=manifest,
     )
 

@@ -85,7 +85,7 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
         manifest = commit_staged(layout, staged, outcomes)
     context.log.info(
         f"snapshot {snapshot_id}: {staged.status}, {staged.targets_ok}/{staged.targets} target(s) ok, "
-        f"{staged.rows.get('pools', 0)} pool(s), {staged.rows.get('rejected_documents', 0)} rejected document(s)"
+        f"{staged.rows.get('pools', 0)} pool(s), {staged.rejected} rejected document(s)"
     )
     for table in TABLES:
         meta = dict(metadata.get(table, {}))

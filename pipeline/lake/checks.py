@@ -17,6 +17,7 @@ CHECKS: dict[str, str] = {
     "az_counts_add_up": "pool_capacity",
     "no_duplicate_keys": "pools",
     "no_negative_counts": "pool_capacity",
+    "counts_in_range": "pool_capacity",
 }
 SAMPLE_ROWS = 20
 

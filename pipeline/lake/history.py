@@ -81,7 +81,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "fetches": {**_KEY, "pool_id": "VARCHAR", "call": "VARCHAR", "endpoint": "VARCHAR", "workspace_id": "VARCHAR",
                 "label_selector": "VARCHAR", "status_filter": "VARCHAR", "outcome": "VARCHAR",
                 "http_status": "INTEGER"},
-    "rejected_documents": {**_KEY, "source": "VARCHAR", "reason": "VARCHAR"},
+    "rejected_documents": {**_KEY, "source": "VARCHAR", "reason": "VARCHAR", "severity": "VARCHAR"},
 }
 
 # (temp table, SQL file), in order.

@@ -88,7 +88,7 @@ split AS (
     -- '$.items[*]': the elements of a top-level object's `items` array, each as its JSON text; [] for anything
     -- else (no `items`, `items` not an array, a body that is not an object), NULL for text that is not JSON.
     -- A third cheaper than from_json(text, '{"items": "JSON[]"}'), which also builds a struct around the list.
-    SELECT path, source, content, text,
+    SELECT path, source, content, text, text_a,
            CASE WHEN source = 'list_pools' THEN try(json_extract(coalesce(text, text_a), '$.items[*]')) END
                AS all_items,
            CASE WHEN text_b IS NOT NULL THEN try(json_extract(text_b, '$.items[*]')) END AS items_b
@@ -98,8 +98,11 @@ cut AS (
     SELECT path, source, content, text,
            CASE
                WHEN source = 'list_pools' AND text IS NULL THEN
-                   -- repaired: usable only when both repairs give the same number of items
-                   CASE WHEN len(all_items) > 0 AND len(all_items) = len(items_b) THEN all_items END
+                   -- repaired: usable when both repairs give the same number of items
+                   CASE
+                       WHEN len(all_items) > 0 AND len(all_items) = len(items_b) THEN all_items
+                       WHEN len(all_items) = 0 AND try(json_type(text_a, '$.items')) = 'ARRAY' THEN []::JSON[]
+                   END
                WHEN source = 'list_pools' THEN
                    CASE
                        WHEN len(all_items) > 0 THEN all_items
@@ -114,10 +117,9 @@ cut AS (
                AS utf8_bad
     FROM split
 ),
-items AS (
-    -- A body without a document list becomes one row with doc NULL and its reason; a list body with an empty
-    -- `items` becomes one marker row (is_doc false, reason NULL), so that the join in _items.sql sees the file was
-    -- read; a huge body gets one more row (the idx list is one longer: unnest pads doc with NULL).
+bodies AS (
+    -- The lists to unnest are computed here, not inside unnest(...): an expression in unnest() is evaluated again
+    -- for every vector of its output, which made a body of 10 million items quadratic (minutes instead of seconds).
     SELECT path, source,
            CASE WHEN doc_list IS NULL THEN
                CASE
@@ -132,11 +134,22 @@ items AS (
            len(doc_list) = 0 AS empty_list,
            len(doc_list) AS n_items,
            coalesce(len(doc_list) > pool_huge_items(), false) AS huge,
-           unnest(CASE WHEN len(doc_list) > 0 THEN doc_list ELSE [NULL::JSON] END) AS doc,
-           unnest(utf8_bad) AS utf8_bad,
-           unnest(range(greatest(coalesce(len(doc_list), 1), 1)
-                        + CASE WHEN len(doc_list) > pool_huge_items() THEN 1 ELSE 0 END)) AS idx
+           CASE WHEN len(doc_list) > 0 THEN doc_list ELSE [NULL::JSON] END AS docs,
+           utf8_bad,
+           -- a huge body gets one more row, its marker: the index list is one longer (unnest pads doc with NULL)
+           range(greatest(coalesce(len(doc_list), 1), 1)
+                 + CASE WHEN len(doc_list) > pool_huge_items() THEN 1 ELSE 0 END) AS idxs
     FROM cut
+),
+items AS (
+    -- A body without a document list becomes one row with doc NULL and its reason; a list body with an empty
+    -- `items` becomes one marker row (is_doc false, reason NULL), so that the join in _items.sql sees the file was
+    -- read.
+    SELECT path, source, body_reason, body_excerpt, empty_list, n_items, huge,
+           unnest(docs) AS doc,
+           unnest(utf8_bad) AS utf8_bad,
+           unnest(idxs) AS idx
+    FROM bodies
 ),
 parsed AS (
     SELECT *,

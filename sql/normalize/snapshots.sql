@@ -16,7 +16,8 @@
 -- discovery_failed    INTEGER      IAM project discovery calls that failed (their regions are incomplete)
 -- flavor_calls_failed INTEGER      flavor catalog calls that failed (the catalog only; targets are unaffected)
 -- pools               INTEGER      pool rows in the pools table for this snapshot
--- rejected_documents  INTEGER      documents or bodies that could not be read (see rejected_documents)
+-- rejected_documents  INTEGER      documents or bodies that could not be used: the documents of the error rows of
+--                                  rejected_documents (warnings are not rejections)
 -- calls               INTEGER      API calls made
 -- attempts            INTEGER      HTTP attempts made, retries included
 WITH calls AS (
