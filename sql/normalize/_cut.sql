@@ -39,6 +39,8 @@
 --                          or for a VARCHAR field the JSON text of the value ({"a":1}, 3, true). Counts stay VARCHAR
 --                          here; table files convert them with pool_count (see _macros.sql).
 --                          metadata.labels/annotations and status.resources.<state> stay JSON: their shape varies.
+--   count_suspect BOOLEAN  a usable document whose text holds a suspect count (see Counts below): _bad_counts.sql
+--                          checks it exactly
 --   cn_mode_lower VARCHAR  spec.containernetwork.mode, the SDK's lowercase key (the schema reads the docs'
 --                          spec.containerNetwork; JSON keys are case sensitive and a STRUCT cannot hold both).
 --                          Extracted only when spec.containerNetwork.mode is absent and the document's text
@@ -46,13 +48,14 @@
 --
 -- Counts: a document is rejected when one of its counts (spec.resources[].count/maxCount/azs[].count,
 -- status.resources.<state>[].count/maxCount/azs[].count, the annotation os.modelarts.pool/subpools.count) is
--- present but fails pool_count_ok. Checking every count of every document costs list lambdas; so a document is
--- checked only when its text holds a suspect value: a key ending in `ount"` whose value is not a JSON integer of at
--- most 9 digits, null, or a string of at most 9 digits. A bad count always matches (any other value does: a sign,
--- a fraction, an exponent, 10 digits, NaN, Infinity, true, an object, a string with anything else), so the check
--- is exact; a match on another key ("amount") only costs that document the exact check. A show_pool body is the
--- text as landed, not rewritten by the JSON writer: there, white space around ':' is allowed, and a body holding
--- a \u escape (a key may be spelled with one) is always checked.
+-- present but fails pool_count_ok. Checking every count of every document costs list lambdas (and binding those
+-- expressions alone took 40 ms per query); so here a document is only flagged (count_suspect) when its text holds
+-- a suspect value: a key ending in `ount"` whose value is not a JSON integer of at most 9 digits, null, or a string
+-- of at most 9 digits. A bad count always matches (any other value does: a sign, a fraction, an exponent, 10 digits,
+-- NaN, Infinity, true, an object, a string with anything else), so the check is exact; a match on another key
+-- ("amount") only costs that document the exact check, which _bad_counts.sql makes, when any document is flagged.
+-- A show_pool body is the text as landed, not rewritten by the JSON writer: there, white space around ':' is
+-- allowed, and a body holding a \u escape (a key may be spelled with one) is always flagged.
 CREATE OR REPLACE MACRO pool_cut(list0, list1, list2, list3, list4, list5, list6, list7, with_show) AS TABLE
 WITH raw AS (
     SELECT filename AS path, 'list_pools' AS source, content FROM read_blob(list0)
@@ -189,19 +192,7 @@ named AS (
 ),
 checked AS (
     SELECT *,
-           CASE WHEN NOT regexp_full_match(name_text, '[ \t\n\r\f\v]*') THEN name_text END AS name,
-           -- the exact count check, for the suspect documents only (see the note at the top)
-           CASE WHEN count_suspect AND p IS NOT NULL THEN coalesce(
-               'spec.resources[].' || pool_entries_bad_count(p.spec.resources),
-               'status.resources.creating[].' || pool_entries_bad_count(pool_state_entries(p.status.resources.creating)),
-               'status.resources.available[].'
-                   || pool_entries_bad_count(pool_state_entries(p.status.resources.available)),
-               'status.resources.abnormal[].' || pool_entries_bad_count(pool_state_entries(p.status.resources.abnormal)),
-               'status.resources.deleting[].' || pool_entries_bad_count(pool_state_entries(p.status.resources.deleting)),
-               CASE WHEN NOT pool_count_ok(json_extract_string(p.metadata.annotations,
-                                                               '$."os.modelarts.pool/subpools.count"'))
-                    THEN 'metadata.annotations."os.modelarts.pool/subpools.count"' END
-           ) END AS bad_count
+           CASE WHEN NOT regexp_full_match(name_text, '[ \t\n\r\f\v]*') THEN name_text END AS name
     FROM named
 ),
 judged AS (
@@ -213,7 +204,6 @@ judged AS (
                WHEN NOT is_object AND source = 'show_pool' THEN 'body is not a JSON object'
                WHEN NOT is_object THEN 'item is not an object'
                WHEN name IS NULL THEN 'pool has no metadata.name'
-               WHEN bad_count IS NOT NULL THEN 'invalid count at ' || bad_count || ': not an integer in 0..2147483647'
            END AS reason
     FROM checked
 )
@@ -228,6 +218,7 @@ SELECT path,
        CASE WHEN body_reason IS NOT NULL THEN body_excerpt
             WHEN reason IS NOT NULL THEN left(coalesce(doc::VARCHAR, 'null'), 200) END AS excerpt,
        p,
+       count_suspect AND reason IS NULL AND p IS NOT NULL AS count_suspect,
        CASE WHEN p.spec.containerNetwork.mode IS NULL AND contains(doc, '"containernetwork"')
             THEN json_extract_string(doc, '$.spec.containernetwork.mode') END AS cn_mode_lower
 FROM judged

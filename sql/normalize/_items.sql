@@ -19,6 +19,7 @@
 --   reason        VARCHAR  why the row is unusable (see rejected_documents.sql); NULL for a usable document
 --   excerpt       VARCHAR  first 200 characters of a rejected body or document (see _cut.sql); else NULL
 --   p             STRUCT   the parsed document (schema in _cut.sql)
+--   count_suspect BOOLEAN  the document's counts are checked exactly by _bad_counts.sql (see _cut.sql)
 --   cn_mode_lower VARCHAR  spec.containernetwork.mode (SDK key), see _cut.sql
 -- The context is joined last, on the narrow (path, source) key, with _bodies (small) as the hash table side:
 -- joining before the bodies are cut would put whole bodies into the hash table and serialize the parsing.
@@ -44,6 +45,7 @@ SELECT b.body_idx,
        END AS reason,
        i.excerpt,
        i.p,
+       coalesce(i.count_suspect, false) AS count_suspect,
        i.cn_mode_lower
 FROM (
     SELECT * FROM pool_cut($list0, $list1, $list2, $list3, $list4, $list5, $list6, $list7, true)
