@@ -9,7 +9,6 @@ Every file lands by rename, and the catalog is rebuilt afterwards, so readers ne
 """
 
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ import duckdb
 from pipeline.config import Config
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout, new_write_id
+from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import read_manifests, writer_lock
 from pipeline.snapshot import refresh_catalog
 
@@ -42,10 +42,9 @@ class ExportResult:
 
 
 def _work_dir(layout: Layout, kind: str) -> Path:
-    # The -p<pid> suffix tells garbage collection that a live process owns this folder.
-    path = layout.tmp / f"{kind}-{new_write_id()}-p{os.getpid()}"
-    path.mkdir(parents=True)
-    return path
+    # A leased folder: garbage collection (here or on another host) leaves it alone while we work.
+    layout.ensure()
+    return work_dir(layout.tmp, f"{kind}-{new_write_id()}")
 
 
 def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
@@ -71,7 +70,7 @@ def refresh_history(layout: Layout) -> dict[str, int]:
             for f in work.glob("*.parquet"):
                 os.replace(f, dest / f.name)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            discard(work)
         refresh_catalog(layout)
     return rows
 
@@ -108,7 +107,7 @@ def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: P
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(f, dest)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            discard(work)
         refresh_catalog(layout)
     return rows
 

@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import SQL_ROOT, table_docs
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
+from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.normalize import BodyRef, normalize
 from pipeline.lake.store import Manifest, collect_garbage, commit, read_manifests, writer_lock
 from pipeline.modelarts import Credentials
@@ -211,11 +211,15 @@ def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
     """Normalize one sealed raw set into table files in a fresh temporary folder (not visible yet)."""
     write_id = new_write_id()
-    out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}-p{os.getpid()}"
-    out_dir.mkdir(parents=True)
-    rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
-    run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
-                                    rows.get("rejected_documents", 0))
+    layout.ensure()
+    out_dir = work_dir(layout.tmp, f"tables-{snapshot_id}-{write_id}")
+    try:
+        rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
+        run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
+                                        rows.get("rejected_documents", 0))
+    except BaseException:
+        discard(out_dir)
+        raise
     rows.update(run_rows)
     return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
                   **summary)
@@ -238,7 +242,7 @@ def commit_staged(layout: Layout, staged: Staged, checks: list[CheckOutcome]) ->
         snapshot_at=snapshot_at_of(staged.snapshot_id), status=staged.status, raw_dir=staged.raw_dir,
         table_files=staged.files, rows=staged.rows, checks={c.name: c.passed for c in checks},
     )
-    shutil.rmtree(staged.out_dir, ignore_errors=True)
+    discard(staged.out_dir)
     return manifest
 
 

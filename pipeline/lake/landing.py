@@ -1,7 +1,7 @@
 """Raw landing: every response body of a snapshot run, byte for byte, before anything parses it.
 
-A run writes into `lake/_tmp/raw-<ID>-<WRITE>/` as calls complete (so memory stays flat however many
-projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
+A run writes into a leased working folder, `lake/_tmp/raw-<ID>-<WRITE>-h<HOST>-p<PID>/`, as calls complete
+(so memory stays flat however many projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
 Files of a sealed set are never changed again; `renormalize` rebuilds tables from them.
 
     calls.jsonl       one line per API call (the `fetches` table is built from it)
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, new_write_id
+from pipeline.lake.lease import release, work_dir
 
 MASK = b"***"
 
@@ -98,13 +99,18 @@ class RawLanding:
         self.snapshot_at = snapshot_at
         self.write_id = new_write_id()
         self.started_at = datetime.now(timezone.utc)
-        self.work = layout.tmp / f"raw-{snapshot_id}-{self.write_id}-p{os.getpid()}"
-        (self.work / "bodies").mkdir(parents=True)
+        # A leased working folder: garbage collection, here or on another host, leaves it alone while we run.
+        self.work = work_dir(layout.tmp, f"raw-{snapshot_id}-{self.write_id}")
+        try:
+            (self.work / "bodies").mkdir()
+            self._calls = open(self.work / "calls.jsonl", "w", encoding="utf-8")
+            self._responses = open(self.work / "responses.jsonl", "w", encoding="utf-8")
+        except BaseException:
+            release(self.work)
+            raise
         # Only values long enough to be credentials: masking short strings would corrupt ordinary text.
         self._secrets = tuple(s.encode() for s in secrets if s and len(s) >= 6)
         self._lock = threading.Lock()
-        self._calls = open(self.work / "calls.jsonl", "w", encoding="utf-8")
-        self._responses = open(self.work / "responses.jsonl", "w", encoding="utf-8")
         self._seq = 0
         self.records: list[CallRecord] = []
         self.final: Path | None = None
@@ -189,6 +195,7 @@ class RawLanding:
             (self.work / "run.json").write_text(json.dumps(meta, indent=1))
             final = self.layout.raw_dir(self.snapshot_id, self.write_id)
             final.parent.mkdir(parents=True, exist_ok=True)
+            release(self.work)  # the lease stays out of the sealed set
             os.replace(self.work, final)
             fsync_dir(final.parent)
             self.final = final
@@ -196,6 +203,7 @@ class RawLanding:
 
     def abandon(self) -> None:
         """Close files; the folder stays in _tmp as debris that the next run cleans up."""
+        release(self.work)
         with self._lock:
             for fh in (self._calls, self._responses):
                 if not fh.closed:
