@@ -51,6 +51,8 @@ class _Model(BaseModel):
 
 class Storage(_Model):
     root: FilePath = Field(description="folder holding lake/ and inventory.duckdb")
+    min_free_mb: Annotated[int, Field(ge=0, strict=True)] = Field(
+        default=100, description="a snapshot refuses to start with less free space than this (MiB); 0: no check")
 
 
 class Fetch(_Model):

@@ -26,7 +26,8 @@ from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.normalize import BodyRef, normalize
-from pipeline.lake.store import Manifest, collect_garbage, commit, read_manifests, writer_lock
+from pipeline.lake.space import StorageFullError, check_free_space, no_space
+from pipeline.lake.store import Manifest, clean_debris, collect_garbage, commit, read_manifests, writer_lock
 from pipeline.modelarts import Credentials
 from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
 
@@ -257,6 +258,28 @@ def refresh_catalog(layout: Layout) -> Path:
     return build_catalog(layout, table_docs())
 
 
+class CatalogNotRefreshed(RuntimeError):
+    """A snapshot was committed, but the catalog rebuild after the commit failed (a full disk, say): the data
+    is safe in the lake, and the catalog shows it from the next successful rebuild (any later run)."""
+
+    def __init__(self, snapshot_id: str, status: str, reason: str):
+        super().__init__(f"snapshot {snapshot_id} committed ({status}); catalog not refreshed: {reason}; "
+                         "the next run refreshes it")
+        self.snapshot_id, self.status, self.reason = snapshot_id, status, reason
+
+
+def prepare_write(layout: Layout, config: Config) -> None:
+    """The start of a write, under the writer lock: remove crashed runs' debris, then check the free space
+    (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
+    clean_debris(layout)
+    check_free_space(layout.root, config.storage.min_free_mb)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 # ---------------------------------------------------------------------------------------------- whole runs
 
 
@@ -273,13 +296,31 @@ def run_snapshot(
     credentials = credentials or load_credentials(config)
     layout = Layout(config.root)
     with writer_lock(layout, wait_s=lock_wait_s):
-        snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
-        staged = stage(layout, raw_dir, snapshot_id)
-        checks = check(staged)
-        manifest = publish(layout, staged, checks)
+        prepare_write(layout, config)
+        staged = None
+        try:
+            snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
+            staged = stage(layout, raw_dir, snapshot_id)
+            checks = check(staged)
+            manifest = commit_staged(layout, staged, checks)
+        except BaseException as exc:
+            if staged is not None:
+                discard(staged.out_dir)  # at once: on a full disk, its space is wanted back
+            reason = no_space(exc)
+            if reason is None:
+                raise
+            raise StorageFullError(f"storage {layout.root}: {reason}; nothing committed") from exc
+        # Committed: from here on a failure leaves the data safe and the catalog stale, and says so.
+        try:
+            refresh_catalog(layout)
+        except (OSError, duckdb.Error) as exc:
+            raise CatalogNotRefreshed(snapshot_id, staged.status, no_space(exc) or _first_line(exc)) from exc
         # After the new catalog is in place: a catalog left stale by a crashed run may name files that are no
         # longer live, and must be replaced before they can be removed.
-        collect_garbage(layout)
+        try:
+            collect_garbage(layout)
+        except OSError as exc:
+            log.warning("snapshot %s: garbage collection skipped (the next run retries): %s", snapshot_id, exc)
     for c in checks:
         if not c.passed:
             log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)

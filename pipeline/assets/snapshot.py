@@ -12,7 +12,7 @@ from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout
 from pipeline.lake.normalize import TABLES as POOL_TABLES
 from pipeline.lake.store import read_manifests, writer_lock
-from pipeline.snapshot import check, commit_staged, land, refresh_catalog, stage
+from pipeline.snapshot import check, commit_staged, land, prepare_write, refresh_catalog, stage
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
@@ -54,6 +54,9 @@ def raw_snapshot(context: dg.AssetExecutionContext, modelarts: ModelArtsResource
         from datetime import datetime
 
         snapshot_at = datetime.fromisoformat(scheduled)
+    layout = Layout(config.root)
+    with writer_lock(layout, wait_s=LOCK_WAIT_S):  # briefly: landing itself runs without the lock
+        prepare_write(layout, config)  # crashed runs' debris, then the free-space check (StorageFullError)
     on_plan, on_call = _progress_logger(context)
     snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
     calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))
