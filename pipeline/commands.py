@@ -203,6 +203,9 @@ def report_command(args: argparse.Namespace) -> int:
     for fmt, paths in result.files.items():
         for p in paths:
             print(f"  {fmt}: {p}")
+    print(f"  {result.coverage.summary}")
+    for item in result.coverage.items:
+        print(f"    - {item.text}")
     return 0
 
 
