@@ -188,6 +188,9 @@ def report_command(args: argparse.Namespace) -> int:
         out = _out_dir(config, args.out)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+    import duckdb
+
+    from pipeline.lake.space import no_space
     from pipeline.reporting import export
     try:
         result = export(config, args.from_day, args.to_day, formats, out)
@@ -195,8 +198,13 @@ def report_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
-    except OSError as exc:
-        return _fail(f"{exc.filename or config.root}: {_os_reason(exc)}", 1)
+    except (OSError, duckdb.Error) as exc:
+        reason = no_space(exc)
+        if reason is not None:
+            return _fail(f"storage full: {reason}; the reports were not (all) written", EXIT_STORAGE_FULL)
+        if isinstance(exc, OSError):
+            return _fail(f"{exc.filename or config.root}: {_os_reason(exc)}", 1)
+        raise
     print(f"reports for {result.from_day} .. {result.to_day}:")
     for name, n in result.rows.items():
         print(f"  {name}: {n} rows")

@@ -3,7 +3,7 @@ chosen free space, and the real CLI (a subprocess) against the simulator over HT
 
 - the disk fills up after the commit (the catalog rebuild): exit 5, one line naming the committed snapshot and
   the file that could not be written; the data is committed, the old catalog stays, nothing half-written is left;
-- it fills up before the commit (landing): exit 4, one line, nothing committed;
+- it fills up before the commit (landing): exit 4, one line, nothing committed (and `report` exits 4 too);
 - below `storage.min_free_mb` at the start: exit 4, one line, nothing written; but a crashed run's debris is
   removed first, so debris alone never makes a run refuse.
 Mounting needs root (CI runs as root); elsewhere the tests are skipped, and under CI=true they fail instead.
@@ -128,6 +128,11 @@ def test_disk_full_before_the_commit_exits_4_with_nothing_committed(tmp_path, sm
                             r"nothing committed", one_line(full.stderr))
         assert [m.snapshot_id for m in read_manifests(layout)] == before
         assert [r[0] for r in query_catalog(layout.catalog, "SELECT snapshot_id FROM snapshots")] == before
+        # `poolscope report` on the full disk: one line and its own code too.
+        report = subprocess.run([*POOLSCOPE, "report", "--config", "poolscope.yaml", "--out", str(small_fs / "out")],
+                                cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
+        assert report.returncode == 4, (report.stdout, report.stderr)
+        assert one_line(report.stderr).startswith("poolscope: storage full: no space left on device")
         ballast.unlink()
         time.sleep(1.1)
         again = snapshot(tmp_path)

@@ -31,6 +31,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -92,6 +93,10 @@ def mine(now: float | None = None) -> Lease:
                  heartbeat_at=time.time() if now is None else now)
 
 
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -121,16 +126,17 @@ class _Heartbeat:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.writers: dict[int, object] = {}  # token -> callable(bytes)
-        self.folders: set[Path] = set()
+        self.writers: dict[int, tuple[Callable[[bytes], None], Path | None]] = {}  # token -> (write, folder)
+        self.folders: set[Path] = set()  # absolute paths of the working folders held
         self.interval = HEARTBEAT_S
         self._next = 0
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
-    def hold(self, write, folder: Path | None = None) -> int:
+    def hold(self, write: Callable[[bytes], None], folder: Path | None = None) -> int:
         """Write a fresh lease with `write(record)` now, and again on every beat until released."""
         write(mine().encode())
+        folder = _absolute(folder) if folder is not None else None
         with self.lock:
             self._next += 1
             token = self._next
@@ -151,7 +157,7 @@ class _Heartbeat:
 
     def holds(self, folder: Path) -> bool:
         with self.lock:
-            return folder in self.folders
+            return _absolute(folder) in self.folders
 
     def beat(self) -> None:
         with self.lock:
@@ -180,14 +186,22 @@ class _Heartbeat:
 
 
 HEARTBEAT = _Heartbeat()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=HEARTBEAT.reset_after_fork)
-
 
 # ---------------------------------------------------------------------------------------------- folders
 
 _FOLDER_TOKENS: dict[Path, int] = {}
 _FOLDER_TOKENS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _FOLDER_TOKENS_LOCK
+    HEARTBEAT.reset_after_fork()
+    _FOLDER_TOKENS.clear()
+    _FOLDER_TOKENS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _write_in_place(path: Path):
