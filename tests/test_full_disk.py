@@ -169,3 +169,27 @@ def test_debris_is_cleaned_before_the_free_space_check(tmp_path, small_fs):
                             r"storage\.min_free_mb \(2 MiB\); nothing written\. Free some space, or lower "
                             r"storage\.min_free_mb", one_line(low.stderr))
         assert sorted(p.name for p in layout.raw.iterdir()) == raw_sets and len(read_manifests(layout)) == 2
+
+
+def test_below_the_minimum_a_snapshot_refuses_to_start_cli_and_dagster(tmp_path, monkeypatch):
+    """No mount needed: a minimum larger than any disk. Both entry points refuse before fetching anything."""
+    import dagster as dg
+
+    from pipeline.assets.resources import resources_for
+    from pipeline.assets.snapshot import raw_snapshot
+
+    layout = Layout(tmp_path / "data")
+    (tmp_path / "poolscope.yaml").write_text(
+        "storage: {root: ./data, min_free_mb: 1000000000}\n"
+        "targets: [{region: cn-north-4, project_id: p1, endpoint: 'http://127.0.0.1:9'}]\n")
+    low = snapshot(tmp_path)
+    assert low.returncode == 4, (low.stdout, low.stderr)
+    assert "MiB free, below storage.min_free_mb (1e+09 MiB); nothing written" in one_line(low.stderr)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", AK)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", SK)
+    result = dg.materialize([raw_snapshot], resources=resources_for(str(tmp_path / "poolscope.yaml")),
+                            raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure.cause.cls_name == "StorageFullError" and "below storage.min_free_mb" in failure.cause.message
+    assert not list(layout.raw.iterdir()) and not list(layout.tmp.iterdir())

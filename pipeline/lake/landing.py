@@ -1,7 +1,7 @@
 """Raw landing: every response body of a snapshot run, byte for byte, before anything parses it.
 
-A run writes into a leased working folder, `lake/_tmp/raw-<ID>-<WRITE>-h<HOST>-p<PID>/`, as calls complete
-(so memory stays flat however many projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
+A run writes into `lake/_tmp/raw-<ID>-<WRITE>-h<HOST>-p<PID>/` as calls complete (so memory stays flat however many
+projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
 Files of a sealed set are never changed again; `renormalize` rebuilds tables from them.
 
     calls.jsonl       one line per API call (the `fetches` table is built from it)

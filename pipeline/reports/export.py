@@ -1,9 +1,10 @@
 """export_reports: report tables -> the files finance and capacity planners open (XLSX, CSV, HTML).
 
 File names are fixed (`poolscope-reports.xlsx`, `poolscope-reports.html`, `<report name>.csv`, and
-`coverage.csv` when a Coverage is given) and built only from validated report names, so nothing a caller or the cloud API supplies can place a file outside
-`out_dir`. Each file is written to a temporary name in `out_dir` and renamed over the old one, so a reader
-never sees a half-written file; a failure part-way leaves earlier formats new and later ones old.
+`coverage.csv` when a Coverage is given) and built only from validated report names, so nothing a caller or
+the cloud API supplies can place a file outside `out_dir`. Each file is written to a temporary name in
+`out_dir` and renamed over the old one, so a reader never sees a half-written file; a failure part-way leaves
+earlier formats new and later ones old.
 """
 
 from __future__ import annotations

@@ -158,8 +158,10 @@ class _Lines:
     def __init__(self, ws: Worksheet, int_format: Format) -> None:
         self.ws, self.row, self.int_format = ws, 0, int_format
 
-    def put(self, *cells: tuple[str, Format | None] | str | int | _SheetLink) -> None:
+    def put(self, *cells: tuple[str, Format | None] | str | int | _SheetLink | None) -> None:
         for col, cell in enumerate(cells):
+            if cell is None:  # an empty cell
+                continue
             if isinstance(cell, int):
                 self.ws.write_number(self.row, col, cell, self.int_format)
                 continue
@@ -189,7 +191,7 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
         # Right under the period: what the numbers below do not cover is the first thing to know about them.
         out.put(("Coverage", st.bold), (coverage.summary, st.wrap))
         for item in coverage.items:
-            out.put("", (item.text, st.wrap))
+            out.put(None, (item.text, st.wrap))
     out.put(("Conventions", st.bold),
             "Timestamps with a time zone are shown in UTC. Empty cells are NULL (no value); a number that is "
             "not a number or infinite shows as #NUM! or #DIV/0!. Text is always stored as text: a value that "
