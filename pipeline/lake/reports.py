@@ -10,8 +10,7 @@ registered `prices` relation and stand-in views for tables the lake has no data 
 view then) live in the connection's temp catalog. So do the gate's views: with `exclude` (the snapshots the
 report gate leaves out, pipeline/reporting.py `gate`), each table a report reads is shadowed by a temp view of
 the same name without those snapshots' rows, so every report, whatever its SQL, reads the lake as if they had
-never been taken. A price file with a header and no rows counts as no price
-file: the cost columns are NULL.
+never been taken. A price file with a header and no rows counts as no price file: the cost columns are NULL.
 """
 
 import csv
