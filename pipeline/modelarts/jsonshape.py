@@ -76,6 +76,8 @@ class JsonShape:
             if len(parts) % 2 == 0:  # an odd number of quotes: a string opens or closes across the boundary
                 self._in_string = not self._in_string
             small = b"".join(outside)
+        elif self._in_string:
+            return  # the whole chunk lies inside one string
         counts = self._counts
         counts[0] += small.count(b"{")
         counts[1] += small.count(b"}")
