@@ -205,3 +205,27 @@ def test_an_unexpected_client_failure_is_one_fetch_row(tmp_path, monkeypatch):
     assert (outcome, reason, status) == ("error", "client_error", None)
     assert msg.startswith("unexpected client failure: RuntimeError: something unforeseen") and "***" in msg
     assert not recoverable(msg, SK)
+
+
+def test_deep_nesting_in_iam_discovery_takes_no_snapshot_down(tmp_path):
+    """`/v3/projects` answering JSON nested 1,200 deep: before, RecursionError escaped discovery and aborted every
+    snapshot. Now that answer yields no project (and is landed as it came); the configured target is fetched."""
+    answers = {GOOD: Reply(200, GOOD_POOLS)}
+    deep = deep_json(1200, head=b'{"projects":')
+    base = gateway(answers)
+
+    def script(req: Received) -> Reply:
+        return Reply(200, deep) if req.path == "/v3/projects" else base(req)
+
+    with ScriptedServer(script) as srv:
+        path = write_config(tmp_path, srv.url, [GOOD])
+        path.write_text(path.read_text() + f"discover: {{regions: [cn-north-4], iam_endpoint: '{srv.url}', "
+                                           f"endpoint: '{srv.url}'}}\n")
+        result = run_snapshot(load_config(path), credentials=AkSkCredentials(AK, SK))
+    assert result.pools == 2 and result.targets_ok >= 1
+    db = tmp_path / "data" / "inventory.duckdb"
+    assert query_catalog(db, f"SELECT count(*) FROM pools WHERE project_id = '{GOOD}'") == [[2]]
+    (raw,) = (tmp_path / "data" / "lake" / "raw").glob("snapshot_id=*/*")
+    calls = [json.loads(line) for line in (raw / "calls.jsonl").read_text().splitlines()]
+    (discovery,) = [c for c in calls if c["call"] == "list_projects"]
+    assert (raw / discovery["body_file"]).read_bytes() == deep

@@ -31,7 +31,7 @@ from pathlib import Path
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.modelarts.body import Body, SpilledBody
-from pipeline.modelarts.masking import Masker
+from pipeline.modelarts.masking import Masker, masker_for
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _iso(moment: datetime) -> str:
 
 def mask_secrets(body: bytes, secrets: Iterable[bytes | str]) -> bytes:
     """`body` with every form of each secret (see `masking.secret_forms`) replaced by ***."""
-    return Masker(tuple(secrets)).mask_bytes(body)
+    return masker_for(tuple(secrets)).mask_bytes(body)
 
 
 class RawLanding:

@@ -201,7 +201,7 @@ async def read_body(
     decoder = _Decoder(content_encoding)
     shape = JsonShape() if check_json else None
     chunks: list[bytes] = []
-    head = bytearray()
+    head = b""  # the first bytes, taken when the body goes to a file
     size = 0
     fh = None
     path: str | None = None
@@ -214,12 +214,9 @@ async def read_body(
                     await asyncio.sleep(0)  # a chunk that inflates a lot: let timeouts and other calls run
                 steps += 1
                 if size + len(piece) > max_bytes:
-                    if len(head) < EVIDENCE_BYTES:
-                        head += piece[: EVIDENCE_BYTES - len(head)]
-                    return ReadBody(bytes(head), size + len(piece), too_large=True)
+                    evidence = head if fh is not None else b"".join([*chunks, piece[:EVIDENCE_BYTES]])
+                    return ReadBody(evidence[:EVIDENCE_BYTES], size + len(piece), too_large=True)
                 size += len(piece)
-                if len(head) < EVIDENCE_BYTES:
-                    head += piece[: EVIDENCE_BYTES - len(head)]
                 if shape is not None:
                     shape.feed(piece)
                 if fh is None:
@@ -231,6 +228,7 @@ async def read_body(
                             raise SpoolError(f"cannot create a spool file: {exc.strerror or type(exc).__name__}") from None
                         fh = os.fdopen(fd, "wb")
                         _write(fh, chunks)
+                        head = b"".join(chunks)[:EVIDENCE_BYTES]
                         chunks = []
                 else:
                     _write(fh, (piece,))
@@ -240,7 +238,7 @@ async def read_body(
             except OSError as exc:
                 raise SpoolError(f"cannot write a spool file: {exc.strerror or type(exc).__name__}") from None
             assert path is not None
-            body: Body = SpilledBody(Path(path), size, bytes(head))
+            body: Body = SpilledBody(Path(path), size, head)
         else:
             body = b"".join(chunks)
         done = True
