@@ -62,6 +62,8 @@ class Fetch(_Model):
     timeout_s: Annotated[float, Field(gt=0, le=600, strict=True)] = 30.0
     max_attempts: Annotated[int, Field(ge=1, le=20, strict=True)] = 6
     max_total_s: Annotated[float, Field(gt=0, le=3600, strict=True)] = 300.0
+    # A body larger than this after decompression is not read further: the call ends as body_too_large.
+    max_body_mb: Annotated[int, Field(ge=1, le=4096, strict=True)] = 64
     verify_tls: Annotated[bool, Field(strict=True)] = True
     ca_bundle: FilePath | None = None
 

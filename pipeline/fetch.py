@@ -5,14 +5,19 @@ per API and per endpoint). A failed call is landed like a successful one: failur
 """
 
 import asyncio
+import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from pipeline.config import Config, Target, default_endpoint, default_iam_endpoint
 from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
+from pipeline.modelarts.errors import redact, truncate
 
 OnCall = Callable[[CallRecord], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Fetcher:
                 endpoint, self.credentials, iam_endpoint=iam_endpoint, concurrency=f.concurrency,
                 rate_limit=f.rate_limit, timeout_s=f.timeout_s, max_attempts=f.max_attempts,
                 max_total_s=f.max_total_s, verify=verify, on_attempt=self.on_attempt,
+                max_body_bytes=f.max_body_mb << 20, spool_dir=self.landing.spool_dir,
             )
         return self._clients[key]
 
@@ -143,8 +149,31 @@ class Fetcher:
             return done + [self._land("list_resource_flavors", ref, None, exc, page=len(exc.pages))]
         return [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(pages)]
 
+    async def _guarded(self, call: str, ref: TargetRef, work) -> list[CallRecord]:
+        """Safety net: an unexpected exception while fetching one target is that call's error row (reason
+        client_error), never the end of the snapshot. Its message is masked like any other."""
+        try:
+            return await work
+        except Exception as exc:  # noqa: BLE001 -- whatever it is, the other targets go on
+            secrets = self.credentials.secrets()
+            # The traceback is worth having, but exception texts can carry anything: masked like the rest.
+            log.error("%s for %s/%s failed inside the client: %s", call, ref.region, ref.project_id,
+                      redact("".join(traceback.format_exception(exc)), secrets))
+            text = truncate(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 300)
+            now = datetime.now(timezone.utc)
+            rec = self.landing.record(
+                call=call, target=ref, pool_id=None, method="GET", path="", query="", outcome="error",
+                error_msg=redact(f"unexpected client failure: {text}", secrets),
+                attempts=[Attempt(1, now, 0.0, None, "client_error", None, None, b"")],
+            )
+            if self.on_call:
+                self.on_call(rec)
+            return [rec]
+
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
-        results = await asyncio.gather(*(self.fetch_target(t) for t in targets))
+        results = await asyncio.gather(*(
+            self._guarded("show_pool" if t.pools else "list_pools", _ref(t), self.fetch_target(t))
+            for t in targets))
         records = [rec for recs in results for rec in recs]
         if flavors:
             # Through a project whose listing just worked, so that the credential can read it.
@@ -152,10 +181,17 @@ class Fetcher:
             for t, recs in zip(targets, results):
                 if all(r.outcome == "ok" for r in recs):
                     readable.setdefault((t.region, t.base_url), t.project_id)
-            more = await asyncio.gather(*(self.fetch_flavors(region, endpoint, pid)
-                                          for (region, endpoint), pid in readable.items()))
+            more = await asyncio.gather(*(
+                self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
+                              self.fetch_flavors(region, endpoint, pid))
+                for (region, endpoint), pid in readable.items()))
             records += [rec for recs in more for rec in recs]
         return records
+
+
+def _ref(target: Target) -> TargetRef:
+    return TargetRef(target.region, target.project_id, target.base_url, target.workspace_id,
+                     target.label_selector, target.status)
 
 
 def _no_response(exc: ModelArtsError) -> Attempt:
