@@ -154,6 +154,10 @@ class Fetcher:
         client_error), never the end of the snapshot. Its message is masked like any other."""
         try:
             return await work
+        except OSError:
+            # Local storage (the landing, a spool file), not the API: a full or broken disk is the run's
+            # problem, which the caller reports as such (nothing committed), not one call's.
+            raise
         except Exception as exc:  # noqa: BLE001 -- whatever it is, the other targets go on
             secrets = self.credentials.secrets()
             # The traceback is worth having, but exception texts can carry anything: masked like the rest.
