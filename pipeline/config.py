@@ -74,6 +74,8 @@ class Credentials(_Model):
 
 _REGION = r"^[a-z]{2,}(-[a-z0-9]+)+$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+# What a project or workspace id may look like, for ids that arrive from elsewhere (IAM discovery).
+ID_PATTERN = re.compile(_ID)
 _POOL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from pipeline.config import Config, Target, default_endpoint, default_iam_endpoint
+from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
 from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
 from pipeline.modelarts.errors import redact, truncate
@@ -104,11 +104,21 @@ class Fetcher:
                 projects = resp.json().get("projects") or []
             except (ValueError, AttributeError):
                 projects = []
+            if not isinstance(projects, list):
+                projects = []
             for p in projects:
                 if not isinstance(p, dict) or p.get("enabled") is False:
                     continue
                 name, pid = str(p.get("name", "")), str(p.get("id", ""))
                 if not pid or not (name == region or name.startswith(region + "_")):
+                    continue
+                if not _PROJECT_ID.fullmatch(pid):
+                    # IAM's answer is input like any other: an id that could not be a project (a path, a
+                    # control character) is skipped and recorded, and the other projects are fetched.
+                    plan.discovery_errors.append(self._skipped(
+                        "list_projects", ref, "invalid_project_id",
+                        f"IAM listed project {truncate(ascii(pid), 200)} ({truncate(ascii(name), 100)}), "
+                        "which is not a valid project id: skipped"))
                     continue
                 if (endpoint, pid) in known:
                     continue
@@ -164,15 +174,20 @@ class Fetcher:
             log.error("%s for %s/%s failed inside the client: %s", call, ref.region, ref.project_id,
                       redact("".join(traceback.format_exception(exc)), secrets))
             text = truncate(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 300)
-            now = datetime.now(timezone.utc)
-            rec = self.landing.record(
-                call=call, target=ref, pool_id=None, method="GET", path="", query="", outcome="error",
-                error_msg=redact(f"unexpected client failure: {text}", secrets),
-                attempts=[Attempt(1, now, 0.0, None, "client_error", None, None, b"")],
-            )
-            if self.on_call:
-                self.on_call(rec)
-            return [rec]
+            return [self._skipped(call, ref, "client_error",
+                                  redact(f"unexpected client failure: {text}", secrets))]
+
+    def _skipped(self, call: str, ref: TargetRef, reason: str, message: str) -> CallRecord:
+        """An error fetch row for work that got no HTTP answer of its own: a safety-net catch, or an input
+        that was refused before any call."""
+        now = datetime.now(timezone.utc)
+        rec = self.landing.record(
+            call=call, target=ref, pool_id=None, method="GET", path="", query="", outcome="error",
+            error_msg=message, attempts=[Attempt(1, now, 0.0, None, reason, None, None, b"")],
+        )
+        if self.on_call:
+            self.on_call(rec)
+        return rec
 
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
         results = await asyncio.gather(*(

@@ -8,12 +8,13 @@ normally. The CLI runs as a user runs it, in a subprocess whose peak RSS is meas
 import asyncio
 import json
 import logging
+import subprocess
 import traceback
 from pathlib import Path
 
 import duckdb
 
-from clikit import cli_env, run_with_peak_rss
+from clikit import POOLSCOPE, cli_env, run_with_peak_rss
 from lakekit import flavor_doc, pool_doc, query_catalog
 from modelarts.scripted_server import Received, Reply, ScriptedServer, deep_json, error_reply, gzip_bomb
 from pipeline.config import load_config
@@ -229,3 +230,39 @@ def test_deep_nesting_in_iam_discovery_takes_no_snapshot_down(tmp_path):
     calls = [json.loads(line) for line in (raw / "calls.jsonl").read_text().splitlines()]
     (discovery,) = [c for c in calls if c["call"] == "list_projects"]
     assert (raw / discovery["body_file"]).read_bytes() == deep
+
+
+def test_a_malformed_discovered_project_id_is_skipped_and_recorded(tmp_path):
+    """IAM's `/v3/projects` listing a project id that cannot be one (`../../etc`, a control character) next to a
+    real one: before, the Target model's validation raised out of discovery and every snapshot ended in a
+    traceback. Now each bad id is one `list_projects` error row (reason invalid_project_id, the id escaped), the
+    good discovered project is fetched, and the CLI says partial."""
+    other = "d15c" + "0" * 28
+    projects = {"projects": [
+        {"id": "../../etc", "name": "cn-north-4", "enabled": True},
+        {"id": "bad\nid", "name": "cn-north-4_sub", "enabled": True},
+        {"id": other, "name": "cn-north-4_sub2", "enabled": True},
+    ]}
+    answers = {GOOD: Reply(200, GOOD_POOLS), other: Reply(200, listing(pool_doc("pool-disc-1")))}
+    base = gateway(answers)
+
+    def script(req: Received) -> Reply:
+        return Reply(200, json.dumps(projects).encode()) if req.path == "/v3/projects" else base(req)
+
+    with ScriptedServer(script) as srv:
+        path = write_config(tmp_path, srv.url, [GOOD])
+        path.write_text(path.read_text() + f"discover: {{regions: [cn-north-4], iam_endpoint: '{srv.url}', "
+                                           f"endpoint: '{srv.url}'}}\n")
+        proc = subprocess.run([*POOLSCOPE, "snapshot", "--config", str(path), "--no-progress"], cwd=tmp_path,
+                              env=cli_env(AK, SK), capture_output=True, text=True, timeout=300)
+        served = {r.path for r in srv.requests}
+    assert proc.returncode == 3, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "invalid_project_id x2" in proc.stdout
+    assert not any("etc" in p for p in served)  # no call was made with the bad id
+    db = tmp_path / "data" / "inventory.duckdb"
+    assert query_catalog(db, "SELECT project_id, pool_id FROM pools ORDER BY 1, 2") == [
+        [GOOD, "pool-good-1"], [GOOD, "pool-good-2"], [other, "pool-disc-1"]]
+    rows = query_catalog(db, "SELECT outcome, reason, error_msg FROM fetches WHERE call = 'list_projects' "
+                             "AND reason <> 'ok' ORDER BY error_msg")
+    assert [r[:2] for r in rows] == [["error", "invalid_project_id"]] * 2
+    assert "'../../etc'" in rows[0][2] and "'bad\\nid'" in rows[1][2], rows
