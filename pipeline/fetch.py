@@ -10,13 +10,19 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
 
 from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
 from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
+from pipeline.lake.docs import SQL_ROOT
+from pipeline.modelarts.client import parse_json_lenient
 from pipeline.modelarts.errors import redact, truncate
 
 OnCall = Callable[[CallRecord], None]
+KnownPools = dict[tuple[str, str], dict[str, str]]
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +46,10 @@ class Fetcher:
     """Owns the clients of one snapshot run (one per endpoint), so connections are reused across targets."""
 
     def __init__(self, config: Config, credentials: Credentials, landing: RawLanding,
-                 on_call: OnCall | None = None, on_attempt=None):
+                 on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None):
         self.config = config
+        # (region, project_id) -> {pool_id: workspace_id}: what the lake knew before this snapshot.
+        self.known_pools: KnownPools = known or {}
         self.credentials = credentials
         self.landing = landing
         self.on_call = on_call
@@ -65,12 +73,12 @@ class Fetcher:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
 
     def _land(self, call: str, target: TargetRef, pool_id: str | None,
-              result: ApiResponse | ModelArtsError, page: int = 0) -> CallRecord:
+              result: ApiResponse | ModelArtsError, page: int = 0, reason: str | None = None) -> CallRecord:
         if isinstance(result, ApiResponse):
             attempts = _attempts(result.history)
             rec = self.landing.record(
                 call=call, target=target, pool_id=pool_id, method=result.method, path=result.path,
-                query=result.query, outcome="ok", error_msg=None, attempts=attempts, page=page,
+                query=result.query, outcome="ok", error_msg=None, attempts=attempts, page=page, reason=reason,
             )
         else:
             rec = self.landing.record(
@@ -145,7 +153,40 @@ class Fetcher:
             )
         except ModelArtsError as exc:
             result = exc
-        return [self._land("list_pools", ref, None, result)]
+            return [self._land("list_pools", ref, None, result)]
+        confirms = await self._confirm_vanished(client, target, ref, result)
+        # Landed after its confirmations: a pool that a ShowPool found makes the listing's row incomplete_listing.
+        incomplete = any(c.outcome == "ok" for c in confirms)
+        listing = self._land("list_pools", ref, None, result, reason="incomplete_listing" if incomplete else None)
+        return [listing, *confirms]
+
+    async def _confirm_vanished(self, client: ModelArtsClient, target: Target, ref: TargetRef,
+                                listing: ApiResponse) -> list[CallRecord]:
+        """ShowPool, in this snapshot, each known pool that a covering listing did not return.
+
+        A listing alone never proves a deletion (a gateway or backend glitch can answer `{"items": []}`):
+        404 ModelArts.50015001 confirms it, a 200 shows the listing was wrong (the pool is observed from that
+        answer), any other error leaves the pool unobserved. Only listings that would have returned the pool
+        are compared (no label or status filter; a workspace filter covers that workspace's pools), and only
+        pools the lake knows: a pool never seen is never asked for. The confirmations are `show_pool` rows
+        with the pool's id.
+        """
+        if target.label_selector or target.status:
+            return []
+        expected = {pool for pool, workspace in self.known_pools.get((target.region, target.project_id), {}).items()
+                    if target.workspace_id is None or workspace == target.workspace_id}
+        if not expected:
+            return []
+        listed = _listed_pool_ids(listing)
+        if listed is None:
+            return []  # unreadable here: normalize rejects what it cannot read, and nothing is inferred
+        async def show(name: str) -> CallRecord:
+            try:
+                result = await client.show_pool(target.project_id, name)
+            except ModelArtsError as exc:
+                result = exc
+            return self._land("show_pool", ref, name, result)
+        return list(await asyncio.gather(*(show(n) for n in sorted(expected - listed))))
 
     async def fetch_flavors(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
         """The flavor catalog, once per region and endpoint: it describes the region's flavors, the same for
@@ -218,3 +259,44 @@ def _no_response(exc: ModelArtsError) -> Attempt:
 
     return Attempt(1, datetime.now(timezone.utc), 0.0, exc.status, exc.reason or "error", exc.error_code,
                    exc.request_id, b"")
+
+
+def known_pools(catalog: Path) -> KnownPools:
+    """The pools each project is known to have before a snapshot (sql/history/_known_pools.sql), from the
+    catalog. None yet (a first snapshot, an empty lake): nothing to confirm.
+
+    It reads every pool observation of the lake (a few columns of `pools`, and `fetches`' 404s), so its cost
+    grows with the lake's age."""
+    if not catalog.exists():
+        return {}
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        rows = con.sql((SQL_ROOT / "history" / "_known_pools.sql").read_text(encoding="utf-8")).fetchall()
+    except duckdb.CatalogException:  # a catalog without pools or fetches: nothing committed yet
+        return {}
+    finally:
+        con.close()
+    out: KnownPools = {}
+    for region, project_id, pool_id, workspace_id in rows:
+        out.setdefault((region, project_id), {})[pool_id] = workspace_id
+    return out
+
+
+def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:
+    """The pool ids (metadata.name) of a listing's items; None when the body cannot be read here (then no
+    absence is inferred from it: normalize rejects what it cannot read)."""
+    try:
+        doc = parse_json_lenient(listing.body)
+    except ValueError:
+        return None
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        return None
+    names = set()
+    for item in items:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            return None  # an item without a readable name could be any pool
+        names.add(name)
+    return names

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.config import Config
-from pipeline.fetch import Fetcher
+from pipeline.fetch import Fetcher, known_pools
 from pipeline.lake.catalog import build_catalog
 from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import SQL_ROOT, table_docs
@@ -104,7 +104,8 @@ def read_run(raw_dir: Path) -> dict:
 
 async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
                  on_plan: Callable[[int], None] | None) -> list[dict]:
-    fetcher = Fetcher(config, credentials, landing, on_call=on_call)
+    # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
+    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(Layout(config.root).catalog))
     try:
         plan = await fetcher.discover()
         if on_plan:
@@ -178,7 +179,10 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
             "SELECT coalesce(error_code, reason, 'http_' || http_status, 'no_response') AS code, count(*) "
-            "FROM fetches_rows WHERE outcome <> 'ok' GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
+            "FROM fetches_rows WHERE outcome <> 'ok' "
+            # a ShowPool's 404 ModelArts.50015001 is an answer (the pool is gone), not an error
+            "AND NOT (call = 'show_pool' AND http_status = 404 AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001') "
+            "GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
     finally:
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,

@@ -177,8 +177,10 @@ class RawLanding:
         error_msg: str | None,
         attempts: list[Attempt],
         page: int = 0,
+        reason: str | None = None,
     ) -> CallRecord:
-        """Land every attempt's body of one call and its index lines; returns the call's fetch record."""
+        """Land every attempt's body of one call and its index lines; returns the call's fetch record.
+        `reason` overrides the final attempt's for the call's record (a listing found incomplete afterwards)."""
         call_id = self.next_call_id()
         body_file = None
         lines = []
@@ -202,7 +204,7 @@ class RawLanding:
             error_code=last.error_code if last else None, error_msg=error_msg,
             request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
             duration_ms=round(total_ms, 3), body_file=body_file, page=page,
-            reason=last.reason if last else None,
+            reason=reason or (last.reason if last else None),
         )
         line = asdict(rec)
         line["target"] = asdict(target)

@@ -404,7 +404,7 @@ class ModelArtsClient:
                 exc.pages = tuple(pages)
                 raise
             try:
-                doc = _page_doc(page.body)
+                doc = parse_json_lenient(page.body)
             except ValueError as exc:
                 pages.append(page)
                 raise MalformedResponseError(
@@ -854,7 +854,7 @@ def parse_json(body: Body) -> Any:
         raise ValueError("the body is too large to parse in memory") from None
 
 
-def _page_doc(body: Body) -> Any:
+def parse_json_lenient(body: Body) -> Any:
     """A page of a paged listing, read for its continue token: a bad byte in some item's text must not stop
     the paging (the item itself is the normalizer's to reject), so undecodable bytes are replaced."""
     try:
