@@ -237,7 +237,7 @@ class Fetcher:
             # Through a project whose listing just worked, so that the credential can read it.
             readable: dict[tuple[str, str], str] = {}
             for t, recs in zip(targets, results):
-                if all(r.outcome == "ok" for r in recs):
+                if all(r.outcome == "ok" or _confirmed_gone(r) for r in recs):
                     readable.setdefault((t.region, t.base_url), t.project_id)
             more = await asyncio.gather(*(
                 self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
@@ -298,3 +298,8 @@ def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:
             return None  # an item without a readable name could be any pool
         names.add(name)
     return names
+
+
+def _confirmed_gone(rec: CallRecord) -> bool:
+    """A ShowPool answered "pool not found": an answer about the pool, not a failure of the project's access."""
+    return rec.call == "show_pool" and rec.http_status == 404 and rec.error_code == "ModelArts.50015001"

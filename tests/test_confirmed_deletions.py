@@ -61,6 +61,9 @@ def test_a_vanished_pool_is_confirmed_before_it_counts_as_deleted(tmp_path):
            "GROUP BY ALL ORDER BY 1")
     a_cap = query_catalog(db, cap.format(p=a))
     assert a_cap[0][1] == a_cap[1][1]
+    # B's region still gets its flavor catalog in snapshot 2 (the confirmed deletion is no failure of B's access).
+    assert query_catalog(db, f"SELECT count(*) > 0 FROM fetches WHERE snapshot_id = '{s2}' "
+                             "AND call = 'list_resource_flavors' AND outcome = 'ok'") == [[True]]
     # Snapshot 3 does not ask for the confirmed-deleted pool again (the lake no longer knows it).
     assert query_catalog(db, f"SELECT count(*) FROM fetches WHERE snapshot_id = '{s3}' AND call = 'show_pool'") == [[0]]
 
