@@ -12,8 +12,7 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
    over the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
 2. `_keys.sql` -> `_h_keys` (pool key -> region, project_id, pool_id; checked for hash collisions),
    `_fetches.sql` -> `_h_fetches` (fetches read once), `_snaps.sql` -> `_h_snaps` (the snapshots in order),
-   `_scans.sql` -> `_h_scans` (the listings that can prove absence), `_show_gone.sql` -> `_h_show_gone`
-   (ShowPool 404s).
+   `_show_gone.sql` -> `_h_show_gone` (ShowPool 404s: the only evidence of a deletion).
 3. `_seq.sql` -> `_h_seq`: one window pass (`lag`/`lead` per pool) keeps the rows that matter: new hash,
    first or last presence, a gap before or after; `_steps.sql` -> `_h_steps`: ASOF joins, on the gap rows only,
    find the first absence after a presence (a deletion) and so the re-creations.
@@ -80,7 +79,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "pool_job_flavors": {**_POOL_KEY, "job_flavor": "VARCHAR"},
     "fetches": {**_KEY, "pool_id": "VARCHAR", "call": "VARCHAR", "endpoint": "VARCHAR", "workspace_id": "VARCHAR",
                 "label_selector": "VARCHAR", "status_filter": "VARCHAR", "outcome": "VARCHAR",
-                "http_status": "INTEGER"},
+                "http_status": "INTEGER", "error_code": "VARCHAR"},
     "rejected_documents": {**_KEY, "source": "VARCHAR", "reason": "VARCHAR", "severity": "VARCHAR"},
 }
 
@@ -90,7 +89,6 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("_h_keys", "_keys"),
     ("_h_fetches", "_fetches"),
     ("_h_snaps", "_snaps"),
-    ("_h_scans", "_scans"),
     ("_h_show_gone", "_show_gone"),
     ("_h_seq", "_seq"),
     ("_h_steps", "_steps"),
