@@ -43,10 +43,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "pool_job_flavors": (*_CTX, "job_flavor"),
     # excerpt is not compared: it is the document's text as sent, which only the raw bytes know.
     "rejected_documents": ("snapshot_id", "region", "project_id", "response_id", "source", "item_index",
-                           "pool_id", "reason", "kept_response_id", "kept_item_index"),
+                           "pool_id", "reason", "severity", "documents", "kept_response_id", "kept_item_index"),
 }
 assert sorted(COLUMNS) == sorted(TABLES)
-_INTS = {"period_num", "subpools_count", "control_mode", "count", "max_count", "item_index", "kept_item_index"}
+_INTS = {"period_num", "subpools_count", "control_mode", "count", "max_count", "item_index", "kept_item_index",
+         "documents"}
+COUNT = re.compile(r"[ \t\n\r\f]*[+-]?[0-9]{1,10}[ \t\n\r\f]*")
+REJECTED_CAP = 100  # rows listed one by one per body and reason
 _BOOLS = {"is_physical", "auto_renew", "requested"} | {c for c in COLUMNS["pools"] if c.startswith("cm_")}
 
 
@@ -65,6 +68,52 @@ def integer(v):
             return None
         v = int(v)
     return v if -(2**31) <= v < 2**31 else None
+
+
+def count_ok(v) -> bool:
+    """A count may be absent (or null), or an integer in 0..2^31-1, as a JSON number or a string of digits."""
+    if v is None:
+        return True
+    if isinstance(v, bool) or not isinstance(v, (int, str)):
+        return False  # true, 2.5, 3.0, NaN, Infinity, 1e99999, {}, []
+    if isinstance(v, str):
+        if not COUNT.fullmatch(v):
+            return False
+        v = int(v)
+    return 0 <= v < 2**31
+
+
+def count(v) -> int:
+    """The count of a document whose counts passed count_ok: 0 when absent."""
+    return 0 if v is None else int(v)
+
+
+def bad_count(doc: dict) -> str | None:
+    """The first count field that fails count_ok, named as rejected_documents names it; None when all pass."""
+    meta, spec, status = obj(doc.get("metadata")), obj(doc.get("spec")), obj(doc.get("status"))
+
+    def first_bad(entries: list) -> str | None:
+        entries = [obj(e) for e in entries]
+        for field in ("count", "maxCount"):
+            if not all(count_ok(e.get(field)) for e in entries):
+                return field
+        if not all(count_ok(obj(z).get("count")) for e in entries for z in arr(e.get("azs"))):
+            return "azs[].count"
+        return None
+
+    groups = [("spec.resources[]", arr(spec.get("resources")))]
+    res = obj(status.get("resources"))
+    for state in STATES:
+        v = res.get(state)
+        groups.append((f"status.resources.{state}[]", v if isinstance(v, list) else [v] if isinstance(v, dict)
+                       else []))
+    for where, entries in groups:
+        field = first_bad(entries)
+        if field:
+            return f"{where}.{field}"
+    if not count_ok(obj(meta.get("annotations")).get("os.modelarts.pool/subpools.count")):
+        return 'metadata.annotations."os.modelarts.pool/subpools.count"'
+    return None
 
 
 def obj(v) -> dict:
@@ -87,7 +136,7 @@ def timestamp(v):
 def reference(bodies: list[tuple[BodyRef, object]]) -> dict[str, Counter]:
     """Rows of every table (rejected_documents included, without its excerpt) as Counters of tuples."""
     out = {t: Counter() for t in TABLES}
-    rejected = out["rejected_documents"]
+    errors: list[tuple] = []  # rejected_documents rows before the per-body cap
     seen: dict[tuple[str, str, str], tuple[str, int | None]] = {}
     for ref, body in bodies:
         docs = [(i, d) for i, d in enumerate(body["items"])] if ref.source == "list_pools" else [(None, body)]
@@ -95,14 +144,30 @@ def reference(bodies: list[tuple[BodyRef, object]]) -> dict[str, Counter]:
             name = obj(obj(doc).get("metadata")).get("name")
             where = (ref.snapshot_id, ref.region, ref.project_id, ref.response_id, ref.source, index)
             if not isinstance(name, str) or not name.strip(" \t\n\r\f\v"):
-                rejected[(*where, None, "pool has no metadata.name", None, None)] += 1
+                errors.append((*where, None, "pool has no metadata.name", None, None))
+                continue
+            field = bad_count(doc)
+            if field:  # rejected before duplicates are looked for: a later document of that name is kept
+                errors.append((*where, name, f"invalid count at {field}: not an integer in 0..2147483647", None,
+                               None))
                 continue
             key = (ref.snapshot_id, ref.project_id, name)
             if key in seen:
-                rejected[(*where, name, "duplicate pool id in snapshot", *seen[key])] += 1
+                errors.append((*where, name, "duplicate pool id in snapshot", *seen[key]))
                 continue
             seen[key] = (ref.response_id, index)
             flatten(ref, name, doc, out)
+    listed: Counter = Counter()  # (response_id, reason) -> rows listed one by one
+    more: Counter = Counter()
+    for row in sorted(errors, key=lambda r: (r[3], r[7], -1 if r[5] is None else r[5])):
+        group = (*row[:5], row[7])
+        if listed[group] < REJECTED_CAP:
+            listed[group] += 1
+            out["rejected_documents"][(*row[:8], "error", 1, *row[8:])] += 1
+        else:
+            more[group] += 1
+    for (*where, reason), n in more.items():
+        out["rejected_documents"][(*where, None, None, reason, "error", n, None, None)] += 1
     return out
 
 
@@ -127,7 +192,7 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
         None if period is None else {"2": "month", "3": "year", "4": "hour"}.get(period, "unknown"),
         integer(ann.get("os.modelarts/period.num")),
         {"1": True, "true": True, "0": False, "false": False}.get(str(ann.get("os.modelarts/auto.renew")).lower()),
-        text(ann.get("os.modelarts/order.id")), integer(ann.get("os.modelarts.pool/subpools.count")), cm, *flags,
+        text(ann.get("os.modelarts/order.id")), count(ann.get("os.modelarts.pool/subpools.count")), cm, *flags,
         text(obj(spec.get("network")).get("name")), text(cn),
         text(obj(spec.get("driver")).get("gpuVersion")), text(obj(spec.get("driver")).get("npuVersion")),
         text(obj(spec.get("driver")).get("updateStrategy")),
@@ -150,13 +215,14 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
     for r in arr(spec.get("resources")):
         r = obj(r)
         if any(k in r and r[k] is not None for k in ("flavor", "count", "maxCount", "azs")):
-            out["pool_resources"][(*ctx, text(r.get("flavor")), integer(r.get("count")),
-                                   integer(r.get("maxCount")))] += 1
+            n = count(r.get("count"))
+            out["pool_resources"][(*ctx, text(r.get("flavor")), n,
+                                   n if r.get("maxCount") is None else count(r.get("maxCount")))] += 1
         for z in arr(r.get("azs")):
             z = obj(z)
             if z.get("az") is not None or z.get("count") is not None:
                 out["pool_resource_azs"][(*ctx, text(r.get("flavor")), text(z.get("az")),
-                                          integer(z.get("count")))] += 1
+                                          count(z.get("count")))] += 1
     res = obj(status.get("resources"))
     for state in STATES:
         v = res.get(state)
@@ -164,13 +230,15 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
         for e in entries:
             e = obj(e)
             if any(e.get(k) is not None for k in ("flavor", "count", "maxCount", "azs", "nodePool")):
-                out["pool_capacity"][(*ctx, state, text(e.get("flavor")), integer(e.get("count")),
-                                      integer(e.get("maxCount")), text(e.get("nodePool")))] += 1
+                n = count(e.get("count"))
+                out["pool_capacity"][(*ctx, state, text(e.get("flavor")), n,
+                                      n if e.get("maxCount") is None else count(e.get("maxCount")),
+                                      text(e.get("nodePool")))] += 1
             for z in arr(e.get("azs")):
                 z = obj(z)
                 if z.get("az") is not None or z.get("count") is not None:
                     out["pool_capacity_azs"][(*ctx, state, text(e.get("flavor")), text(z.get("az")),
-                                              integer(z.get("count")), text(e.get("nodePool")))] += 1
+                                              count(z.get("count")), text(e.get("nodePool")))] += 1
     for jf in set(map(text, arr(spec.get("jobFlavors")))):
         if jf not in (None, ""):
             out["pool_job_flavors"][(*ctx, jf)] += 1

@@ -116,7 +116,7 @@ def read_rows(out: Path, table: str) -> Counter:
         names = COLUMNS[table]
         expected_columns = [names[0], "snapshot_at", *names[1:]]
         if table == "rejected_documents":  # excerpt: the document's text as sent, which the reference omits
-            expected_columns.insert(expected_columns.index("reason") + 1, "excerpt")
+            expected_columns.insert(expected_columns.index("documents") + 1, "excerpt")
         assert [r[0] for r in con.execute("DESCRIBE t").fetchall()] == expected_columns, table
         assert con.execute("SELECT count(*) FROM t WHERE snapshot_at IS DISTINCT FROM $at",
                            {"at": AT}).fetchone()[0] == 0, table
