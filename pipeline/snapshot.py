@@ -151,7 +151,7 @@ def raw_bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
                 bodies.append(BodyRef(
                     snapshot_id=snapshot_id, snapshot_at=snapshot_at, region=t["region"],
                     project_id=t["project_id"], source=call["call"], path=str(raw_dir / call["body_file"]),
-                    response_id=call["call_id"],
+                    response_id=call["call_id"], repeated_keys=call.get("repeated_keys", False),
                 ))
     return bodies
 

@@ -39,8 +39,14 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 def run_with_peak_rss(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300):
     """Run `poolscope <args>`; returns (CompletedProcess, peak RSS of the CLI process in MiB)."""
+    return python_with_peak_rss(["-m", "pipeline.cli", *args], cwd=cwd, env=env, timeout=timeout)
+
+
+def python_with_peak_rss(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300):
+    """Run `python <args>`; returns (CompletedProcess, peak RSS of that process alone in MiB). (RUSAGE_CHILDREN
+    would not do: its ru_maxrss is the largest of every child this test process ever waited for.)"""
     with tempfile.TemporaryDirectory() as tmp:
         rss_file = Path(tmp) / "maxrss"
-        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(rss_file), sys.executable, "-m", "pipeline.cli",
-                               *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(rss_file), sys.executable, *args],
+                              cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         return proc, int(rss_file.read_text()) / 1024  # ru_maxrss is KiB on Linux

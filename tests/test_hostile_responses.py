@@ -266,3 +266,30 @@ def test_a_malformed_discovered_project_id_is_skipped_and_recorded(tmp_path):
                              "AND reason <> 'ok' ORDER BY error_msg")
     assert [r[:2] for r in rows] == [["error", "invalid_project_id"]] * 2
     assert "'../../etc'" in rows[0][2] and "'bad\\nid'" in rows[1][2], rows
+
+
+def test_a_repeated_key_reads_its_last_value_like_the_sdk(tmp_path):
+    """{"count": 1, "count": 5}: before, the catalog said 1 (DuckDB keeps the first); the SDK, Python and
+    JavaScript read 5. Now the landing flags the body, the catalog reads 5 and holds a warning row for that pool;
+    the snapshot is complete (a warning is not a rejection) and the landed bytes are the ones sent."""
+    rep = "4e9e" + "0" * 28
+    good = json.dumps(pool_doc("pool-fine", available={"modelarts.vm.cpu.8u": 2}))
+    repeating = ('{"metadata":{"name":"pool-rep","name":"pool-rep"},"spec":{"type":"Dedicate","resources":'
+                 '[{"flavor":"modelarts.vm.cpu.8u","count":1,"count":5}]},"status":{"phase":"Running"}}')
+    body = ('{"apiVersion":"v2","kind":"PoolList","items":[' + good + "," + repeating + "]}").encode()
+    with ScriptedServer(gateway({rep: Reply(200, body), GOOD: Reply(200, GOOD_POOLS)})) as srv:
+        write_config(tmp_path, srv.url, [rep, GOOD])
+        proc = subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--no-progress"],
+                              cwd=tmp_path, env=cli_env(AK, SK), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    db = tmp_path / "data" / "inventory.duckdb"
+    assert query_catalog(db, "SELECT pool_id, count FROM pool_resources WHERE project_id = '" + rep
+                         + "' ORDER BY 1") == [["pool-fine", 2], ["pool-rep", 5]]
+    assert query_catalog(db, "SELECT item_index, pool_id, severity, excerpt FROM rejected_documents") == [
+        [1, "pool-rep", "warning", "repeated: count, name"]]
+    assert query_catalog(db, "SELECT rejected_documents, status FROM snapshots") == [[0, "complete"]]
+    (raw,) = (tmp_path / "data" / "lake" / "raw").glob("snapshot_id=*/*")
+    calls = {c["target"]["project_id"]: c for c in map(json.loads, (raw / "calls.jsonl").read_text().splitlines())
+             if c["call"] == "list_pools"}
+    assert (calls[rep]["repeated_keys"], calls[GOOD]["repeated_keys"]) == (True, False)
+    assert (raw / calls[rep]["body_file"]).read_bytes() == body

@@ -33,6 +33,7 @@ from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.lease import release, work_dir
 from pipeline.modelarts.body import Body, SpilledBody
 from pipeline.modelarts.masking import Masker, masker_for
+from pipeline.modelarts.repeated import CHECK_MAX_BYTES, has_repeated_keys
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,13 @@ class CallRecord:
     body_file: str | None  # the final attempt's body, relative to the raw set folder
     page: int = 0
     reason: str | None = None  # the final attempt's reason: ok, http_503, timeout, truncated_json, ...
+    # A pool body (ok list_pools / show_pool) that repeats a key in some object (pipeline.modelarts.repeated):
+    # the normalizer then reads the last value, as the SDK does. None: not checked (other calls; a body over
+    # CHECK_MAX_BYTES, or one that json cannot parse).
+    repeated_keys: bool | None = None
+
+
+POOL_CALLS = ("list_pools", "show_pool")  # the calls whose bodies hold pools (normalized)
 
 
 def _iso(moment: datetime) -> str:
@@ -194,6 +202,9 @@ class RawLanding:
                 "request_id": a.request_id, "body_file": rel, "body_bytes": size, "body_sha256": digest,
             }))
         last = attempts[-1] if attempts else None
+        repeated = None
+        if call in POOL_CALLS and outcome == "ok" and body_file and size <= CHECK_MAX_BYTES:
+            repeated = has_repeated_keys((self.work / body_file).read_bytes())  # just written: in the page cache
         started = attempts[0].started_at if attempts else datetime.now(timezone.utc)
         total_ms = sum(a.duration_ms for a in attempts)
         if last is not None:
@@ -204,7 +215,7 @@ class RawLanding:
             error_code=last.error_code if last else None, error_msg=error_msg,
             request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
             duration_ms=round(total_ms, 3), body_file=body_file, page=page,
-            reason=reason or (last.reason if last else None),
+            reason=reason or (last.reason if last else None), repeated_keys=repeated,
         )
         line = asdict(rec)
         line["target"] = asdict(target)

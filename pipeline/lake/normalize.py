@@ -23,15 +23,19 @@ orchestrates, in one private in-memory DuckDB database:
    (one COPY alone keeps about 1.3 of 2 cores busy; its Parquet writer is partly serial).
 
 A body or document that cannot be used lands in `rejected_documents` with its reason (severity error, at most
-a fixed number of rows per body and reason); nothing in a body's content can stop the run. Python never looks
-inside a body: per body it only checks that the file is readable.
+a fixed number of rows per body and reason); nothing in a body's content can stop the run. Python looks inside
+a body only when the landing found a repeated key in it (`read_last_values`, step 0: normally no body); else per
+body it only checks that the file is readable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import stat
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +44,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from pipeline.modelarts.repeated import CHECK_MAX_BYTES, last_wins
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,10 @@ class BodyRef:
     source: str  # "list_pools" (a PoolList body) | "show_pool" (one Pool body)
     path: str  # absolute path of the landed body file, bytes exactly as received
     response_id: str  # opaque id of the landed response
+    # Does the body repeat a key in some object (landing's check, pipeline.modelarts.repeated)? True: the body is
+    # rewritten with the last value of each (as the SDK reads it), and each document concerned gets a warning
+    # row. None: not checked (too large or too deep to check at landing): read as it is, with a warning row.
+    repeated_keys: bool | None = False
 
 
 def sql_text(name: str, sql_dir: Path = SQL_DIR) -> str:
@@ -152,17 +162,75 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path = SQL_DIR) -> None:
+REPEATED_REASON = "repeated key in the document (the last value is read)"
+UNCHECKED_REASON = "body not checked for repeated keys (a repeated key reads its first value)"
+
+
+@dataclass(frozen=True)
+class KeyWarning:
+    """A warning row of rejected_documents about repeated keys (see `read_last_values`)."""
+
+    body_idx: int
+    item_index: int | None
+    pool_id: str | None
+    reason: str
+    excerpt: str | None
+
+
+def read_last_values(bodies: list[BodyRef], scratch: Path) -> tuple[list[BodyRef], list[KeyWarning]]:
+    """The bodies to read, and the warnings about repeated keys.
+
+    A body the landing flagged (`repeated_keys` True) is rewritten into `scratch` with the last value of each
+    repeated key, as the SDK reads it (the landed bytes stay as they are); each of its documents that repeated
+    a key gets a warning naming the keys. A body that was not checked (`repeated_keys` None), or that cannot be
+    rewritten here, is read as it is, with one warning for the body. Flagged bodies are rare: this is Python."""
+    out, warnings = list(bodies), []
+    for idx, ref in enumerate(bodies):
+        if ref.repeated_keys is False or ref.source not in SOURCES:
+            continue
+        ok, size = _stat(ref.path)
+        if not ok:
+            continue  # "body file could not be read", from the SQL
+        done = None
+        if ref.repeated_keys and size <= CHECK_MAX_BYTES:
+            done = last_wins(Path(ref.path).read_bytes(), list_body=ref.source == "list_pools")
+        if done is None:
+            warnings.append(KeyWarning(idx, None, None, UNCHECKED_REASON, None))
+            continue
+        text, found = done
+        path = scratch / f"{idx}.body"
+        path.write_bytes(text)
+        out[idx] = dataclasses.replace(ref, path=str(path))
+        warnings.extend(KeyWarning(idx, f.item_index, f.pool_id, REPEATED_REASON,
+                                   "repeated: " + ", ".join(f.keys)[:190]) for f in found)
+    return out, warnings
+
+
+def _warnings_arrow(warnings: list[KeyWarning]) -> pa.Table:
+    return pa.table({
+        "body_idx": pa.array([w.body_idx for w in warnings], pa.int32()),
+        "item_index": pa.array([w.item_index for w in warnings], pa.int32()),
+        "pool_id": pa.array([w.pool_id for w in warnings], pa.string()),
+        "reason": pa.array([w.reason for w in warnings], pa.string()),
+        "excerpt": pa.array([w.excerpt for w in warnings], pa.string()),
+    })
+
+
+def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path = SQL_DIR,
+          warnings: list[KeyWarning] = ()) -> None:
     """Steps 1-6: read and parse the bodies into `_items`, find duplicates, define the `docs` view."""
     con.execute(sql_text("_macros", sql_dir))
     con.execute(sql_text("_cut", sql_dir))
     context, read_params = _bodies_arrow(bodies)
     con.register("_bodies_arrow", context)
+    con.register("_warnings_arrow", _warnings_arrow(list(warnings)))
     try:
         con.execute(sql_text("_types", sql_dir))
         con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
+        con.execute("CREATE TABLE _key_warnings AS SELECT * FROM _warnings_arrow")
     finally:
         con.unregister("_bodies_arrow")
+        con.unregister("_warnings_arrow")
     try:
         _read(con, read_params, sql_dir)
     except duckdb.Error:
@@ -252,12 +320,15 @@ def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    scratch = Path(tempfile.mkdtemp(prefix=".rewritten-", dir=out_dir))
     con = connect()
     try:
-        stage(con, bodies, sql_dir)
+        bodies, warnings = read_last_values(bodies, scratch)
+        stage(con, bodies, sql_dir, warnings)
         counts = write_tables(con, out_dir, sql_dir)
     finally:
         con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     log.info(
         "normalized %d bodies in %.2fs: %d pools, %d rejected_documents row(s)",
         len(bodies),

@@ -15,7 +15,7 @@
 -- source            VARCHAR      list_pools | show_pool (BodyRef.source)
 -- item_index        INTEGER      0-based index in the list body's `items`; NULL when the whole body is rejected,
 --                                for a show_pool body (its one document is the body), and for a summary row
--- pool_id           VARCHAR      metadata.name when known (duplicates, invalid counts), else NULL
+-- pool_id           VARCHAR      metadata.name when known (duplicates, invalid counts, repeated keys), else NULL
 -- reason            VARCHAR      one of:
 --                                  body file could not be read    (missing, not a regular file, unreadable)
 --                                  unknown source <source>        (BodyRef.source is not list_pools/show_pool)
@@ -36,13 +36,21 @@
 --                                                                  NaN, Infinity, 1e99999, -1e30, 2.5, "12abc", -1, ...)
 --                                  duplicate pool id in snapshot  (metadata.name already seen in the same
 --                                                                  snapshot_id and project_id; the first is kept)
+--                                warnings (the document was used):
+--                                  repeated key in the document (the last value is read)
+--                                                                 ({"count": 1, "count": 5} reads 5, as the SDK
+--                                                                  does; excerpt names the keys, at any depth)
+--                                  body not checked for repeated keys (a repeated key reads its first value)
+--                                                                 (a body over 8 MiB, or too deeply nested for
+--                                                                  the landing's check; item_index NULL)
 -- severity          VARCHAR      error: the body or document was not used (every reason above);
---                                warning: the document was used (none yet)
+--                                warning: the document was used (the two warning reasons above)
 -- documents         INTEGER      documents this row stands for: 1, or for a summary row the number of further
 --                                documents of the body rejected for the same reason and not listed one by one
 -- excerpt           VARCHAR      first 200 characters of the offending text: the body, or the item's JSON (bytes
 --                                that are not UTF-8 appear as \xNN escapes in a body, as U+FFFD in an item); NULL
---                                when the file was not read; for a summary row, a sentence with the count
+--                                when the file was not read; for a summary row, a sentence with the count; for a
+--                                repeated key, "repeated: " and the key names
 -- kept_response_id  VARCHAR      for a duplicate: the response holding the document that was kept, else NULL
 -- kept_item_index   INTEGER      for a duplicate: that document's item_index, else NULL
 WITH listed AS (
@@ -64,6 +72,11 @@ WITH listed AS (
            h.f.item_index, h.f.pool_id, h.reason, 'error', h.f.excerpt, NULL, NULL, h.n
     FROM (SELECT path, source, reason, n, unnest(firsts) AS f FROM _huge_rejected) AS h
     JOIN _bodies AS b ON b.path = h.path AND b.source = h.source AND b.readable
+    UNION ALL
+    SELECT b.body_idx, b.snapshot_id, b.snapshot_at, b.region, b.project_id, b.response_id, b.source, w.item_index,
+           w.pool_id, w.reason, 'warning', w.excerpt, NULL, NULL, NULL
+    FROM _key_warnings AS w
+    JOIN _bodies AS b USING (body_idx)
 ),
 ranked AS (
     SELECT *,

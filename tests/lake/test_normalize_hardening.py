@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from lake.test_normalize import Run, pool
+from clikit import python_with_peak_rss
 from lakekit import pool_doc
 
 ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # as the API sends them
@@ -109,21 +107,18 @@ def test_rejected_rows_are_capped_per_body_and_reason(run):
     assert sum(r["documents"] for r in rows) == 373 - 1 + 1506 - 1
 
 
-def child_rusage(code: str) -> tuple[float, int, str]:
-    """Run `code` in a fresh Python; (CPU seconds, peak RSS in MiB, stdout) of that child alone."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return cpu, after.ru_maxrss // 1024, proc.stdout
+def child_peak_rss(code: str) -> tuple[int, str]:
+    """Run `code` in a fresh Python; (peak RSS of that child alone in MiB, stdout)."""
+    proc, rss = python_with_peak_rss(["-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    return int(rss), proc.stdout
 
 
 def test_two_million_empty_items_give_101_rows_and_flat_memory(tmp_path):
     body = tmp_path / "huge.body"
     body.write_bytes(b'{"items":[' + b",".join([b"{}"] * 2_000_000) + b"]}")  # 6 MB
     out = tmp_path / "out"
-    _, rss, printed = child_rusage(textwrap.dedent(f"""
+    rss, printed = child_peak_rss(textwrap.dedent(f"""
         import json, os
         from datetime import datetime, timezone
         from pathlib import Path
