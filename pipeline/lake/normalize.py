@@ -37,9 +37,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.sqlfiles import SQL_ROOT
+
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "normalize"
+SQL_DIR = SQL_ROOT / "normalize"
 
 # Output tables. Names and columns are public API (DESIGN.md "Tables"; columns documented in each SQL file).
 TABLES: tuple[str, ...] = (
