@@ -168,3 +168,9 @@ def test_installed_poolscope_snapshots_and_reports_against_the_simulator(install
                cwd=work, env=env)
     pools, fetches_ok, statuses = out.split()
     assert int(pools) == 6 and int(fetches_ok) >= 2 and statuses == "complete"
+    # The Dagster code location loads from the installed package (its asset checks read SQL headers).
+    out = _run([str(installed.python), "-c",
+                "import dagster as dg; from pipeline.definitions import build_definitions;"
+                "d = build_definitions('poolscope.yaml'); dg.Definitions.validate_loadable(d);"
+                "print(len(d.resolve_all_asset_specs()))"], cwd=work, env=env)
+    assert int(out.split()[-1]) >= 3
