@@ -19,12 +19,34 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
+import yaml
 
 from lakekit import pool_doc, publish_snapshot, utc
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 AK, SK = "AKPACKAGETEST0000001", "package-test-sk-0123456789abcdefghijkl"
+# `poolscope dev` in the installed package, with Dagster replaced by a recorder of how it would be started (the
+# real Dagster webserver is what `make dev` is for; the code location it names is loaded for real below).
+DEV_PROBE = """
+import json, sys
+from pathlib import Path
+from pipeline import demo
+from pipeline.cli import build_parser
+seen = {}
+class Recorder:
+    def __init__(self, argv, **kwargs):
+        seen["argv"], self.pid = list(argv), 0
+    def wait(self, timeout=None):
+        return 0
+demo.subprocess.Popen, demo.signal.signal = Recorder, lambda *a: None
+out = Path(sys.argv[1])
+out.mkdir()
+(out / "demo.json").write_text(json.dumps({"projects": 1, "pools_per_project": 1, "seed": 1, "port": 0}))
+assert demo.dev_command(build_parser().parse_args(["dev", "--out", str(out), "--port", "3999"])) == 0
+argv = seen["argv"]
+print(argv[argv.index("-w") + 1])
+"""
 REPORT_FILES = ("poolscope-reports.xlsx", "poolscope-reports.html", "coverage.csv", "capacity_utilization.csv",
                 "billing_modes.csv", "subscriptions.csv", "pool_changes.csv")
 
@@ -67,9 +89,11 @@ def _run(args: list[str], *, cwd: Path, env: dict | None = None, timeout: float 
 
 
 def _user_env(**extra: str) -> dict[str, str]:
-    """A user's shell: no PYTHONPATH or virtualenv pointing into the repo, no cloud keys but the given ones."""
+    """A user's shell: no PYTHONPATH or virtualenv pointing into the repo, no cloud keys but the given ones.
+    Bytecode is written (into the throwaway venv), as for a user: each later process then skips compiling."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("HUAWEICLOUD_")}
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
+           and not k.startswith("HUAWEICLOUD_")}
     env.update(extra)
     return env
 
@@ -174,3 +198,15 @@ def test_installed_poolscope_snapshots_and_reports_against_the_simulator(install
                 "d = build_definitions('poolscope.yaml'); dg.Definitions.validate_loadable(d);"
                 "print(len(d.resolve_all_asset_specs()))"], cwd=work, env=env)
     assert int(out.split()[-1]) >= 3
+
+
+def test_installed_poolscope_dev_names_a_workspace_that_exists(installed):
+    """The installed `poolscope dev` hands Dagster a workspace file that exists and loads the packaged code
+    location (the repo's workspace.yaml is not in a wheel)."""
+    outside = installed.base / "dev"
+    outside.mkdir()
+    workspace = Path(_run([str(installed.python), "-c", DEV_PROBE, str(outside / "demo")], cwd=outside,
+                          env=_user_env()).strip().splitlines()[-1])
+    assert workspace.is_file(), workspace
+    assert yaml.safe_load(workspace.read_text(encoding="utf-8")) == \
+        yaml.safe_load((REPO / "workspace.yaml").read_text(encoding="utf-8"))
