@@ -39,7 +39,7 @@ soak: install
 	POOLSCOPE_SOAK_KILLS=$${KILLS:-200} POOLSCOPE_SOAK_SEED=$${SEED:-$$(date +%s)} \
 	  POOLSCOPE_SOAK_PROJECTS=$${PROJECTS:-2000} $(BIN)/pytest -q -s -p no:cacheprovider tests/test_crashes.py tests/test_faults.py
 
-# `make install` plus the bench group (dlt, pandas: baselines of bench_normalize), installed here only.
+# `make install` plus the bench group (dlt: a baseline of bench_normalize), installed here only.
 bench: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --group bench
 	$(BIN)/python -m benchmarks

@@ -122,8 +122,8 @@ def loop_figures(refs_small, refs_large, work: Path, t_small: float, t_large: fl
     small, large = counts_small["pools"], counts_large["pools"]
     try:
         loop_small = time_loop(refs_small, work / "loop-small", max(1, repeat // 2), counts_small)
-    except ImportError as e:  # pandas: the bench dependency group
-        note = f"pandas not importable ({e}); `make bench` installs the bench group"
+    except ImportError as e:  # pandas: a runtime dependency, so only a broken environment lacks it
+        note = f"pandas not importable ({e}); `make install` installs it"
         return [Figure(f"normalize {small:,} pool docs: loop baseline SKIPPED, {note}", t_small, "s"),
                 Figure(f"normalize {large:,} pool docs: loop baseline SKIPPED", t_large, "s", None, None,
                        *_time_target(t_large, large))]

@@ -8,7 +8,7 @@ Written independently of the SQL in sql/normalize/, straight from the table defi
 
 Rows are tuples in the table's column order without `snapshot_at` (constant per snapshot, and compared
 separately); `COLUMNS` names them. This module imports nothing outside the standard library at import time:
-pandas (the `bench` dependency group) is imported by `python_pandas()` only.
+pandas (a runtime dependency of poolscope) is imported by `python_pandas()` only.
 """
 
 from __future__ import annotations

@@ -2,6 +2,15 @@
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's, as recorded at install time)."""
+    try:
+        return version("poolscope")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poolscope",
         description="Inventory snapshots of Huawei Cloud ModelArts resource pools.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parsers(sub)
     demo.add_parsers(sub)

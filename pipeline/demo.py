@@ -24,6 +24,9 @@ from pipeline.modelarts import AkSkCredentials, CredentialsError
 DEMO_SEED = 2026
 DEMO_PROJECTS = 8
 DEMO_POOLS = 6
+# The code location as the repo's workspace.yaml names it. `dev` writes it into DAGSTER_HOME: an installed wheel
+# has no repo folder to find workspace.yaml in.
+WORKSPACE = "load_from:\n  - python_module:\n      module_name: pipeline.definitions\n      location_name: poolscope\n"
 EXAMPLE_QUERIES = [
     (
         "Nodes per state over the last 6 snapshots",
@@ -183,7 +186,8 @@ def dev_command(args: argparse.Namespace) -> int:
         env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"] = sim.ak, sim.sk
         env["POOLSCOPE_CONFIG"] = str(config_path)
         env["DAGSTER_HOME"] = str(home)
-        workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+        workspace = home / "workspace.yaml"
+        workspace.write_text(WORKSPACE, encoding="utf-8")
         print(f"simulator on {sim.url}; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops both)")
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port),

@@ -21,7 +21,8 @@ from pipeline.config import Config
 from pipeline.fetch import Fetcher, known_pools
 from pipeline.lake.catalog import build_catalog
 from pipeline.lake.checks import CheckOutcome, run_checks
-from pipeline.lake.docs import SQL_ROOT, table_docs
+from pipeline.lake.docs import table_docs
+from pipeline.sqlfiles import SQL_ROOT
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
 from pipeline.lake.lease import discard, work_dir

@@ -8,7 +8,8 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.lake.docs import SQL_ROOT, parse_header
+from pipeline.lake.docs import parse_header
+from pipeline.sqlfiles import SQL_ROOT
 
 # check name -> the table whose asset the check belongs to
 CHECKS: dict[str, str] = {

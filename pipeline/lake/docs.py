@@ -10,11 +10,10 @@ Header shape (see sql/normalize/pools.sql):
 
 import re
 from functools import cache
-from pathlib import Path
 
 from pipeline.lake.catalog import TableDoc
+from pipeline.sqlfiles import SQL_ROOT, sql_names, sql_text  # noqa: F401  (SQL_ROOT: re-exported)
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _COLUMN = re.compile(r"^--\s(\w+)\s+([A-Z][A-Z0-9_\[\]()]*(?:\s[A-Z]+)?)\s{2,}(.*)$")
 _CONTINUATION = re.compile(r"^--\s{8,}(\S.*)$")
 
@@ -54,8 +53,8 @@ FOLDERS = ("normalize", "history", "reports")
 def table_docs(folders: tuple[str, ...] = FOLDERS) -> dict[str, TableDoc]:
     """Docs of every table built by SQL in these folders of sql/ (files starting with '_' are steps)."""
     docs = {}
-    for path in sorted(p for folder in folders for p in (SQL_ROOT / folder).glob("*.sql")):
-        if path.name.startswith("_"):
+    for folder, name in sorted((folder, name) for folder in folders for name in sql_names(folder)):
+        if name.startswith("_"):
             continue
-        docs[path.stem] = parse_header(path.read_text(encoding="utf-8"), path.stem)
+        docs[name] = parse_header(sql_text(folder, name), name)
     return docs

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.docs import SQL_ROOT
+from pipeline.sqlfiles import SQL_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -46,10 +46,11 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.modelarts.repeated import CHECK_MAX_BYTES, last_wins
+from pipeline.sqlfiles import SQL_ROOT
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql" / "normalize"
+SQL_DIR = SQL_ROOT / "normalize"
 
 # Output tables. Names and columns are public API (DESIGN.md "Tables"; columns documented in each SQL file).
 TABLES: tuple[str, ...] = (

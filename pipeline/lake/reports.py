@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.lake.docs import SQL_ROOT
+from pipeline.sqlfiles import SQL_ROOT
 
 REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
 PRICE_COLUMNS = ("flavor", "billing_mode", "price_per_node_hour", "currency")
