@@ -1,7 +1,7 @@
 """History, daily reports and exports, on top of the committed lake. The CLI and Dagster both call this.
 
-- history (`pool_changes`, `pool_versions`) is recomputed over every snapshot and replaces
-  `lake/derived/<table>.parquet` whole;
+- history (`pool_changes`, `pool_versions`) moves forward one snapshot at a time (lake/_history/, see
+  pipeline/lake/history_store.py);
 - a day's reports replace `lake/reports/<report>/day=<D>.parquet`; they are gated: a day with a snapshot whose
   integrity checks failed is not reported until the snapshot is fixed (renormalized) or removed;
 - exports are computed from the catalog for a range of days and written by `pipeline.reports.export`.
@@ -55,25 +55,14 @@ def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
 
 
 def refresh_history(layout: Layout) -> dict[str, int]:
-    """Recompute pool_changes and pool_versions over the whole lake. Takes the writer lock."""
-    from pipeline.lake.history import build_history
+    """Bring pool_changes and pool_versions up to date with the committed snapshots: each new snapshot is folded
+    in (pipeline/lake/history_store.py), the catalog rebuilt. Takes the writer lock. Returns table -> rows."""
+    from pipeline.lake.history_store import update_history
 
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        work = _work_dir(layout, "history")
-        try:
-            con = _catalog(layout)
-            try:
-                rows = build_history(con, work)
-            finally:
-                con.close()
-            dest = layout.lake / "derived"
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in work.glob("*.parquet"):
-                os.replace(f, dest / f.name)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        result = update_history(layout)
         refresh_catalog(layout)
-    return rows
+    return result.rows
 
 
 def gate_problems(layout: Layout, day: date) -> list[str]:

@@ -146,28 +146,64 @@ def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
         raise RuntimeError(f"history: {row[0]} pool key hash collision(s); cannot build the history")
 
 
+def _run_steps(cur: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
+    """Stand-ins, macros and every TEMP table step, on the given cursor."""
+    _stand_ins(cur)
+    cur.execute(sql_text("_macros", sql_dir))
+    for table, name in STEPS:
+        started = time.perf_counter()
+        cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
+        log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
+        if table == "_h_keys":
+            _check_keys(cur)
+
+
+def _copy(cur: duckdb.DuckDBPyConnection, select: str, dest: Path) -> int:
+    row = cur.execute(f"COPY ({select}\n) TO {_literal(dest)} ({PARQUET_OPTIONS})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
     """Recompute pool_changes and pool_versions from every snapshot visible on `con`; write them to
-    `out_dir/<table>.parquet`; return table -> rows."""
+    `out_dir/<table>.parquet`; return table -> rows. The reference for the incremental history."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started_all = time.perf_counter()
     cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
     try:
-        _stand_ins(cur)
-        cur.execute(sql_text("_macros", sql_dir))
-        for table, name in STEPS:
-            started = time.perf_counter()
-            cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
-            log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
-            if table == "_h_keys":
-                _check_keys(cur)
-        counts: dict[str, int] = {}
-        for table in TABLES:
-            target = "'" + str(out_dir / f"{table}.parquet").replace("'", "''") + "'"
-            row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
-            counts[table] = int(row[0]) if row else 0
+        _run_steps(cur, sql_dir)
+        counts = {table: _copy(cur, sql_text(table, sql_dir), out_dir / f"{table}.parquet") for table in TABLES}
         log.info("history: %s in %.1fs", counts, time.perf_counter() - started_all)
+        return counts
+    finally:
+        cur.close()
+
+
+def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path, *,
+                       sql_dir: Path = SQL_DIR) -> dict[str, int]:
+    """The full recomputation as the start of an incremental history: `out_dir/pool_changes.parquet` (every
+    change), `out_dir/pool_versions.parquet` (the closed versions only) and `out_dir/state.parquet` (each pool's
+    last observation and open version, _state.sql). Returns rows per file, and `open_versions`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started_all = time.perf_counter()
+    cur = con.cursor()
+    try:
+        _run_steps(cur, sql_dir)
+        cur.execute(f"CREATE TEMP TABLE _h_pool_versions AS {sql_text('pool_versions', sql_dir)}")
+        counts = {
+            "pool_changes": _copy(cur, sql_text("pool_changes", sql_dir), out_dir / "pool_changes.parquet"),
+            "pool_versions": _copy(cur, "SELECT * FROM _h_pool_versions WHERE ended_by IS NOT NULL",
+                                   out_dir / "pool_versions.parquet"),
+            "state": _copy(cur, sql_text("_state", sql_dir), out_dir / "state.parquet"),
+        }
+        counts["open_versions"] = int(cur.execute(
+            "SELECT count(*) FROM _h_pool_versions WHERE ended_by IS NULL").fetchall()[0][0])
+        log.info("history rebuilt: %s in %.1fs", counts, time.perf_counter() - started_all)
         return counts
     finally:
         cur.close()

@@ -1,0 +1,86 @@
+-- Non-table step 14 (full recomputation only): the history state, one row per pool ever seen, as of the latest
+-- snapshot. history.py writes this SELECT as the state file of a rebuilt history (lake/_history/state-*.parquet);
+-- each incremental step (_fold_*.sql) reads the state as of the previous snapshot and writes the next one with
+-- exactly these columns, so that a snapshot is compared with each pool's last observation without reading any
+-- older snapshot. Runs after the full recomputation's steps, on _h_steps, _h_entries, _h_scans, _h_show_gone
+-- and _h_pool_versions (pool_versions.sql materialized).
+--   region, project_id, pool_id  VARCHAR  the pool
+--   last_snapshot_id   VARCHAR      the pool's last presence observation (a row in `pools`)
+--   last_workspace_id  VARCHAR      its workspace_id there: a workspace-filtered listing observes only the pools
+--                                   of its workspace
+--   entries            STRUCT(k VARCHAR, kv VARCHAR)[]
+--                                   its content at the last presence as a field map (_entries.sql: field path k,
+--                                   JSON member text kv), sorted by kv
+--   gone_snapshot_id   VARCHAR      the snapshot that saw the pool gone after its last presence (its deletion);
+--                                   NULL while it is not deleted
+--   absent_snapshot_id VARCHAR      the latest snapshot that saw it absent since that deletion (a re-creation's
+--                                   previous_snapshot_id); NULL while it is not deleted
+--   version            INTEGER      number of the pool's latest version (a re-creation continues from it)
+--   valid_from         TIMESTAMPTZ  that version's valid_from
+--   first_snapshot_id  VARCHAR      that version's first_snapshot_id
+--   content            JSON         that version's content (equal to `entries` as a JSON object)
+--   flat               STRUCT(...)  that version's pools columns (display_name ... npu_driver_state, the 30
+--                                   content columns of pool_versions, same names and types)
+-- While the pool is not deleted its latest version is open (valid_to, ended_by NULL; last_snapshot_id =
+-- last_snapshot_id): the catalog's pool_versions shows those from this file, the closed ones from the files.
+WITH last AS (
+    SELECT pkey, region, project_id, pool_id, snapshot_id, workspace_id, gone_at, gone_id
+    FROM _h_steps
+    WHERE is_last
+),
+latest_start AS (
+    -- The last candidate start has the content of every later presence (same hash).
+    SELECT pkey, max(snapshot_at) AS snapshot_at
+    FROM _h_steps
+    WHERE is_start
+    GROUP BY pkey
+),
+fields AS (
+    SELECT e.pkey, list({'k': e.k, 'kv': e.kv} ORDER BY e.kv) AS entries
+    FROM _h_entries AS e
+    JOIN latest_start AS s ON s.pkey = e.pkey AND s.snapshot_at = e.snapshot_at
+    GROUP BY e.pkey
+),
+absences AS (
+    -- Every absence observation since the deletion (the pool has no presence after its last one).
+    SELECT l.pkey, a.snapshot_at, a.snapshot_id
+    FROM last AS l
+    JOIN _h_scans AS a
+      ON a.region = l.region AND a.project_id = l.project_id AND a.snapshot_at >= l.gone_at
+     AND (a.workspace_id IS NULL OR a.workspace_id = l.workspace_id)
+    UNION ALL
+    SELECT l.pkey, g.snapshot_at, g.snapshot_id
+    FROM last AS l
+    JOIN _h_show_gone AS g ON g.pkey = l.pkey AND g.snapshot_at >= l.gone_at
+),
+latest_absence AS (
+    SELECT pkey, arg_max(snapshot_id, snapshot_at) AS snapshot_id
+    FROM absences
+    GROUP BY pkey
+),
+v AS (
+    SELECT *
+    FROM _h_pool_versions
+    QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id ORDER BY version DESC) = 1
+)
+SELECT l.region, l.project_id, l.pool_id,
+       l.snapshot_id AS last_snapshot_id,
+       l.workspace_id AS last_workspace_id,
+       f.entries,
+       l.gone_id AS gone_snapshot_id,
+       CASE WHEN l.gone_id IS NOT NULL THEN coalesce(a.snapshot_id, l.gone_id) END AS absent_snapshot_id,
+       v.version::INTEGER AS version,
+       v.valid_from,
+       v.first_snapshot_id,
+       v.content,
+       struct_pack(v.display_name, v.workspace_id, v.resource_id, v.pool_type, v.phase, v.message, v.parent,
+                   v.root, v.is_physical, v.created_at, v.description, v.billing_mode, v.period_type,
+                   v.period_num, v.auto_renew, v.order_id, v.subpools_count, v.control_mode,
+                   v.cm_to_yearly_monthly_restricted, v.cm_flavor_change_restricted, v.cm_service_restricted,
+                   v.cm_frozen, v.cm_police_frozen, v.network_name, v.container_network_mode,
+                   v.gpu_driver_version, v.npu_driver_version, v.driver_update_strategy, v.gpu_driver_state,
+                   v.npu_driver_state) AS flat
+FROM last AS l
+JOIN fields AS f ON f.pkey = l.pkey
+JOIN v ON v.region = l.region AND v.project_id = l.project_id AND v.pool_id = l.pool_id
+LEFT JOIN latest_absence AS a ON a.pkey = l.pkey
