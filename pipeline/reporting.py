@@ -54,15 +54,22 @@ def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(layout.catalog), read_only=True)
 
 
-def refresh_history(layout: Layout) -> dict[str, int]:
-    """Bring pool_changes and pool_versions up to date with the committed snapshots: each new snapshot is folded
-    in (pipeline/lake/history_store.py), the catalog rebuilt. Takes the writer lock. Returns table -> rows."""
-    from pipeline.lake.history_store import update_history
+def run_history(layout: Layout, *, rebuild: bool = False, lock_wait_s: float = LOCK_WAIT_S):
+    """Bring pool_changes and pool_versions up to date with the committed snapshots, then rebuild the catalog.
+    Each snapshot not folded in yet is folded in (pipeline/lake/history_store.py); `rebuild` recomputes the whole
+    history from every snapshot instead (the reference computation). Takes the writer lock. Returns a
+    history_store.HistoryResult."""
+    from pipeline.lake.history_store import rebuild_history, update_history
 
-    with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        result = update_history(layout)
+    with writer_lock(layout, wait_s=lock_wait_s):
+        result = rebuild_history(layout) if rebuild else update_history(layout)
         refresh_catalog(layout)
-    return result.rows
+    return result
+
+
+def refresh_history(layout: Layout) -> dict[str, int]:
+    """`run_history`, returning table -> rows."""
+    return run_history(layout).rows
 
 
 def gate_problems(layout: Layout, day: date) -> list[str]:

@@ -1,5 +1,6 @@
-"""History and report assets. History follows every snapshot; reports are daily partitions (backfillable from
-stored snapshots) gated on the data checks recorded with each snapshot; exports write the files finance opens."""
+"""History and report assets. History follows every snapshot (one fold per new snapshot); reports are daily
+partitions (backfillable from stored snapshots) gated on the data checks recorded with each snapshot; exports
+write the files finance opens."""
 
 from datetime import date, timedelta
 
@@ -9,6 +10,7 @@ from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.lake.docs import table_docs
+from pipeline.lake.history_store import history_sources
 from pipeline.lake.reports import REPORTS
 from pipeline.reporting import HISTORY_TABLES, ReportGateError, build_day, export, refresh_history
 
@@ -21,14 +23,14 @@ REPORTS_GROUP = "reports"
     name="pool_history",
 )
 def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
-    """pool_changes and pool_versions, recomputed over every committed snapshot."""
+    """pool_changes and pool_versions, moved forward by every committed snapshot not folded in yet."""
     layout = lake.layout()
     rows = refresh_history(layout)
     context.log.info(", ".join(f"{t}: {n} rows" for t, n in rows.items()))
+    sources = history_sources(layout)
     for table in HISTORY_TABLES:
-        path = layout.lake / "derived" / f"{table}.parquet"
-        yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(path, table_docs().get(table),
-                                                                            rows.get(table, 0)))
+        yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(
+            layout.history, table_docs().get(table), rows.get(table, 0), select=sources[table]))
 
 
 def report_definitions(start_date: date):

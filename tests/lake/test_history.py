@@ -432,6 +432,6 @@ def test_content_columns_are_the_pools_columns():
     excluded = {"snapshot_id", "snapshot_at", "snapshot_day", "source", "response_id", "region", "project_id",
                 "pool_id"}
     assert [c for c in pools.columns if c not in excluded] == list(CONTENT_COLUMNS)
-    for name in ("_observations", "_rows", "_macros", "pool_versions"):
+    for name in ("_observations", "_rows", "_macros", "pool_versions", "_state", "_fold_now"):
         text = (SQL_ROOT / "history" / f"{name}.sql").read_text(encoding="utf-8")
         assert all(c in text for c in CONTENT_COLUMNS), name
