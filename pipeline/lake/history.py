@@ -194,15 +194,14 @@ def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path, *,
     cur = con.cursor()
     try:
         _run_steps(cur, sql_dir)
-        cur.execute(f"CREATE TEMP TABLE _h_pool_versions AS {sql_text('pool_versions', sql_dir)}")
+        closed = f"SELECT * FROM ({sql_text('pool_versions', sql_dir)}\n) WHERE ended_by IS NOT NULL"
         counts = {
             "pool_changes": _copy(cur, sql_text("pool_changes", sql_dir), out_dir / "pool_changes.parquet"),
-            "pool_versions": _copy(cur, "SELECT * FROM _h_pool_versions WHERE ended_by IS NOT NULL",
-                                   out_dir / "pool_versions.parquet"),
+            "pool_versions": _copy(cur, closed, out_dir / "pool_versions.parquet"),
             "state": _copy(cur, sql_text("_state", sql_dir), out_dir / "state.parquet"),
         }
         counts["open_versions"] = int(cur.execute(
-            "SELECT count(*) FROM _h_pool_versions WHERE ended_by IS NULL").fetchall()[0][0])
+            "SELECT count(*) FROM _h_versions WHERE ended_by IS NULL").fetchall()[0][0])
         log.info("history rebuilt: %s in %.1fs", counts, time.perf_counter() - started_all)
         return counts
     finally:

@@ -58,6 +58,8 @@ FORMAT = 1
 # a fold costs about as much as the full recomputation spends on 40 snapshots.
 FOLD_AT_MOST = 24
 LEGACY = ("pool_changes", "pool_versions")  # lake/derived/<table>.parquet, written before the history had a record
+# A pool's content from its field map in the state (sql/history/_state.sql).
+CONTENT = "('{' || array_to_string(list_transform(entries, lambda x: x.kv), ',') || '}')::JSON"
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,8 @@ def history_sources(layout: Layout) -> dict[str, str]:
     state = quote_literal(str((layout.root / record.state).resolve()))
     open_versions = (
         "SELECT region, project_id, pool_id, version, valid_from, NULL::TIMESTAMPTZ AS valid_to, "
-        "NULL::VARCHAR AS ended_by, first_snapshot_id, last_snapshot_id, content, unnest(flat) "
+        "NULL::VARCHAR AS ended_by, first_snapshot_id, last_snapshot_id, "
+        f"{CONTENT} AS content, unnest(flat) "
         f"FROM read_parquet({state}) WHERE gone_snapshot_id IS NULL"
     )
     return {

@@ -7,7 +7,7 @@
 --   region, project_id, pool_id  VARCHAR  the pool
 --   present    BOOLEAN  in `pools` in this snapshot
 --   kind       VARCHAR  created: present, and never seen before or deleted before (a re-creation)
---                       candidate: present, alive, and its content text differs from the last presence's (an
+--                       candidate: present, alive, and its field map differs from the last presence's (an
 --                                  update if _fold_diffs.sql finds a changed field)
 --                       same: present, alive, same content
 --                       deleted: absent, and alive until now (the deletion: emitted once)
@@ -28,7 +28,7 @@ SELECT coalesce(n.region, s.region) AS region,
        n.pool_id IS NOT NULL AS present,
        CASE WHEN n.pool_id IS NOT NULL THEN
                 CASE WHEN s.pool_id IS NULL OR s.gone_snapshot_id IS NOT NULL THEN 'created'
-                     WHEN n.content::VARCHAR IS DISTINCT FROM s.content::VARCHAR THEN 'candidate'
+                     WHEN n.entries IS DISTINCT FROM s.entries THEN 'candidate'
                      ELSE 'same' END
             WHEN a.pool_id IS NOT NULL THEN
                 CASE WHEN s.gone_snapshot_id IS NULL THEN 'deleted' ELSE 'absent' END

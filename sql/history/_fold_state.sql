@@ -20,7 +20,6 @@ SELECT o.region, o.project_id, o.pool_id,
        (CASE WHEN o.starts THEN coalesce(s.version, 0) + 1 ELSE s.version END)::INTEGER AS version,
        CASE WHEN o.starts THEN f.snapshot_at ELSE s.valid_from END AS valid_from,
        CASE WHEN o.starts THEN f.snapshot_id ELSE s.first_snapshot_id END AS first_snapshot_id,
-       CASE WHEN o.starts THEN n.content ELSE s.content END AS content,
        CASE WHEN o.starts THEN n.flat ELSE s.flat END AS flat
 FROM o
 LEFT JOIN _f_state AS s ON s.region = o.region AND s.project_id = o.project_id AND s.pool_id = o.pool_id

@@ -2,8 +2,8 @@
 -- snapshot. history.py writes this SELECT as the state file of a rebuilt history (lake/_history/state-*.parquet);
 -- each incremental step (_fold_*.sql) reads the state as of the previous snapshot and writes the next one with
 -- exactly these columns, so that a snapshot is compared with each pool's last observation without reading any
--- older snapshot. Runs after the full recomputation's steps, on _h_steps, _h_entries, _h_scans, _h_show_gone
--- and _h_pool_versions (pool_versions.sql materialized).
+-- older snapshot. Runs after the full recomputation's steps, on _h_steps, _h_entries, _h_scans, _h_show_gone,
+-- _h_versions and _h_rows.
 --   region, project_id, pool_id  VARCHAR  the pool
 --   last_snapshot_id   VARCHAR      the pool's last presence observation (a row in `pools`)
 --   last_workspace_id  VARCHAR      its workspace_id there: a workspace-filtered listing observes only the pools
@@ -18,11 +18,13 @@
 --   version            INTEGER      number of the pool's latest version (a re-creation continues from it)
 --   valid_from         TIMESTAMPTZ  that version's valid_from
 --   first_snapshot_id  VARCHAR      that version's first_snapshot_id
---   content            JSON         that version's content (equal to `entries` as a JSON object)
 --   flat               STRUCT(...)  that version's pools columns (display_name ... npu_driver_state, the 30
 --                                   content columns of pool_versions, same names and types)
--- While the pool is not deleted its latest version is open (valid_to, ended_by NULL; last_snapshot_id =
--- last_snapshot_id): the catalog's pool_versions shows those from this file, the closed ones from the files.
+-- That version's content is `entries` as a JSON object: every presence since the version started had the same
+-- field map, so the last one's is the version's ('{' || the kv texts, in order, joined by ',' || '}', exactly
+-- as _starts.sql writes content). While the pool is not deleted its latest version is open (valid_to, ended_by
+-- NULL; last_snapshot_id = last_snapshot_id): the catalog's pool_versions shows those from this file, the
+-- closed ones from the history files.
 WITH last AS (
     SELECT pkey, region, project_id, pool_id, snapshot_id, workspace_id, gone_at, gone_id
     FROM _h_steps
@@ -60,8 +62,8 @@ latest_absence AS (
 ),
 v AS (
     SELECT *
-    FROM _h_pool_versions
-    QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id ORDER BY version DESC) = 1
+    FROM _h_versions
+    QUALIFY row_number() OVER (PARTITION BY pkey ORDER BY version DESC) = 1
 )
 SELECT l.region, l.project_id, l.pool_id,
        l.snapshot_id AS last_snapshot_id,
@@ -72,15 +74,15 @@ SELECT l.region, l.project_id, l.pool_id,
        v.version::INTEGER AS version,
        v.valid_from,
        v.first_snapshot_id,
-       v.content,
-       struct_pack(v.display_name, v.workspace_id, v.resource_id, v.pool_type, v.phase, v.message, v.parent,
-                   v.root, v.is_physical, v.created_at, v.description, v.billing_mode, v.period_type,
-                   v.period_num, v.auto_renew, v.order_id, v.subpools_count, v.control_mode,
-                   v.cm_to_yearly_monthly_restricted, v.cm_flavor_change_restricted, v.cm_service_restricted,
-                   v.cm_frozen, v.cm_police_frozen, v.network_name, v.container_network_mode,
-                   v.gpu_driver_version, v.npu_driver_version, v.driver_update_strategy, v.gpu_driver_state,
-                   v.npu_driver_state) AS flat
+       struct_pack(r.display_name, r.workspace_id, r.resource_id, r.pool_type, r.phase, r.message, r.parent,
+                   r.root, r.is_physical, r.created_at, r.description, r.billing_mode, r.period_type,
+                   r.period_num, r.auto_renew, r.order_id, r.subpools_count, r.control_mode,
+                   r.cm_to_yearly_monthly_restricted, r.cm_flavor_change_restricted, r.cm_service_restricted,
+                   r.cm_frozen, r.cm_police_frozen, r.network_name, r.container_network_mode,
+                   r.gpu_driver_version, r.npu_driver_version, r.driver_update_strategy, r.gpu_driver_state,
+                   r.npu_driver_state) AS flat
 FROM last AS l
 JOIN fields AS f ON f.pkey = l.pkey
-JOIN v ON v.region = l.region AND v.project_id = l.project_id AND v.pool_id = l.pool_id
+JOIN v ON v.pkey = l.pkey
+JOIN _h_rows AS r ON r.pkey = v.pkey AND r.snapshot_at = v.valid_from  -- as pool_versions.sql
 LEFT JOIN latest_absence AS a ON a.pkey = l.pkey

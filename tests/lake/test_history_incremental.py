@@ -3,7 +3,7 @@ reference), snapshot after snapshot, whatever order snapshots are committed in a
 
 After every step below, `same_as_full_recomputation` compares the history the catalog would show (the record's
 files and state, through `history_sources`) with build_history over the lake as it is: same columns and types,
-same rows (as multisets; JSON compared as values).
+same rows (as multisets; JSON compared as values, and as text: keys in the same order).
 """
 
 import json
@@ -49,8 +49,8 @@ AK, SK = "AKHISTORYINCREMENTAL", "history-incremental-sk-0123456789abcdef"
 
 
 def _value(name: str, v):
-    if name in JSON_COLUMNS and v is not None:
-        return json.dumps(json.loads(v), sort_keys=True)
+    if name in JSON_COLUMNS and v is not None:  # as values, and as text (keys in the documented order)
+        return json.dumps(json.loads(v), sort_keys=True), v
     if isinstance(v, list):
         return tuple(v)
     return v
