@@ -25,6 +25,7 @@ from pipeline.lake.store import writer_lock
 AGES = (7, 90, 365)
 POOLS = 2000
 FOLDS = 6  # snapshots folded one at a time at each age
+MEMORY_LIMIT = "4GB"  # for the full recomputations: DuckDB spills past it (the machine is shared)
 
 
 def _say(text: str) -> None:
@@ -54,7 +55,7 @@ def measure(ages: tuple[int, ...] = AGES, pools: int = POOLS, folds: int = FOLDS
                 (aside / f"{sid}.json").rename(layout.manifest(sid))
             with writer_lock(layout):
                 started = time.perf_counter()
-                rebuilt = rebuild_history(layout)
+                rebuilt = rebuild_history(layout, memory_limit=MEMORY_LIMIT)
                 full = time.perf_counter() - started
             times = []
             for sid in ids[end - folds:end]:

@@ -1,4 +1,6 @@
-"""Pool history: `pool_changes` and `pool_versions`, recomputed over every snapshot in the catalog.
+"""Pool history: `pool_changes` and `pool_versions`, recomputed over every snapshot in the catalog (the full
+recomputation: the reference for the incremental history of history_store.py / history_fold.py, which reuse
+its steps, and what `rebuild_history` runs).
 
 `build_history(con, out_dir)` runs on a connection where the catalog's views exist (for instance
 `duckdb.connect(str(layout.catalog), read_only=True)`), writes `out_dir/pool_changes.parquet` and
@@ -22,6 +24,12 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
    update with the start before it, field by field.
 5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
 6. `pool_changes.sql`, `pool_versions.sql` -> `COPY ... TO out_dir/<table>.parquet`.
+`build_history_base` runs the same steps and writes what an incremental history starts from: every change, the
+closed versions, and the state (`_state.sql`: each pool's last observation and open version).
+
+What counts as an observation of absence is decided in one place for both paths: `_scans.sql` (listings that
+cover a project or workspace) and `_show_gone.sql` (ShowPool 404s); `_steps.sql`, `pool_changes.sql`,
+`_state.sql` and the incremental `_fold_obs.sql` all read those two.
 
 The inputs are read by name (`pools`, `pool_labels`, ..., `fetches`, `rejected_documents`) from the connection's
 database: views or tables, not TEMP objects or registered Arrow/pandas objects of `con` (the cursor cannot see
