@@ -464,3 +464,25 @@ def test_cli_history(tmp_path):
     with writer_lock(layout):
         busy = history()
     assert busy.returncode == 1 and "another poolscope process" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_a_lake_with_the_old_whole_lake_history_files(tmp_path):
+    """lake/derived/pool_changes.parquet and pool_versions.parquet (written by the full recomputation after
+    every snapshot before the history was incremental): the first update recomputes the history into a record,
+    the catalog reads the record, and the old files go once their grace period is over."""
+    layout = Layout(tmp_path)
+    for h in range(2):
+        snap(tmp_path, utc(2026, 11, 1, h), fleet(h))
+    reference(layout, layout.lake / "derived")  # the old refresh_history's files
+    stale = layout.lake / "derived" / "pool_changes.parquet"
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert update(layout, grace_s=3600).rebuilt == "no history yet"
+    assert stale.exists()  # an open catalog may still read it
+    with writer_lock(layout):
+        from pipeline.snapshot import refresh_catalog
+        refresh_catalog(layout)
+    views = query_catalog(layout.catalog, "SELECT sql FROM duckdb_views() WHERE view_name LIKE 'pool_%'")
+    assert "_history" in str(views) and str(stale) not in str(views)
+    with writer_lock(layout):
+        history_store.collect_history_garbage(layout, grace_s=0)
+    assert not any((layout.lake / "derived").glob("*.parquet"))
