@@ -2,7 +2,9 @@
 exit codes.
 
 Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeeded, or a fatal error),
-2 usage or configuration error. Expected failures print one clear line, never a traceback.
+2 usage or configuration error, 4 storage full (below storage.min_free_mb at the start, or the disk filled up
+before the commit: nothing committed), 5 committed, but the catalog was not refreshed (the disk filled up after
+the commit; the next run refreshes it). Expected failures print one clear line, never a traceback.
 """
 
 import argparse
@@ -18,8 +20,22 @@ from pipeline.lake.store import LakeBusyError
 from pipeline.modelarts import CredentialsError
 
 
+EXIT_STORAGE_FULL = 4
+EXIT_CATALOG_STALE = 5
+SNAPSHOT_EXIT_CODES = f"""exit codes:
+  0  complete
+  3  partial: some targets failed (their errors are in the fetches table)
+  1  failed: no target succeeded, another process is writing, or a storage error
+  2  usage or configuration error
+  {EXIT_STORAGE_FULL}  storage full: below storage.min_free_mb at the start, or the disk filled up before the
+     commit; nothing was committed
+  {EXIT_CATALOG_STALE}  committed, but the catalog was not refreshed (e.g. the disk filled up after the commit);
+     the data is safe and the next run refreshes the catalog"""
+
+
 def add_parsers(sub) -> None:
-    p = sub.add_parser("snapshot", help="take one snapshot of every configured target")
+    p = sub.add_parser("snapshot", help="take one snapshot of every configured target", epilog=SNAPSHOT_EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another running snapshot to finish (default: fail at once)")
@@ -125,11 +141,18 @@ def snapshot_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     show = sys.stderr.isatty() and not args.no_progress
     progress = _Progress(show)
+    from pipeline.lake.space import StorageFullError
+    from pipeline.snapshot import CatalogNotRefreshed
+
     try:
         result = run_snapshot(config, credentials=credentials, on_call=progress.call, on_plan=progress.plan,
                               lock_wait_s=args.wait)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
+    except StorageFullError as exc:
+        return _fail(str(exc), EXIT_STORAGE_FULL)
+    except CatalogNotRefreshed as exc:
+        return _fail(str(exc), EXIT_CATALOG_STALE)
     except OSError as exc:
         return _fail(f"storage {config.root}: {_os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)
     finally:
@@ -174,6 +197,9 @@ def report_command(args: argparse.Namespace) -> int:
         out = _out_dir(config, args.out)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+    import duckdb
+
+    from pipeline.lake.space import no_space
     from pipeline.reporting import export
     try:
         result = export(config, args.from_day, args.to_day, formats, out)
@@ -181,14 +207,22 @@ def report_command(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
-    except OSError as exc:
-        return _fail(f"{exc.filename or config.root}: {_os_reason(exc)}", 1)
+    except (OSError, duckdb.Error) as exc:
+        reason = no_space(exc)
+        if reason is not None:
+            return _fail(f"storage full: {reason}; the reports were not (all) written", EXIT_STORAGE_FULL)
+        if isinstance(exc, OSError):
+            return _fail(f"{exc.filename or config.root}: {_os_reason(exc)}", 1)
+        raise
     print(f"reports for {result.from_day} .. {result.to_day}:")
     for name, n in result.rows.items():
         print(f"  {name}: {n} rows")
     for fmt, paths in result.files.items():
         for p in paths:
             print(f"  {fmt}: {p}")
+    print(f"  {result.coverage.summary}")
+    for item in result.coverage.items:
+        print(f"    - {item.text}")
     return 0
 
 

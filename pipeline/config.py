@@ -51,6 +51,8 @@ class _Model(BaseModel):
 
 class Storage(_Model):
     root: FilePath = Field(description="folder holding lake/ and inventory.duckdb")
+    min_free_mb: Annotated[int, Field(ge=0, strict=True)] = Field(
+        default=100, description="a snapshot refuses to start with less free space than this (MiB); 0: no check")
 
 
 class Fetch(_Model):
@@ -60,6 +62,8 @@ class Fetch(_Model):
     timeout_s: Annotated[float, Field(gt=0, le=600, strict=True)] = 30.0
     max_attempts: Annotated[int, Field(ge=1, le=20, strict=True)] = 6
     max_total_s: Annotated[float, Field(gt=0, le=3600, strict=True)] = 300.0
+    # A body larger than this after decompression is not read further: the call ends as body_too_large.
+    max_body_mb: Annotated[int, Field(ge=1, le=4096, strict=True)] = 64
     verify_tls: Annotated[bool, Field(strict=True)] = True
     ca_bundle: FilePath | None = None
 
@@ -70,6 +74,8 @@ class Credentials(_Model):
 
 _REGION = r"^[a-z]{2,}(-[a-z0-9]+)+$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+# What a project or workspace id may look like, for ids that arrive from elsewhere (IAM discovery).
+ID_PATTERN = re.compile(_ID)
 _POOL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 
 

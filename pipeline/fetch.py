@@ -5,14 +5,25 @@ per API and per endpoint). A failed call is landed like a successful one: failur
 """
 
 import asyncio
+import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
-from pipeline.config import Config, Target, default_endpoint, default_iam_endpoint
+import duckdb
+
+from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
 from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
+from pipeline.lake.docs import SQL_ROOT
+from pipeline.modelarts.client import parse_json_lenient
+from pipeline.modelarts.errors import redact, truncate
 
 OnCall = Callable[[CallRecord], None]
+KnownPools = dict[tuple[str, str], dict[str, str]]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,8 +46,10 @@ class Fetcher:
     """Owns the clients of one snapshot run (one per endpoint), so connections are reused across targets."""
 
     def __init__(self, config: Config, credentials: Credentials, landing: RawLanding,
-                 on_call: OnCall | None = None, on_attempt=None):
+                 on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None):
         self.config = config
+        # (region, project_id) -> {pool_id: workspace_id}: what the lake knew before this snapshot.
+        self.known_pools: KnownPools = known or {}
         self.credentials = credentials
         self.landing = landing
         self.on_call = on_call
@@ -52,6 +65,7 @@ class Fetcher:
                 endpoint, self.credentials, iam_endpoint=iam_endpoint, concurrency=f.concurrency,
                 rate_limit=f.rate_limit, timeout_s=f.timeout_s, max_attempts=f.max_attempts,
                 max_total_s=f.max_total_s, verify=verify, on_attempt=self.on_attempt,
+                max_body_bytes=f.max_body_mb << 20, spool_dir=self.landing.spool_dir,
             )
         return self._clients[key]
 
@@ -59,12 +73,12 @@ class Fetcher:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
 
     def _land(self, call: str, target: TargetRef, pool_id: str | None,
-              result: ApiResponse | ModelArtsError, page: int = 0) -> CallRecord:
+              result: ApiResponse | ModelArtsError, page: int = 0, reason: str | None = None) -> CallRecord:
         if isinstance(result, ApiResponse):
             attempts = _attempts(result.history)
             rec = self.landing.record(
                 call=call, target=target, pool_id=pool_id, method=result.method, path=result.path,
-                query=result.query, outcome="ok", error_msg=None, attempts=attempts, page=page,
+                query=result.query, outcome="ok", error_msg=None, attempts=attempts, page=page, reason=reason,
             )
         else:
             rec = self.landing.record(
@@ -98,11 +112,21 @@ class Fetcher:
                 projects = resp.json().get("projects") or []
             except (ValueError, AttributeError):
                 projects = []
+            if not isinstance(projects, list):
+                projects = []
             for p in projects:
                 if not isinstance(p, dict) or p.get("enabled") is False:
                     continue
                 name, pid = str(p.get("name", "")), str(p.get("id", ""))
                 if not pid or not (name == region or name.startswith(region + "_")):
+                    continue
+                if not _PROJECT_ID.fullmatch(pid):
+                    # IAM's answer is input like any other: an id that could not be a project (a path, a
+                    # control character) is skipped and recorded, and the other projects are fetched.
+                    plan.discovery_errors.append(self._skipped(
+                        "list_projects", ref, "invalid_project_id",
+                        f"IAM listed project {truncate(ascii(pid), 200)} ({truncate(ascii(name), 100)}), "
+                        "which is not a valid project id: skipped"))
                     continue
                 if (endpoint, pid) in known:
                     continue
@@ -129,7 +153,40 @@ class Fetcher:
             )
         except ModelArtsError as exc:
             result = exc
-        return [self._land("list_pools", ref, None, result)]
+            return [self._land("list_pools", ref, None, result)]
+        confirms = await self._confirm_vanished(client, target, ref, result)
+        # Landed after its confirmations: a pool that a ShowPool found makes the listing's row incomplete_listing.
+        incomplete = any(c.outcome == "ok" for c in confirms)
+        listing = self._land("list_pools", ref, None, result, reason="incomplete_listing" if incomplete else None)
+        return [listing, *confirms]
+
+    async def _confirm_vanished(self, client: ModelArtsClient, target: Target, ref: TargetRef,
+                                listing: ApiResponse) -> list[CallRecord]:
+        """ShowPool, in this snapshot, each known pool that a covering listing did not return.
+
+        A listing alone never proves a deletion (a gateway or backend glitch can answer `{"items": []}`):
+        404 ModelArts.50015001 confirms it, a 200 shows the listing was wrong (the pool is observed from that
+        answer), any other error leaves the pool unobserved. Only listings that would have returned the pool
+        are compared (no label or status filter; a workspace filter covers that workspace's pools), and only
+        pools the lake knows: a pool never seen is never asked for. The confirmations are `show_pool` rows
+        with the pool's id.
+        """
+        if target.label_selector or target.status:
+            return []
+        expected = {pool for pool, workspace in self.known_pools.get((target.region, target.project_id), {}).items()
+                    if target.workspace_id is None or workspace == target.workspace_id}
+        if not expected:
+            return []
+        listed = _listed_pool_ids(listing)
+        if listed is None:
+            return []  # unreadable here: normalize rejects what it cannot read, and nothing is inferred
+        async def show(name: str) -> CallRecord:
+            try:
+                result = await client.show_pool(target.project_id, name)
+            except ModelArtsError as exc:
+                result = exc
+            return self._land("show_pool", ref, name, result)
+        return list(await asyncio.gather(*(show(n) for n in sorted(expected - listed))))
 
     async def fetch_flavors(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
         """The flavor catalog, once per region and endpoint: it describes the region's flavors, the same for
@@ -143,8 +200,40 @@ class Fetcher:
             return done + [self._land("list_resource_flavors", ref, None, exc, page=len(exc.pages))]
         return [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(pages)]
 
+    async def _guarded(self, call: str, ref: TargetRef, work) -> list[CallRecord]:
+        """Safety net: an unexpected exception while fetching one target is that call's error row (reason
+        client_error), never the end of the snapshot. Its message is masked like any other."""
+        try:
+            return await work
+        except OSError:
+            # Local storage (the landing, a spool file), not the API: a full or broken disk is the run's
+            # problem, which the caller reports as such (nothing committed), not one call's.
+            raise
+        except Exception as exc:  # noqa: BLE001 -- whatever it is, the other targets go on
+            secrets = self.credentials.secrets()
+            # The traceback is worth having, but exception texts can carry anything: masked like the rest.
+            log.error("%s for %s/%s failed inside the client: %s", call, ref.region, ref.project_id,
+                      redact("".join(traceback.format_exception(exc)), secrets))
+            text = truncate(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 300)
+            return [self._skipped(call, ref, "client_error",
+                                  redact(f"unexpected client failure: {text}", secrets))]
+
+    def _skipped(self, call: str, ref: TargetRef, reason: str, message: str) -> CallRecord:
+        """An error fetch row for work that got no HTTP answer of its own: a safety-net catch, or an input
+        that was refused before any call."""
+        now = datetime.now(timezone.utc)
+        rec = self.landing.record(
+            call=call, target=ref, pool_id=None, method="GET", path="", query="", outcome="error",
+            error_msg=message, attempts=[Attempt(1, now, 0.0, None, reason, None, None, b"")],
+        )
+        if self.on_call:
+            self.on_call(rec)
+        return rec
+
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
-        results = await asyncio.gather(*(self.fetch_target(t) for t in targets))
+        results = await asyncio.gather(*(
+            self._guarded("show_pool" if t.pools else "list_pools", _ref(t), self.fetch_target(t))
+            for t in targets))
         records = [rec for recs in results for rec in recs]
         if flavors:
             # Through a project whose listing just worked, so that the credential can read it.
@@ -152,10 +241,17 @@ class Fetcher:
             for t, recs in zip(targets, results):
                 if all(r.outcome == "ok" for r in recs):
                     readable.setdefault((t.region, t.base_url), t.project_id)
-            more = await asyncio.gather(*(self.fetch_flavors(region, endpoint, pid)
-                                          for (region, endpoint), pid in readable.items()))
+            more = await asyncio.gather(*(
+                self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
+                              self.fetch_flavors(region, endpoint, pid))
+                for (region, endpoint), pid in readable.items()))
             records += [rec for recs in more for rec in recs]
         return records
+
+
+def _ref(target: Target) -> TargetRef:
+    return TargetRef(target.region, target.project_id, target.base_url, target.workspace_id,
+                     target.label_selector, target.status)
 
 
 def _no_response(exc: ModelArtsError) -> Attempt:
@@ -163,3 +259,44 @@ def _no_response(exc: ModelArtsError) -> Attempt:
 
     return Attempt(1, datetime.now(timezone.utc), 0.0, exc.status, exc.reason or "error", exc.error_code,
                    exc.request_id, b"")
+
+
+def known_pools(catalog: Path) -> KnownPools:
+    """The pools each project is known to have before a snapshot (sql/history/_known_pools.sql), from the
+    catalog. None yet (a first snapshot, an empty lake): nothing to confirm.
+
+    It reads every pool observation of the lake (a few columns of `pools`, and `fetches`' 404s), so its cost
+    grows with the lake's age."""
+    if not catalog.exists():
+        return {}
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        rows = con.sql((SQL_ROOT / "history" / "_known_pools.sql").read_text(encoding="utf-8")).fetchall()
+    except duckdb.CatalogException:  # a catalog without pools or fetches: nothing committed yet
+        return {}
+    finally:
+        con.close()
+    out: KnownPools = {}
+    for region, project_id, pool_id, workspace_id in rows:
+        out.setdefault((region, project_id), {})[pool_id] = workspace_id
+    return out
+
+
+def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:
+    """The pool ids (metadata.name) of a listing's items; None when the body cannot be read here (then no
+    absence is inferred from it: normalize rejects what it cannot read)."""
+    try:
+        doc = parse_json_lenient(listing.body)
+    except ValueError:
+        return None
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        return None
+    names = set()
+    for item in items:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            return None  # an item without a readable name could be any pool
+        names.add(name)
+    return names

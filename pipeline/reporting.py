@@ -2,14 +2,15 @@
 
 - history (`pool_changes`, `pool_versions`) moves forward one snapshot at a time (lake/_history/, see
   pipeline/lake/history_store.py);
-- a day's reports replace `lake/reports/<report>/day=<D>.parquet`; they are gated: a day with a snapshot whose
-  integrity checks failed is not reported until the snapshot is fixed (renormalized) or removed;
+- a day's reports replace `lake/reports/<report>/day=<D>.parquet`;
 - exports are computed from the catalog for a range of days and written by `pipeline.reports.export`.
+Both apply one gate (`gate`): a snapshot that failed an integrity check is left out of every report, as if it
+had never been taken; nothing else is held back (a partial snapshot counts for what it read). Both state what
+they miss in one Coverage (`report_coverage`): the Dagster partition in its metadata, every export in its files.
 Every file lands by rename, and the catalog is rebuilt afterwards, so readers never see a half-written file.
 """
 
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +20,9 @@ import duckdb
 from pipeline.config import Config
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout, new_write_id
+from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import read_manifests, writer_lock
+from pipeline.reports.model import Coverage, CoverageItem
 from pipeline.snapshot import refresh_catalog
 
 # Checks whose failure means a snapshot's numbers cannot be trusted. `at_least_one_target_ok` is not one of
@@ -29,23 +32,28 @@ HISTORY_TABLES = ("pool_changes", "pool_versions")
 LOCK_WAIT_S = 900.0
 
 
-class ReportGateError(RuntimeError):
-    """A day's reports are held back because one of its snapshots failed an integrity check."""
-
-
 @dataclass(frozen=True)
 class ExportResult:
     from_day: date
     to_day: date
     files: dict[str, list[Path]]
     rows: dict[str, int]
+    coverage: Coverage
+
+
+@dataclass(frozen=True)
+class DayReports:
+    """One day's stored report partition: rows per report, and what the day's reports miss."""
+
+    day: date
+    rows: dict[str, int]
+    coverage: Coverage
 
 
 def _work_dir(layout: Layout, kind: str) -> Path:
-    # The -p<pid> suffix tells garbage collection that a live process owns this folder.
-    path = layout.tmp / f"{kind}-{new_write_id()}-p{os.getpid()}"
-    path.mkdir(parents=True)
-    return path
+    # A leased folder: garbage collection (here or on another host) leaves it alone while we work.
+    layout.ensure()
+    return work_dir(layout.tmp, f"{kind}-{new_write_id()}")
 
 
 def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
@@ -72,31 +80,73 @@ def refresh_history(layout: Layout) -> dict[str, int]:
     return run_history(layout).rows
 
 
-def gate_problems(layout: Layout, day: date) -> list[str]:
-    """Why `day` cannot be reported: each of its snapshots that failed an integrity check."""
-    problems = []
+def gate(layout: Layout) -> dict[str, tuple[str, ...]]:
+    """THE report gate, the one rule every report path applies (Dagster's daily partitions and `poolscope
+    report` alike): snapshot id -> the integrity checks it failed, for each snapshot that failed one. Those
+    snapshots are left out of every report. Nothing else is: a partial snapshot (some projects unreadable)
+    counts for what it read, and a rejected document fails no integrity check (it yields no rows at all)."""
+    out = {}
     for m in read_manifests(layout):
-        if datetime.fromisoformat(m.snapshot_at).astimezone(timezone.utc).date() != day:
-            continue
-        failed = [name for name in INTEGRITY_CHECKS if m.checks.get(name) is False]
+        failed = tuple(name for name in INTEGRITY_CHECKS if m.checks.get(name) is False)
         if failed:
-            problems.append(f"snapshot {m.snapshot_id} failed {', '.join(failed)}")
-    return problems
+            out[m.snapshot_id] = failed
+    return out
 
 
-def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None) -> dict[str, int]:
-    """Compute one day's reports and store them as that day's partition. Raises ReportGateError when gated."""
+def _day_of(manifest) -> date:
+    return datetime.fromisoformat(manifest.snapshot_at).astimezone(timezone.utc).date()
+
+
+def report_coverage(layout: Layout, con: duckdb.DuckDBPyConnection, from_day: date, to_day: date,
+                    excluded: dict[str, tuple[str, ...]], *, period_hours: float = 1.0) -> Coverage:
+    """What the reports of [from_day, to_day] miss: the snapshots the gate excluded (with the checks they
+    failed) and the targets the used snapshots could not read (with the error code and about how many hours)."""
+    from pipeline.lake.reports import coverage_rows
+
+    items = []
+    for m in read_manifests(layout):
+        if m.snapshot_id in excluded and from_day <= _day_of(m) <= to_day:
+            checks = ", ".join(excluded[m.snapshot_id])
+            items.append(CoverageItem(
+                kind="excluded_snapshot", snapshot_id=m.snapshot_id, reason=checks, snapshots=1,
+                hours=float(period_hours),
+                text=f"snapshot {m.snapshot_id} is excluded from the reports (pool_changes still lists its "
+                     f"changes): it failed the integrity check(s) {checks}"))
+    rows = coverage_rows(con, from_day, to_day, period_hours=period_hours, exclude=excluded)
+    total = next((r["snapshots"] for r in rows if r["kind"] == "snapshots"), 0)
+    for r in rows:
+        if r["kind"] == "snapshots":
+            continue
+        n = int(r["snapshots"])
+        where = (f"pool {r['pool_id']} of project {r['project_id']} ({r['region']})" if r["pool_id"] is not None
+                 else f"project {r['project_id']} ({r['region']})")
+        span = r["first_snapshot"] if n == 1 else f"{r['first_snapshot']} .. {r['last_snapshot']}"
+        items.append(CoverageItem(
+            kind=r["kind"], region=r["region"], project_id=r["project_id"], pool_id=r["pool_id"],
+            reason=r["reason"], snapshots=n, hours=float(r["hours"]),
+            text=f"{where} could not be read in {n} snapshot(s) ({span}), about {_hours(r['hours'])}: "
+                 f"{r['reason']}"))
+    used = int(total) - sum(1 for i in items if i.kind == "excluded_snapshot")
+    return Coverage(snapshots=int(total), used=max(used, 0), items=tuple(items))
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:g} h"
+
+
+def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None) -> DayReports:
+    """Compute one day's reports, through the gate, and store them as that day's partition."""
     from pipeline.lake.reports import build_reports
 
-    problems = gate_problems(layout, day)
-    if problems:
-        raise ReportGateError(f"reports for {day} are held back: " + "; ".join(problems))
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
+        excluded = gate(layout)
         work = _work_dir(layout, "reports")
         try:
             con = _catalog(layout)
             try:
-                rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices)
+                rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices,
+                                     exclude=excluded)
+                coverage = report_coverage(layout, con, day, day, excluded, period_hours=period_hours)
             finally:
                 con.close()
             for f in work.glob("*.parquet"):
@@ -104,14 +154,13 @@ def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: P
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(f, dest)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            discard(work)
         refresh_catalog(layout)
-    return rows
+    return DayReports(day, rows, coverage)
 
 
 def snapshot_days(layout: Layout) -> list[date]:
-    return sorted({datetime.fromisoformat(m.snapshot_at).astimezone(timezone.utc).date()
-                   for m in read_manifests(layout)})
+    return sorted({_day_of(m) for m in read_manifests(layout)})
 
 
 def default_range(layout: Layout, window_days: int) -> tuple[date, date]:
@@ -147,13 +196,16 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
     if from_day > to_day:
         raise ValueError(f"--from {from_day} is after --to {to_day}")
     docs = table_docs()
+    excluded = gate(layout)
     con = _catalog(layout)
     try:
         tables = []
         for name in REPORTS:
             tables.append((name, report_arrow(con, name, from_day, to_day,
                                               period_hours=config.schedule.period_hours,
-                                              prices=config.reports.prices)))
+                                              prices=config.reports.prices, exclude=excluded)))
+        coverage = report_coverage(layout, con, from_day, to_day, excluded,
+                                   period_hours=config.schedule.period_hours)
         if _has_view(con, "pool_changes"):
             changes = con.sql(
                 "SELECT * FROM pool_changes WHERE snapshot_at >= $from::DATE AND snapshot_at < $to::DATE + 1 "
@@ -170,8 +222,8 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
         for name, table in tables
     ]
     files = export_reports(reports, out_dir or config.exports_dir, formats, period=(from_day, to_day),
-                           generated_at=datetime.now(timezone.utc))
-    return ExportResult(from_day, to_day, files, {name: t.num_rows for name, t in tables})
+                           generated_at=datetime.now(timezone.utc), coverage=coverage)
+    return ExportResult(from_day, to_day, files, {name: t.num_rows for name, t in tables}, coverage)
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,14 +18,16 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.config import Config
-from pipeline.fetch import Fetcher
+from pipeline.fetch import Fetcher, known_pools
 from pipeline.lake.catalog import build_catalog
 from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import SQL_ROOT, table_docs
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
+from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.normalize import BodyRef, normalize
-from pipeline.lake.store import Manifest, collect_garbage, commit, read_manifests, writer_lock
+from pipeline.lake.space import StorageFullError, check_free_space, no_space
+from pipeline.lake.store import Manifest, clean_debris, collect_garbage, commit, read_manifests, writer_lock
 from pipeline.modelarts import Credentials
 from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
 
@@ -103,7 +104,8 @@ def read_run(raw_dir: Path) -> dict:
 
 async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
                  on_plan: Callable[[int], None] | None) -> list[dict]:
-    fetcher = Fetcher(config, credentials, landing, on_call=on_call)
+    # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
+    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(Layout(config.root).catalog))
     try:
         plan = await fetcher.discover()
         if on_plan:
@@ -177,7 +179,10 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
             "SELECT coalesce(error_code, reason, 'http_' || http_status, 'no_response') AS code, count(*) "
-            "FROM fetches_rows WHERE outcome <> 'ok' GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
+            "FROM fetches_rows WHERE outcome <> 'ok' "
+            # a ShowPool's 404 ModelArts.50015001 is an answer (the pool is gone), not an error
+            "AND NOT (call = 'show_pool' AND http_status = 404 AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001') "
+            "GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
     finally:
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
@@ -211,11 +216,15 @@ def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
     """Normalize one sealed raw set into table files in a fresh temporary folder (not visible yet)."""
     write_id = new_write_id()
-    out_dir = layout.tmp / f"tables-{snapshot_id}-{write_id}-p{os.getpid()}"
-    out_dir.mkdir(parents=True)
-    rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
-    run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
-                                    rows.get("rejected_documents", 0))
+    layout.ensure()
+    out_dir = work_dir(layout.tmp, f"tables-{snapshot_id}-{write_id}")
+    try:
+        rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
+        run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0),
+                                        rows.get("rejected_documents", 0))
+    except BaseException:
+        discard(out_dir)
+        raise
     rows.update(run_rows)
     return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
                   **summary)
@@ -238,7 +247,7 @@ def commit_staged(layout: Layout, staged: Staged, checks: list[CheckOutcome]) ->
         snapshot_at=snapshot_at_of(staged.snapshot_id), status=staged.status, raw_dir=staged.raw_dir,
         table_files=staged.files, rows=staged.rows, checks={c.name: c.passed for c in checks},
     )
-    shutil.rmtree(staged.out_dir, ignore_errors=True)
+    discard(staged.out_dir)
     return manifest
 
 
@@ -251,6 +260,28 @@ def publish(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manif
 
 def refresh_catalog(layout: Layout) -> Path:
     return build_catalog(layout, table_docs())
+
+
+class CatalogNotRefreshed(RuntimeError):
+    """A snapshot was committed, but the catalog rebuild after the commit failed (a full disk, say): the data
+    is safe in the lake, and the catalog shows it from the next successful rebuild (any later run)."""
+
+    def __init__(self, snapshot_id: str, status: str, reason: str):
+        super().__init__(f"snapshot {snapshot_id} committed ({status}); catalog not refreshed: {reason}; "
+                         "the next run refreshes it")
+        self.snapshot_id, self.status, self.reason = snapshot_id, status, reason
+
+
+def prepare_write(layout: Layout, config: Config) -> None:
+    """The start of a write, under the writer lock: remove crashed runs' debris, then check the free space
+    (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
+    clean_debris(layout)
+    check_free_space(layout.root, config.storage.min_free_mb)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------- whole runs
@@ -269,13 +300,31 @@ def run_snapshot(
     credentials = credentials or load_credentials(config)
     layout = Layout(config.root)
     with writer_lock(layout, wait_s=lock_wait_s):
-        snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
-        staged = stage(layout, raw_dir, snapshot_id)
-        checks = check(staged)
-        manifest = publish(layout, staged, checks)
+        prepare_write(layout, config)
+        staged = None
+        try:
+            snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
+            staged = stage(layout, raw_dir, snapshot_id)
+            checks = check(staged)
+            manifest = commit_staged(layout, staged, checks)
+        except BaseException as exc:
+            if staged is not None:
+                discard(staged.out_dir)  # at once: on a full disk, its space is wanted back
+            reason = no_space(exc)
+            if reason is None:
+                raise
+            raise StorageFullError(f"storage {layout.root}: {reason}; nothing committed") from exc
+        # Committed: from here on a failure leaves the data safe and the catalog stale, and says so.
+        try:
+            refresh_catalog(layout)
+        except (OSError, duckdb.Error) as exc:
+            raise CatalogNotRefreshed(snapshot_id, staged.status, no_space(exc) or _first_line(exc)) from exc
         # After the new catalog is in place: a catalog left stale by a crashed run may name files that are no
         # longer live, and must be replaced before they can be removed.
-        collect_garbage(layout)
+        try:
+            collect_garbage(layout)
+        except OSError as exc:
+            log.warning("snapshot %s: garbage collection skipped (the next run retries): %s", snapshot_id, exc)
     for c in checks:
         if not c.passed:
             log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)

@@ -38,7 +38,7 @@ def test_full_example_from_the_issue_loads_with_defaults(tmp_path):
     """)
     cfg = load_config(p)
     assert cfg.root == (tmp_path / "data").resolve()
-    assert cfg.fetch.concurrency == 32 and cfg.fetch.max_attempts == 6
+    assert cfg.fetch.concurrency == 32 and cfg.fetch.max_attempts == 6 and cfg.fetch.max_body_mb == 64
     assert cfg.targets[0].pools == ["pool-7e3a1b2c-0000-4a5b-9c8d-1234567890ab"]
     assert cfg.discover.regions == ["cn-north-4", "cn-east-3"]
     assert cfg.schedule.cron == "0 * * * *"
@@ -65,6 +65,10 @@ def test_relative_root_resolves_against_the_files_folder_not_the_cwd(tmp_path, m
          "fetch.concurrency:"),
         ("storage: {root: d}\nfetch: {max_attempts: 0}\ntargets: [{region: cn-north-4, project_id: p1}]",
          "fetch.max_attempts:"),
+        ("storage: {root: d}\nfetch: {max_body_mb: 0}\ntargets: [{region: cn-north-4, project_id: p1}]",
+         "fetch.max_body_mb: Input should be greater than or equal to 1"),
+        ("storage: {root: d}\nfetch: {max_body_mb: '64'}\ntargets: [{region: cn-north-4, project_id: p1}]",
+         "fetch.max_body_mb: Input should be a valid integer"),
         ("targets: [{region: cn-north-4, project_id: p1}]", "storage: Field required"),
         ("storage: {root: d}", "needs at least one entry in 'targets'"),
         ("storage: {root: d}\ncredentials: {method: magic}\ntargets: [{region: cn-north-4, project_id: p1}]",

@@ -11,15 +11,17 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import openpyxl
+import pyarrow.parquet as pq
 import pytest
 
-from lakekit import pool_doc, publish_snapshot, utc
+from clikit import POOLSCOPE, cli_env
+from lakekit import pool_doc, publish_snapshot, query_catalog, utc
 from pipeline.assets.reports import pool_history, report_definitions
 from pipeline.assets.resources import resources_for
 from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
-from pipeline.reporting import ReportGateError, build_day
+from pipeline.reporting import build_day, gate
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.snapshot import run_snapshot
 
@@ -98,11 +100,111 @@ def test_dagster_daily_partition_and_exports(lake):
     assert [d[0] for d in days] == [date(2026, 11, 2)]
 
 
-def test_a_day_with_a_failed_integrity_check_is_held_back(tmp_path):
-    bad = pool_doc("pool-neg", available={"f1": -3})
-    publish_snapshot(tmp_path, utc(2026, 11, 5, 1), {("cn-north-4", "p1"): [bad]})
-    publish_snapshot(tmp_path, utc(2026, 11, 6, 1), {("cn-north-4", "p1"): [pool_doc("pool-ok", available={"f1": 1})]})
-    layout = Layout(tmp_path)
-    with pytest.raises(ReportGateError, match="20261105T010000Z failed no_negative_counts"):
-        build_day(layout, date(2026, 11, 5))
-    assert build_day(layout, date(2026, 11, 6))["capacity_utilization"] > 0
+GATED_DAY = date(2026, 11, 5)
+
+
+@pytest.fixture
+def gated_lake(tmp_path):
+    """One day, four hourly snapshots: 01:00 failed an integrity check (a negative count), 02:00 is partial
+    (project p2 answered 403), 03:00 holds a rejected document next to p1's pool."""
+    root = tmp_path / "data"
+    p1, p2 = ("cn-north-4", "p1"), ("cn-north-4", "p2")
+    a, b = pool_doc("pool-a", available={"f1": 2}), pool_doc("pool-b", available={"f1": 3})
+    publish_snapshot(root, utc(2026, 11, 5, 0), {p1: [a], p2: [b]})
+    publish_snapshot(root, utc(2026, 11, 5, 1), {p1: [pool_doc("pool-a", available={"f1": -3})], p2: [b]})
+    publish_snapshot(root, utc(2026, 11, 5, 2), {p1: [a], p2: 403})
+    publish_snapshot(root, utc(2026, 11, 5, 3), {p1: [a, "not a pool document"], p2: [b]})
+    (tmp_path / "poolscope.yaml").write_text(
+        "storage: {root: ./data}\nreports: {window_days: 1}\n"
+        "targets: [{region: cn-north-4, project_id: p1}, {region: cn-north-4, project_id: p2}]\n")
+    return tmp_path
+
+
+def _csv_text(table) -> str:
+    """A report table as `poolscope report` writes its CSV, for comparing rows exactly."""
+    import tempfile
+
+    from pipeline.reports.csvfile import write_csv
+    from pipeline.reports.model import ReportTable
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.csv"
+        write_csv(path, ReportTable("t", "t", "", table, {}))
+        return path.read_text(encoding="utf-8")
+
+
+def _states_the_coverage(folder: Path) -> None:
+    """Every export format in `folder` names the excluded snapshot with its check, and p2's 403 with its hours."""
+    excluded, unread = "20261105T010000Z", "project p2 (cn-north-4) could not be read in 1 snapshot(s)"
+    with open(folder / "coverage.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["kind"] == "summary" and rows[0]["snapshots"] == "4"
+    assert "use 3 of the 4 snapshot(s)" in rows[0]["statement"]
+    assert [(r["kind"], r["snapshot_id"], r["reason"]) for r in rows if r["kind"] == "excluded_snapshot"] == [
+        ("excluded_snapshot", excluded, "no_negative_counts")]
+    assert [(r["kind"], r["project_id"], r["reason"], r["snapshots"], r["hours"]) for r in rows[1:]
+            if r["kind"] != "excluded_snapshot"] == [("unreadable_project", "p2", "APIGW.0302", "1", "1")]
+    html = (folder / "poolscope-reports.html").read_text(encoding="utf-8")
+    section = html.split('<section id="coverage"', 1)[1].split("</section>", 1)[0]
+    assert excluded in section and "no_negative_counts" in section
+    assert unread in section and "about 1 h: APIGW.0302" in section
+    wb = openpyxl.load_workbook(folder / "poolscope-reports.xlsx", read_only=True)
+    readme = [" ".join(str(c) for c in row if c is not None) for row in wb["README"].iter_rows(values_only=True)]
+    wb.close()
+    at = next(i for i, line in enumerate(readme) if line.startswith("Coverage "))
+    assert "use 3 of the 4 snapshot(s)" in readme[at]
+    assert any(excluded in line and "no_negative_counts" in line for line in readme[at + 1:at + 3])
+    assert any(unread in line and "APIGW.0302" in line for line in readme[at + 1:at + 3])
+
+
+def test_dagster_and_the_cli_apply_one_gate_and_state_the_coverage(gated_lake):
+    from pipeline.lake.reports import REPORTS
+
+    layout = Layout(gated_lake / "data")
+    assert query_catalog(layout.catalog, "SELECT snapshot_id, count(*) FROM rejected_documents GROUP BY ALL") == [
+        ["20261105T030000Z", 1]]
+    assert gate(layout) == {"20261105T010000Z": ("no_negative_counts",)}  # the rejected document is no failure
+    # Dagster: the day's partition is built (not held back), and the exports of the window ending that day.
+    assets, _, _ = report_definitions(date(2026, 11, 1))
+    resources = resources_for(str(gated_lake / "poolscope.yaml"))
+    result = dg.materialize(assets, resources=resources, partition_key=GATED_DAY.isoformat())
+    assert result.success
+    mats = {m.asset_key.to_user_string(): m.materialization.metadata for m in
+            result.get_asset_materialization_events()}
+    assert mats["capacity_utilization"]["excluded_snapshots"].value == ["20261105T010000Z"]
+    assert "APIGW.0302" in mats["capacity_utilization"]["coverage"].value
+    assert mats["report_exports"]["coverage_complete"].value is False
+    # The CLI, as a subprocess, for the same day.
+    out = gated_lake / "cli-out"
+    proc = subprocess.run([*POOLSCOPE, "report", "--config", "poolscope.yaml", "--from", "2026-11-05", "--to",
+                           "2026-11-05", "--out", str(out)], cwd=gated_lake, env=cli_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "use 3 of the 4 snapshot(s)" in proc.stdout and "APIGW.0302" in proc.stdout
+    dagster_out = gated_lake / "data" / "exports" / GATED_DAY.isoformat()
+    for name in REPORTS:
+        cli_csv = (out / f"{name}.csv").read_text(encoding="utf-8")
+        partition = pq.read_table(layout.lake / "reports" / name / f"day={GATED_DAY.isoformat()}.parquet")
+        assert _csv_text(partition) == cli_csv, name  # the stored partition: the CLI's rows, value for value
+        assert (dagster_out / f"{name}.csv").read_text(encoding="utf-8") == cli_csv, name
+    for folder in (out, dagster_out):
+        _states_the_coverage(folder)
+    # What the gate means for the numbers: pool-a's negative snapshot is out (its 2 nodes hold from 00:00 to the
+    # horizon 04:00); pool-b counts for what p2's snapshots read: 2 h held after 00:00 (the cap), a 1 h gap
+    # where 01:00 was excluded and 02:00 could not read it, then 1 h from 03:00.
+    with open(out / "capacity_utilization.csv", newline="", encoding="utf-8") as fh:
+        pools = {r["pool_id"]: r for r in csv.DictReader(fh) if r["level"] == "pool"}
+    assert float(pools["pool-a"]["available_node_hours"]) == 8.0 and float(pools["pool-a"]["gap_hours"]) == 0.0
+    assert float(pools["pool-b"]["available_node_hours"]) == 9.0 and float(pools["pool-b"]["gap_hours"]) == 1.0
+
+
+def test_a_day_without_failures_has_a_complete_coverage(gated_lake):
+    layout = Layout(gated_lake / "data")
+    result = build_day(layout, date(2026, 11, 6))
+    assert result.coverage.snapshots == 0 and result.coverage.complete
+    publish_snapshot(layout.root, utc(2026, 11, 6, 1), {("cn-north-4", "p1"): [pool_doc("pool-ok",
+                                                                                       available={"f1": 1})]})
+    result = build_day(layout, date(2026, 11, 6))
+    assert result.rows["capacity_utilization"] > 0
+    assert result.coverage.complete and result.coverage.snapshots == 1
+    assert result.coverage.summary.startswith("Coverage: complete")

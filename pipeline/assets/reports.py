@@ -1,6 +1,8 @@
 """History and report assets. History follows every snapshot (one fold per new snapshot); reports are daily
-partitions (backfillable from stored snapshots) gated on the data checks recorded with each snapshot; exports
-write the files finance opens."""
+partitions (backfillable from stored snapshots) through the report gate of pipeline/reporting.py, the same one
+`poolscope report` applies (a snapshot that failed an integrity check is left out; a partial one counts for what
+it read), with what they miss in their metadata; exports write the files finance opens, each stating that
+coverage."""
 
 from datetime import date, timedelta
 
@@ -12,7 +14,7 @@ from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.lake.docs import table_docs
 from pipeline.lake.history_store import history_sources
 from pipeline.lake.reports import REPORTS
-from pipeline.reporting import HISTORY_TABLES, ReportGateError, build_day, export, refresh_history
+from pipeline.reporting import HISTORY_TABLES, build_day, export, refresh_history
 
 HISTORY_GROUP = "history"
 REPORTS_GROUP = "reports"
@@ -41,19 +43,20 @@ def report_definitions(start_date: date):
     @dg.multi_asset(specs=[table_spec(r, REPORTS_GROUP, upstream, daily) for r in REPORTS], partitions_def=daily,
                     name="daily_reports")
     def daily_reports(context: dg.AssetExecutionContext, lake: LakeResource):
-        """One UTC day of every report. Held back (the run fails, saying why) when a snapshot of that day
-        failed an integrity check."""
+        """One UTC day of every report, without the snapshots that failed an integrity check; the metadata
+        states what the day's reports miss (`coverage`)."""
         config = lake.config()
         day = date.fromisoformat(context.partition_key)
         layout = lake.layout()
-        try:
-            rows = build_day(layout, day, period_hours=config.schedule.period_hours, prices=config.reports.prices)
-        except ReportGateError as exc:
-            raise dg.Failure(description=str(exc)) from None
+        result = build_day(layout, day, period_hours=config.schedule.period_hours, prices=config.reports.prices)
+        if not result.coverage.complete:
+            context.log.warning("\n".join(result.coverage.lines()))
+        coverage = _coverage_metadata(result.coverage)
         for name in REPORTS:
             path = layout.lake / "reports" / name / f"day={day.isoformat()}.parquet"
             yield dg.MaterializeResult(asset_key=name, metadata={
-                **table_metadata(path, table_docs().get(name), rows.get(name, 0)), "day": day.isoformat()})
+                **table_metadata(path, table_docs().get(name), result.rows.get(name, 0)), "day": day.isoformat(),
+                **coverage})
 
     @dg.asset(group_name=REPORTS_GROUP, kinds={"xlsx", "csv", "html"}, partitions_def=daily,
               deps=[dg.AssetKey(r) for r in REPORTS],
@@ -68,6 +71,7 @@ def report_definitions(start_date: date):
         meta = {f"{fmt}_files": dg.MetadataValue.json([str(p) for p in paths]) for fmt, paths in result.files.items()}
         meta.update({f"{name}_rows": n for name, n in result.rows.items()})
         meta["folder"] = dg.MetadataValue.path(str(out))
+        meta.update(_coverage_metadata(result.coverage))
         return dg.MaterializeResult(metadata=meta)
 
     job = dg.define_asset_job("daily_reports_job", selection=dg.AssetSelection.groups(REPORTS_GROUP),
@@ -76,3 +80,13 @@ def report_definitions(start_date: date):
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=15,
                                                       name="daily_reports_schedule")
     return [daily_reports, report_exports], job, schedule
+
+
+def _coverage_metadata(coverage) -> dict:
+    return {
+        "coverage": dg.MetadataValue.md("\n".join(
+            [coverage.summary, *(f"- {item.text}" for item in coverage.items)])),
+        "coverage_complete": coverage.complete,
+        "excluded_snapshots": dg.MetadataValue.json(
+            [i.snapshot_id for i in coverage.items if i.kind == "excluded_snapshot"]),
+    }

@@ -11,8 +11,9 @@ from pipeline.lake.checks import CHECKS, check_description
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout
 from pipeline.lake.normalize import TABLES as POOL_TABLES
-from pipeline.lake.store import read_manifests, writer_lock
-from pipeline.snapshot import check, commit_staged, land, refresh_catalog, stage
+from pipeline.lake.space import check_free_space
+from pipeline.lake.store import LakeBusyError, read_manifests, writer_lock
+from pipeline.snapshot import check, commit_staged, land, prepare_write, refresh_catalog, stage
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
@@ -54,6 +55,14 @@ def raw_snapshot(context: dg.AssetExecutionContext, modelarts: ModelArtsResource
         from datetime import datetime
 
         snapshot_at = datetime.fromisoformat(scheduled)
+    layout = Layout(config.root)
+    # Crashed runs' debris, then the free-space check (StorageFullError). Landing never waits for the lock: when
+    # another writer holds it, that writer cleans up, and only the free space is checked here.
+    try:
+        with writer_lock(layout):
+            prepare_write(layout, config)
+    except LakeBusyError:
+        check_free_space(layout.root, config.storage.min_free_mb)
     on_plan, on_call = _progress_logger(context)
     snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
     calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))

@@ -89,6 +89,20 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
     sources = _sources(layout)
     layout.root.mkdir(parents=True, exist_ok=True)
     tmp = layout.root / f".inventory.{new_write_id()}.duckdb.tmp"
+    wal = Path(str(tmp) + ".wal")
+    try:
+        _write_catalog(tmp, sources, docs)
+    except BaseException:
+        # A half-written catalog is removed at once (on a full disk its space is wanted back); the old one stays.
+        tmp.unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, layout.catalog)
+    wal.unlink(missing_ok=True)
+    return layout.catalog
+
+
+def _write_catalog(tmp: Path, sources: Mapping[str, str], docs: Mapping[str, TableDoc]) -> None:
     con = duckdb.connect(str(tmp))
     try:
         # A table with no data yet gets no view, rather than a view that fails on first use.
@@ -107,7 +121,3 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    os.replace(tmp, layout.catalog)
-    wal = Path(str(tmp) + ".wal")
-    wal.unlink(missing_ok=True)
-    return layout.catalog

@@ -12,8 +12,6 @@ grace period (a reader's open catalog may still name them), then garbage collect
 A day already read from one file per table is skipped, so compacting twice changes nothing.
 """
 
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import duckdb
 from pipeline.lake.catalog import build_catalog, quote_literal, select_lake_files
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout, check_day, day_of, new_write_id
+from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import (
     GRACE_S, DayRecord, LiveFile, Manifest, collect_garbage, commit_day, live_files, read_day_records, read_manifests,
     writer_lock,
@@ -125,14 +124,13 @@ def compact(layout: Layout, days: Iterable[str] | None = None, *, include_latest
     todo = [p for p in plans if p.needed]
     result.skipped = [p.day for p in plans if not p.needed]
     for n, plan in enumerate(todo, 1):
-        # The -p<pid> suffix tells garbage collection that a live process owns this folder.
+        # A leased folder: garbage collection (here or on another host) leaves it alone while we work.
         write_id = new_write_id()
-        work = layout.tmp / f"compact-{plan.day}-{write_id}-p{os.getpid()}"
-        work.mkdir(parents=True)
+        work = work_dir(layout.tmp, f"compact-{plan.day}-{write_id}")
         try:
             record = compact_day(layout, plan, work, write_id, threads=threads)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            discard(work)
         result.days.append(plan.day)
         result.files_before += plan.file_count
         result.files_after += len(record.tables)

@@ -14,8 +14,7 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
    over the pool tables: an order-independent sum of per-row hashes, grouped by snapshot and pool).
 2. `_keys.sql` -> `_h_keys` (pool key -> region, project_id, pool_id; checked for hash collisions),
    `_fetches.sql` -> `_h_fetches` (fetches read once), `_snaps.sql` -> `_h_snaps` (the snapshots in order),
-   `_scans.sql` -> `_h_scans` (the listings that can prove absence), `_show_gone.sql` -> `_h_show_gone`
-   (ShowPool 404s).
+   `_show_gone.sql` -> `_h_show_gone` (ShowPool 404s: the only evidence of a deletion).
 3. `_seq.sql` -> `_h_seq`: one window pass (`lag`/`lead` per pool) keeps the rows that matter: new hash,
    first or last presence, a gap before or after; `_steps.sql` -> `_h_steps`: ASOF joins, on the gap rows only,
    find the first absence after a presence (a deletion) and so the re-creations.
@@ -27,9 +26,9 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
 `build_history_base` runs the same steps and writes what an incremental history starts from: every change, the
 closed versions, and the state (`_state.sql`: each pool's last observation and open version).
 
-What counts as an observation of absence is decided in one place for both paths: `_scans.sql` (listings that
-cover a project or workspace) and `_show_gone.sql` (ShowPool 404s); `_steps.sql`, `pool_changes.sql`,
-`_state.sql` and the incremental `_fold_obs.sql` all read those two.
+What counts as an observation of absence is decided in one place for both paths: `_show_gone.sql` (ShowPool
+404 ModelArts.50015001, the confirmations); `_steps.sql`, `pool_changes.sql`, `_state.sql` and the incremental
+`_fold_obs.sql` all read it.
 
 The inputs are read by name (`pools`, `pool_labels`, ..., `fetches`, `rejected_documents`) from the connection's
 database: views or tables, not TEMP objects or registered Arrow/pandas objects of `con` (the cursor cannot see
@@ -88,7 +87,7 @@ INPUTS: dict[str, dict[str, str]] = {
     "pool_job_flavors": {**_POOL_KEY, "job_flavor": "VARCHAR"},
     "fetches": {**_KEY, "pool_id": "VARCHAR", "call": "VARCHAR", "endpoint": "VARCHAR", "workspace_id": "VARCHAR",
                 "label_selector": "VARCHAR", "status_filter": "VARCHAR", "outcome": "VARCHAR",
-                "http_status": "INTEGER"},
+                "http_status": "INTEGER", "error_code": "VARCHAR"},
     "rejected_documents": {**_KEY, "source": "VARCHAR", "reason": "VARCHAR"},
 }
 
@@ -98,7 +97,6 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("_h_keys", "_keys"),
     ("_h_fetches", "_fetches"),
     ("_h_snaps", "_snaps"),
-    ("_h_scans", "_scans"),
     ("_h_show_gone", "_show_gone"),
     ("_h_seq", "_seq"),
     ("_h_steps", "_steps"),

@@ -9,7 +9,7 @@ columns of sql/history/_state.sql), and writes to `out_dir`:
 It reads nothing else, so its cost depends on the fleet, not on how many snapshots the lake holds.
 
 The rules are the full recomputation's (pipeline/lake/history.py): the same SQL builds the content (_rows.sql,
-_entries.sql) and decides what a snapshot observes (_fetches.sql, _scans.sql, _show_gone.sql); the `_fold_*.sql`
+_entries.sql) and decides what a snapshot observes (_fetches.sql, _show_gone.sql); the `_fold_*.sql`
 steps compare that with the state. tests/lake/test_history_incremental.py checks, snapshot after snapshot, that
 the result equals the full recomputation.
 """
@@ -28,10 +28,9 @@ from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, SQL_DIR, sql_text
 
 log = logging.getLogger(__name__)
 
-# (temp table, SQL file), in order. The first six are the full recomputation's own steps, here on one snapshot.
+# (temp table, SQL file), in order. The first five are the full recomputation's own steps, here on one snapshot.
 STEPS: tuple[tuple[str, str], ...] = (
     ("_h_fetches", "_fetches"),
-    ("_h_scans", "_scans"),
     ("_h_show_gone", "_show_gone"),
     ("_h_steps", "_fold_steps"),
     ("_h_rows", "_rows"),

@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -48,6 +47,7 @@ from pipeline.lake.store import (
     GRACE_S, DayRecord, Manifest, _mark_replaced, _write_json, live_files, read_manifests,
 )
 from pipeline.lake.durable import fsync_dir
+from pipeline.lake.lease import discard, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,9 @@ def _now() -> str:
 
 
 def _work_dir(layout: Layout, kind: str, write_id: str) -> Path:
-    # The -p<pid> suffix tells garbage collection that a live process owns this folder.
-    path = layout.tmp / f"history-{kind}-{write_id}-p{os.getpid()}"
-    path.mkdir(parents=True)
-    return path
+    # A leased folder: garbage collection (here or on another host) leaves it alone while we work.
+    layout.ensure()
+    return work_dir(layout.tmp, f"history-{kind}-{write_id}")
 
 
 def _move_in(layout: Layout, src: Path, dest: Path) -> str:
@@ -328,7 +327,7 @@ def rebuild_history(layout: Layout, *, reason: str = "requested", grace_s: float
         )
         _commit(layout, record, read_record(layout))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        discard(work)
     collect_history_garbage(layout, grace_s)
     log.info("history rebuilt (%s) through %s in %.1fs", reason, last, time.perf_counter() - started)
     return HistoryResult(last, record.rows(), rebuilt=reason, seconds=time.perf_counter() - started)
@@ -423,7 +422,7 @@ def _fold(layout: Layout, record: HistoryRecord, snapshot_id: str, marks: list[t
             parts.append(segment)
         parts = _merge_days(layout, parts, day_of(snapshot_id), write_id, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        discard(work)
     return HistoryRecord(write_id=manifest.write_id, rules=record.rules, state=state, parts=parts,
                          open_versions=rows["open_versions"], **common)
 

@@ -1,6 +1,6 @@
 """Raw landing: every response body of a snapshot run, byte for byte, before anything parses it.
 
-A run writes into `lake/_tmp/raw-<ID>-<WRITE>/` as calls complete (so memory stays flat however many
+A run writes into `lake/_tmp/raw-<ID>-<WRITE>-h<HOST>-p<PID>/` as calls complete (so memory stays flat however many
 projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id=<ID>/<WRITE>/` in one step.
 Files of a sealed set are never changed again; `renormalize` rebuilds tables from them.
 
@@ -10,12 +10,18 @@ Files of a sealed set are never changed again; `renormalize` rebuilds tables fro
     run.json          the run: snapshot id and time, started/finished, targets
 
 The one exception to byte-for-byte: credential values (the AK, the SK, a security token) are masked out of
-bodies, because gateways echo the AK in 401 messages and a landed file must never hold a secret.
+bodies, in every form `pipeline.modelarts.masking` derives (any case, percent-encoded, base64, JSON-escaped),
+because gateways echo the AK in 401 messages and a landed file must never hold a secret.
+
+Large bodies arrive as spool files (`SpilledBody`) in `spool/` inside the work folder: landing one is a rename
+into `bodies/`, after one streaming pass that hashes it and looks for secrets (rewriting it only if one occurs),
+so no body is ever held whole in memory here.
 """
 
 import hashlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -24,8 +30,9 @@ from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, new_write_id
-
-MASK = b"***"
+from pipeline.lake.lease import release, work_dir
+from pipeline.modelarts.body import Body, SpilledBody
+from pipeline.modelarts.masking import Masker, masker_for
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class Attempt:
     reason: str
     error_code: str | None
     request_id: str | None
-    body: bytes = field(repr=False)
+    body: Body = field(repr=False)  # bytes, or a spool file the landing takes over
 
 
 @dataclass(frozen=True)
@@ -80,11 +87,9 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def mask_secrets(body: bytes, secrets: Iterable[bytes]) -> bytes:
-    for secret in secrets:
-        if secret and secret in body:
-            body = body.replace(secret, MASK)
-    return body
+def mask_secrets(body: bytes, secrets: Iterable[bytes | str]) -> bytes:
+    """`body` with every form of each secret (see `masking.secret_forms`) replaced by ***."""
+    return masker_for(tuple(secrets)).mask_bytes(body)
 
 
 class RawLanding:
@@ -98,13 +103,21 @@ class RawLanding:
         self.snapshot_at = snapshot_at
         self.write_id = new_write_id()
         self.started_at = datetime.now(timezone.utc)
-        self.work = layout.tmp / f"raw-{snapshot_id}-{self.write_id}-p{os.getpid()}"
-        (self.work / "bodies").mkdir(parents=True)
-        # Only values long enough to be credentials: masking short strings would corrupt ordinary text.
-        self._secrets = tuple(s.encode() for s in secrets if s and len(s) >= 6)
+        # A leased working folder: garbage collection, here or on another host, leaves it alone while we run.
+        self.work = work_dir(layout.tmp, f"raw-{snapshot_id}-{self.write_id}")
+        try:
+            (self.work / "bodies").mkdir()
+            # Where the client spills large bodies: the same filesystem as bodies/, so landing one is a rename.
+            self.spool_dir = self.work / "spool"
+            self.spool_dir.mkdir()
+            self._calls = open(self.work / "calls.jsonl", "w", encoding="utf-8")
+            self._responses = open(self.work / "responses.jsonl", "w", encoding="utf-8")
+        except BaseException:
+            release(self.work)
+            raise
+        # Short values are ignored by the masker: masking short strings would corrupt ordinary text.
+        self._masker = Masker(tuple(secrets))
         self._lock = threading.Lock()
-        self._calls = open(self.work / "calls.jsonl", "w", encoding="utf-8")
-        self._responses = open(self.work / "responses.jsonl", "w", encoding="utf-8")
         self._seq = 0
         self.records: list[CallRecord] = []
         self.final: Path | None = None
@@ -114,12 +127,42 @@ class RawLanding:
             self._seq += 1
             return f"{self._seq:06d}"
 
-    def _write_body(self, name: str, body: bytes) -> tuple[str, int, str]:
-        data = mask_secrets(body, self._secrets)
+    def _write_body(self, name: str, body: Body) -> tuple[str, int, str]:
         rel = f"bodies/{name}.body"
+        if isinstance(body, SpilledBody):
+            size, digest = self._take_spilled(body, self.work / rel)
+            return rel, size, digest
+        data = self._masker.mask_bytes(body)
         with open(self.work / rel, "wb") as fh:
             fh.write(data)
         return rel, len(data), hashlib.sha256(data).hexdigest()
+
+    def _take_spilled(self, body: SpilledBody, dest: Path) -> tuple[int, str]:
+        """Move a spool file into the set, masked; returns its (size, sha256) as landed.
+
+        One streaming pass hashes it and looks for secrets; only a body that may hold one is rewritten (the
+        look-up overlaps chunks by the longest form, so a form split between two chunks is seen).
+        """
+        digest = hashlib.sha256()
+        suspect = False
+        keep = max(self._masker.max_len - 1, 0)
+        tail = b""
+        for chunk in body.chunks():
+            digest.update(chunk)
+            if self._masker and not suspect:
+                suspect = self._masker.maybe_in(tail + chunk)
+                tail = chunk[-keep:] if keep else b""
+        if not suspect:
+            body.move_to(dest)
+            return body.size, digest.hexdigest()
+        digest, size = hashlib.sha256(), 0
+        with open(dest, "wb") as fh:
+            for chunk in self._masker.mask_stream(body.chunks()):
+                fh.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        body.discard()
+        return size, digest.hexdigest()
 
     def record(
         self,
@@ -134,8 +177,10 @@ class RawLanding:
         error_msg: str | None,
         attempts: list[Attempt],
         page: int = 0,
+        reason: str | None = None,
     ) -> CallRecord:
-        """Land every attempt's body of one call and its index lines; returns the call's fetch record."""
+        """Land every attempt's body of one call and its index lines; returns the call's fetch record.
+        `reason` overrides the final attempt's for the call's record (a listing found incomplete afterwards)."""
         call_id = self.next_call_id()
         body_file = None
         lines = []
@@ -159,7 +204,7 @@ class RawLanding:
             error_code=last.error_code if last else None, error_msg=error_msg,
             request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
             duration_ms=round(total_ms, 3), body_file=body_file, page=page,
-            reason=last.reason if last else None,
+            reason=reason or (last.reason if last else None),
         )
         line = asdict(rec)
         line["target"] = asdict(target)
@@ -187,8 +232,11 @@ class RawLanding:
                 **run,
             }
             (self.work / "run.json").write_text(json.dumps(meta, indent=1))
+            # Spool files not landed belong to attempts nobody recorded: not part of the set.
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
             final = self.layout.raw_dir(self.snapshot_id, self.write_id)
             final.parent.mkdir(parents=True, exist_ok=True)
+            release(self.work)  # the lease stays out of the sealed set
             os.replace(self.work, final)
             fsync_dir(final.parent)
             self.final = final
@@ -196,6 +244,7 @@ class RawLanding:
 
     def abandon(self) -> None:
         """Close files; the folder stays in _tmp as debris that the next run cleans up."""
+        release(self.work)
         with self._lock:
             for fh in (self._calls, self._responses):
                 if not fh.closed:

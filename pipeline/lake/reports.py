@@ -7,19 +7,23 @@ the optional price file, or an empty table of the same shape, so a report has th
 
 Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)`. Temp macros, the
 registered `prices` relation and stand-in views for tables the lake has no data for yet (the catalog makes no
-view then) live in the connection's temp catalog. A price file with a header and no rows counts as no price
-file: the cost columns are NULL.
+view then) live in the connection's temp catalog. So do the gate's views: with `exclude` (the snapshots the
+report gate leaves out, pipeline/reporting.py `gate`), each table a report reads is shadowed by a temp view of
+the same name without those snapshots' rows, so every report, whatever its SQL, reads the lake as if they had
+never been taken. A price file with a header and no rows counts as no price file: the cost columns are NULL.
 """
 
 import csv
 import math
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from pipeline.lake.catalog import quote_ident, quote_literal
 from pipeline.lake.docs import SQL_ROOT
 
 REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
@@ -116,7 +120,7 @@ _STAND_INS = {
     "snapshots": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE",
     "fetches": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
                "pool_id VARCHAR, call VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, "
-               "status_filter VARCHAR, outcome VARCHAR, http_status INTEGER, error_code VARCHAR",
+               "status_filter VARCHAR, outcome VARCHAR, http_status INTEGER, error_code VARCHAR, reason VARCHAR",
     "pools": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
              "pool_id VARCHAR, display_name VARCHAR, workspace_id VARCHAR, pool_type VARCHAR, parent VARCHAR, "
              "root VARCHAR, is_physical BOOLEAN, created_at TIMESTAMPTZ, billing_mode VARCHAR, period_type VARCHAR, "
@@ -130,8 +134,10 @@ _STAND_INS = {
 }
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> list[str]:
-    """Register `prices`, create the macros and any stand-in views. Returns the stand-ins created."""
+def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
+             exclude: Iterable[str] = ()) -> list[str]:
+    """Register `prices`, create the macros, any stand-in views and the gate's views (leaving out the rows of
+    the snapshots in `exclude`). Returns the temp views created."""
     table = prices if isinstance(prices, pa.Table) else (
         load_prices(prices) if prices is not None else PRICES_SCHEMA.empty_table())
     # what an unqualified name resolves to: the default database's main schema, or the temp catalog (asking the
@@ -142,10 +148,18 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None) -> 
         "SELECT table_name FROM duckdb_tables() WHERE (database_name = current_database() AND schema_name = 'main') "
         "OR temporary").fetchall()}
     created = []
+    excluded = sorted(set(exclude))
+    database = con.execute("SELECT current_database()").fetchall()[0][0]
     for name, columns in _STAND_INS.items():
         if name not in present:
             nulls = ", ".join(f"NULL::{c.split()[1]} AS {c.split()[0]}" for c in columns.split(", "))
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {nulls} WHERE false")
+            created.append(name)
+        elif excluded:
+            # A temp view shadows the catalog's view of the same name (temp comes first in the search path).
+            ids = ", ".join(quote_literal(sid) for sid in excluded)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM "
+                        f"{quote_ident(database)}.main.{name} WHERE snapshot_id NOT IN ({ids})")
             created.append(name)
     con.register("prices", table)
     con.execute((REPORTS_DIR / "_macros.sql").read_text(encoding="utf-8"))
@@ -177,11 +191,11 @@ def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: 
 
 def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_day: date, *,
                  period_hours: float = 1.0, prices: Path | pa.Table | None = None,
-                 as_of: datetime | None = None) -> pa.Table:
-    """Run one report and return it as an Arrow table (for the exports)."""
+                 as_of: datetime | None = None, exclude: Iterable[str] = ()) -> pa.Table:
+    """Run one report and return it as an Arrow table (for the exports), without the snapshots in `exclude`."""
     sql = report_sql(name)
     params = _params(sql, from_day, to_day, period_hours, as_of)
-    stand_ins = _prepare(con, prices)
+    stand_ins = _prepare(con, prices, exclude)
     try:
         return con.sql(sql, params=params).to_arrow_table()
     finally:
@@ -190,13 +204,14 @@ def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_d
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date, to_day: date, *,
                   period_hours: float = 1.0, prices: Path | None = None,
-                  as_of: datetime | None = None) -> dict[str, int]:
-    """Write every report to out_dir/<report>.parquet (zstd). Returns the row count of each."""
+                  as_of: datetime | None = None, exclude: Iterable[str] = ()) -> dict[str, int]:
+    """Write every report to out_dir/<report>.parquet (zstd), without the snapshots in `exclude`. Returns the
+    row count of each."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = load_prices(prices) if prices is not None else None  # validate before any work
     rows: dict[str, int] = {}
-    stand_ins = _prepare(con, table)
+    stand_ins = _prepare(con, table, exclude)
     try:
         for name in REPORTS:
             sql = report_sql(name)
@@ -214,3 +229,19 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
     finally:
         _cleanup(con, stand_ins)
     return rows
+
+
+def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, *, period_hours: float = 1.0,
+                  exclude: Iterable[str] = ()) -> list[dict]:
+    """What the period is missing, from sql/reports/_coverage.sql (see its header): the period's snapshot count,
+    then each target a used snapshot could not read. The snapshots in `exclude` are left to the caller."""
+    sql = (REPORTS_DIR / "_coverage.sql").read_text(encoding="utf-8")
+    params = _params(sql, from_day, to_day, period_hours, None)
+    params["excluded"] = sorted(set(exclude))
+    stand_ins = _prepare(con, None)
+    try:
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        _cleanup(con, stand_ins)

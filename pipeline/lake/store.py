@@ -18,7 +18,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +28,9 @@ from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.layout import Layout, check_day, check_snapshot_id
+from pipeline.lake.lease import (
+    RECORD_BYTES, Lease, entry_alive, hold_lock_lease, host_id, lease_alive, release_lock_lease,
+)
 
 GRACE_S = 600.0
 
@@ -41,31 +43,48 @@ class LakeBusyError(RuntimeError):
 def writer_lock(layout: Layout, wait_s: float = 0.0) -> Iterator[None]:
     """One writer per storage root. Waits up to `wait_s`, then raises LakeBusyError with a clear message.
 
-    flock is released by the kernel when the holder dies, so a kill -9 never leaves the lake locked.
+    flock is released by the kernel when the holder dies, so a kill -9 never leaves the lake locked. The
+    holder also keeps its lease (pipeline/lake/lease.py) in the lock file: flock does not reach across hosts on
+    every shared file system, so a fresh lease of a writer on another host counts as held too. A stale one
+    (a crashed host's, or a dead local pid's) is taken over.
     """
     layout.ensure()
     fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_s
+    token = None
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                holder = _remote_holder(fd)
+                if holder is None:
+                    break
+                fcntl.flock(fd, fcntl.LOCK_UN)
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                    raise LakeBusyError(
-                        f"another poolscope process (pid {holder}) is writing to {layout.root}; "
-                        f"waited {wait_s:.0f}s. Try again when it has finished."
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+                holder = Lease.decode(os.pread(fd, RECORD_BYTES, 0))
+            if time.monotonic() >= deadline:
+                who = holder.describe() if holder is not None else "pid unknown"
+                raise LakeBusyError(
+                    f"another poolscope process ({who}) is writing to {layout.root}; "
+                    f"waited {wait_s:.0f}s. Try again when it has finished."
+                ) from None
+            time.sleep(0.2)
+        token = hold_lock_lease(fd)
         yield
     finally:
+        if token is not None:
+            release_lock_lease(fd, token)
         os.close(fd)  # closing the descriptor drops the lock
+
+
+def _remote_holder(fd: int) -> Lease | None:
+    """The lease in the lock file when it is a live writer's on another host (a local writer holds the flock)."""
+    lease = Lease.decode(os.pread(fd, RECORD_BYTES, 0))
+    if lease is None or lease.host_id == host_id() or not lease_alive(lease):
+        return None
+    return lease
 
 
 @dataclass(frozen=True)
@@ -240,45 +259,41 @@ def live_files(layout: Layout, manifests: list[Manifest] | None = None,
     return out
 
 
-def _owner_alive(name: str) -> bool:
-    match = re.search(r"-p(\d+)$", name)
-    if not match:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return False  # ours, from an earlier run in this process that did not finish: debris too
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
-    """Remove crash debris and replaced files. Call only while holding the writer lock.
-
-    - entries of `_tmp/` whose creating process (the `-p<pid>` suffix) is gone: a live process may be
-      landing or staging there without the lock, which it only takes to commit;
-    - table files that are not live (replaced snapshots' files, and snapshot files a compacted day now
-      holds), once older than `grace_s`: a reader's catalog may still point at them for a while.
-    Raw sets are never deleted: they are the source of truth.
-    """
-    removed = {"tmp": 0, "table_files": 0}
+def clean_debris(layout: Layout) -> int:
+    """Remove what crashed or failed runs left behind, and return how many entries: `_tmp/` entries that no
+    live writer owns (judged by their lease, see pipeline/lake/lease.py), half-written records and half-written
+    catalogs. Call only while holding the writer lock (catalogs are only built under it)."""
+    removed = 0
     if layout.tmp.is_dir():
         for entry in layout.tmp.iterdir():
-            if _owner_alive(entry.name):
+            if entry_alive(entry):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
-            removed["tmp"] += 1
+            removed += 1
     for folder in (layout.manifests, layout.day_records):
         for entry in folder.glob(".*.tmp") if folder.is_dir() else []:
             entry.unlink(missing_ok=True)
-            removed["tmp"] += 1
+            removed += 1
+    for entry in layout.root.glob(".inventory.*.duckdb.tmp*") if layout.root.is_dir() else []:
+        entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
+    """Remove crash debris and replaced files. Call only while holding the writer lock.
+
+    - crash debris (`clean_debris`): entries of `_tmp/` whose owner's lease is stale (a live process, here or
+      on another host, may be landing or staging there without the lock, which it only takes to commit),
+      half-written records and catalogs;
+    - table files that are not live (replaced snapshots' files, and snapshot files a compacted day now
+      holds), once older than `grace_s`: a reader's catalog may still point at them for a while.
+    Raw sets are never deleted: they are the source of truth.
+    """
+    removed = {"tmp": clean_debris(layout), "table_files": 0}
     referenced = {f.path.resolve() for files in live_files(layout).values() for f in files}
     now = time.time()
     skip = {layout.raw.name, layout.manifests.name, layout.day_records.name, layout.tmp.name}

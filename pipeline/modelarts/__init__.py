@@ -1,5 +1,6 @@
 """ModelArts API access: signer, credentials, async client with retries, typed errors, pool JSON helpers."""
 
+from pipeline.modelarts.body import SpilledBody
 from pipeline.modelarts.client import ApiResponse, AttemptRecord, ModelArtsClient
 from pipeline.modelarts.credentials import (
     AkSkCredentials,
@@ -10,6 +11,7 @@ from pipeline.modelarts.credentials import (
 from pipeline.modelarts.errors import (
     AuthenticationError,
     BadRequestError,
+    BodyTooLargeError,
     ClientRequestError,
     CredentialsError,
     MalformedResponseError,
@@ -29,6 +31,7 @@ __all__ = [
     "AttemptRecord",
     "AuthenticationError",
     "BadRequestError",
+    "BodyTooLargeError",
     "ClientRequestError",
     "Credentials",
     "CredentialsError",
@@ -39,6 +42,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "ServerError",
+    "SpilledBody",
     "ThrottledError",
     "TlsError",
     "TokenCredentials",

@@ -1,7 +1,10 @@
 """Async HTTP client for the ModelArts resource pool API (and the few IAM calls it needs).
 
 What it guarantees, per call:
-- the response body comes back as raw bytes, exactly as received, because it is landed byte for byte;
+- the response body comes back as raw bytes, exactly as received (decoded from gzip/deflate), because it is
+  landed byte for byte: in memory while small, else in a spool file (`body.SpilledBody`); reading stops at
+  `max_body_bytes` (`body_too_large`), so what a server sends never decides how much memory a call takes;
+- a 2xx body is checked to be a whole JSON document (`jsonshape`), without parsing it, while it arrives;
 - every attempt is signed afresh (new X-Sdk-Date), so a retry after a long Retry-After never carries a stale
   signature date (the gateway rejects dates more than 15 min off);
 - failures raise a typed `ModelArtsError` carrying status, error code and message, request id, attempt count
@@ -16,6 +19,7 @@ gateway's limit, and the retry policy (see `retry.py`) spaces out retries.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib.metadata
 import inspect
@@ -35,8 +39,22 @@ from urllib.parse import quote
 import httpx
 
 from pipeline.modelarts import iam, signer
+from pipeline.modelarts.body import (
+    DEFAULT_MAX_BODY_BYTES,
+    HISTORY_IN_MEMORY_BYTES,
+    IN_MEMORY_BYTES,
+    Body,
+    DecodingError,
+    SpilledBody,
+    SpoolError,
+    body_head,
+    body_size,
+    read_body,
+    spill,
+)
 from pipeline.modelarts.credentials import AkSkCredentials, Credentials, TokenCredentials
 from pipeline.modelarts.errors import (
+    BodyTooLargeError,
     MalformedResponseError,
     ModelArtsError,
     PaginationError,
@@ -57,6 +75,8 @@ JSON_CONTENT_TYPE = "application/json"
 _SECRET_RESPONSE_HEADERS = frozenset({"x-subject-token"})
 # A paged listing that needs more pages than this is not a listing but a server bug.
 DEFAULT_MAX_PAGES = 10_000
+# `ApiResponse.json()` parses a spilled body only up to this size: Python objects take ~10-20x the JSON text.
+MAX_PARSE_BYTES = 8 * IN_MEMORY_BYTES
 # httpcore 1.0's pool does work per pooled connection, partly per pair of connections, each time it hands out
 # or takes back a connection (encode/httpcore#1035). Measured here against the simulator (50 ms latency, 1,000
 # calls): client CPU per call ~1.6 ms with one pool of 16 connections, ~4.5 ms of 32, ~7 ms of 64 (which then
@@ -80,8 +100,10 @@ class AttemptRecord:
     """One attempt of one call, as the history and the `on_attempt` hook see it.
 
     `reason` is "ok" for the attempt that succeeded, else why it failed: "http_503", "timeout",
-    "connect_error", "connection_reset", "truncated_body", "truncated_json", "tls_error", ...
+    "connect_error", "connection_reset", "truncated_body", "truncated_json", "not_json", "empty_body",
+    "body_too_large", "tls_error", ...
     `delay_s` is the sleep chosen before the next attempt (None when there is no next attempt).
+    `body` is bytes, or a SpilledBody for a large one (see `body.py`); for `body_too_large`, the first bytes.
     """
 
     attempt: int
@@ -95,7 +117,7 @@ class AttemptRecord:
     request_id: str | None = None
     retry_after_s: float | None = None
     delay_s: float | None = None
-    body: bytes = field(default=b"", repr=False)
+    body: Body = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -111,7 +133,7 @@ class ApiResponse:
     query: str
     status: int
     headers: httpx.Headers = field(repr=False)
-    body: bytes = field(repr=False)
+    body: Body = field(repr=False)
     request_id: str | None
     attempts: int
     elapsed_ms: float
@@ -119,8 +141,12 @@ class ApiResponse:
     history: tuple[AttemptRecord, ...] = field(default=(), repr=False)
 
     def json(self) -> Any:
-        """The body parsed afresh on each call, so callers cannot alter each other's view of it."""
-        return json.loads(self.body)
+        """The body parsed afresh on each call, so callers cannot alter each other's view of it.
+
+        Raises ValueError for any body that cannot be read: not JSON, not UTF-8, nested too deeply for the
+        parser, or too large to parse in memory. A hostile body is the call's problem, never the caller's crash.
+        """
+        return parse_json(self.body)
 
 
 @dataclass(frozen=True)
@@ -153,7 +179,7 @@ class _Call:
 class _Outcome:
     status: int | None
     headers: httpx.Headers | None
-    body: bytes
+    body: Body
     reason: str
     retryable: bool
     message: str | None = None  # transport errors only
@@ -173,7 +199,9 @@ class ModelArtsClient:
     False (no verification: for throwaway test setups only), a CA bundle path (file or hashed directory), or a
     ready `ssl.SSLContext`. `rate_limit` is requests per second for this client (None or 0: unpaced), with
     bursts of `rate_burst` (default a tenth of a second's worth). `http`: an AsyncClient to use instead of our
-    own; it is not closed by us and its own TLS and proxy settings apply. `on_attempt(record)` is called after
+    own; it is not closed by us and its own TLS and proxy settings apply. `max_body_bytes` caps a body after
+    decoding (the call ends as `body_too_large`); `spool_dir` is where bodies larger than IN_MEMORY_BYTES go
+    (the system's temporary folder if None). `on_attempt(record)` is called after
     every attempt (sync or async; its exceptions are logged, never raised). `rng`, `clock`, `sleep`:
     injectable so that tests can pin the jitter and run the policy without real waiting.
     """
@@ -192,6 +220,8 @@ class ModelArtsClient:
         max_total_s: float = 120.0,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 20.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        spool_dir: str | os.PathLike[str] | None = None,
         verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         http: httpx.AsyncClient | None = None,
         rng: random.Random | None = None,
@@ -209,6 +239,10 @@ class ModelArtsClient:
             raise ValueError("concurrency must be at least 1")
         if not timeout_s > 0:
             raise ValueError("timeout_s must be positive")
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+        self._max_body_bytes = int(max_body_bytes)
+        self._spool_dir = Path(spool_dir) if spool_dir is not None else None
         self._base = _parse_base(endpoint)
         self._iam_base = _parse_base(iam_endpoint) if iam_endpoint else self._base
         self._credentials = credentials
@@ -369,8 +403,18 @@ class ModelArtsClient:
             except ModelArtsError as exc:
                 exc.pages = tuple(pages)
                 raise
-            pages.append(page)
-            doc = page.json()
+            try:
+                doc = parse_json_lenient(page.body)
+            except ValueError as exc:
+                pages.append(page)
+                raise MalformedResponseError(
+                    status=page.status, error_msg=f"cannot read the page to find the next one: {exc}",
+                    request_id=page.request_id, attempts=page.attempts, method=page.method, path=page.path,
+                    query=page.query, reason="unreadable_page", response=page, history=page.history,
+                    pages=tuple(pages),
+                ) from None
+            # Pages wait here until the listing ends: a large one waits in a file, not in memory.
+            pages.append(_spilled(page, self._spool_dir))
             if not isinstance(doc, dict):
                 raise MalformedResponseError(
                     status=page.status, error_msg="a page is not a JSON object", request_id=page.request_id,
@@ -434,10 +478,14 @@ class ModelArtsClient:
                 request_id = outcome.headers.get("x-request-id") or None
                 retry_after = parse_retry_after(outcome.headers.get("retry-after"))
             if status is not None and status >= 400:
-                error_code, _, body_request_id = parse_error_body(status, outcome.body)
+                error_code, _, body_request_id = parse_error_body(status, body_head(outcome.body))
                 request_id = request_id or body_request_id
-            elif outcome.reason == "ok":
-                request_id = request_id or _body_request_id(outcome.body)
+            elif outcome.reason == "ok" and not request_id:
+                request_id = _body_request_id(outcome.body)
+            if error_code or request_id:
+                # Both come from what the server sent, and are written to tables: a secret echoed there is masked.
+                secrets = self._credentials.secrets() + ((token.value,) if token else ())
+                error_code, request_id = redact(error_code, secrets), redact(request_id, secrets)
 
             if outcome.reason == "ok":
                 assert status is not None and outcome.headers is not None
@@ -480,9 +528,13 @@ class ModelArtsClient:
                     delay = None
                     stop_reason = f"the next try would start after the {policy.max_total_s:g} s budget"
 
+            body = outcome.body
+            if delay is not None and isinstance(body, bytes) and len(body) > HISTORY_IN_MEMORY_BYTES:
+                # It waits in the history through the back-off (with many calls waiting): in a file.
+                body = _spill_quietly(body, self._spool_dir)
             record = AttemptRecord(
                 attempt, call.method, call.full_path, attempt_started_at, duration_ms, status, outcome.reason,
-                error_code, request_id, retry_after, delay, outcome.body,
+                error_code, request_id, retry_after, delay, body,
             )
             history.append(record)
             await self._notify(record)
@@ -515,11 +567,16 @@ class ModelArtsClient:
             raise RuntimeError(f"httpx altered the request target {sent_target!r} -> {request.url.raw_path!r}")
         self._busy[index] += 1
         try:
-            # httpx's timeouts are per read; a server dripping bytes would never trip them. Bound the attempt.
+            # httpx's timeouts are per read; a server dripping bytes would never trip them. Bound the attempt:
+            # sending, reading and checking the body all happen inside it, and count towards its duration.
             async with asyncio.timeout(timeout_s):
                 response = await http.send(request, stream=True)
                 try:
-                    body = await response.aread()
+                    read = await read_body(
+                        response.aiter_raw(), response.headers.get_list("content-encoding", split_commas=True),
+                        max_bytes=self._max_body_bytes, spool_dir=self._spool_dir,
+                        check_json=200 <= response.status_code < 300,
+                    )
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
@@ -543,18 +600,26 @@ class ModelArtsClient:
             return _Outcome(None, None, b"", "invalid_url", False, _exc_text(exc))
         except httpx.TransportError as exc:
             return _Outcome(None, None, b"", "transport_error", True, _exc_text(exc))
-        except httpx.DecodingError as exc:
+        except (httpx.DecodingError, DecodingError) as exc:
             return _Outcome(None, None, b"", "decoding_error", True, _exc_text(exc))
+        except SpoolError as exc:  # a large body could not be written to disk: not the server's doing
+            return _Outcome(None, None, b"", "spool_error", False, _exc_text(exc))
         finally:
             self._busy[index] -= 1
 
         status = response.status_code
         headers_out = response.headers
+        body = read.body
+        if read.too_large:
+            # The same server would send it again: not retried. Its first bytes are the evidence.
+            return _Outcome(status, headers_out, body, "body_too_large", False,
+                            f"the {status} answer is larger than {_mib(self._max_body_bytes)} after decoding "
+                            f"(fetch.max_body_mb); its first {len(body)} bytes are kept")
         if 200 <= status < 300:
-            if not _is_json(body):
+            if read.shape != "ok":
                 # A body cut short but framed as complete (a proxy's doing, or the simulator's "truncate" fault)
                 # is transient; every API we call answers JSON, so anything else is worth another try.
-                return _Outcome(status, headers_out, body, "empty_body" if not body.strip() else "truncated_json", True)
+                return _Outcome(status, headers_out, body, read.shape or "truncated_json", True)
             return _Outcome(status, headers_out, body, "ok", False)
         return _Outcome(status, headers_out, body, f"http_{status}", is_retryable_status(status))
 
@@ -575,12 +640,20 @@ class ModelArtsClient:
             cls: type[ModelArtsError] = TlsError if last.reason == "tls_error" else TransportError
             message = outcome.message or last.reason
             error_code = None
+        elif last.reason == "body_too_large":
+            cls, error_code = BodyTooLargeError, last.error_code
+            message = outcome.message or last.reason
         elif 200 <= last.status < 300:
             cls, error_code = MalformedResponseError, None
-            message = f"the {last.status} answer is not valid JSON ({len(last.body)} bytes)"
+            size = body_size(last.body)
+            message = {
+                "empty_body": f"the {last.status} answer is empty",
+                "not_json": f"the {last.status} answer is not JSON ({size} bytes)",
+            }.get(last.reason, f"the {last.status} answer is not valid JSON: it ends before it is complete "
+                               f"({size} bytes)")
         else:
             cls = error_class_for(last.status)
-            error_code, message, _ = parse_error_body(last.status, last.body)
+            error_code, message, _ = parse_error_body(last.status, body_head(last.body))
         elapsed_ms = (self._clock() - start) * 1000.0
         response = None
         if outcome.headers is not None:
@@ -767,26 +840,63 @@ def _present(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in pairs if v is not None]
 
 
-def _is_json(body: bytes) -> bool:
-    if not body.strip():
-        return False
+def parse_json(body: Body) -> Any:
+    """json.loads for a response body, raising only ValueError (see `ApiResponse.json`)."""
+    if isinstance(body, SpilledBody):
+        if body.size > MAX_PARSE_BYTES:
+            raise ValueError(f"the body ({body.size} bytes) is too large to parse in memory")
+        body = body.read()
     try:
-        json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
-        return False
-    return True
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("the body is nested too deeply to parse") from None
+    except MemoryError:
+        raise ValueError("the body is too large to parse in memory") from None
 
 
-def _body_request_id(body: bytes) -> str | None:
+def parse_json_lenient(body: Body) -> Any:
+    """A page of a paged listing, read for its continue token: a bad byte in some item's text must not stop
+    the paging (the item itself is the normalizer's to reject), so undecodable bytes are replaced."""
+    try:
+        return parse_json(body)
+    except UnicodeDecodeError:
+        raw = body.read() if isinstance(body, SpilledBody) else body
+        return parse_json(raw.decode("utf-8", errors="replace").encode("utf-8"))
+
+
+def _spilled(page: ApiResponse, spool_dir: Path | None) -> ApiResponse:
+    body = page.body
+    if not isinstance(body, bytes) or len(body) <= HISTORY_IN_MEMORY_BYTES:
+        return page
+    spilled = _spill_quietly(body, spool_dir)
+    if spilled is body:
+        return page
+    history = tuple(dataclasses.replace(r, body=spilled) if r.body is body else r for r in page.history)
+    return dataclasses.replace(page, body=spilled, history=history)
+
+
+def _spill_quietly(body: bytes, spool_dir: Path | None) -> Body:
+    """Spill to a file; if that fails (disk full), keep the bytes: memory is the lesser problem."""
+    try:
+        return spill(body, spool_dir)
+    except OSError:
+        return body
+
+
+def _body_request_id(body: Body) -> str | None:
     # Only an object's top-level request_id; bodies here are small enough that parsing twice is cheap.
-    if not body.lstrip().startswith(b"{") or b'"request_id"' not in body:
+    if isinstance(body, SpilledBody) or not body.lstrip().startswith(b"{") or b'"request_id"' not in body:
         return None
     try:
-        doc = json.loads(body)
+        doc = parse_json(body)
     except ValueError:
         return None
     rid = doc.get("request_id") if isinstance(doc, dict) else None
     return rid if isinstance(rid, str) and rid else None
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
 
 
 def _safe_headers(headers: httpx.Headers) -> httpx.Headers:

@@ -3,8 +3,8 @@
 Every error raised for an API call carries what the fetch table records (status, error_code, error_msg,
 request_id, attempts, method, path) and the per-attempt history with the raw bodies, so a failure can be
 landed as faithfully as a success. Messages are built from those fields only: never from request headers,
-and with any known credential value scrubbed, because gateway messages echo the AK
-("Get secretKey failed,ak:<AK>,...").
+and with any known credential value scrubbed in all its forms (see `masking`), because gateway messages echo
+the AK ("Get secretKey failed,ak:<AK>,...").
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from pipeline.modelarts.masking import MASK, masker_for
+
 if TYPE_CHECKING:  # pragma: no cover
+    from pipeline.modelarts.body import Body
     from pipeline.modelarts.client import ApiResponse, AttemptRecord
 
 # Long enough for any real gateway or service message, short enough that an HTML error page from a proxy
 # does not flood a log line or a table cell.
 MAX_MESSAGE_CHARS = 500
-REDACTED = "***"
+REDACTED = MASK
 
 
 class CredentialsError(ValueError):
@@ -71,8 +74,8 @@ class ModelArtsError(Exception):
         super().__init__(message or self._describe())
 
     @property
-    def body(self) -> bytes | None:
-        """Raw body of the last attempt that got a response (None if none did)."""
+    def body(self) -> Body | None:
+        """Raw body of the last attempt that got a response (None if none did): bytes, or a SpilledBody."""
         for record in reversed(self.history):
             if record.status is not None:
                 return record.body
@@ -139,6 +142,10 @@ class PaginationError(ModelArtsError):
     """A paged listing did not terminate (a repeated continue token, or too many pages)."""
 
 
+class BodyTooLargeError(ModelArtsError):
+    """A body larger than the client's cap (after decoding). Not retried; `body` holds its first bytes."""
+
+
 def error_class_for(status: int | None) -> type[ModelArtsError]:
     if status is None:
         return TransportError
@@ -167,27 +174,28 @@ def parse_error_body(status: int, body: bytes) -> tuple[str, str, str | None]:
     return it so the caller can fall back to it when the X-Request-Id header is missing (APIG puts it there).
     """
     text = body.decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text) if text.strip() else None
-    except ValueError:
-        doc = None
     code: str | None = None
     msg: str | None = None
     body_request_id: str | None = None
-    if isinstance(doc, dict):
-        found = _find_pair(doc)
-        if found:
-            code, msg = found
-        else:
-            # Half a pair is still better than nothing (the SDK would drop it and show the whole body).
-            lone = doc.get("error_code") or doc.get("errorCode") or doc.get("code")
-            code = _text(lone) if lone not in (None, "") else None
-        rid = doc.get("request_id")
-        if isinstance(rid, str) and rid:
-            body_request_id = rid
+    try:
+        # A hostile body (nested past the parser's depth, or absurdly large) is a message to show, not a crash.
+        doc = json.loads(text) if text.strip() else None
+        if isinstance(doc, dict):
+            found = _find_pair(doc)
+            if found:
+                code, msg = found
+            else:
+                # Half a pair is still better than nothing (the SDK would drop it and show the whole body).
+                lone = doc.get("error_code") or doc.get("errorCode") or doc.get("code")
+                code = _text(lone) if lone not in (None, "") else None
+            rid = doc.get("request_id")
+            if isinstance(rid, str) and rid:
+                body_request_id = rid
+    except (ValueError, RecursionError, MemoryError):
+        code = msg = body_request_id = None
     if not msg:
         msg = text
-    return code or str(status), truncate(msg), body_request_id
+    return truncate(code or str(status), 100), truncate(msg), body_request_id
 
 
 _PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
@@ -210,7 +218,11 @@ def _find_pair(doc: dict[str, Any], depth: int = 0) -> tuple[str, str] | None:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return truncate(json.dumps(value))
+    return truncate(str(value))
 
 
 def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -219,11 +231,7 @@ def truncate(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 
 
 def redact(text: str | None, secrets: Iterable[str | None]) -> str | None:
-    """Replace every occurrence of each (non-trivial) secret value with ***."""
+    """Replace every form (see `masking.secret_forms`) of each non-trivial secret value with ***."""
     if not text:
         return text
-    for secret in secrets:
-        # Very short values would blank out ordinary words; real AKs, SKs and tokens are long.
-        if secret and len(secret) >= 6 and secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    return masker_for(tuple(secrets)).mask_text(text)

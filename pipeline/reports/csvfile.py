@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .model import ReportTable
+from .model import Coverage, ReportTable
 from .values import Kind, iter_rows, kind_of, machine_text
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -41,3 +41,20 @@ def write_csv(path: Path, report: ReportTable) -> None:
         writer.writerow([guard_formula(name) for name in report.table.column_names])
         for values in iter_rows(report.table):
             writer.writerow([cell(v) if v is not None else "" for cell, v in zip(cells, values)])
+
+
+COVERAGE_COLUMNS = ("kind", "snapshot_id", "region", "project_id", "pool_id", "reason", "snapshots", "hours",
+                    "statement")
+
+
+def write_coverage_csv(path: Path, coverage: Coverage) -> None:
+    """coverage.csv: a `summary` row (snapshots = the period's snapshots; statement = the summary), then one row
+    per thing missing (an excluded snapshot, a target not read), with its sentence."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(COVERAGE_COLUMNS)
+        writer.writerow(["summary", "", "", "", "", "", coverage.snapshots, "", guard_formula(coverage.summary)])
+        for i in coverage.items:
+            text = [guard_formula(v or "") for v in (i.kind, i.snapshot_id, i.region, i.project_id, i.pool_id,
+                                                     i.reason)]
+            writer.writerow([*text, i.snapshots, f"{i.hours:g}", guard_formula(i.text)])

@@ -1,9 +1,10 @@
 """export_reports: report tables -> the files finance and capacity planners open (XLSX, CSV, HTML).
 
-File names are fixed (`poolscope-reports.xlsx`, `poolscope-reports.html`, `<report name>.csv`) and built
-only from validated report names, so nothing a caller or the cloud API supplies can place a file outside
-`out_dir`. Each file is written to a temporary name in `out_dir` and renamed over the old one, so a reader
-never sees a half-written file; a failure part-way leaves earlier formats new and later ones old.
+File names are fixed (`poolscope-reports.xlsx`, `poolscope-reports.html`, `<report name>.csv`, and
+`coverage.csv` when a Coverage is given) and built only from validated report names, so nothing a caller or
+the cloud API supplies can place a file outside `out_dir`. Each file is written to a temporary name in
+`out_dir` and renamed over the old one, so a reader never sees a half-written file; a failure part-way leaves
+earlier formats new and later ones old.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from .charts import build_charts
-from .csvfile import write_csv
+from .csvfile import write_coverage_csv, write_csv
 from .files import atomic_path, prepare_dir, target_path
 from .htmlpage import render_page
-from .model import ReportTable, validate_name
+from .model import Coverage, ReportTable, validate_name
 from .xlsx import write_workbook
 
 __all__ = ["FORMATS", "HTML_FILE", "WORKBOOK_FILE", "ReportTable", "export_reports"]
@@ -24,18 +25,25 @@ __all__ = ["FORMATS", "HTML_FILE", "WORKBOOK_FILE", "ReportTable", "export_repor
 FORMATS = ("xlsx", "csv", "html")
 WORKBOOK_FILE = "poolscope-reports.xlsx"
 HTML_FILE = "poolscope-reports.html"
+COVERAGE_NAME = "coverage"
 
 
 def export_reports(reports: list[ReportTable], out_dir: Path | str, formats: Iterable[str] = FORMATS, *,
                    title: str = "poolscope reports", generated_at: datetime | None = None,
-                   period: tuple[date, date] | None = None) -> dict[str, list[Path]]:
+                   period: tuple[date, date] | None = None,
+                   coverage: Coverage | None = None) -> dict[str, list[Path]]:
     """Write the reports in each format; returns {format: files written}, in the order asked for.
+
+    `coverage`, what the reports miss, is stated by every format: at the top of the HTML page, on the
+    workbook's README sheet, and as `coverage.csv` next to the report CSVs (a CSV has no room for a note).
 
     Raises ValueError (before writing anything) for an unknown format, an unsafe or duplicate report
     name, or a period that ends before it starts.
     """
     wanted = _check_formats(formats)
     reports = _check_reports(reports)
+    if coverage is not None and COVERAGE_NAME in {r.name for r in reports}:
+        raise ValueError(f"a report may not be named {COVERAGE_NAME!r}: that file states the coverage")
     if not isinstance(title, str):
         raise TypeError("title must be a str")
     generated = _generated_at(generated_at)
@@ -47,13 +55,16 @@ def export_reports(reports: list[ReportTable], out_dir: Path | str, formats: Ite
     for fmt in wanted:
         if fmt == "csv":
             written[fmt] = [_write(out, csv_names[r.name], lambda p, r=r: write_csv(p, r)) for r in reports]
+            if coverage is not None:
+                written[fmt].append(_write(out, f"{COVERAGE_NAME}.csv", lambda p: write_coverage_csv(p, coverage)))
         elif fmt == "xlsx":
-            written[fmt] = [_write(out, WORKBOOK_FILE,
-                                   lambda p: write_workbook(p, reports, csv_names=csv_names, **context))]
+            written[fmt] = [_write(out, WORKBOOK_FILE, lambda p: write_workbook(
+                p, reports, csv_names=csv_names, coverage=coverage, **context))]
         else:
             charts = build_charts(reports, today=generated.date())
             page = render_page(reports, charts, csv_names=csv_names,
-                               workbook_name=WORKBOOK_FILE if "xlsx" in wanted else None, **context)
+                               workbook_name=WORKBOOK_FILE if "xlsx" in wanted else None, coverage=coverage,
+                               **context)
             written[fmt] = [_write(out, HTML_FILE, lambda p: p.write_text(page, encoding="utf-8"))]
     return written
 

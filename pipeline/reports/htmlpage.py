@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from . import xlsx
 from .charts import Figure, Skipped
-from .model import ReportTable
+from .model import Coverage, ReportTable
 from .svg import esc
 from .values import Kind, human_datetime, human_text, iter_rows, kind_of, type_label
 
@@ -54,6 +54,9 @@ table.report tbody tr:nth-child(even) { background: #f7f9fb; }
 dl.columns { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 6px 0; }
 dl.columns dt { font-family: ui-monospace, Menlo, Consolas, monospace; }
 dl.columns dd { margin: 0; }
+section.coverage { border-left: 4px solid #2e7d32; padding: 2px 12px; margin: 12px 0; background: #f3f8f3; }
+section.coverage.incomplete { border-left-color: #b26a00; background: #fff6e5; }
+section.coverage h2 { margin-top: 8px; border: none; }
 footer { margin-top: 40px; color: #4a5564; font-size: 12px; border-top: 1px solid #d5dce4; padding-top: 8px; }
 """
 
@@ -114,7 +117,8 @@ CSP = (f"default-src 'none'; style-src {_csp_hash(CSS)}; script-src {_csp_hash(J
 
 
 def render_page(reports: list[ReportTable], charts: list[Figure | Skipped], *, title: str, generated_at: str,
-                period: str, csv_names: dict[str, str], workbook_name: str | None) -> str:
+                period: str, csv_names: dict[str, str], workbook_name: str | None,
+                coverage: Coverage | None = None) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -125,6 +129,7 @@ def render_page(reports: list[ReportTable], charts: list[Figure | Skipped], *, t
         f"<style>{CSS}</style>",
         "</head><body>",
         _header(title, generated_at, period),
+        _coverage_section(coverage),
         _toc(reports, charts),
         "<main>",
         _charts_section(charts),
@@ -141,6 +146,16 @@ def _header(title: str, generated_at: str, period: str) -> str:
     return (f"<header><h1>{esc(title)}</h1>"
             f'<p class="meta">Period: <strong>{esc(period)}</strong> · Generated at '
             f"<strong>{esc(generated_at)}</strong></p></header>")
+
+
+def _coverage_section(coverage: Coverage | None) -> str:
+    if coverage is None:
+        return ""
+    state = "complete" if coverage.complete else "incomplete"
+    items = "".join(f"<li>{esc(i.text)}</li>" for i in coverage.items)
+    return (f'<section id="coverage" class="coverage {state}" aria-labelledby="coverage-h">'
+            f'<h2 id="coverage-h">Coverage</h2><p>{esc(coverage.summary)}</p>'
+            f'{f"<ul>{items}</ul>" if items else ""}</section>')
 
 
 def _toc(reports: list[ReportTable], charts: list[Figure | Skipped]) -> str:

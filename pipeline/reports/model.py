@@ -68,3 +68,51 @@ class ReportTable:
 
     def hint(self, column: str) -> str | None:
         return self.formats.get(column)
+
+
+@dataclass(frozen=True)
+class CoverageItem:
+    """One thing a report period is missing, as data (for coverage.csv) and as the sentence a reader sees."""
+
+    kind: str  # excluded_snapshot | unreadable_project | unreadable_pool
+    text: str
+    snapshot_id: str | None = None  # an excluded snapshot
+    region: str | None = None
+    project_id: str | None = None
+    pool_id: str | None = None
+    reason: str = ""  # the failed integrity checks, or the error code
+    snapshots: int = 0  # snapshots affected
+    hours: float = 0.0  # about how long it went unobserved (snapshots x the schedule period)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the reports of a period cover: computed once (pipeline/reporting.py), stated by every format."""
+
+    snapshots: int  # snapshots taken in the period
+    used: int  # of which the reports use
+    items: tuple[CoverageItem, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.items
+
+    @property
+    def summary(self) -> str:
+        if self.snapshots == 0:
+            return "Coverage: no snapshots in the period."
+        if self.complete:
+            return (f"Coverage: complete. The reports use every one of the {self.snapshots:,} snapshot(s) of the "
+                    "period, and every target was read.")
+        excluded = sum(1 for i in self.items if i.kind == "excluded_snapshot")
+        unread = len(self.items) - excluded
+        parts = []
+        if excluded:
+            parts.append(f"{excluded:,} snapshot(s) excluded")
+        if unread:
+            parts.append(f"{unread:,} target(s) not read in some snapshots")
+        return (f"Coverage: incomplete. The reports use {self.used:,} of the {self.snapshots:,} snapshot(s) of the "
+                f"period; {' and '.join(parts)}. Missing:")
+
+    def lines(self) -> list[str]:
+        return [self.summary, *(i.text for i in self.items)]

@@ -21,7 +21,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from .model import ReportTable
+from .model import Coverage, ReportTable
 from .values import Kind, clean_text, display_width, human_text, iter_rows, kind_of, type_label
 
 # Excel's hard limits: rows per sheet (one is the header), characters per cell, sheet-name length.
@@ -113,17 +113,18 @@ class SheetResult:
 
 
 def write_workbook(path: Path, reports: list[ReportTable], *, title: str, generated_at: str, period: str,
-                   csv_names: dict[str, str]) -> None:
+                   csv_names: dict[str, str], coverage: Coverage | None = None) -> None:
     """Write the whole workbook to `path` (a temporary file the caller renames into place)."""
     # constant_memory buffers each sheet's rows in a file under `tmpdir` and deletes it on close, except
     # for a sheet that never got a row (xlsxwriter 3.3): a private folder takes whatever is left along.
     with tempfile.TemporaryDirectory(prefix="poolscope-xlsx-") as scratch:
         _write_workbook(xlsxwriter.Workbook(str(path), {**WORKBOOK_OPTIONS, "tmpdir": scratch}), reports,
-                        title=title, generated_at=generated_at, period=period, csv_names=csv_names)
+                        title=title, generated_at=generated_at, period=period, csv_names=csv_names,
+                        coverage=coverage)
 
 
 def _write_workbook(wb: xlsxwriter.Workbook, reports: list[ReportTable], *, title: str, generated_at: str,
-                    period: str, csv_names: dict[str, str]) -> None:
+                    period: str, csv_names: dict[str, str], coverage: Coverage | None) -> None:
     try:
         wb.set_properties({"title": clean_text(title), "comments": f"Generated {generated_at}"})
         styles = _Styles.create(wb)
@@ -134,7 +135,7 @@ def _write_workbook(wb: xlsxwriter.Workbook, reports: list[ReportTable], *, titl
         results = [_write_report_sheet(wb.add_worksheet(sheet), report, styles)
                    for sheet, report in zip(names, reports)]
         _write_readme(readme, styles, title=title, generated_at=generated_at, period=period,
-                      reports=list(zip(names, reports, results)), csv_names=csv_names)
+                      reports=list(zip(names, reports, results)), csv_names=csv_names, coverage=coverage)
     except BaseException:
         # close() releases the row buffers' file handles; the half-written workbook is discarded by the
         # caller, and the original error is the one worth raising.
@@ -157,8 +158,10 @@ class _Lines:
     def __init__(self, ws: Worksheet, int_format: Format) -> None:
         self.ws, self.row, self.int_format = ws, 0, int_format
 
-    def put(self, *cells: tuple[str, Format | None] | str | int | _SheetLink) -> None:
+    def put(self, *cells: tuple[str, Format | None] | str | int | _SheetLink | None) -> None:
         for col, cell in enumerate(cells):
+            if cell is None:  # an empty cell
+                continue
             if isinstance(cell, int):
                 self.ws.write_number(self.row, col, cell, self.int_format)
                 continue
@@ -175,7 +178,8 @@ class _Lines:
 
 
 def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, period: str,
-                  reports: list[tuple[str, ReportTable, SheetResult]], csv_names: dict[str, str]) -> None:
+                  reports: list[tuple[str, ReportTable, SheetResult]], csv_names: dict[str, str],
+                  coverage: Coverage | None = None) -> None:
     ws.set_column(0, 0, 30)
     ws.set_column(1, 1, 100, st.wrap)
     ws.set_column(2, 2, 16)
@@ -183,6 +187,11 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     out.put((title, st.title))
     out.put(("Generated at", st.bold), generated_at)
     out.put(("Period", st.bold), period)
+    if coverage is not None:
+        # Right under the period: what the numbers below do not cover is the first thing to know about them.
+        out.put(("Coverage", st.bold), (coverage.summary, st.wrap))
+        for item in coverage.items:
+            out.put(None, (item.text, st.wrap))
     out.put(("Conventions", st.bold),
             "Timestamps with a time zone are shown in UTC. Empty cells are NULL (no value); a number that is "
             "not a number or infinite shows as #NUM! or #DIV/0!. Text is always stored as text: a value that "

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from pipeline.simulator import errors
 from pipeline.simulator.auth import Authenticator, Identity
-from pipeline.simulator.faults import Decision, FaultEngine
+from pipeline.simulator.faults import LISTING_GLITCHES, Decision, FaultEngine
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
 from pipeline.simulator.query import page, parse_query, parse_selector
@@ -173,6 +173,8 @@ class Api:
             except errors.ApiError as e:
                 reply = self._error(e, request_id)
             reply.truncate = d.fault == "truncate" and reply.status == 200
+            if d.fault in LISTING_GLITCHES and route.name == "list_pools" and reply.status == 200:
+                reply.body = _glitched(reply.body, d.fault)
         reply.fault = d.fault
         reply.delay_s = d.delay_s
         return reply
@@ -240,3 +242,10 @@ class Api:
             return Reply(e.status, encode_json(e.body), request_id, headers=[("X-IAM-Trace-Id", request_id)])
         return Reply(201, encode_json(body), request_id,
                      headers=[("X-Subject-Token", token), ("X-IAM-Trace-Id", request_id)])
+
+
+def _glitched(body: bytes, kind: str) -> bytes:
+    """A listing that leaves out pools which still exist: none of them, or every other one."""
+    doc = json.loads(body)
+    doc["items"] = [] if kind == "empty_listing" else doc["items"][::2]
+    return encode_json(doc)

@@ -48,6 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     faults.add_argument("--reset-rate", type=float, default=0.0, help="share of connections reset unanswered")
     faults.add_argument("--truncate-rate", type=float, default=0.0, help="share of 200s with a cut body")
     faults.add_argument("--forbidden-projects", type=int, default=0, help="last N projects always answer 403")
+    faults.add_argument("--listing-glitch-rate", type=float, default=0.0,
+                        help="share of pool listings that leave out pools which still exist (empty or half)")
     faults.add_argument("--throttle-burst", metavar="PERIOD:LENGTH",
                         help="of every PERIOD requests, the first LENGTH are answered 429")
     p.set_defaults(func=run)
@@ -84,6 +86,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, bool]:
             retry_after_s=args.retry_after, error_rate=args.fault_rate, stall_rate=args.stall_rate,
             stall_s=args.stall_s, reset_rate=args.reset_rate, truncate_rate=args.truncate_rate,
             forbidden_projects=args.forbidden_projects, throttle_burst=_burst(args.throttle_burst),
+            listing_glitch_rate=args.listing_glitch_rate,
         )
     except ValueError as e:
         raise SystemExit(f"simulator: {e}") from None

@@ -11,7 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("throttle", "error", "stall", "reset", "truncate", "forbidden", "not_found")
+FAULT_KINDS = ("throttle", "error", "stall", "reset", "truncate", "forbidden", "not_found", "empty_listing",
+               "partial_listing")
+# The listing glitches: a 200 pool listing that leaves out pools which still exist (ShowPool still finds them).
+LISTING_GLITCHES = ("empty_listing", "partial_listing")
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,14 @@ class Faults:
     reset_rate: float = 0.0  # share of requests whose connection is reset without an answer
     truncate_rate: float = 0.0  # share of 200s whose body is cut in half (Content-Length still consistent)
     forbidden_projects: int = 0  # the last N projects always answer 403 APIGW.0302
+    # share of pool listings answered 200 with pools left out although they exist: half of those glitches
+    # list nothing ({"items": []}), half every other pool
+    listing_glitch_rate: float = 0.0
     throttle_burst: tuple[int, int] | None = None  # (period, length): requests k*period .. +length-1 get 429
     seed: int | None = None  # defaults to the simulator's seed
 
     def __post_init__(self):
-        for name in ("error_rate", "stall_rate", "reset_rate", "truncate_rate"):
+        for name in ("error_rate", "stall_rate", "reset_rate", "truncate_rate", "listing_glitch_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
@@ -118,6 +124,12 @@ class FaultEngine:
                 return Decision("error", status=(500, 502, 503)[int(u_status * 3)], delay_s=delay)
             if u_truncate < f.truncate_rate:
                 return Decision("truncate", delay_s=delay)
+            if f.listing_glitch_rate > 0 and _is_listing(path):
+                # Drawn only when the fault is on, so that every other fault meets the same draws as before.
+                u_glitch = self._rng.random()
+                if u_glitch < f.listing_glitch_rate:
+                    kind = LISTING_GLITCHES[int(2 * u_glitch / f.listing_glitch_rate) % 2]
+                    return Decision(kind, delay_s=delay)
             return Decision(delay_s=delay)
 
     def _take_injection(self, path: str, project_id: str | None) -> Injection | None:
@@ -164,3 +176,8 @@ class FaultEngine:
             bucket.tokens -= 1.0
             return True
         return False
+
+
+def _is_listing(path: str) -> bool:
+    parts = path.rstrip("/").split("/")
+    return len(parts) == 4 and parts[1] == "v2" and parts[3] == "pools"

@@ -114,6 +114,12 @@ class Fleet:
                 self._rendered[project_id] = cached
             return cached
 
+    def delete_pool(self, project_id: str, name: str) -> None:
+        """Remove a pool at once, as a user deleting it in the console would (for tests of deletions)."""
+        with self._lock:
+            del self._worlds[project_id].pools[name]
+            self._rendered.pop(project_id, None)
+
     def pool(self, project_id: str, name: str) -> dict | None:
         return next((d for d in self.pools(project_id) if d["metadata"]["name"] == name), None)
 

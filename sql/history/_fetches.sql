@@ -2,5 +2,5 @@
 -- files: each statement that names it binds and opens them all). history.py materializes this SELECT as
 -- TEMP TABLE _h_fetches (small: one row per API call). Columns as in `fetches`.
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id, call, endpoint, workspace_id, label_selector,
-       status_filter, outcome, http_status
+       status_filter, outcome, http_status, error_code
 FROM fetches

@@ -1,9 +1,9 @@
 -- Fold step 3 (incremental history): what the snapshot (_f_snap) observed of each pool, against the pool's
 -- last observation (the state _f_state, see _state.sql). history_fold.py materializes this SELECT as TEMP TABLE
 -- _f_obs: one row per pool in the state or in the snapshot. The observation rules are those of the full
--- recomputation, read from the same steps: present = a row in `pools` (_f_now); absent = not present although
--- a listing of _scans.sql covered it (its project, or the workspace of its last presence) or a ShowPool of
--- _show_gone.sql answered 404; otherwise unobserved, and the state carries over unchanged.
+-- recomputation, read from the same steps: present = a row in `pools` (_f_now); absent = not present, and a
+-- ShowPool for it answered 404 ModelArts.50015001 (_show_gone.sql: deletions are confirmed, a listing alone never
+-- observes an absence); otherwise unobserved, and the state carries over unchanged.
 --   region, project_id, pool_id  VARCHAR  the pool
 --   present    BOOLEAN  in `pools` in this snapshot
 --   kind       VARCHAR  created: present, and never seen before or deleted before (a re-creation)
@@ -17,10 +17,7 @@ WITH absent AS (
     SELECT s.region, s.project_id, s.pool_id
     FROM _f_state AS s
     ANTI JOIN _f_now AS n ON n.region = s.region AND n.project_id = s.project_id AND n.pool_id = s.pool_id
-    WHERE EXISTS (SELECT 1 FROM _h_scans AS a
-                  WHERE a.region = s.region AND a.project_id = s.project_id
-                    AND (a.workspace_id IS NULL OR a.workspace_id = s.last_workspace_id))
-       OR EXISTS (SELECT 1 FROM _h_show_gone AS g WHERE g.pkey = hash(s.region, s.project_id, s.pool_id))
+    WHERE EXISTS (SELECT 1 FROM _h_show_gone AS g WHERE g.pkey = hash(s.region, s.project_id, s.pool_id))
 )
 SELECT coalesce(n.region, s.region) AS region,
        coalesce(n.project_id, s.project_id) AS project_id,

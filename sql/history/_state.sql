@@ -2,12 +2,11 @@
 -- snapshot. history.py writes this SELECT as the state file of a rebuilt history (lake/_history/state-*.parquet);
 -- each incremental step (_fold_*.sql) reads the state as of the previous snapshot and writes the next one with
 -- exactly these columns, so that a snapshot is compared with each pool's last observation without reading any
--- older snapshot. Runs after the full recomputation's steps, on _h_steps, _h_entries, _h_scans, _h_show_gone,
--- _h_versions and _h_rows.
+-- older snapshot. Runs after the full recomputation's steps, on _h_steps, _h_entries, _h_show_gone, _h_versions
+-- and _h_rows.
 --   region, project_id, pool_id  VARCHAR  the pool
 --   last_snapshot_id   VARCHAR      the pool's last presence observation (a row in `pools`)
---   last_workspace_id  VARCHAR      its workspace_id there: a workspace-filtered listing observes only the pools
---                                   of its workspace
+--   last_workspace_id  VARCHAR      its workspace_id there (which workspace-filtered listing should return it)
 --   entries            STRUCT(k VARCHAR, kv VARCHAR)[]
 --                                   its content at the last presence as a field map (_entries.sql: field path k,
 --                                   JSON member text kv), sorted by kv
@@ -44,13 +43,7 @@ fields AS (
     GROUP BY e.pkey
 ),
 absences AS (
-    -- Every absence observation since the deletion (the pool has no presence after its last one).
-    SELECT l.pkey, a.snapshot_at, a.snapshot_id
-    FROM last AS l
-    JOIN _h_scans AS a
-      ON a.region = l.region AND a.project_id = l.project_id AND a.snapshot_at >= l.gone_at
-     AND (a.workspace_id IS NULL OR a.workspace_id = l.workspace_id)
-    UNION ALL
+    -- Every absence observation (a confirmed 404) since the deletion: the pool has no presence after its last one.
     SELECT l.pkey, g.snapshot_at, g.snapshot_id
     FROM last AS l
     JOIN _h_show_gone AS g ON g.pkey = l.pkey AND g.snapshot_at >= l.gone_at

@@ -1,10 +1,11 @@
 -- Non-table step 8: deletions and re-creations. history.py materializes this SELECT as TEMP TABLE _h_steps.
 --
 -- The timeline of a pool holds its presence observations (_h_obs) and its absence observations: a snapshot in
--- which the pool is not in `pools` although a listing in _h_scans covered it (same region and project, and no
--- workspace filter or the pool's workspace) or a ShowPool for it answered 404 (_h_show_gone). Snapshots in
--- which the pool was not observed at all (its project's listing failed) are simply not in the timeline, so the
--- next observation is compared with the last one before the gap.
+-- which a ShowPool for it answered 404 ModelArts.50015001 (_h_show_gone; a pool missing from a covering listing
+-- is asked for in the same snapshot, so this is how deletions are seen). A listing alone never observes an
+-- absence. Snapshots in which the pool was not observed at all (its project's listing failed, or it was missing
+-- from a listing and its ShowPool failed) are simply not in the timeline, so the next observation is compared
+-- with the last one before the gap.
 -- For each row with a gap after it (_seq.sql), ASOF joins find the first absence observation after it: a
 -- deletion when it comes before the pool's next presence (or there is none). A presence that follows a
 -- deletion is a (re-)creation.
@@ -19,19 +20,8 @@ WITH g AS (
     SELECT * FROM _h_seq WHERE gap_after
 ),
 nxt AS (
-    SELECT g.pkey, g.snapshot_at, g.next_at,
-           least(a.snapshot_at, w.snapshot_at, x.snapshot_at) AS absent_at,
-           CASE least(a.snapshot_at, w.snapshot_at, x.snapshot_at)
-               WHEN a.snapshot_at THEN a.snapshot_id
-               WHEN w.snapshot_at THEN w.snapshot_id
-               ELSE x.snapshot_id
-           END AS absent_id
+    SELECT g.pkey, g.snapshot_at, g.next_at, x.snapshot_at AS absent_at, x.snapshot_id AS absent_id
     FROM g
-    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NULL) AS a
-           ON a.region = g.region AND a.project_id = g.project_id AND g.snapshot_at < a.snapshot_at
-    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NOT NULL) AS w
-           ON w.region = g.region AND w.project_id = g.project_id AND w.workspace_id = g.workspace_id
-          AND g.snapshot_at < w.snapshot_at
     ASOF LEFT JOIN _h_show_gone AS x
            ON x.pkey = g.pkey AND g.snapshot_at < x.snapshot_at
 ),

@@ -1,9 +1,12 @@
 -- Table pool_changes: one row per change of a pool between two consecutive observations of it: created,
 -- updated (which fields, before -> after) or deleted. Derived from every snapshot in the catalog.
--- A pool is observed in a snapshot when it is in `pools` (present), or when it is absent although an ok
--- list_pools fetch without label_selector and status_filter covered its project (a workspace_id filter covers
--- only that workspace's pools) or a show_pool fetch for it answered HTTP 404 (absent). A failed, filtered or
--- partly unreadable listing observes nothing: its pools are unobserved, never deleted, and their next observation
+-- A pool is observed in a snapshot when it is in `pools` (present), or when a show_pool fetch for it answered
+-- HTTP 404 ModelArts.50015001 (absent). Deletions are confirmed, never inferred: a pool that a successful listing
+-- without label_selector and status_filter (a workspace_id filter: that workspace's pools) did not return is
+-- asked for with ShowPool in the same snapshot (a show_pool fetch row with its pool_id): 404 ModelArts.50015001
+-- confirms the deletion; a 200 shows the listing was incomplete (the pool is present from that answer, and the
+-- listing's fetch row has reason incomplete_listing); any other answer leaves it unobserved. A failed, filtered
+-- or partly unreadable listing observes nothing: its pools are unobserved, never deleted, and their next observation
 -- is compared with the last one before. Content and field paths: see pool_versions.content.
 --
 -- column                type         meaning
@@ -27,19 +30,8 @@
 --                                    re-creation, NULL for a first creation
 WITH again AS (
     -- A re-creation is compared with the latest snapshot that saw the pool absent (the deletion, or later).
-    SELECT s.pkey, s.snapshot_at,
-           greatest(a.snapshot_at, w.snapshot_at, g.snapshot_at) AS absent_at,
-           CASE greatest(a.snapshot_at, w.snapshot_at, g.snapshot_at)
-               WHEN a.snapshot_at THEN a.snapshot_id
-               WHEN w.snapshot_at THEN w.snapshot_id
-               ELSE g.snapshot_id
-           END AS absent_id
+    SELECT s.pkey, s.snapshot_at, g.snapshot_at AS absent_at, g.snapshot_id AS absent_id
     FROM (SELECT * FROM _h_starts WHERE prev_gone_at IS NOT NULL) AS s
-    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NULL) AS a
-           ON a.region = s.region AND a.project_id = s.project_id AND s.snapshot_at > a.snapshot_at
-    ASOF LEFT JOIN (SELECT * FROM _h_scans WHERE workspace_id IS NOT NULL) AS w
-           ON w.region = s.region AND w.project_id = s.project_id AND w.workspace_id = s.prev_ws
-          AND s.snapshot_at > w.snapshot_at
     ASOF LEFT JOIN _h_show_gone AS g
            ON g.pkey = s.pkey AND s.snapshot_at > g.snapshot_at
 ),

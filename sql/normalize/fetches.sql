@@ -19,7 +19,9 @@
 -- http_status   INTEGER      HTTP status of the final attempt; NULL when no response came (timeout, reset)
 -- error_code    VARCHAR      error_code of the final attempt (e.g. APIGW.0308, ModelArts.50015001); NULL if ok
 -- reason        VARCHAR      why the final attempt ended as it did: ok, http_<status>, timeout, connection_reset,
---                            truncated_json (a 200 whose body does not parse; the bytes are kept raw), ...;
+--                            truncated_json (a 2xx body cut short; the bytes are kept raw), not_json (a 2xx
+--                            body that is not JSON, e.g. HTML), empty_body, body_too_large (over fetch.max_body_mb
+--                            decompressed; its first 64 KiB kept), client_error (failure inside the client), ...;
 --                            NULL in raw sets landed before this column existed
 -- error_msg     VARCHAR      error message of the call (credentials masked); NULL if ok
 -- request_id    VARCHAR      X-Request-Id of the final attempt (else the body's request_id)

@@ -1,5 +1,6 @@
 -- Table snapshots: one row per snapshot run, from its fetches and its pools. A target is ok when every pool
--- call made for it (list_pools, show_pool) succeeded. status: complete (every target and every discovery call ok), partial (some ok, some
+-- call made for it (list_pools, show_pool) succeeded; a ShowPool answered 404 ModelArts.50015001 succeeded too:
+-- it observed that the pool is gone (the confirmation of a deletion). status: complete (every target and every discovery call ok), partial (some ok, some
 -- not), failed (no target ok).
 --
 -- column              type         meaning (source)
@@ -22,7 +23,9 @@
 WITH calls AS (
     SELECT * FROM fetches_rows
 ), per_target AS (
-    SELECT region, project_id, endpoint, workspace_id, bool_and(outcome = 'ok') AS ok
+    SELECT region, project_id, endpoint, workspace_id,
+           bool_and(outcome = 'ok' OR (call = 'show_pool' AND http_status = 404
+                                       AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001')) AS ok
     FROM calls
     WHERE call IN ('list_pools', 'show_pool')
     GROUP BY ALL

@@ -38,7 +38,8 @@ CREATE OR REPLACE TEMP MACRO pool_key2(region, project_id, pool_id) AS hash(pool
 -- report_evidence(hi_day) -> TABLE (kind, key, t): what can show that a pool is GONE at time t (epoch seconds),
 -- from `fetches` up to snapshot_day hi_day:
 --   kind 'listing'  key = hash(region, project_id, ws): a list_pools target whose every call was ok, with no
---                   label_selector and no status_filter. ws = '' when it had no workspace filter (it saw every
+--                   label_selector and no status_filter, in a snapshot where no ShowPool of the project failed
+--                   (every pool such a listing missed was confirmed gone: pipeline/fetch.py asks for each). ws = '' when it had no workspace filter (it saw every
 --                   workspace of the project), else its workspace_id. A pool of that project (and workspace)
 --                   with no row in that snapshot is gone.
 --   kind 'gone'     key = pool_key(region, project_id, pool_id): a show_pool call answered 404
@@ -51,12 +52,22 @@ WITH calls AS (
     FROM fetches
     WHERE snapshot_day <= hi_day::DATE AND call IN ('list_pools', 'show_pool')
 ),
-listing_targets AS (
-    SELECT region, project_id, coalesce(workspace_id, '') AS ws, t
+unconfirmed AS (
+    -- A ShowPool that failed (other than 404 ModelArts.50015001) in a snapshot: if it was a deletion check, a pool
+    -- the listing missed is unobserved, not gone; so that snapshot's listings of the project prove nothing.
+    SELECT DISTINCT region, project_id, t
     FROM calls
-    WHERE call = 'list_pools' AND label_selector IS NULL AND status_filter IS NULL
-    GROUP BY region, project_id, endpoint, workspace_id, t
-    HAVING bool_and(outcome = 'ok')
+    WHERE call = 'show_pool' AND outcome <> 'ok'
+      AND NOT (http_status = 404 AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001')
+),
+listing_targets AS (
+    SELECT l.*
+    FROM (SELECT region, project_id, coalesce(workspace_id, '') AS ws, t
+          FROM calls
+          WHERE call = 'list_pools' AND label_selector IS NULL AND status_filter IS NULL
+          GROUP BY region, project_id, endpoint, workspace_id, t
+          HAVING bool_and(outcome = 'ok')) AS l
+    ANTI JOIN unconfirmed AS u ON u.region = l.region AND u.project_id = l.project_id AND u.t = l.t
 ),
 listing_keys AS (
     SELECT hash(region, project_id, ws) AS key

@@ -18,6 +18,12 @@ table in `story()` by hand:
     p-rej      a b                     a + an unreadable item      a          (b deleted)      a
     p-ws       w1a (ws w1) w2a (ws w2) ws=w1 listing: nothing      label_selector listing:     w2a
                                        (w1a deleted)               nothing
+    p-glitch   g1 g2                   listing: nothing; show g1   g1 g2                       g1 g2
+                                       ok, g2 503 (nothing deleted)
+
+Deletions are confirmed, never inferred: each pool that a covering listing misses is asked for with ShowPool in
+the same snapshot (pipeline/fetch.py does it; here the story lands those calls itself): p-del/b and p-ws/w1a in
+S2, p-403/d and p-rej/b in S3 answer 404. p-glitch is the listing glitch: missing pools that still exist.
 """
 
 from __future__ import annotations
@@ -99,31 +105,38 @@ def edit_pools(step: int) -> list[dict]:
     ]
 
 
-def story(root: Path) -> None:
+def story_steps() -> list[list]:
+    """The calls of S1..S4 (also folded one by one in test_history_incremental.py)."""
     a, b, c, d = (pool_doc(n) for n in "abcd")
     twin1 = lambda n: pool_doc("twin", available={"f1": n})  # noqa: E731
     w1a, w2a = pool_doc("w1a", workspace_id="w1"), pool_doc("w2a", workspace_id="w2")
-    land(root, T1, [
+    g1, g2 = pool_doc("g1"), pool_doc("g2")
+    return [[
         listing("p-edit", edit_pools(1)), listing("p-del", [a, b]), listing("p-403", [c, d]),
         listing("p-twin1", [twin1(1)]), listing("p-twin2", [twin1(1)]), listing("p-show", [a, b, c]),
-        listing("p-rej", [a, b]), listing("p-ws", [w1a, w2a]),
-    ])
-    land(root, T2, [
+        listing("p-rej", [a, b]), listing("p-ws", [w1a, w2a]), listing("p-glitch", [g1, g2]),
+    ], [
         listing("p-edit", edit_pools(2)), listing("p-del", [a]), listing("p-403", 403),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]),
         listing("p-show", 500), show("p-show", "a", 404), show("p-show", "b", b), show("p-show", "c", 500),
         listing("p-rej", [a, 3]), listing("p-ws", [], workspace_id="w1"),
-    ])
-    land(root, T3, [
+        show("p-del", "b", 404), show("p-ws", "w1a", 404),
+        listing("p-glitch", []), show("p-glitch", "g1", g1), show("p-glitch", "g2", 503),
+    ], [
         listing("p-edit", edit_pools(3)), listing("p-del", [a]), listing("p-403", [pool_doc("c", phase="Abnormal")]),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]), listing("p-show", [b, c]),
         listing("p-rej", [a]), listing("p-ws", [], label_selector="team=x"),
-    ])
-    land(root, T4, [
+        show("p-403", "d", 404), show("p-rej", "b", 404), listing("p-glitch", [g1, g2]),
+    ], [
         listing("p-edit", edit_pools(4)), listing("p-del", [a, b]), listing("p-403", [pool_doc("c", phase="Abnormal")]),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]), listing("p-show", [b, c]),
-        listing("p-rej", [a]), listing("p-ws", [w2a]),
-    ])
+        listing("p-rej", [a]), listing("p-ws", [w2a]), listing("p-glitch", [g1, g2]),
+    ]]
+
+
+def story(root: Path) -> None:
+    for at, calls in zip((T1, T2, T3, T4), story_steps()):
+        land(root, at, calls)
 
 
 class History:
@@ -170,13 +183,13 @@ def hist(tmp_path_factory) -> History:
 
 
 def test_counts(hist):
-    # created: 20 pools in S1 + p-del/b again in S4; updated: 7 in S2, 3 in S3, 1 in S4;
-    # deleted: p-del/b, p-show/a, p-ws/w1a in S2; p-403/d, p-rej/b in S3
+    # created: 22 pools in S1 + p-del/b again in S4; updated: 7 in S2, 3 in S3, 1 in S4;
+    # deleted (each confirmed by a ShowPool 404): p-del/b, p-show/a, p-ws/w1a in S2; p-403/d, p-rej/b in S3
     by = dict(hist.rows("SELECT change_type, count(*) FROM pool_changes GROUP BY ALL"))
-    assert by == {"created": 21, "updated": 11, "deleted": 5}
+    assert by == {"created": 23, "updated": 11, "deleted": 5}
     per_snapshot = dict(hist.rows("SELECT snapshot_id, count(*) FROM pool_changes GROUP BY ALL"))
-    assert per_snapshot == {S1: 20, S2: 10, S3: 5, S4: 2}
-    assert hist.counts == {"pool_changes": 37, "pool_versions": 32}
+    assert per_snapshot == {S1: 22, S2: 10, S3: 5, S4: 2}
+    assert hist.counts == {"pool_changes": 39, "pool_versions": 34}
 
 
 def test_creation(hist):
@@ -250,10 +263,10 @@ def test_deletion_after_successful_listing(hist):
 
 
 def test_deleted_once_then_recreated(hist):
-    # absent in S2 and S3 (both observed): one deletion; seen again in S4: created, compared with S3 (the
-    # latest snapshot that saw it absent)
+    # confirmed absent in S2 (ShowPool 404); no longer known, so not asked for in S3; seen again in S4:
+    # created, compared with S2 (the latest snapshot that saw it absent)
     assert [(s, t, p) for s, t, _, _, _, p in hist.changes("p-del", "b")] == [
-        (S1, "created", None), (S2, "deleted", S1), (S4, "created", S3)]
+        (S1, "created", None), (S2, "deleted", S1), (S4, "created", S2)]
 
 
 def test_forbidden_project_deletes_nothing_and_compares_with_last_success(hist):
@@ -279,6 +292,33 @@ def test_show_pool_404_deletes_other_errors_do_not(hist):
     assert [c[1] for c in hist.changes("p-show", "b")] == ["created"]  # show ok in S2: present, unchanged
     assert [c[1] for c in hist.changes("p-show", "c")] == ["created"]  # show 500 in S2: unobserved
     assert hist.versions("p-show", "b")[0][5] == S4
+
+
+def test_a_listing_glitch_deletes_nothing(hist):
+    """S2's listing of p-glitch is empty although both pools exist: g1's ShowPool answers (it stays observed,
+    unchanged), g2's fails (unobserved): neither is deleted, and S3's full listing changes nothing."""
+    for pool in ("g1", "g2"):
+        assert [(c[0], c[1]) for c in hist.changes("p-glitch", pool)] == [(S1, "created")]
+        assert [v[2:4] for v in hist.versions("p-glitch", pool)] == [(None, None)]
+    [(*_, last)] = hist.versions("p-glitch", "g1")
+    assert last == S4
+
+
+def test_a_listing_alone_deletes_nothing(tmp_path):
+    """A covering listing that misses a pool, with no ShowPool confirming it gone: not a deletion (before, it
+    was one, and the pool came back as created an hour later)."""
+    a, b = pool_doc("a"), pool_doc("b")
+    land(tmp_path, T1, [listing("p", [a, b])])
+    land(tmp_path, T2, [listing("p", [a])])
+    land(tmp_path, T3, [listing("p", [a, b])])
+    con = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    try:
+        build_history(con, tmp_path / "history")
+    finally:
+        con.close()
+    rows = duckdb.sql(f"SELECT pool_id, change_type FROM read_parquet('{tmp_path / 'history' / 'pool_changes.parquet'}') "
+                      "ORDER BY ALL").fetchall()
+    assert rows == [("a", "created"), ("b", "created")]
 
 
 def test_unreadable_listing_proves_nothing(hist):
@@ -381,19 +421,19 @@ def test_empty_history_has_the_schema(hist, tmp_path):
 
 
 def test_lake_without_filter_columns(hist, tmp_path):
-    """A lake written before fetches recorded label_selector/status_filter: every listing counts as unfiltered
-    (the missing columns read as NULL), so p-ws's S3 label_selector listing now proves w2a gone."""
+    """A lake written before fetches recorded label_selector/status_filter (the missing columns read as NULL):
+    the same history, since a listing, filtered or not, never proves a pool gone (only a ShowPool 404 does)."""
     con = duckdb.connect()
     con.execute(f"ATTACH '{hist.root / 'inventory.duckdb'}' AS inv (READ_ONLY)")
     for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'inv'").fetchall():
         drop = " EXCLUDE (label_selector, status_filter)" if view == "fetches" else ""
         con.execute(f"CREATE VIEW main.{view} AS SELECT *{drop} FROM inv.{view}")
     counts = build_history(con, tmp_path)
-    assert counts == {"pool_changes": 39, "pool_versions": 33}
+    assert counts == hist.counts
     rows = con.execute(f"SELECT snapshot_id, change_type, previous_snapshot_id FROM "
                        f"read_parquet('{tmp_path / 'pool_changes.parquet'}') WHERE pool_id = 'w2a' "
                        "ORDER BY snapshot_at").fetchall()
-    assert rows == [(S1, "created", None), (S3, "deleted", S1), (S4, "created", S3)]
+    assert rows == [(S1, "created", None)]
 
 
 def test_lake_without_fetches(hist, tmp_path):
@@ -404,10 +444,10 @@ def test_lake_without_fetches(hist, tmp_path):
     for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'inv'").fetchall():
         if view != "fetches":
             con.execute(f"CREATE VIEW main.{view} AS SELECT * FROM inv.{view}")
-    assert build_history(con, tmp_path) == {"pool_changes": 31, "pool_versions": 31}
+    assert build_history(con, tmp_path) == {"pool_changes": 33, "pool_versions": 33}
     changes = f"read_parquet('{tmp_path / 'pool_changes.parquet'}')"
     assert con.execute(f"SELECT change_type, count(*) FROM {changes} GROUP BY ALL ORDER BY 1").fetchall() == [
-        ("created", 20), ("updated", 11)]
+        ("created", 22), ("updated", 11)]
     assert con.execute(f"SELECT DISTINCT snapshot_id FROM {changes} ORDER BY 1").fetchall() == [
         (S1,), (S2,), (S3,), (S4,)]
 

@@ -23,7 +23,7 @@ import yaml
 
 import lakekit
 from clikit import cli_env
-from lake.test_history import edit_pools, land, listing, show
+from lake.test_history import land, story_steps
 from lakekit import pool_doc, publish_snapshot, query_catalog, utc
 from pipeline.config import load_config
 from pipeline.lake import history_store
@@ -99,33 +99,8 @@ def update(layout: Layout, **kw):
 
 
 # ------------------------------------------------------------------------------------------------ the story
-
-
-def story_steps():
-    """The four snapshots of test_history.py's story (failed, filtered, unreadable listings, ShowPool 404s,
-    deletions, a re-creation, the same pool name in two projects)."""
-    a, b, c, d = (pool_doc(n) for n in "abcd")
-    w1a, w2a = pool_doc("w1a", workspace_id="w1"), pool_doc("w2a", workspace_id="w2")
-
-    def twin(n):
-        return pool_doc("twin", available={"f1": n})
-
-    return [
-        [listing("p-edit", edit_pools(1)), listing("p-del", [a, b]), listing("p-403", [c, d]),
-         listing("p-twin1", [twin(1)]), listing("p-twin2", [twin(1)]), listing("p-show", [a, b, c]),
-         listing("p-rej", [a, b]), listing("p-ws", [w1a, w2a])],
-        [listing("p-edit", edit_pools(2)), listing("p-del", [a]), listing("p-403", 403),
-         listing("p-twin1", [twin(2)]), listing("p-twin2", [twin(1)]),
-         listing("p-show", 500), show("p-show", "a", 404), show("p-show", "b", b), show("p-show", "c", 500),
-         listing("p-rej", [a, 3]), listing("p-ws", [], workspace_id="w1")],
-        [listing("p-edit", edit_pools(3)), listing("p-del", [a]),
-         listing("p-403", [pool_doc("c", phase="Abnormal")]), listing("p-twin1", [twin(2)]),
-         listing("p-twin2", [twin(1)]), listing("p-show", [b, c]), listing("p-rej", [a]),
-         listing("p-ws", [], label_selector="team=x")],
-        [listing("p-edit", edit_pools(4)), listing("p-del", [a, b]),
-         listing("p-403", [pool_doc("c", phase="Abnormal")]), listing("p-twin1", [twin(2)]),
-         listing("p-twin2", [twin(1)]), listing("p-show", [b, c]), listing("p-rej", [a]), listing("p-ws", [w2a])],
-    ]
+# test_history.py's story: failed, filtered, unreadable and glitching listings, ShowPool 404s confirming
+# deletions, a re-creation, the same pool name in two projects.
 
 
 HOURS = [utc(2026, 11, 1, h) for h in range(4)]
@@ -141,7 +116,7 @@ def test_story_folded_snapshot_by_snapshot(tmp_path):
         assert result.folded == [sid] and not result.rebuilt
         counts = same_as_full_recomputation(layout, tmp_path)
         assert result.rows == counts
-    assert counts == {"pool_changes": 37, "pool_versions": 32}  # test_history.py's hand count
+    assert counts == {"pool_changes": 39, "pool_versions": 34}  # test_history.py's hand count
     # The state a rebuild writes and the one a fold writes are the same table.
     state = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{tmp_path / read_record(layout).state}')").fetchall()
     with writer_lock(layout):
@@ -175,11 +150,12 @@ def configure(sim, root: Path) -> tuple[Path, dict]:
 
 def test_simulated_fleet_folded_snapshot_by_snapshot(tmp_path):
     """Eight snapshots six hours apart (two or three UTC days, so past days' segments get merged) of a fleet that
-    creates, scales, breaks and deletes pools, with 5xx errors (two attempts, so some listings fail), a
-    forbidden project, workspace- and label-filtered listings, ShowPool targets, a ShowPool 404 (a deletion,
-    then the pool seen again: a re-creation) and a listing failed on purpose. Each through refresh_history,
-    the entry point the CLI's `report` and the Dagster asset use."""
-    faults = Faults(error_rate=0.05, forbidden_projects=1, seed=3)
+    creates, scales, breaks and deletes pools, with 5xx errors (two attempts, so some listings and some
+    confirmations fail), listing glitches (empty or partial listings while the pools exist), a forbidden
+    project, workspace- and label-filtered listings, ShowPool targets, a ShowPool 404 (a deletion, then the pool
+    seen again: a re-creation), a pool deleted by a user and a listing failed on purpose. Each through
+    refresh_history, the entry point the CLI's `report` and the Dagster asset use."""
+    faults = Faults(error_rate=0.05, forbidden_projects=1, listing_glitch_rate=0.15, seed=3)
     with run_simulator(SimulatorConfig(projects=6, pools_per_project=6, seed=3, ak=AK, sk=SK, faults=faults)) as sim:
         path, plan = configure(sim, tmp_path)
         config = load_config(path)
@@ -188,6 +164,9 @@ def test_simulated_fleet_folded_snapshot_by_snapshot(tmp_path):
         for step in range(8):
             if step == 3:  # ShowPool says 404 for one pool: deleted, then seen again at step 4
                 sim.inject("not_found", project_id=plan["show_project"], path_contains=plan["shown"][0])
+            if step == 2:  # deleted by a user: missing from the listing, confirmed by ShowPool
+                gone = sim.fleet.pools(plan["project"])[0]["metadata"]["name"]
+                sim.fleet.delete_pool(plan["project"], gone)
             if step == 6:  # a listing that fails: its pools are unobserved, not deleted
                 sim.inject("error", count=2, project_id=plan["project"], path_contains="/pools", status=500)
             result = run_snapshot(config, credentials=AkSkCredentials(AK, SK), snapshot_at=sim.fleet.now)
@@ -207,24 +186,38 @@ def test_simulated_fleet_folded_snapshot_by_snapshot(tmp_path):
                                                         f"WHERE pool_id = '{shown}' ORDER BY snapshot_at")
             ][:3] == ["created", "deleted", "created"]
     assert query_catalog(layout.catalog, "SELECT count(*) FROM pool_versions") == [[rows["pool_versions"]]]
+    assert "deleted" in [r[0] for r in query_catalog(
+        layout.catalog, f"SELECT change_type FROM pool_changes WHERE pool_id = '{gone}' ORDER BY snapshot_at")]
+    # listing glitches happened (pools missing from a listing, then found by ShowPool): no deletion came of them
+    assert query_catalog(layout.catalog, "SELECT count(*) > 0 FROM fetches WHERE reason = 'incomplete_listing'"
+                         ) == [[True]]
 
 
 # ------------------------------------------------------------------------------------------------ out of order
 
 
-def snap(root: Path, at, pools: dict[str, list[dict] | int], shows=None) -> str:
-    """Commit a snapshot (no catalog: the history reads the lake's files)."""
+def snap(root: Path, at, pools: dict[str, list[dict] | int] | tuple[dict, dict], shows=None) -> str:
+    """Commit a snapshot (no catalog: the history reads the lake's files). `pools`: listings, or fleet(h)."""
+    if isinstance(pools, tuple):
+        pools, shows = pools
     return publish_snapshot(root, at, {(R, p): docs for p, docs in pools.items()}, shows=shows, catalog=False)
 
 
-def fleet(hour: int) -> dict:
-    """Two projects whose pools change a little every hour."""
-    return {
-        "p1": [pool_doc("a", available={"f1": 1 + hour % 3}), pool_doc("b", phase="Running" if hour % 2 else
-                                                                              "Abnormal")]
-              + ([pool_doc("c")] if hour % 4 else []),
+def fleet(hour: int) -> tuple[dict, dict]:
+    """(listings, shows) of two projects whose pools change a little every hour. p1/c is gone for two hours in
+    four, each confirmed by a ShowPool 404 (a deletion, an absence seen again, then a re-creation); p1/d misses
+    from the listing every third hour and its ShowPool fails (unobserved); p2's listing fails at hour 5."""
+    listings = {
+        "p1": [pool_doc("a", available={"f1": 1 + hour % 3}),
+               pool_doc("b", phase="Running" if hour % 2 else "Abnormal")]
+              + ([pool_doc("c", labels={"gen": str(hour // 4)})] if hour % 4 > 1 else [])
+              + ([pool_doc("d")] if hour % 3 else []),
         "p2": [pool_doc("x", labels={"h": str(hour // 2)})] if hour != 5 else 503,
     }
+    shows = {(R, "p1", "c"): 404} if hour % 4 <= 1 else {}
+    if hour % 3 == 0:
+        shows[(R, "p1", "d")] = 503
+    return listings, shows
 
 
 def test_out_of_order_commits_and_a_crash_after_commit(tmp_path, monkeypatch):
@@ -242,7 +235,7 @@ def test_out_of_order_commits_and_a_crash_after_commit(tmp_path, monkeypatch):
     same_as_full_recomputation(layout, tmp_path)
 
     # the latest snapshot re-run (new content): folded again from the record before it, not rebuilt
-    snap(tmp_path, at[5], {**fleet(5), "p1": [pool_doc("a", available={"f1": 9})]})
+    snap(tmp_path, at[5], ({**fleet(5)[0], "p1": [pool_doc("a", available={"f1": 9})]}, {}))
     result = update(layout)
     assert result.folded == [at[5].strftime("%Y%m%dT%H%M%SZ")] and not result.rebuilt
     same_as_full_recomputation(layout, tmp_path)

@@ -95,12 +95,27 @@ def generate_history(root: Path, *, days: int, projects: int, pools: int, churn:
                     f"PARTITION_BY ({parts}), OVERWRITE_OR_IGNORE true)")
     cols = [r[0] for r in con.execute("DESCRIBE fetches").fetchall()
             if r[0] not in ("snapshot_id", "snapshot_at", "snapshot_day", "outcome", "http_status")]
+    confirm = {"call": "'show_pool' AS call", "pool_id": "g.pool_id AS pool_id",
+               "error_code": "'ModelArts.50015001' AS error_code", "reason": "'http_404' AS reason",
+               "error_msg": "'pool not found' AS error_msg"}
     con.execute(f"""
         COPY (SELECT h.sid AS snapshot_id, h.at AS snapshot_at, {', '.join('t.' + c for c in cols)},
                      CASE WHEN hash(t.project_id, h.h) % 100 = 0 THEN 'error' ELSE 'ok' END AS outcome,
                      CASE WHEN hash(t.project_id, h.h) % 100 = 0 THEN 403 ELSE 200 END AS http_status,
                      CAST(timezone('UTC', h.at) AS DATE) AS snapshot_day
-              FROM fetches AS t, h)
+              FROM fetches AS t, h
+              UNION ALL BY NAME
+              -- the ShowPool that confirms each deletion, as the fetch makes it: in the first snapshot of an
+              -- absence stretch whose listing of the project succeeded (then the pool is no longer known)
+              SELECT h.sid AS snapshot_id, h.at AS snapshot_at, {', '.join(confirm.get(c, 't.' + c) for c in cols)},
+                     'error' AS outcome, 404 AS http_status, CAST(timezone('UTC', h.at) AS DATE) AS snapshot_day
+              FROM (SELECT p.region, p.project_id, p.pool_id, min(h.h) AS first_h
+                    FROM pools AS p, h
+                    WHERE hash(p.pool_id, h.h // 168) % 40 = 0 AND h.h % 168 >= 24
+                      AND hash(p.project_id, h.h) % 100 <> 0
+                    GROUP BY p.region, p.project_id, p.pool_id, h.h // 168) AS g
+              JOIN h ON h.h = g.first_h
+              JOIN fetches AS t ON t.region = g.region AND t.project_id = g.project_id AND t.call = 'list_pools')
         TO '{lake / 'fetches'}' (FORMAT parquet, PARTITION_BY ({parts}), OVERWRITE_OR_IGNORE true)
     """)
     con.execute(f"COPY (SELECT * EXCLUDE (snapshot_day) FROM rejected_documents LIMIT 0) "
@@ -125,13 +140,18 @@ def expected_counts(catalog: Path, churn: int) -> dict[str, int]:
     con = duckdb.connect(str(catalog), read_only=True)
     try:
         row = con.execute("""
-            WITH obs AS (  -- every hour x every pool of the base: present / absent / unobserved
-                SELECT p.region, p.project_id, p.pool_id, f.snapshot_at,
-                       f.outcome = 'ok' AS observed,
+            WITH marks AS (  -- every hour x every pool of the base: present? confirmed gone by a ShowPool 404?
+                SELECT p.region, p.project_id, p.pool_id, f.snapshot_at, f.outcome,
                        (SELECT count(*) FROM pools q WHERE q.snapshot_at = f.snapshot_at AND q.pool_id = p.pool_id
-                        AND q.project_id = p.project_id) > 0 AS present
+                        AND q.project_id = p.project_id) > 0 AS present,
+                       EXISTS (SELECT 1 FROM fetches c WHERE c.call = 'show_pool' AND c.http_status = 404
+                               AND c.snapshot_at = f.snapshot_at AND c.project_id = p.project_id
+                               AND c.pool_id = p.pool_id) AS gone
                 FROM (SELECT DISTINCT region, project_id, pool_id FROM pools) p
                 JOIN fetches f ON f.project_id = p.project_id AND f.call = 'list_pools'
+            ),
+            obs AS (  -- observed: present, or confirmed gone; a listing alone observes nothing
+                SELECT *, present OR gone AS observed FROM marks
             )
             SELECT count(*) FILTER (WHERE observed AND NOT present AND prev_present) AS deletions
             FROM (SELECT *, lag(present) OVER (PARTITION BY region, project_id, pool_id ORDER BY snapshot_at)
@@ -148,24 +168,14 @@ def expected_counts(catalog: Path, churn: int) -> dict[str, int]:
 
 def reference_changes(catalog: Path) -> list[tuple]:
     """pool_changes computed the obvious way: per pool, walk every snapshot in order; present when in pools,
-    absent when an ok unfiltered listing of its project (or of its workspace) or a ShowPool 404 says so, else
-    unobserved. Content compared as plain dicts. Written from the rules, independently of sql/history."""
+    absent when a ShowPool 404 ModelArts.50015001 says so (a listing alone proves nothing), else unobserved. Content compared as plain dicts. Written from the rules, independently of sql/history."""
     con = duckdb.connect(str(catalog), read_only=True)
     try:
         snaps = [r[0] for r in con.execute("SELECT DISTINCT snapshot_id FROM fetches ORDER BY 1").fetchall()]
         at_of = dict(con.execute("SELECT DISTINCT snapshot_id, snapshot_at FROM fetches").fetchall())
-        scans = set()
-        for sid, region, project, ws, ok in con.execute("""
-                SELECT snapshot_id, region, project_id, workspace_id, bool_and(outcome = 'ok') FROM fetches
-                WHERE call = 'list_pools' AND coalesce(label_selector, '') = '' AND coalesce(status_filter, '') = ''
-                GROUP BY ALL""").fetchall():
-            if ok:
-                scans.add((sid, region, project, ws or None))
-        spoiled = set(con.execute("SELECT DISTINCT snapshot_id, region, project_id FROM rejected_documents "
-                                  "WHERE source = 'list_pools' AND reason <> 'duplicate pool id in snapshot'"
-                                  ).fetchall())
         gone404 = set(con.execute("SELECT snapshot_id, region, project_id, pool_id FROM fetches WHERE "
-                                  "call = 'show_pool' AND outcome = 'error' AND http_status = 404").fetchall())
+                                  "call = 'show_pool' AND outcome = 'error' AND http_status = 404 "
+                                  "AND error_code = 'ModelArts.50015001'").fetchall())
         cols = list(CONTENT_COLUMNS)
         content: dict[tuple, dict] = {}
         for row in con.execute(f"SELECT snapshot_id, region, project_id, pool_id, {', '.join(cols)} FROM pools"
@@ -216,9 +226,8 @@ def reference_changes(catalog: Path) -> list[tuple]:
                                 {k: now.get(k) for k in changed}, last_obs))
                 alive, seen, last, last_obs, ws = True, True, now, sid, now["workspace_id"]
                 continue
-            observed = ((sid, region, project) not in spoiled
-                        and ((sid, region, project, None) in scans or (sid, region, project, ws) in scans)
-                        ) or (sid, region, project, pool) in gone404
+            # Deletions are confirmed, never inferred: only a ShowPool 404 observes an absence.
+            observed = (sid, region, project, pool) in gone404
             if seen and observed:
                 if alive:
                     out.append((sid, region, project, pool, "deleted", sorted(last), last, None, last_obs))
@@ -273,7 +282,7 @@ def test_generated_history_small(tmp_path):
     assert q.execute(f"""
         SELECT count(*) FROM {changes} c
         JOIN read_parquet('{tmp_path / 'lake' / 'fetches'}/*/*.parquet') f
-          ON f.snapshot_id = c.snapshot_id AND f.project_id = c.project_id
+          ON f.snapshot_id = c.snapshot_id AND f.project_id = c.project_id AND f.call = 'list_pools'
         WHERE c.change_type = 'deleted' AND f.outcome <> 'ok'
     """).fetchone()[0] == 0
     # the perturbed fields are the ones seen changing

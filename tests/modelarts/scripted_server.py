@@ -8,6 +8,7 @@ The server binds 127.0.0.1 on a free port, runs in daemon threads and stops when
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import socketserver
@@ -15,6 +16,7 @@ import ssl
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -206,3 +208,24 @@ class ScriptedServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def deep_json(depth: int, head: bytes = b'{"items":', tail: bytes = b"}") -> bytes:
+    """A complete JSON document nested `depth` levels deep inside `head`...`tail` (past json.loads' limit)."""
+    return head + b"[" * depth + b"]" * depth + tail
+
+
+def gzip_bomb(inflated: int, head: bytes = b'{"items": [{"metadata": {"name": "', fill: bytes = b"A",
+              tail: bytes = b'"}}]}', layers: int = 1) -> bytes:
+    """A gzip body that inflates to about `inflated` bytes of JSON-looking text, made a MiB at a time (never
+    held inflated). `layers` > 1 gzips the result again, for `Content-Encoding: gzip, gzip`."""
+    co = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [co.compress(head)]
+    block = fill * (1 << 20)
+    for _ in range(max(0, inflated - len(head) - len(tail)) >> 20):
+        out.append(co.compress(block))
+    out += [co.compress(tail), co.flush()]
+    body = b"".join(out)
+    for _ in range(layers - 1):
+        body = gzip.compress(body, 9)
+    return body

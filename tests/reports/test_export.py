@@ -597,3 +597,34 @@ def test_the_page_renders_in_chromium_without_script_errors(exported, tmp_path):
     rendered = chromium(html_path, tmp_path / "p2", f"--screenshot={shot}", "--window-size=1280,2000")
     assert console_messages(rendered.stderr) == []
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_coverage_is_stated_by_every_format_and_its_api_text_stays_inert(tmp_path):
+    from pipeline.reports.model import Coverage, CoverageItem
+
+    # An error code is text from the API: a hostile gateway can make it a formula or markup.
+    item = CoverageItem(kind="unreadable_project", region="cn-north-4", project_id="p2", reason=FORMULA,
+                        snapshots=2, hours=2.0, text=f"project p2 (cn-north-4) could not be read: {SCRIPT}")
+    coverage = Coverage(snapshots=5, used=5, items=(item,))
+    files = export_reports([pools_report()], tmp_path, coverage=coverage)
+    assert tmp_path / "coverage.csv" in files["csv"]
+    with open(tmp_path / "coverage.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["kind"] for r in rows] == ["summary", "unreadable_project"]
+    assert rows[0]["statement"] == coverage.summary and rows[0]["snapshots"] == "5"
+    assert rows[1]["reason"] == "'" + FORMULA and rows[1]["hours"] == "2" and rows[1]["statement"] == item.text
+    page = (tmp_path / "poolscope-reports.html").read_text(encoding="utf-8")
+    section = page.split('<section id="coverage" class="coverage incomplete"', 1)[1].split("</section>")[0]
+    assert SCRIPT not in page and "&lt;script&gt;" in section
+    wb = openpyxl.load_workbook(tmp_path / "poolscope-reports.xlsx")
+    readme = [[c.value for c in row[:2]] for row in wb["README"].iter_rows()]
+    at = readme.index(["Coverage", coverage.summary])
+    assert readme[at + 1] == [None, item.text] and wb["README"].cell(at + 2, 2).data_type == "s"
+    # Without a coverage (the generic exporter), no coverage file and no section.
+    plain = tmp_path / "plain"
+    export_reports([pools_report()], plain, ["csv", "html"])
+    assert not (plain / "coverage.csv").exists()
+    assert 'id="coverage"' not in (plain / "poolscope-reports.html").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="may not be named 'coverage'"):
+        export_reports([ReportTable("coverage", "c", "b", pa.table({"a": [1]}), {})], tmp_path / "x",
+                       coverage=coverage)
