@@ -291,20 +291,30 @@ def test_other_rules_rebuild(tmp_path, monkeypatch):
     same_as_full_recomputation(layout, tmp_path)
 
 
-def test_compacted_days_fold_the_same(tmp_path):
-    """A snapshot read from its day's compacted file (compaction ran before the history caught up) folds the
-    same as from its own files."""
+def test_fleet_folded_hour_by_hour_then_from_compacted_days(tmp_path):
+    """Hours 0-4 folded one by one (p1/c created, then deleted); hour 5 (c seen absent again) recomputed in full,
+    so that the re-creation at hour 6 is folded from the state the full recomputation wrote; hours 6-7 folded
+    after compaction ran, read from the day's compacted file. The same as the full recomputation each time."""
     layout = Layout(tmp_path)
-    for h in range(2):
-        snap(tmp_path, utc(2026, 11, 1, h), fleet(h))
     update(layout)
-    for h in range(2, 4):
+    for h in range(5):
+        snap(tmp_path, utc(2026, 11, 1, h), fleet(h))
+        assert update(layout).folded == [f"20261101T0{h}0000Z"]
+        same_as_full_recomputation(layout, tmp_path)
+    snap(tmp_path, utc(2026, 11, 1, 5), fleet(5))
+    with writer_lock(layout):
+        rebuild_history(layout, grace_s=0)
+    for h in range(6, 8):
         snap(tmp_path, utc(2026, 11, 1, h), fleet(h))
     with writer_lock(layout):
         compact(layout, include_latest=True, grace_s=0)
     assert not any(layout.lake.glob("pools/snapshot_day=*/2026*.parquet"))  # only the day file is left
     assert len(update(layout).folded) == 2
     same_as_full_recomputation(layout, tmp_path)
+    changes = incremental(layout)["pool_changes"][1]
+    assert [(r[0], r[5]) for r in changes if r[4] == "c"] == [
+        ("20261101T020000Z", "created"), ("20261101T040000Z", "deleted"), ("20261101T060000Z", "created")]
+    assert [r[9] for r in changes if r[4] == "c"][2] == "20261101T050000Z"  # the latest absence before it
 
 
 def test_a_fold_reads_only_its_own_snapshot(tmp_path):
