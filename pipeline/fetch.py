@@ -139,13 +139,7 @@ class Fetcher:
         ref = TargetRef(target.region, target.project_id, target.base_url, target.workspace_id,
                         target.label_selector, target.status)
         if target.pools:
-            async def show(name: str) -> CallRecord:
-                try:
-                    result = await client.show_pool(target.project_id, name)
-                except ModelArtsError as exc:
-                    result = exc
-                return self._land("show_pool", ref, name, result)
-            return list(await asyncio.gather(*(show(n) for n in target.pools)))
+            return await self._show_pools(client, ref, target.pools)
         try:
             result = await client.list_pools(
                 target.project_id, workspace_id=target.workspace_id,
@@ -180,13 +174,17 @@ class Fetcher:
         listed = _listed_pool_ids(listing)
         if listed is None:
             return []  # unreadable here: normalize rejects what it cannot read, and nothing is inferred
+        return await self._show_pools(client, ref, sorted(expected - listed))
+
+    async def _show_pools(self, client: ModelArtsClient, ref: TargetRef, names: list[str]) -> list[CallRecord]:
+        """ShowPool each named pool concurrently; each answer (or error) is landed as a show_pool row."""
         async def show(name: str) -> CallRecord:
             try:
-                result = await client.show_pool(target.project_id, name)
+                result = await client.show_pool(ref.project_id, name)
             except ModelArtsError as exc:
                 result = exc
             return self._land("show_pool", ref, name, result)
-        return list(await asyncio.gather(*(show(n) for n in sorted(expected - listed))))
+        return list(await asyncio.gather(*(show(n) for n in names)))
 
     async def fetch_flavors(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
         """The flavor catalog, once per region and endpoint: it describes the region's flavors, the same for
