@@ -8,9 +8,10 @@ from benchmarks import bench_normalize
 from benchmarks import bench_query
 from benchmarks import bench_fetch
 from benchmarks import bench_snapshot
+from benchmarks import bench_history
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch, bench_snapshot]
+BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch, bench_snapshot, bench_history]
 
 
 def main() -> int:

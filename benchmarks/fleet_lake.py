@@ -1,8 +1,11 @@
 """A large lake written straight to Parquet (no API, no normalize): 90 days of hourly snapshots in about a
-minute instead of the hours the fetch path would take. Shared by the query benchmark and the report tests.
+minute instead of the hours the fetch path would take. Shared by the query and history benchmarks and the
+report tests.
 
-The files, manifests and catalog are the real ones (pipeline.lake.store.commit, build_catalog): one file per
-snapshot and table, exactly what hourly snapshots leave before compaction.
+The files, manifests and catalog are the real ones (pipeline.lake.store.commit, commit_day, build_catalog):
+`make_fleet_lake` writes one file per snapshot and table, exactly what hourly snapshots leave before compaction;
+`make_compacted_fleet_lake` writes what the daily compaction leaves (one file per table and day, committed by
+day records), a month at a time, so that a year of 2,000 pools fits in memory.
 """
 
 import shutil
@@ -14,28 +17,78 @@ import duckdb
 from pipeline.lake.catalog import build_catalog
 from pipeline.lake.docs import table_docs
 from pipeline.lake.layout import Layout
-from pipeline.lake.store import commit
+from pipeline.lake.store import commit, commit_day
 
 START = datetime(2026, 8, 1, tzinfo=timezone.utc)
 
+TABLES = {
+    "snapshots": """
+        SELECT snapshot_id, snapshot_at, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id,
+               'complete' AS status, snapshot_at AS started_at, snapshot_at AS finished_at,
+               {projects}::INTEGER AS targets FROM {snaps}""",
+    "fetches": """
+        SELECT s.snapshot_id, s.snapshot_at, p.region, p.project_id, NULL::VARCHAR AS pool_id,
+               'list_pools' AS call, 'https://modelarts.' || p.region || '.myhuaweicloud.com' AS endpoint,
+               NULL::VARCHAR AS workspace_id,
+               NULL::VARCHAR AS label_selector, NULL::VARCHAR AS status_filter,
+               CASE WHEN f.s IS NULL THEN 'ok' ELSE 'error' END AS outcome,
+               CASE WHEN f.s IS NULL THEN 200 ELSE 500 END::INTEGER AS http_status,
+               CASE WHEN f.s IS NOT NULL THEN 'ModelArts.50005000' END AS error_code,
+               1::INTEGER AS attempts
+        FROM {snaps} AS s CROSS JOIN projs AS p
+        LEFT JOIN failed AS f ON f.s = s.s AND f.j = p.j""",
+    "pools": """
+        SELECT snapshot_id, snapshot_at, region, project_id, pool_id, pool_id AS display_name,
+               '0' AS workspace_id, CASE WHEN logical THEN 'Logical' ELSE 'Dedicate' END AS pool_type,
+               'Running' AS phase, parent, coalesce(parent, pool_id) AS root, parent IS NULL AS is_physical,
+               TIMESTAMPTZ '2026-07-01 00:00:00+00' + to_hours(born) AS created_at,
+               CASE billing_code WHEN '0' THEN 'pay_per_use' WHEN '1' THEN 'yearly_monthly'
+                                 ELSE 'unknown' END AS billing_mode,
+               CASE WHEN billing_code = '1' THEN CASE period_code WHEN '2' THEN 'month' WHEN '3' THEN 'year'
+                                                 ELSE 'month' END END AS period_type,
+               CASE WHEN billing_code = '1' THEN 1 + i % 3 END::INTEGER AS period_num,
+               CASE WHEN billing_code = '1' THEN i % 2 = 0 END AS auto_renew,
+               CASE WHEN billing_code = '1' THEN 'order-' || i END AS order_id,
+               'list_pools' AS source
+        FROM obs""",
+    "pool_resources": """
+        SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor1 AS flavor,
+               (2 + i % 7)::INTEGER AS count, (2 + i % 7)::INTEGER AS max_count FROM obs
+        UNION ALL
+        SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor2 AS flavor,
+               (1 + i % 3)::INTEGER AS count, (1 + i % 3)::INTEGER AS max_count FROM obs
+        WHERE flavor2 IS NOT NULL""",
+    "pool_capacity": """
+        SELECT snapshot_id, snapshot_at, region, project_id, pool_id, state, flavor, count,
+               NULL::INTEGER AS max_count, NULL::VARCHAR AS node_pool
+        FROM (
+            SELECT *, 'available' AS state, flavor1 AS flavor,
+                   (1 + (i + s // 24) % 7)::INTEGER AS count FROM obs
+            UNION ALL
+            SELECT *, 'abnormal' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
+            WHERE hash(i, s, 'abn') % 20 = 0
+            UNION ALL
+            SELECT *, 'creating' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
+            WHERE hash(i, s, 'cre') % 50 = 0
+            UNION ALL
+            SELECT *, 'available' AS state, flavor2 AS flavor, (1 + i % 3)::INTEGER AS count FROM obs
+            WHERE flavor2 IS NOT NULL
+        )""",
+    "flavors": """
+        SELECT s.snapshot_id, s.snapshot_at, r.region, r.project_id, 'modelarts.vm.flavor-' || f AS flavor,
+               'Dedicate' AS flavor_type, 'x86' AS cpu_arch, 8.0 AS cpu_cores, 32.0 AS memory_gib,
+               CASE WHEN f < 4 THEN 'gpu' WHEN f < 6 THEN 'npu' END AS accelerator,
+               CASE WHEN f < 4 THEN 'nvidia-t4' WHEN f < 6 THEN 'ascend-snt9b' END AS accelerator_type,
+               CASE WHEN f < 6 THEN 8 END::INTEGER AS accelerator_cards
+        FROM (SELECT * FROM {snaps} WHERE s % 24 = 0) AS s
+        CROSS JOIN (SELECT region, min(project_id) AS project_id FROM projs GROUP BY region) AS r
+        CROSS JOIN range(7) AS x(f)""",  # flavor-7 is never in the catalog: unknown
+}
 
-def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
-                    step_minutes: int = 60, fail_per_mille: int = 10, threads: int | None = None) -> dict:
-    """Write a lake of `days` x (24h / step) snapshots of `pools` pools. Returns a summary dict.
 
-    Pool i lives in project i % projects (region = project % regions). Pools whose (i // projects) % 10 == 9
-    are Logical sub-pools of pool i - projects (same project, physical). 1 in 20 pools is created a while
-    into the range, 1 in 20 is deleted before the end. A project's listing fails at a snapshot with
-    probability fail_per_mille / 1000 (then none of its pools has a row there)."""
-    layout = Layout(root)
-    layout.ensure()
-    snaps = days * 24 * 60 // step_minutes
-    stage = layout.tmp / "fleet-stage"
-    stage.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    if threads:
-        con.execute(f"SET threads = {threads}")
+def _define(con: duckdb.DuckDBPyConnection, *, snaps: int, pools: int, projects: int, regions: int,
+            step_minutes: int, fail_per_mille: int) -> None:
+    """The tables every generated row comes from: snaps, projs, pool_defs, failed."""
     con.execute(f"""
         CREATE TABLE snaps AS
         SELECT s, TIMESTAMPTZ '{START.isoformat()}' + to_minutes(s * {step_minutes}) AS snapshot_at,
@@ -60,90 +113,127 @@ def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, re
         FROM range({pools}) AS r(i);
         CREATE TABLE failed AS
         SELECT s, j FROM snaps, projs WHERE hash(s, j, 'fail') % 1000 < {fail_per_mille};
-        CREATE TABLE obs AS
+    """)
+
+
+def _observe(con: duckdb.DuckDBPyConnection, snaps: str) -> None:
+    """obs: every (snapshot of `snaps`, pool) row that exists (born, not dead, its listing not failed)."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE obs AS
         SELECT s.s, s.snapshot_at, s.snapshot_id, p.region, p.project_id, d.*
-        FROM snaps AS s
+        FROM {snaps} AS s
         JOIN pool_defs AS d ON s.s >= d.born AND s.s < d.dies
         JOIN projs AS p ON p.j = d.j
         WHERE NOT EXISTS (SELECT 1 FROM failed AS f WHERE f.s = s.s AND f.j = d.j);
     """)
-    tables = {
-        "snapshots": """
-            SELECT snapshot_id, snapshot_at, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id,
-                   'complete' AS status, snapshot_at AS started_at, snapshot_at AS finished_at,
-                   {projects}::INTEGER AS targets FROM snaps""",
-        "fetches": """
-            SELECT s.snapshot_id, s.snapshot_at, p.region, p.project_id, NULL::VARCHAR AS pool_id,
-                   'list_pools' AS call, 'https://modelarts.' || p.region || '.myhuaweicloud.com' AS endpoint,
-                   NULL::VARCHAR AS workspace_id,
-                   NULL::VARCHAR AS label_selector, NULL::VARCHAR AS status_filter,
-                   CASE WHEN f.s IS NULL THEN 'ok' ELSE 'error' END AS outcome,
-                   CASE WHEN f.s IS NULL THEN 200 ELSE 500 END::INTEGER AS http_status,
-                   CASE WHEN f.s IS NOT NULL THEN 'ModelArts.50005000' END AS error_code,
-                   1::INTEGER AS attempts
-            FROM snaps AS s CROSS JOIN projs AS p
-            LEFT JOIN failed AS f ON f.s = s.s AND f.j = p.j""",
-        "pools": """
-            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, pool_id AS display_name,
-                   '0' AS workspace_id, CASE WHEN logical THEN 'Logical' ELSE 'Dedicate' END AS pool_type,
-                   'Running' AS phase, parent, coalesce(parent, pool_id) AS root, parent IS NULL AS is_physical,
-                   TIMESTAMPTZ '2026-07-01 00:00:00+00' + to_hours(born) AS created_at,
-                   CASE billing_code WHEN '0' THEN 'pay_per_use' WHEN '1' THEN 'yearly_monthly'
-                                     ELSE 'unknown' END AS billing_mode,
-                   CASE WHEN billing_code = '1' THEN CASE period_code WHEN '2' THEN 'month' WHEN '3' THEN 'year'
-                                                     ELSE 'month' END END AS period_type,
-                   CASE WHEN billing_code = '1' THEN 1 + i % 3 END::INTEGER AS period_num,
-                   CASE WHEN billing_code = '1' THEN i % 2 = 0 END AS auto_renew,
-                   CASE WHEN billing_code = '1' THEN 'order-' || i END AS order_id,
-                   'list_pools' AS source
-            FROM obs""",
-        "pool_resources": """
-            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor1 AS flavor,
-                   (2 + i % 7)::INTEGER AS count, (2 + i % 7)::INTEGER AS max_count FROM obs
-            UNION ALL
-            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, flavor2 AS flavor,
-                   (1 + i % 3)::INTEGER AS count, (1 + i % 3)::INTEGER AS max_count FROM obs
-            WHERE flavor2 IS NOT NULL""",
-        "pool_capacity": """
-            SELECT snapshot_id, snapshot_at, region, project_id, pool_id, state, flavor, count,
-                   NULL::INTEGER AS max_count, NULL::VARCHAR AS node_pool
-            FROM (
-                SELECT *, 'available' AS state, flavor1 AS flavor,
-                       (1 + (i + s // 24) % 7)::INTEGER AS count FROM obs
-                UNION ALL
-                SELECT *, 'abnormal' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
-                WHERE hash(i, s, 'abn') % 20 = 0
-                UNION ALL
-                SELECT *, 'creating' AS state, flavor1 AS flavor, 1::INTEGER AS count FROM obs
-                WHERE hash(i, s, 'cre') % 50 = 0
-                UNION ALL
-                SELECT *, 'available' AS state, flavor2 AS flavor, (1 + i % 3)::INTEGER AS count FROM obs
-                WHERE flavor2 IS NOT NULL
-            )""",
-        "flavors": """
-            SELECT s.snapshot_id, s.snapshot_at, r.region, r.project_id, 'modelarts.vm.flavor-' || f AS flavor,
-                   'Dedicate' AS flavor_type, 'x86' AS cpu_arch, 8.0 AS cpu_cores, 32.0 AS memory_gib,
-                   CASE WHEN f < 4 THEN 'gpu' WHEN f < 6 THEN 'npu' END AS accelerator,
-                   CASE WHEN f < 4 THEN 'nvidia-t4' WHEN f < 6 THEN 'ascend-snt9b' END AS accelerator_type,
-                   CASE WHEN f < 6 THEN 8 END::INTEGER AS accelerator_cards
-            FROM (SELECT * FROM snaps WHERE s % 24 = 0) AS s
-            CROSS JOIN (SELECT region, min(project_id) AS project_id FROM projs GROUP BY region) AS r
-            CROSS JOIN range(7) AS x(f)""",  # flavor-7 is never in the catalog: unknown
-    }
-    for table, sql in tables.items():
-        con.execute(f"COPY ({sql.format(projects=projects)}) TO '{stage / table}' "
+
+
+def _connect(threads: int | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    return con
+
+
+def _at(snapshot_id: str) -> datetime:
+    return datetime.strptime(snapshot_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
+def _commit_snapshots(layout: Layout, stage: Path, ids: list[str]) -> None:
+    """Commit each snapshot's staged files (stage/<table>/snapshot_id=<ID>/*.parquet) under its manifest."""
+    for sid in ids:
+        files = {t: next((stage / t / f"snapshot_id={sid}").glob("*.parquet"))
+                 for t in TABLES if (stage / t / f"snapshot_id={sid}").is_dir()}
+        commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=_at(sid), status="complete",
+               raw_dir=layout.raw / f"snapshot_id={sid}", table_files=files, rows={})
+
+
+def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
+                    step_minutes: int = 60, fail_per_mille: int = 10, threads: int | None = None) -> dict:
+    """Write a lake of `days` x (24h / step) snapshots of `pools` pools. Returns a summary dict.
+
+    Pool i lives in project i % projects (region = project % regions). Pools whose (i // projects) % 10 == 9
+    are Logical sub-pools of pool i - projects (same project, physical). 1 in 20 pools is created a while
+    into the range, 1 in 20 is deleted before the end. A project's listing fails at a snapshot with
+    probability fail_per_mille / 1000 (then none of its pools has a row there)."""
+    layout = Layout(root)
+    layout.ensure()
+    snaps = days * 24 * 60 // step_minutes
+    stage = layout.tmp / "fleet-stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    con = _connect(threads)
+    _define(con, snaps=snaps, pools=pools, projects=projects, regions=regions, step_minutes=step_minutes,
+            fail_per_mille=fail_per_mille)
+    _observe(con, "snaps")
+    for table, sql in TABLES.items():
+        con.execute(f"COPY ({sql.format(projects=projects, snaps='snaps')}) TO '{stage / table}' "
                     f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_id), WRITE_PARTITION_COLUMNS true, "
                     f"OVERWRITE_OR_IGNORE true)")
     counts = dict(con.execute("SELECT 'pools', count(*) FROM obs UNION ALL SELECT 'snapshots', count(*) FROM snaps"
                               ).fetchall())
     ids = [r[0] for r in con.execute("SELECT snapshot_id FROM snaps ORDER BY s").fetchall()]
     con.close()
-    for sid in ids:
-        files = {t: next((stage / t / f"snapshot_id={sid}").glob("*.parquet"))
-                 for t in tables if (stage / t / f"snapshot_id={sid}").is_dir()}
-        at = datetime.strptime(sid, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-        commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=at, status="complete",
-               raw_dir=layout.raw / f"snapshot_id={sid}", table_files=files, rows={})
+    _commit_snapshots(layout, stage, ids)
     shutil.rmtree(stage, ignore_errors=True)
     build_catalog(layout, table_docs())
+    return counts
+
+
+def make_compacted_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
+                              fail_per_mille: int = 10, own_files_days: tuple[int, ...] = (),
+                              chunk_days: int = 30, threads: int | None = None,
+                              on_chunk=None) -> dict:
+    """The lake of `make_fleet_lake` (hourly snapshots) as the daily compaction leaves it: days 0, 1, ... are
+    read from one file per table and day (day records in lake/_days/), except the days in `own_files_days`,
+    whose snapshots keep one file per table, as the day still receiving snapshots does. Generated
+    `chunk_days` at a time. Every snapshot has its manifest. No catalog is built (a year of snapshots
+    makes it slow and the history does not need it); call build_catalog if wanted."""
+    layout = Layout(root)
+    layout.ensure()
+    snaps = days * 24
+    con = _connect(threads)
+    _define(con, snaps=snaps, pools=pools, projects=projects, regions=regions, step_minutes=60,
+            fail_per_mille=fail_per_mille)
+    counts = {"pools": 0, "snapshots": snaps}
+    for first in range(0, days, chunk_days):
+        last = min(days, first + chunk_days)
+        stage = layout.tmp / f"fleet-stage-{first}"
+        for sub in ("days", "own"):
+            (stage / sub).mkdir(parents=True, exist_ok=True)
+        con.execute(f"CREATE OR REPLACE VIEW chunk AS SELECT * FROM snaps WHERE s >= {first * 24} AND s < {last * 24}")
+        _observe(con, "chunk")
+        counts["pools"] += con.execute("SELECT count(*) FROM obs").fetchall()[0][0]
+        own = [d for d in own_files_days if first <= d < last]
+        own_filter = " OR ".join(f"(s >= {d * 24} AND s < {d * 24 + 24})" for d in own) or "false"
+        for table, sql in TABLES.items():
+            select = sql.format(projects=projects, snaps="chunk")
+            con.execute(f"COPY (SELECT *, strftime(timezone('UTC', snapshot_at), '%Y-%m-%d') AS snapshot_day "
+                        f"FROM ({select}) WHERE snapshot_id NOT IN (SELECT snapshot_id FROM chunk WHERE {own_filter}) "
+                        f"ORDER BY snapshot_id) "
+                        f"TO '{stage / 'days' / table}' (FORMAT parquet, COMPRESSION zstd, "
+                        f"PARTITION_BY (snapshot_day), OVERWRITE_OR_IGNORE true)")
+            if own:
+                con.execute(f"COPY (SELECT * FROM ({select}) WHERE snapshot_id IN "
+                            f"(SELECT snapshot_id FROM chunk WHERE {own_filter})) TO '{stage / 'own' / table}' "
+                            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_id), "
+                            f"WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)")
+        chunk = con.execute("SELECT snapshot_id, s // 24 FROM chunk ORDER BY s").fetchall()
+        for sid, day in chunk:
+            if day not in own:
+                commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=_at(sid), status="complete",
+                       raw_dir=layout.raw / f"snapshot_id={sid}", table_files={}, rows={})
+        _commit_snapshots(layout, stage / "own", [sid for sid, day in chunk if day in own])
+        by_day: dict[str, dict[str, str]] = {}
+        for sid, day in chunk:
+            if day not in own:
+                by_day.setdefault(_at(sid).strftime("%Y-%m-%d"), {})[sid] = "bench"
+        for day, members in by_day.items():
+            files = {t: next((stage / "days" / t / f"snapshot_day={day}").glob("*.parquet"))
+                     for t in TABLES if (stage / "days" / t / f"snapshot_day={day}").is_dir()}
+            commit_day(layout, day=day, write_id="bench", snapshots=members, table_files=files, rows={})
+        shutil.rmtree(stage, ignore_errors=True)
+        if on_chunk:
+            on_chunk(last, days)
+    con.close()
     return counts

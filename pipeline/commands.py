@@ -1,4 +1,5 @@
-"""`poolscope snapshot`, `renormalize`, `report` and `compact`: thin wrappers that turn results into exit codes.
+"""`poolscope snapshot`, `renormalize`, `report`, `history` and `compact`: thin wrappers that turn results into
+exit codes.
 
 Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeeded, or a fatal error),
 2 usage or configuration error, 4 storage full (below storage.min_free_mb at the start, or the disk filled up
@@ -56,6 +57,14 @@ def add_parsers(sub) -> None:
     e.add_argument("--format", default="xlsx,csv,html", help="comma-separated: xlsx, csv, html (default all)")
     e.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports.output or <root>/exports)")
     e.set_defaults(func=report_command)
+
+    h = sub.add_parser("history", help="bring pool_changes and pool_versions up to date with the snapshots")
+    h.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
+    h.add_argument("--rebuild", action="store_true",
+                   help="recompute the whole history from every snapshot instead of folding in the new ones")
+    h.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running snapshot to finish (default: fail at once)")
+    h.set_defaults(func=history_command)
 
     c = sub.add_parser("compact", help="rewrite each day's snapshot files as one file per table and day")
     c.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
@@ -214,6 +223,26 @@ def report_command(args: argparse.Namespace) -> int:
     print(f"  {result.coverage.summary}")
     for item in result.coverage.items:
         print(f"    - {item.text}")
+    return 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from pipeline.reporting import run_history
+
+    try:
+        config = load_usable_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    try:
+        result = run_history(Layout(config.root), rebuild=args.rebuild, lock_wait_s=args.wait)
+    except LakeBusyError as exc:
+        return _fail(str(exc), 1)
+    except OSError as exc:
+        return _fail(f"storage {config.root}: {_os_reason(exc)}", 2 if isinstance(exc, PermissionError) else 1)
+    how = (f"recomputed in full ({result.rebuilt})" if result.rebuilt
+           else f"{len(result.folded)} snapshot(s) folded in")
+    print(f"history through {result.snapshot_id or '(no snapshot)'}: {how} in {result.seconds:.1f}s")
+    print("  " + ", ".join(f"{table}: {rows} row(s)" for table, rows in result.rows.items()))
     return 0
 
 

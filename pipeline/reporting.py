@@ -1,7 +1,7 @@
 """History, daily reports and exports, on top of the committed lake. The CLI and Dagster both call this.
 
-- history (`pool_changes`, `pool_versions`) is recomputed over every snapshot and replaces
-  `lake/derived/<table>.parquet` whole;
+- history (`pool_changes`, `pool_versions`) moves forward one snapshot at a time (lake/_history/, see
+  pipeline/lake/history_store.py);
 - a day's reports replace `lake/reports/<report>/day=<D>.parquet`;
 - exports are computed from the catalog for a range of days and written by `pipeline.reports.export`.
 Both apply one gate (`gate`): a snapshot that failed an integrity check is left out of every report, as if it
@@ -63,26 +63,22 @@ def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(layout.catalog), read_only=True)
 
 
-def refresh_history(layout: Layout) -> dict[str, int]:
-    """Recompute pool_changes and pool_versions over the whole lake. Takes the writer lock."""
-    from pipeline.lake.history import build_history
+def run_history(layout: Layout, *, rebuild: bool = False, lock_wait_s: float = LOCK_WAIT_S):
+    """Bring pool_changes and pool_versions up to date with the committed snapshots, then rebuild the catalog.
+    Each snapshot not folded in yet is folded in (pipeline/lake/history_store.py); `rebuild` recomputes the whole
+    history from every snapshot instead (the reference computation). Takes the writer lock. Returns a
+    history_store.HistoryResult."""
+    from pipeline.lake.history_store import rebuild_history, update_history
 
-    with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        work = _work_dir(layout, "history")
-        try:
-            con = _catalog(layout)
-            try:
-                rows = build_history(con, work)
-            finally:
-                con.close()
-            dest = layout.lake / "derived"
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in work.glob("*.parquet"):
-                os.replace(f, dest / f.name)
-        finally:
-            discard(work)
+    with writer_lock(layout, wait_s=lock_wait_s):
+        result = rebuild_history(layout) if rebuild else update_history(layout)
         refresh_catalog(layout)
-    return rows
+    return result
+
+
+def refresh_history(layout: Layout) -> dict[str, int]:
+    """`run_history`, returning table -> rows."""
+    return run_history(layout).rows
 
 
 def gate(layout: Layout) -> dict[str, tuple[str, ...]]:

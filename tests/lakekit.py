@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.lake.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
-from pipeline.snapshot import check, publish, stage
+from pipeline.snapshot import check, commit_staged, publish, stage
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
@@ -98,12 +98,13 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
-                     flavors: dict[tuple[str, str], list[dict]] | None = None) -> str:
+                     flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
     `shows`: (region, project_id, pool_id) -> the ShowPool body, or an HTTP status (e.g. 404).
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
+    `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -124,7 +125,7 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
-        publish(layout, staged, check(staged))
+        (publish if catalog else commit_staged)(layout, staged, check(staged))
     return landing.snapshot_id
 
 

@@ -30,10 +30,12 @@ def _cell(value: object) -> str:
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
-def table_metadata(path: Path, doc: TableDoc | None, rows: int) -> dict:
+def table_metadata(path: Path, doc: TableDoc | None, rows: int, *, select: str | None = None) -> dict:
+    """Metadata of the Parquet file `path`, or of the rows of `select` (a table kept in several files, such as
+    the history) with `path` shown as where it lives."""
     con = duckdb.connect(":memory:")
     try:
-        src = f"read_parquet({quote_literal(str(path))})"
+        src = f"({select})" if select else f"read_parquet({quote_literal(str(path))})"
         schema = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
         cur = con.execute(f"SELECT * FROM {src} LIMIT {PREVIEW_ROWS}")
         names = [d[0] for d in cur.description]

@@ -1,7 +1,8 @@
-"""History and report assets. History follows every snapshot; reports are daily partitions (backfillable from
-stored snapshots) through the report gate of pipeline/reporting.py, the same one `poolscope report` applies (a
-snapshot that failed an integrity check is left out; a partial one counts for what it read), with what they
-miss in their metadata; exports write the files finance opens, each stating that coverage."""
+"""History and report assets. History follows every snapshot (one fold per new snapshot); reports are daily
+partitions (backfillable from stored snapshots) through the report gate of pipeline/reporting.py, the same one
+`poolscope report` applies (a snapshot that failed an integrity check is left out; a partial one counts for what
+it read), with what they miss in their metadata; exports write the files finance opens, each stating that
+coverage."""
 
 from datetime import date, timedelta
 
@@ -11,6 +12,7 @@ from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.lake.docs import table_docs
+from pipeline.lake.history_store import history_sources
 from pipeline.lake.reports import REPORTS
 from pipeline.reporting import HISTORY_TABLES, build_day, export, refresh_history
 
@@ -23,14 +25,14 @@ REPORTS_GROUP = "reports"
     name="pool_history",
 )
 def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
-    """pool_changes and pool_versions, recomputed over every committed snapshot."""
+    """pool_changes and pool_versions, moved forward by every committed snapshot not folded in yet."""
     layout = lake.layout()
     rows = refresh_history(layout)
     context.log.info(", ".join(f"{t}: {n} rows" for t, n in rows.items()))
+    sources = history_sources(layout)
     for table in HISTORY_TABLES:
-        path = layout.lake / "derived" / f"{table}.parquet"
-        yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(path, table_docs().get(table),
-                                                                            rows.get(table, 0)))
+        yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(
+            layout.history, table_docs().get(table), rows.get(table, 0), select=sources[table]))
 
 
 def report_definitions(start_date: date):

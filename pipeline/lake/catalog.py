@@ -63,11 +63,15 @@ def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:
 def _sources(layout: Layout) -> dict[str, str]:
     """table -> the SELECT of its view.
 
-    Snapshot tables list their files from the manifests and day records (each commit is one rename). Derived
+    Snapshot tables list their files from the manifests and day records (each commit is one rename), the history
+    (pool_changes, pool_versions) from its record (lake/_history/record.json, one rename too). Derived
     tables (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are
     each replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
     """
+    from pipeline.lake.history_store import history_sources  # here: history_store imports this module
+
     out = {table: select_lake_files(files) for table, files in live_files(layout).items() if files}
+    out.update(history_sources(layout))  # before derived/: the record replaces the whole-lake files
     derived = layout.lake / "derived"
     for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:
         out.setdefault(f.stem, f"SELECT * FROM read_parquet({quote_literal(str(f.resolve()))})")

@@ -1,4 +1,6 @@
-"""Pool history: `pool_changes` and `pool_versions`, recomputed over every snapshot in the catalog.
+"""Pool history: `pool_changes` and `pool_versions`, recomputed over every snapshot in the catalog (the full
+recomputation: the reference for the incremental history of history_store.py / history_fold.py, which reuse
+its steps, and what `rebuild_history` runs).
 
 `build_history(con, out_dir)` runs on a connection where the catalog's views exist (for instance
 `duckdb.connect(str(layout.catalog), read_only=True)`), writes `out_dir/pool_changes.parquet` and
@@ -21,6 +23,12 @@ orchestrates, on a cursor of the given connection (so its TEMP tables never touc
    update with the start before it, field by field.
 5. `_starts.sql`, `_versions.sql` -> version starts with their content, then the versions (SCD 2).
 6. `pool_changes.sql`, `pool_versions.sql` -> `COPY ... TO out_dir/<table>.parquet`.
+`build_history_base` runs the same steps and writes what an incremental history starts from: every change, the
+closed versions, and the state (`_state.sql`: each pool's last observation and open version).
+
+What counts as an observation of absence is decided in one place for both paths: `_show_gone.sql` (ShowPool
+404 ModelArts.50015001, the confirmations); `_steps.sql`, `pool_changes.sql`, `_state.sql` and the incremental
+`_fold_obs.sql` all read it.
 
 The inputs are read by name (`pools`, `pool_labels`, ..., `fetches`, `rejected_documents`) from the connection's
 database: views or tables, not TEMP objects or registered Arrow/pandas objects of `con` (the cursor cannot see
@@ -144,28 +152,63 @@ def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
         raise RuntimeError(f"history: {row[0]} pool key hash collision(s); cannot build the history")
 
 
+def _run_steps(cur: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
+    """Stand-ins, macros and every TEMP table step, on the given cursor."""
+    _stand_ins(cur)
+    cur.execute(sql_text("_macros", sql_dir))
+    for table, name in STEPS:
+        started = time.perf_counter()
+        cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
+        log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
+        if table == "_h_keys":
+            _check_keys(cur)
+
+
+def _copy(cur: duckdb.DuckDBPyConnection, select: str, dest: Path) -> int:
+    row = cur.execute(f"COPY ({select}\n) TO {_literal(dest)} ({PARQUET_OPTIONS})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
     """Recompute pool_changes and pool_versions from every snapshot visible on `con`; write them to
-    `out_dir/<table>.parquet`; return table -> rows."""
+    `out_dir/<table>.parquet`; return table -> rows. The reference for the incremental history."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started_all = time.perf_counter()
     cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
     try:
-        _stand_ins(cur)
-        cur.execute(sql_text("_macros", sql_dir))
-        for table, name in STEPS:
-            started = time.perf_counter()
-            cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
-            log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
-            if table == "_h_keys":
-                _check_keys(cur)
-        counts: dict[str, int] = {}
-        for table in TABLES:
-            target = "'" + str(out_dir / f"{table}.parquet").replace("'", "''") + "'"
-            row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
-            counts[table] = int(row[0]) if row else 0
+        _run_steps(cur, sql_dir)
+        counts = {table: _copy(cur, sql_text(table, sql_dir), out_dir / f"{table}.parquet") for table in TABLES}
         log.info("history: %s in %.1fs", counts, time.perf_counter() - started_all)
+        return counts
+    finally:
+        cur.close()
+
+
+def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path, *,
+                       sql_dir: Path = SQL_DIR) -> dict[str, int]:
+    """The full recomputation as the start of an incremental history: `out_dir/pool_changes.parquet` (every
+    change), `out_dir/pool_versions.parquet` (the closed versions only) and `out_dir/state.parquet` (each pool's
+    last observation and open version, _state.sql). Returns rows per file, and `open_versions`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started_all = time.perf_counter()
+    cur = con.cursor()
+    try:
+        _run_steps(cur, sql_dir)
+        closed = f"SELECT * FROM ({sql_text('pool_versions', sql_dir)}\n) WHERE ended_by IS NOT NULL"
+        counts = {
+            "pool_changes": _copy(cur, sql_text("pool_changes", sql_dir), out_dir / "pool_changes.parquet"),
+            "pool_versions": _copy(cur, closed, out_dir / "pool_versions.parquet"),
+            "state": _copy(cur, sql_text("_state", sql_dir), out_dir / "state.parquet"),
+        }
+        counts["open_versions"] = int(cur.execute(
+            "SELECT count(*) FROM _h_versions WHERE ended_by IS NULL").fetchall()[0][0])
+        log.info("history rebuilt: %s in %.1fs", counts, time.perf_counter() - started_all)
         return counts
     finally:
         cur.close()

@@ -6,6 +6,8 @@
     <root>/lake/<table>/snapshot_day=<D>/day_<WRITE>.parquet      a compacted day: all its snapshots' rows
     <root>/lake/_manifests/<ID>.json                 the commit record of a snapshot: its files per table
     <root>/lake/_days/<D>.json                       the commit record of a compacted day (see store.DayRecord)
+    <root>/lake/_history/                            pool_changes / pool_versions: record.json, state, files
+                                                     (see history_store.py)
     <root>/lake/_tmp/                                work in progress; debris after a crash
     <root>/lake/.lock                                one writer at a time
 
@@ -102,6 +104,10 @@ class Layout:
 
     def day_record(self, day: str) -> Path:
         return self.day_records / f"{check_day(day)}.json"
+
+    @property
+    def history(self) -> Path:
+        return self.lake / "_history"
 
     def manifest(self, snapshot_id: str) -> Path:
         return self.manifests / f"{check_snapshot_id(snapshot_id)}.json"

@@ -105,35 +105,38 @@ def edit_pools(step: int) -> list[dict]:
     ]
 
 
-def story(root: Path) -> None:
+def story_steps() -> list[list]:
+    """The calls of S1..S4 (also folded one by one in test_history_incremental.py)."""
     a, b, c, d = (pool_doc(n) for n in "abcd")
     twin1 = lambda n: pool_doc("twin", available={"f1": n})  # noqa: E731
     w1a, w2a = pool_doc("w1a", workspace_id="w1"), pool_doc("w2a", workspace_id="w2")
     g1, g2 = pool_doc("g1"), pool_doc("g2")
-    land(root, T1, [
+    return [[
         listing("p-edit", edit_pools(1)), listing("p-del", [a, b]), listing("p-403", [c, d]),
         listing("p-twin1", [twin1(1)]), listing("p-twin2", [twin1(1)]), listing("p-show", [a, b, c]),
         listing("p-rej", [a, b]), listing("p-ws", [w1a, w2a]), listing("p-glitch", [g1, g2]),
-    ])
-    land(root, T2, [
+    ], [
         listing("p-edit", edit_pools(2)), listing("p-del", [a]), listing("p-403", 403),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]),
         listing("p-show", 500), show("p-show", "a", 404), show("p-show", "b", b), show("p-show", "c", 500),
         listing("p-rej", [a, 3]), listing("p-ws", [], workspace_id="w1"),
         show("p-del", "b", 404), show("p-ws", "w1a", 404),
         listing("p-glitch", []), show("p-glitch", "g1", g1), show("p-glitch", "g2", 503),
-    ])
-    land(root, T3, [
+    ], [
         listing("p-edit", edit_pools(3)), listing("p-del", [a]), listing("p-403", [pool_doc("c", phase="Abnormal")]),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]), listing("p-show", [b, c]),
         listing("p-rej", [a]), listing("p-ws", [], label_selector="team=x"),
         show("p-403", "d", 404), show("p-rej", "b", 404), listing("p-glitch", [g1, g2]),
-    ])
-    land(root, T4, [
+    ], [
         listing("p-edit", edit_pools(4)), listing("p-del", [a, b]), listing("p-403", [pool_doc("c", phase="Abnormal")]),
         listing("p-twin1", [twin1(2)]), listing("p-twin2", [twin1(1)]), listing("p-show", [b, c]),
         listing("p-rej", [a]), listing("p-ws", [w2a]), listing("p-glitch", [g1, g2]),
-    ])
+    ]]
+
+
+def story(root: Path) -> None:
+    for at, calls in zip((T1, T2, T3, T4), story_steps()):
+        land(root, at, calls)
 
 
 class History:
@@ -471,6 +474,6 @@ def test_content_columns_are_the_pools_columns():
     excluded = {"snapshot_id", "snapshot_at", "snapshot_day", "source", "response_id", "region", "project_id",
                 "pool_id"}
     assert [c for c in pools.columns if c not in excluded] == list(CONTENT_COLUMNS)
-    for name in ("_observations", "_rows", "_macros", "pool_versions"):
+    for name in ("_observations", "_rows", "_macros", "pool_versions", "_state", "_fold_now"):
         text = (SQL_ROOT / "history" / f"{name}.sql").read_text(encoding="utf-8")
         assert all(c in text for c in CONTENT_COLUMNS), name
