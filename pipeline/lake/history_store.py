@@ -128,7 +128,8 @@ def read_record(layout: Layout) -> HistoryRecord | None:
 @cache
 def rules_digest(sql_dir: Path = SQL_DIR) -> str:
     h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    for path in sorted(sql_dir.glob("*.sql")):
+    # iterdir, not glob: an installed wheel's SQL is an importlib.resources Traversable (pipeline/sqlfiles.py)
+    for path in sorted((p for p in sql_dir.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
