@@ -133,7 +133,8 @@ def _out_dir(config: Config, out: Path | None) -> Path:
 def snapshot_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        from pipeline.snapshot import load_credentials, run_snapshot  # heavy: after the cheap checks
+        from pipeline.flow import run_snapshot  # heavy: after the cheap checks
+        from pipeline.snapshot import load_credentials
 
         credentials = load_credentials(config)
         check_storage(config)
@@ -172,7 +173,7 @@ def renormalize_command(args: argparse.Namespace) -> int:
         config = load_usable_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
-    from pipeline.snapshot import renormalize
+    from pipeline.flow import renormalize
     try:
         done = renormalize(config, None if args.all else args.snapshot)
     except KeyError as exc:

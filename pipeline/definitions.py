@@ -11,15 +11,17 @@ import dagster as dg
 
 from pipeline.assets.maintenance import compaction_definitions
 from pipeline.assets.reports import pool_history, report_definitions
-from pipeline.assets.resources import resources_from_env
+from pipeline.assets.resources import resources_for, resources_from_env
 from pipeline.assets.schedules import snapshot_job, snapshot_schedule
-from pipeline.assets.snapshot import inventory_catalog, pool_tables, raw_snapshot
+from pipeline.assets.snapshot import inventory_catalog, pool_tables, raw_snapshot, renormalize_job
 from pipeline.config import DEFAULT_CRON, ConfigError, Reports, load_config
 
 CONFIG_ENV = "POOLSCOPE_CONFIG"
 
 
-def build_definitions(config_path: str | None = None) -> dg.Definitions:
+def build_definitions(config_path: str | None = None, *, bind: bool = False) -> dg.Definitions:
+    """The code location's definitions. `bind`: resources read `config_path` itself (an in-process run of
+    pipeline/runner.py), instead of the file POOLSCOPE_CONFIG names when a run starts."""
     cron, tz, start = DEFAULT_CRON, "UTC", Reports().start_date
     if config_path:
         try:
@@ -31,9 +33,9 @@ def build_definitions(config_path: str | None = None) -> dg.Definitions:
     compaction, compaction_job, compaction_schedule = compaction_definitions(start)
     return dg.Definitions(
         assets=[raw_snapshot, pool_tables, inventory_catalog, pool_history, *report_assets, compaction],
-        jobs=[snapshot_job, reports_job, compaction_job],
+        jobs=[snapshot_job, renormalize_job, reports_job, compaction_job],
         schedules=[snapshot_schedule(cron, tz), reports_schedule, compaction_schedule],
-        resources=resources_from_env(CONFIG_ENV),
+        resources=resources_for(config_path) if bind and config_path else resources_from_env(CONFIG_ENV),
     )
 
 

@@ -82,7 +82,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.simulator import run_simulator
-    from pipeline.snapshot import run_snapshot
+    from pipeline.flow import run_snapshot
 
     try:
         env_credentials = AkSkCredentials.from_env() if args.env_credentials else None

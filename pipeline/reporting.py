@@ -136,28 +136,39 @@ def _hours(hours: float) -> str:
 
 
 def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None) -> DayReports:
-    """Compute one day's reports, through the gate, and store them as that day's partition."""
+    """Compute one day's reports, through the gate, store them as that day's partition and rebuild the catalog
+    (the Dagster partition of a day, backfills included)."""
+    with writer_lock(layout, wait_s=LOCK_WAIT_S):
+        con = _catalog(layout)
+        try:
+            done = store_days(layout, con, [day], period_hours=period_hours, prices=prices)
+        finally:
+            con.close()
+        refresh_catalog(layout)
+    return done[day]
+
+
+def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date], *, period_hours: float = 1.0,
+               prices: Path | None = None) -> dict[date, DayReports]:
+    """Each day's reports, through the gate, read from `con` (the catalog, or views over the lake) and stored as
+    that day's partition, each file by rename. The caller holds the writer lock and rebuilds the catalog."""
     from pipeline.lake.reports import build_reports
 
-    with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        excluded = gate(layout)
+    excluded = gate(layout)
+    out = {}
+    for day in days:
         work = _work_dir(layout, "reports")
         try:
-            con = _catalog(layout)
-            try:
-                rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices,
-                                     exclude=excluded)
-                coverage = report_coverage(layout, con, day, day, excluded, period_hours=period_hours)
-            finally:
-                con.close()
+            rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices, exclude=excluded)
+            coverage = report_coverage(layout, con, day, day, excluded, period_hours=period_hours)
             for f in work.glob("*.parquet"):
                 dest = layout.lake / "reports" / f.stem / f"day={day.isoformat()}.parquet"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(f, dest)
         finally:
             discard(work)
-        refresh_catalog(layout)
-    return DayReports(day, rows, coverage)
+        out[day] = DayReports(day, rows, coverage)
+    return out
 
 
 def snapshot_days(layout: Layout) -> list[date]:

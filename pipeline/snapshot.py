@@ -1,8 +1,8 @@
-"""One snapshot, end to end: land -> stage (normalize) -> check -> publish (commit + catalog).
+"""The work inside the snapshot steps: fetch and land, normalize a sealed raw set into table files (with the
+run-level tables fetches, snapshots and flavors), check, commit, rebuild the catalog.
 
-The CLI runs the steps in one go under the writer lock; Dagster runs the same functions as assets. Every step
-after landing reads only the sealed raw set, which is why `renormalize` rebuilds any snapshot from its
-landing with the very same code.
+The sequence of the steps lives in pipeline/flow.py, and only there. Every step after landing reads only the
+sealed raw set, which is why `renormalize` rebuilds any snapshot from its landing with the very same code.
 """
 
 import asyncio
@@ -27,15 +27,14 @@ from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.normalize import BodyRef, normalize, rejected_count
-from pipeline.lake.space import StorageFullError, check_free_space, no_space
-from pipeline.lake.store import Manifest, clean_debris, collect_garbage, commit, read_manifests, writer_lock
+from pipeline.lake.space import check_free_space
+from pipeline.lake.store import Manifest, clean_debris, commit
 from pipeline.modelarts import Credentials
 from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
 
 log = logging.getLogger(__name__)
 
 POOL_SOURCES = ("list_pools", "show_pool")
-EXIT_CODES = {"complete": 0, "partial": 3, "failed": 1}
 OnCall = Callable[[CallRecord], None]
 
 
@@ -58,25 +57,6 @@ class Staged:
     @property
     def files(self) -> dict[str, Path]:
         return {p.stem: p for p in self.out_dir.glob("*.parquet")}
-
-
-@dataclass
-class SnapshotResult:
-    snapshot_id: str
-    status: str
-    targets: int
-    targets_ok: int
-    targets_failed: int
-    pools: int
-    rejected: int
-    rows: dict[str, int]
-    errors_by_code: dict[str, int]
-    checks: list[CheckOutcome]
-    manifest: Manifest
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
 
 
 def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -> Credentials:
@@ -279,78 +259,3 @@ def prepare_write(layout: Layout, config: Config) -> None:
     (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
     clean_debris(layout)
     check_free_space(layout.root, config.storage.min_free_mb)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------------------------- whole runs
-
-
-def run_snapshot(
-    config: Config,
-    *,
-    credentials: Credentials | None = None,
-    snapshot_at: datetime | None = None,
-    on_call: OnCall | None = None,
-    on_plan: Callable[[int], None] | None = None,
-    lock_wait_s: float = 0.0,
-) -> SnapshotResult:
-    """Take one snapshot. `snapshot_at` defaults to now (UTC, whole seconds); re-using an id replaces it."""
-    credentials = credentials or load_credentials(config)
-    layout = Layout(config.root)
-    with writer_lock(layout, wait_s=lock_wait_s):
-        prepare_write(layout, config)
-        staged = None
-        try:
-            snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call, on_plan)
-            staged = stage(layout, raw_dir, snapshot_id)
-            checks = check(staged)
-            manifest = commit_staged(layout, staged, checks)
-        except BaseException as exc:
-            if staged is not None:
-                discard(staged.out_dir)  # at once: on a full disk, its space is wanted back
-            reason = no_space(exc)
-            if reason is None:
-                raise
-            raise StorageFullError(f"storage {layout.root}: {reason}; nothing committed") from exc
-        # Committed: from here on a failure leaves the data safe and the catalog stale, and says so.
-        try:
-            refresh_catalog(layout)
-        except (OSError, duckdb.Error) as exc:
-            raise CatalogNotRefreshed(snapshot_id, staged.status, no_space(exc) or _first_line(exc)) from exc
-        # After the new catalog is in place: a catalog left stale by a crashed run may name files that are no
-        # longer live, and must be replaced before they can be removed.
-        try:
-            collect_garbage(layout)
-        except OSError as exc:
-            log.warning("snapshot %s: garbage collection skipped (the next run retries): %s", snapshot_id, exc)
-    for c in checks:
-        if not c.passed:
-            log.warning("check %s failed for snapshot %s: %s", c.name, snapshot_id, c.summary)
-    return SnapshotResult(
-        snapshot_id=snapshot_id, status=staged.status, targets=staged.targets, targets_ok=staged.targets_ok,
-        targets_failed=staged.targets_failed, pools=staged.rows.get("pools", 0),
-        rejected=staged.rejected, rows=staged.rows,
-        errors_by_code=staged.errors_by_code, checks=checks, manifest=manifest,
-    )
-
-
-def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait_s: float = 0.0) -> list[str]:
-    """Rebuild committed snapshots' tables from their raw sets (all when `snapshot_ids` is None)."""
-    layout = Layout(config.root)
-    done = []
-    with writer_lock(layout, wait_s=lock_wait_s):
-        manifests = {m.snapshot_id: m for m in read_manifests(layout)}
-        wanted = sorted(manifests) if snapshot_ids is None else snapshot_ids
-        missing = [sid for sid in wanted if sid not in manifests]
-        if missing:
-            raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
-        for sid in wanted:
-            staged = stage(layout, layout.root / manifests[sid].raw_dir, sid)
-            commit_staged(layout, staged, check(staged))
-            done.append(sid)
-        refresh_catalog(layout)
-    return done

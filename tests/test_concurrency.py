@@ -13,7 +13,7 @@ from lakekit import query_catalog
 from pipeline.config import load_config
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
-from pipeline.snapshot import run_snapshot
+from pipeline.flow import run_snapshot
 from test_cli import POOLSCOPE, cli_env, AK, SK
 
 START = datetime(2026, 11, 1, 20, tzinfo=timezone.utc)

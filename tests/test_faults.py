@@ -22,7 +22,7 @@ from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
 from pipeline.reporting import refresh_history
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
-from pipeline.snapshot import run_snapshot
+from pipeline.flow import run_snapshot
 
 AK, SK = "AKFAULTSTEST00000001", "faults-test-sk-0123456789abcdefghijklmn"
 PROJECTS = int(os.environ.get("POOLSCOPE_SOAK_PROJECTS", "200"))  # `make soak` raises it

@@ -19,7 +19,7 @@ from lakekit import flavor_doc, pool_doc, query_catalog
 from modelarts.scripted_server import Received, Reply, ScriptedServer, deep_json, error_reply, gzip_bomb
 from pipeline.config import load_config
 from pipeline.modelarts import AkSkCredentials, ModelArtsClient, ModelArtsError
-from pipeline.snapshot import run_snapshot
+from pipeline.flow import run_snapshot
 from secretkit import echoes, recoverable
 
 AK, SK = "AKHOSTILE00000000001", "hostile-sk-0123456789abcdefghijklmnopq"

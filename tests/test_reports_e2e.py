@@ -23,7 +23,7 @@ from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
 from pipeline.reporting import build_day, gate
 from pipeline.simulator import SimulatorConfig, run_simulator
-from pipeline.snapshot import run_snapshot
+from pipeline.flow import run_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 AK, SK = "AKREPORTSE2E0000001X", "reports-e2e-sk-0123456789abcdefghijklm"

@@ -5,7 +5,8 @@ from datetime import date
 import dagster as dg
 
 from pipeline.assets.resources import LakeResource
-from pipeline.assets.snapshot import LOCK_WAIT_S, TABLES as SNAPSHOT_TABLES
+from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
+from pipeline.flow import LOCK_WAIT_S
 from pipeline.lake.compaction import compact_lake
 
 MAINTENANCE_GROUP = "maintenance"

@@ -14,7 +14,8 @@ from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.lake.docs import table_docs
 from pipeline.lake.history_store import history_sources
 from pipeline.lake.reports import REPORTS
-from pipeline.reporting import HISTORY_TABLES, build_day, export, refresh_history
+from pipeline import flow
+from pipeline.reporting import HISTORY_TABLES, build_day, export
 
 HISTORY_GROUP = "history"
 REPORTS_GROUP = "reports"
@@ -27,8 +28,11 @@ REPORTS_GROUP = "reports"
 def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
     """pool_changes and pool_versions, moved forward by every committed snapshot not folded in yet."""
     layout = lake.layout()
-    rows = refresh_history(layout)
-    context.log.info(", ".join(f"{t}: {n} rows" for t, n in rows.items()))
+    result = flow.history(layout)
+    rows = result.rows
+    context.log.info(", ".join(f"{t}: {n} rows" for t, n in rows.items())
+                     + (f"; folded {len(result.folded)} snapshot(s)" if result.folded else "")
+                     + (f"; rebuilt: {result.rebuilt}" if result.rebuilt else ""))
     sources = history_sources(layout)
     for table in HISTORY_TABLES:
         yield dg.MaterializeResult(asset_key=table, metadata=table_metadata(

@@ -1,33 +1,41 @@
-"""The snapshot assets: raw landing -> normalized tables (with blocking checks) -> DuckDB catalog.
+"""The snapshot assets: raw landing -> normalized tables (with blocking checks) -> history -> DuckDB catalog.
 
-They call the same functions as `poolscope snapshot` (pipeline/snapshot.py), step by step.
+Each asset runs steps of pipeline/flow.py, in its order; `poolscope snapshot` runs this very job in process
+(pipeline/runner.py), so the CLI and Dagster share one path.
 """
 
 import dagster as dg
 
+from datetime import datetime
+
+from pipeline import flow
 from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource, ModelArtsResource
 from pipeline.lake.checks import CHECKS, check_description
 from pipeline.lake.docs import table_docs
-from pipeline.lake.layout import Layout
+from pipeline.lake.layout import Layout, snapshot_at_of
 from pipeline.lake.normalize import TABLES as POOL_TABLES
-from pipeline.lake.space import check_free_space
-from pipeline.lake.store import LakeBusyError, read_manifests, writer_lock
-from pipeline.snapshot import check, commit_staged, land, prepare_write, refresh_catalog, stage
+from pipeline.lake.store import read_manifests
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
-LOCK_WAIT_S = 900.0
+SNAPSHOT_AT_TAG = "poolscope/snapshot_at"  # set by an in-process caller (the CLI, the demo's clock)
 
 
-def _progress_logger(context: dg.AssetExecutionContext):
+def _progress_logger(context: dg.AssetExecutionContext, hooks: flow.RunHooks):
+    """Counts in the Dagster log (about ten lines per run), and the in-process caller's callbacks (a progress
+    bar) when there is one."""
     state = {"total": 0, "done": 0, "errors": 0, "next": 0}
 
     def on_plan(total: int) -> None:
         state["total"] = total
         context.log.info(f"fetching {total} call(s)")
+        if hooks.on_plan:
+            hooks.on_plan(total)
 
     def on_call(record) -> None:
+        if hooks.on_call:
+            hooks.on_call(record)
         if record.call not in ("list_pools", "show_pool"):
             return
         state["done"] += 1
@@ -48,23 +56,12 @@ def _progress_logger(context: dg.AssetExecutionContext):
 )
 def raw_snapshot(context: dg.AssetExecutionContext, modelarts: ModelArtsResource) -> dg.Output[dict]:
     config = modelarts.config()
-    credentials = modelarts.credentials()
-    snapshot_at = None
-    scheduled = context.run.tags.get("dagster/scheduled_execution_time")
-    if scheduled:
-        from datetime import datetime
-
-        snapshot_at = datetime.fromisoformat(scheduled)
-    layout = Layout(config.root)
-    # Crashed runs' debris, then the free-space check (StorageFullError). Landing never waits for the lock: when
-    # another writer holds it, that writer cleans up, and only the free space is checked here.
-    try:
-        with writer_lock(layout):
-            prepare_write(layout, config)
-    except LakeBusyError:
-        check_free_space(layout.root, config.storage.min_free_mb)
-    on_plan, on_call = _progress_logger(context)
-    snapshot_id, raw_dir = land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
+    hooks = flow.hooks()
+    credentials = hooks.credentials or modelarts.credentials()
+    when = context.run.tags.get(SNAPSHOT_AT_TAG) or context.run.tags.get("dagster/scheduled_execution_time")
+    snapshot_at = datetime.fromisoformat(when) if when else None
+    on_plan, on_call = _progress_logger(context, hooks)
+    snapshot_id, raw_dir = flow.land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
     calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))
     return dg.Output(
         {"snapshot_id": snapshot_id, "raw_dir": str(raw_dir)},
@@ -87,11 +84,10 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
 
     layout = lake.layout()
     snapshot_id, raw_dir = raw_snapshot["snapshot_id"], Path(raw_snapshot["raw_dir"])
-    staged = stage(layout, raw_dir, snapshot_id)
-    outcomes = check(staged)
+    staged = flow.normalize(layout, raw_dir, snapshot_id)
+    outcomes = flow.check(staged)
     metadata = {t: table_metadata(p, table_docs().get(t), staged.rows.get(t, 0)) for t, p in staged.files.items()}
-    with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        manifest = commit_staged(layout, staged, outcomes)
+    manifest = flow.commit(layout, staged, outcomes).manifest
     context.log.info(
         f"snapshot {snapshot_id}: {staged.status}, {staged.targets_ok}/{staged.targets} target(s) ok, "
         f"{staged.rows.get('pools', 0)} pool(s), {staged.rejected} rejected document(s)"
@@ -119,18 +115,80 @@ def _jsonable(rows: list[dict]) -> list[dict]:
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb"},
-    deps=[dg.AssetKey(t) for t in TABLES],
-    description="inventory.duckdb: documented views over every committed snapshot of the lake. Rebuilt whole and "
-    "swapped in atomically, so an open reader is never blocked and never sees half a snapshot.",
+    deps=[dg.AssetKey(t) for t in (*TABLES, "pool_changes", "pool_versions")],
+    description="inventory.duckdb: documented views over every committed snapshot of the lake, the history and the "
+    "daily reports (the latest snapshot's day and the day before are recomputed first). Rebuilt whole and swapped "
+    "in atomically, so an open reader is never blocked and never sees half a snapshot. Then files nothing names "
+    "any more are removed.",
 )
 def inventory_catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    config = lake.config()
     layout: Layout = lake.layout()
-    with writer_lock(layout, wait_s=LOCK_WAIT_S):
-        path = refresh_catalog(layout)
     manifests = read_manifests(layout)
+    latest = manifests[-1] if manifests else None
+    days = flow.report_days(snapshot_at_of(latest.snapshot_id)) if latest else []
+    reports = flow.reports(layout, config, days) if days else {}
+    path = flow.catalog(layout)
+    flow.cleanup(layout)
+    _record_report_partitions(context, reports, config.reports.start_date)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(path)),
         "snapshots": len(manifests),
-        "latest_snapshot": manifests[-1].snapshot_id if manifests else "",
+        "latest_snapshot": latest.snapshot_id if latest else "",
+        "report_days": dg.MetadataValue.json([d.isoformat() for d in days]),
         "open_with": dg.MetadataValue.md(f"```\nduckdb -readonly {path}\n```"),
     })
+
+
+def _record_report_partitions(context: dg.AssetExecutionContext, reports: dict, start) -> None:
+    """The report days this run stored are those days' partitions of the report assets: record them as
+    materializations, so the UI shows them filled (days before the partitions' start, reports.start_date, are
+    no partition and are left out)."""
+    from pipeline.lake.reports import REPORTS
+
+    for day, result in reports.items():
+        if day < start:
+            continue
+        for name in REPORTS:
+            context.log_event(dg.AssetMaterialization(
+                asset_key=name, partition=day.isoformat(),
+                metadata={"rows": result.rows.get(name, 0), "coverage_complete": result.coverage.complete,
+                          "by": "inventory_catalog (snapshot job)"}))
+
+
+class RenormalizeConfig(dg.Config):
+    snapshot_ids: list[str] = []  # committed snapshot ids to rebuild
+    all: bool = False  # every committed snapshot instead
+
+
+@dg.op(description="Rebuild committed snapshots' tables from their raw landing (normalize, check, commit), e.g. "
+                   "after a parser fix.")
+def renormalized_tables(context: dg.OpExecutionContext, config: RenormalizeConfig, lake: LakeResource) -> list[str]:
+    layout = lake.layout()
+    manifests = {m.snapshot_id: m for m in read_manifests(layout)}
+    wanted = sorted(manifests) if config.all else list(config.snapshot_ids)
+    missing = [sid for sid in wanted if sid not in manifests]
+    if missing:
+        raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
+    for n, sid in enumerate(wanted, 1):
+        staged = flow.normalize(layout, layout.root / manifests[sid].raw_dir, sid)
+        flow.commit(layout, staged, flow.check(staged))
+        context.log.info(f"renormalized {sid} ({n}/{len(wanted)}): {staged.rows.get('pools', 0)} pool(s)")
+    return wanted
+
+
+@dg.op(description="After renormalizing: the history, the latest snapshot's report days, the catalog, cleanup.")
+def renormalized_catalog(context: dg.OpExecutionContext, lake: LakeResource, renormalized: list[str]) -> None:
+    config, layout = lake.config(), lake.layout()
+    flow.history(layout)
+    manifests = read_manifests(layout)
+    if manifests:
+        flow.reports(layout, config, flow.report_days(snapshot_at_of(manifests[-1].snapshot_id)))
+    flow.catalog(layout)
+    flow.cleanup(layout)
+
+
+@dg.job(description="Rebuild snapshots' tables from the raw landing (config: snapshot_ids, or all), then the "
+                    "history and the catalog. `poolscope renormalize` runs this job.")
+def renormalize_job():
+    renormalized_catalog(renormalized_tables())

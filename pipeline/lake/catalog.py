@@ -84,6 +84,19 @@ def _sources(layout: Layout) -> dict[str, str]:
     return out
 
 
+def lake_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the catalog's views over the lake as committed now (no comments, no file):
+    for a step that reads the lake before the catalog file is rebuilt (the reports of a snapshot's days)."""
+    con = duckdb.connect(":memory:")
+    try:
+        for table, select in sorted(_sources(layout).items()):
+            con.execute(f"CREATE VIEW {quote_ident(table)} AS {select}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
     """Write a new catalog from the manifests and the derived files, and swap it in. Returns its path."""
     sources = _sources(layout)

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -40,15 +41,24 @@ class LakeBusyError(RuntimeError):
 
 
 @contextmanager
-def writer_lock(layout: Layout, wait_s: float = 0.0) -> Iterator[None]:
+def writer_lock(layout: Layout, wait_s: float = 0.0, *, for_steps: bool = False) -> Iterator[None]:
     """One writer per storage root. Waits up to `wait_s`, then raises LakeBusyError with a clear message.
 
     flock is released by the kernel when the holder dies, so a kill -9 never leaves the lake locked. The
     holder also keeps its lease (pipeline/lake/lease.py) in the lock file: flock does not reach across hosts on
     every shared file system, so a fresh lease of a writer on another host counts as held too. A stale one
     (a crashed host's, or a dead local pid's) is taken over.
+
+    `for_steps`: the steps this thread runs while holding it (a Dagster run in process) take it again at once.
     """
     layout.ensure()
+    key = os.path.realpath(layout.lock)
+    held = _held_locks()
+    if key in held:
+        # Taken `for_steps` by this thread: `poolscope snapshot` holds the lock around its whole in-process Dagster
+        # run (pipeline/runner.py), whose steps take it again, as they must when Dagster runs them on its own.
+        yield
+        return
     fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_s
     token = None
@@ -72,11 +82,26 @@ def writer_lock(layout: Layout, wait_s: float = 0.0) -> Iterator[None]:
                 ) from None
             time.sleep(0.2)
         token = hold_lock_lease(fd)
-        yield
+        if for_steps:
+            held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
     finally:
         if token is not None:
             release_lock_lease(fd, token)
         os.close(fd)  # closing the descriptor drops the lock
+
+
+_THREAD = threading.local()
+
+
+def _held_locks() -> set[str]:
+    """The writer locks this thread holds (real paths of their lock files)."""
+    if not hasattr(_THREAD, "held"):
+        _THREAD.held = set()
+    return _THREAD.held
 
 
 def _remote_holder(fd: int) -> Lease | None:

@@ -29,7 +29,7 @@ from pipeline.lake.store import (
 )
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import SimulatorConfig, run_simulator
-from pipeline.snapshot import renormalize, run_snapshot
+from pipeline.flow import renormalize, run_snapshot
 
 AK, SK = "AKCOMPACTIONTEST0001", "compaction-test-sk-0123456789abcdefghij"
 START = datetime(2026, 11, 1, 18, tzinfo=timezone.utc)

@@ -38,7 +38,8 @@ from pipeline.lake.store import live_files, read_manifests, writer_lock
 from pipeline.modelarts import AkSkCredentials
 from pipeline.reporting import refresh_history
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
-from pipeline.snapshot import check, commit_staged, run_snapshot, stage
+from pipeline.flow import run_snapshot
+from pipeline.snapshot import check, commit_staged, stage
 
 R = "cn-north-4"
 JSON_COLUMNS = ("before", "after", "content")

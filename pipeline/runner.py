@@ -1,0 +1,65 @@
+"""Running poolscope's Dagster jobs in process, on the persistent Dagster instance.
+
+`poolscope snapshot`, `renormalize` and `demo` do not sequence steps themselves: they run the code location's
+jobs (pipeline/definitions.py) here, so every run, materialization and check result lands in the same instance
+`poolscope dev` / `dagster dev` shows.
+
+The instance lives in DAGSTER_HOME when that is set, else in `<storage root>/dagster`, created on first use with
+a dagster.yaml that turns telemetry and the first-launch modal off. Dagster's own console log is kept at ERROR
+for these runs: the CLI prints its own one-line outcome and progress bar, and the full event log is in the
+instance.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.config import Config
+from pipeline.flow import RunHooks, reset_hooks, set_hooks
+
+INSTANCE_YAML = """\
+# Written by poolscope (pipeline/runner.py) on first use; edit freely, it is not rewritten.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def dagster_home(config: Config) -> Path:
+    """Where the instance lives: DAGSTER_HOME if set, else <storage root>/dagster."""
+    env = os.environ.get("DAGSTER_HOME")
+    return Path(env) if env else config.root / "dagster"
+
+
+def ensure_home(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+        tmp.write_text(INSTANCE_YAML, encoding="utf-8")
+        os.replace(tmp, settings)
+    return home
+
+
+def instance(config: Config) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(ensure_home(dagster_home(config))))
+
+
+def run_job(config: Config, job_name: str, *, tags: dict[str, str] | None = None, run_config: dict | None = None,
+            hooks: RunHooks | None = None, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
+    """Run one job of the code location in process; a failing step re-raises its own exception."""
+    from pipeline.definitions import build_definitions
+
+    defs = build_definitions(str(config.path), bind=True)
+    job = defs.resolve_job_def(job_name)
+    token = set_hooks(hooks)
+    try:
+        with instance(config) as inst:
+            return job.execute_in_process(
+                instance=inst, tags={"poolscope/started_by": "cli", **(tags or {})},
+                run_config={**QUIET, **(run_config or {})}, partition_key=partition_key)
+    finally:
+        reset_hooks(token)
