@@ -293,3 +293,35 @@ def test_a_repeated_key_reads_its_last_value_like_the_sdk(tmp_path):
              if c["call"] == "list_pools"}
     assert (calls[rep]["repeated_keys"], calls[GOOD]["repeated_keys"]) == (True, False)
     assert (raw / calls[rep]["body_file"]).read_bytes() == body
+
+
+def test_a_bad_byte_and_a_nan_count_reject_only_their_documents(tmp_path):
+    """One listing holds a pool whose description has a byte that is not UTF-8, a pool whose count is NaN, and a
+    sound pool. Before: the bad byte made the whole listing truncated_json, retried and lost (and NaN was stored
+    as a NULL count). Now the listing is one ok call, the sound pool is in the catalog, the two others are
+    rejected_documents rows naming why, and the neighbour project is untouched."""
+    mixed = "b4d0" + "0" * 28
+    fine = json.dumps(pool_doc("pool-fine", available={"modelarts.vm.cpu.8u": 2}))
+    utf8 = json.dumps(pool_doc("pool-utf8", annotations={"os.modelarts/description": "@@"})).replace("@@", "\udcff")
+    nan = json.dumps(pool_doc("pool-nan", available={"modelarts.vm.cpu.8u": 7})).replace('"count": 7', '"count": NaN')
+    body = ('{"apiVersion":"v2","kind":"PoolList","items":[' + ",".join([utf8, nan, fine]) + "]}").encode(
+        "utf-8", "surrogateescape")  # U+DCFF: the lone byte 0xff
+    assert b"\xff" in body and b'"count": NaN' in body
+    with ScriptedServer(gateway({mixed: Reply(200, body), GOOD: Reply(200, GOOD_POOLS)})) as srv:
+        write_config(tmp_path, srv.url, [mixed, GOOD])
+        proc = subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--no-progress"],
+                              cwd=tmp_path, env=cli_env(AK, SK), capture_output=True, text=True, timeout=300)
+        served = [r.path for r in srv.requests]
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert served.count(f"/v2/{mixed}/pools") == 1  # read once: not taken for a cut body
+    db = tmp_path / "data" / "inventory.duckdb"
+    assert fetch_rows(db)[mixed][:3] == ["ok", "ok", 200]
+    assert query_catalog(db, "SELECT project_id, pool_id FROM pools ORDER BY 1, 2") == [
+        [GOOD, "pool-good-1"], [GOOD, "pool-good-2"], [mixed, "pool-fine"]]
+    assert query_catalog(db, "SELECT item_index, pool_id, reason, severity FROM rejected_documents ORDER BY 1") == [
+        [0, None, "item is not valid UTF-8 text", "error"],
+        [1, "pool-nan", "invalid count at spec.resources[].count: not an integer in 0..2147483647",
+         "error"]]
+    assert query_catalog(db, "SELECT rejected_documents FROM snapshots") == [[2]]
+    assert query_catalog(db, "SELECT count(*) FROM pool_capacity WHERE count IS NULL") == [[0]]
+    assert proc.returncode == 0 and "rejected documents: 2" in proc.stdout  # complete: every target was read
