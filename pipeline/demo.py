@@ -2,7 +2,10 @@
 
 The demo runs the simulator in-process, takes hourly snapshots on its simulated clock (so the history has
 real changes in it: scaling, new and deleted pools, driver upgrades, billing changes) and prints what it made.
-`dev` serves the same simulated fleet again and opens the Dagster UI on the demo's config.
+The simulated clock ends where the wall clock is: the N snapshots are those of the last N hours. Each snapshot
+is a run of the Dagster snapshot job on the demo's Dagster instance (<out>/data/dagster).
+`dev` opens the Dagster UI on that instance, with the simulated fleet served as it is at this hour (the
+demo's last state, evolved by the hours since), so a Materialize adds the next snapshot, not fake churn.
 """
 
 import argparse
@@ -12,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -54,6 +58,9 @@ def add_parsers(sub) -> None:
     d.add_argument("--projects", type=int, default=DEMO_PROJECTS)
     d.add_argument("--pools-per-project", type=int, default=DEMO_POOLS)
     d.add_argument("--seed", type=int, default=DEMO_SEED)
+    d.add_argument("--start", type=_moment, metavar="TIME",
+                   help="the first snapshot's time, UTC, e.g. 2026-11-01T00:00:00Z (default: so that the last "
+                        "snapshot is the last whole hour)")
     # For tests: the simulator accepts, and the client signs with, HUAWEICLOUD_SDK_AK/SK instead of the demo
     # pair (a canary credential run through the whole demo). Hidden: a user's real keys have no business here.
     d.add_argument("--env-credentials", action="store_true", help=argparse.SUPPRESS)
@@ -65,14 +72,28 @@ def add_parsers(sub) -> None:
     v.set_defaults(func=dev_command)
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time (e.g. 2026-11-01T00:00:00Z): {text!r}") from None
+    return moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
 def _simulator_config(args_or_meta: dict, port: int = 0, credentials: AkSkCredentials | None = None):
     from pipeline.simulator import Faults, SimulatorConfig
 
     # A little trouble, as in real life: one project the demo credential may not read, and rare 5xx that the
     # client retries. Failures are data: they show up in `fetches` and as partial snapshots.
+    # A demo folder from an older version has no start: the simulator's default.
+    start = {"start": datetime.fromisoformat(args_or_meta["start"])} if args_or_meta.get("start") else {}
     return SimulatorConfig(
         projects=args_or_meta["projects"], pools_per_project=args_or_meta["pools_per_project"],
-        seed=args_or_meta["seed"], port=port,
+        seed=args_or_meta["seed"], port=port, **start,
         ak=credentials.ak if credentials else None, sk=credentials.sk if credentials else None,
         faults=Faults(forbidden_projects=1, error_rate=0.03, seed=args_or_meta["seed"]),
     )
@@ -91,7 +112,9 @@ def demo_command(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"projects": args.projects, "pools_per_project": args.pools_per_project, "seed": args.seed}
+    start = _hour(args.start) if args.start else _hour(datetime.now(timezone.utc)) - timedelta(hours=args.snapshots)
+    meta = {"projects": args.projects, "pools_per_project": args.pools_per_project, "seed": args.seed,
+            "start": start.isoformat(), "snapshots": args.snapshots}
     started = time.perf_counter()
     statuses: dict[str, int] = {}
     with run_simulator(_simulator_config(meta, credentials=env_credentials)) as sim:
@@ -176,9 +199,14 @@ def dev_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError):
         print(f"poolscope: no demo in {out}: run `make demo` first", file=sys.stderr)
         return 2
-    home = out / "dagster_home"
-    home.mkdir(exist_ok=True)
+    from pipeline.runner import dagster_home, ensure_home
+
+    home = ensure_home(dagster_home(load_config(config_path)))
     with run_simulator(_simulator_config(meta, port=meta["port"])) as sim:
+        # The fleet as it is now: the demo's last state, evolved by the hours since (never behind the demo).
+        if meta.get("start"):
+            since = (_hour(datetime.now(timezone.utc)) - datetime.fromisoformat(meta["start"])) // timedelta(hours=1)
+            sim.advance(hours=max(int(meta.get("snapshots", 0)), since))
         env = dict(os.environ)
         # The simulator's pair, always: a user's real keys (if set) must not be sent to the simulator.
         for name in [k for k in env if k.startswith("HUAWEICLOUD_SDK_")]:

@@ -12,7 +12,8 @@ from pipeline.simulator import DEMO_AK, DEMO_SK
 
 def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
     env = cli_env()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--snapshots", "4"],
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "demo", "--out", "demo", "--snapshots", "4",
+                           "--start", "2026-11-01T00:00:00Z"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -34,7 +34,9 @@ def test_asset_graph_is_pinned():
                            "pool_job_flavors", "rejected_documents"}
     for table in TABLES:
         assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
-    assert graph.get(dg.AssetKey("inventory_catalog")).parent_keys == {dg.AssetKey(t) for t in TABLES}
+    # The flow's order (pipeline/flow.py): land -> normalize/check/commit -> history -> reports/catalog/cleanup.
+    assert graph.get(dg.AssetKey("inventory_catalog")).parent_keys == {
+        dg.AssetKey(t) for t in (*TABLES, "pool_changes", "pool_versions")}
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == {(table, name) for name, table in CHECKS.items()}
     assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
@@ -53,8 +55,10 @@ def test_asset_graph_is_pinned():
     assert compaction.parent_keys == {dg.AssetKey(t) for t in TABLES}
     assert compaction.partitions_def.get_partition_keys()[0] == "2026-01-01"
     assert defs.resolve_schedule_def("compaction_schedule").cron_schedule == "30 0 * * *"
-    assert set(defs.resolve_job_def("snapshot_job").asset_layer.selected_asset_keys) >= {
-        dg.AssetKey("pool_changes"), dg.AssetKey("inventory_catalog")}
+    assert set(defs.resolve_job_def("snapshot_job").asset_layer.selected_asset_keys) == {
+        dg.AssetKey(k) for k in ("raw_snapshot", *TABLES, "pool_changes", "pool_versions", "inventory_catalog")}
+    assert {n.name for n in defs.resolve_job_def("renormalize_job").nodes} == {
+        "renormalized_tables", "renormalized_catalog"}
 
 
 def test_schedule_cron_comes_from_the_config(tmp_path):
