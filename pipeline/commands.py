@@ -25,7 +25,7 @@ EXIT_CATALOG_STALE = 5
 SNAPSHOT_EXIT_CODES = f"""exit codes:
   0  complete
   3  partial: some targets failed (their errors are in the fetches table)
-  1  failed: no target succeeded, another process is writing, or a storage error
+  1  failed: no target succeeded, a blocking data check failed, another process is writing, or a storage error
   2  usage or configuration error
   {EXIT_STORAGE_FULL}  storage full: below storage.min_free_mb at the start, or the disk filled up before the
      commit; nothing was committed
@@ -164,7 +164,11 @@ def snapshot_command(args: argparse.Namespace) -> int:
     if result.errors_by_code:
         codes = ", ".join(f"{code} x{n}" for code, n in result.errors_by_code.items())
         print(f"  errors by code: {codes}")
-    print(f"  catalog: {config.root / 'inventory.duckdb'}")
+    if result.blocked_by:
+        print(f"  blocking check(s) failed: {', '.join(result.blocked_by)}; committed, but the history, the "
+              "reports and the catalog were not refreshed (the next snapshot does it)")
+    else:
+        print(f"  catalog: {config.root / 'inventory.duckdb'}")
     return result.exit_code
 
 

@@ -120,8 +120,11 @@ def demo_command(args: argparse.Namespace) -> int:
     with run_simulator(_simulator_config(meta, credentials=env_credentials)) as sim:
         config_path = sim.write_config(out / "poolscope.yaml", storage_root="./data")
         meta["port"] = int(sim.url.rsplit(":", 1)[1])
-        (out / "demo.json").write_text(json.dumps(meta, indent=1))
         config = load_config(config_path)
+        from pipeline.runner import dagster_home
+
+        meta["dagster_home"] = str(dagster_home(config))  # where the runs below are recorded: `dev` opens it
+        (out / "demo.json").write_text(json.dumps(meta, indent=1))
         credentials = env_credentials or AkSkCredentials(sim.ak, sim.sk)
         print(f"simulator: {sim.url} ({args.projects} projects, seed {args.seed}); config: {config_path}")
         with Progress(TextColumn("snapshots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -199,9 +202,9 @@ def dev_command(args: argparse.Namespace) -> int:
     except (OSError, ValueError):
         print(f"poolscope: no demo in {out}: run `make demo` first", file=sys.stderr)
         return 2
-    from pipeline.runner import dagster_home, ensure_home
+    from pipeline.runner import ensure_home
 
-    home = ensure_home(dagster_home(load_config(config_path)))
+    home = ensure_home(Path(meta["dagster_home"]) if meta.get("dagster_home") else out / "dagster_home")
     with run_simulator(_simulator_config(meta, port=meta["port"])) as sim:
         # The fleet as it is now: the demo's last state, evolved by the hours since (never behind the demo).
         if meta.get("start"):

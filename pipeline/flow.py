@@ -58,10 +58,14 @@ class SnapshotResult:
     errors_by_code: dict[str, int]
     checks: list[CheckOutcome]
     manifest: Manifest
+    # Blocking checks that failed ("table: check"): the snapshot is committed, but Dagster ran no step after
+    # them (history, reports, catalog); the next snapshot brings those up to date.
+    blocked_by: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        code = EXIT_CODES[self.status]
+        return code if code or not self.blocked_by else 1
 
 
 @dataclass
@@ -259,7 +263,18 @@ def run_snapshot(
         tags["poolscope/snapshot_at"] = snapshot_at.astimezone(timezone.utc).isoformat()
     layout = Layout(config.root)
     with writer_lock(layout, wait_s=lock_wait_s, for_steps=True):
-        run_job(config, "snapshot_job", tags=tags, hooks=run_hooks)
+        # Dagster 1.13 exports no public name for it.
+        from dagster._core.errors import DagsterAssetCheckFailedError
+
+        try:
+            run_job(config, "snapshot_job", tags=tags, hooks=run_hooks)
+        except DagsterAssetCheckFailedError:
+            if run_hooks.result is None:
+                raise
+            # Committed, and held back by a blocking check (every target failed, counts that do not add up):
+            # as in any Dagster run, the steps after it did not run.
+            run_hooks.result.blocked_by = [f"{c.table}: {c.name}" for c in run_hooks.result.checks
+                                           if not c.passed]
     if run_hooks.result is None:  # cannot happen: the job raises when a step fails
         raise RuntimeError("the snapshot job finished without committing a snapshot")
     return run_hooks.result

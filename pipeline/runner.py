@@ -11,6 +11,7 @@ instance.
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -44,8 +45,26 @@ def ensure_home(home: Path) -> Path:
     return home
 
 
+FULL_BYTES = 1 << 20  # below this much free space, a failure to open the instance is taken for a full disk
+
+
 def instance(config: Config) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_config(str(ensure_home(dagster_home(config))))
+    """The persistent instance. On a full disk its SQLite storage fails in several ways ("disk I/O error",
+    "database or disk is full"): that is StorageFullError, the run's one-line exit 4, before any work."""
+    from pipeline.lake.space import StorageFullError
+
+    home = dagster_home(config)
+    try:
+        return dg.DagsterInstance.from_config(str(ensure_home(home)))
+    except Exception as exc:
+        try:
+            full = shutil.disk_usage(home if home.exists() else home.parent).free < FULL_BYTES
+        except OSError:
+            full = False
+        if full:
+            raise StorageFullError(f"storage {config.root}: no space left on device (the Dagster instance "
+                                   f"{home}); nothing committed") from exc
+        raise
 
 
 def run_job(config: Config, job_name: str, *, tags: dict[str, str] | None = None, run_config: dict | None = None,

@@ -1,4 +1,5 @@
-"""kill -9 at 20 moments spread over every phase of a snapshot and of a compaction.
+"""kill -9 at 24 moments spread over every phase of a snapshot (pipeline/flow.py's steps, run as the Dagster
+snapshot job) and of a compaction.
 
 Each victim is the real CLI (a subprocess) against the simulator over HTTP. A watcher polls the storage for
 the marker a phase leaves (its work folder, the sealed raw set, the moved table files, the catalog being
@@ -49,6 +50,8 @@ def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) ->
         "landed": new_raw,
         "normalizing": lambda: glob_any(layout.tmp, "tables-*"),
         "committing": new_table_file,
+        "history": lambda: glob_any(layout.tmp, "history-*"),
+        "reports": lambda: glob_any(layout.tmp, "reports-*"),
         "catalog": lambda: glob_any(layout.root, ".inventory.*.tmp"),
         "compacting": lambda: glob_any(layout.tmp, "compact-*"),
     }
@@ -100,16 +103,16 @@ def check_consistent(layout: Layout) -> set[str]:
     return visible
 
 
-def test_kill_9_at_20_moments_never_shows_a_partial_snapshot(tmp_path):
-    # `make soak` raises the count (POOLSCOPE_SOAK_KILLS) and varies the seed; `make test` runs 20.
-    target = int(os.environ.get("POOLSCOPE_SOAK_KILLS", "20"))
+def test_kill_9_at_24_moments_never_shows_a_partial_snapshot(tmp_path):
+    # `make soak` raises the count (POOLSCOPE_SOAK_KILLS) and varies the seed; `make test` runs 24.
+    target = int(os.environ.get("POOLSCOPE_SOAK_KILLS", "24"))
     seed = int(os.environ.get("POOLSCOPE_SOAK_SEED", str(SEED)))
     rng = random.Random(seed)
     faults = Faults(latency_ms=40, jitter_ms=30, seed=seed)
     layout = Layout(tmp_path / "data")
-    phases = ["fetching", "landed", "normalizing", "committing", "catalog", "compacting"]
-    jitter = {"fetching": 0.4, "landed": 0.01, "normalizing": 0.15, "committing": 0.005, "catalog": 0.05,
-              "compacting": 0.08}
+    phases = ["fetching", "landed", "normalizing", "committing", "history", "reports", "catalog", "compacting"]
+    jitter = {"fetching": 0.4, "landed": 0.01, "normalizing": 0.15, "committing": 0.005, "history": 0.05,
+              "reports": 0.1, "catalog": 0.05, "compacting": 0.08}
     kills: dict[str, int] = {p: 0 for p in phases}
     misses = 0
     with run_simulator(SimulatorConfig(projects=16, pools_per_project=25, seed=9, ak=AK, sk=SK,

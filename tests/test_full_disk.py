@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,9 @@ def used_bytes(folder: Path) -> int:
         1 for p in folder.rglob("*") if p.is_dir())
 
 
-def snapshot(cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml"], cwd=cwd, env=cli_env(AK, SK),
-                          capture_output=True, text=True, timeout=120)
+def snapshot(cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml"], cwd=cwd,
+                          env=cli_env(AK, SK, **env), capture_output=True, text=True, timeout=120)
 
 
 def write_config(sim, tmp_path: Path, root: Path, min_free_mb: int) -> None:
@@ -84,16 +85,20 @@ def one_line(stderr: str) -> str:
 
 def test_disk_full_after_the_commit_exits_5_with_the_data_committed(tmp_path, small_fs):
     layout = Layout(small_fs / "data")
+    # The Dagster instance on another disk: this test puts the moment the disk fills inside the catalog's write,
+    # and the instance's own writes during the run would shift it. (On the full disk itself it is exit 4 at the
+    # start: the next test.)
+    snap = partial(snapshot, DAGSTER_HOME=str(tmp_path / "dagster"))
     with run_simulator(SimulatorConfig(projects=2, pools_per_project=3, seed=5, ak=AK, sk=SK)) as sim:
         write_config(sim, tmp_path, layout.root, min_free_mb=0)
-        first = snapshot(tmp_path)
+        first = snap(tmp_path)
         assert first.returncode == 0, first.stderr
         # Room for a second snapshot's data (what the first one wrote besides the catalog), and half a catalog.
         catalog = layout.catalog.stat().st_blocks * 512
         data = used_bytes(layout.lake)
         ballast = fill_to(small_fs, data + catalog // 2)
         time.sleep(1.1)  # snapshot ids have one-second resolution
-        second = snapshot(tmp_path)
+        second = snap(tmp_path)
         assert second.returncode == 5, (second.stdout, second.stderr)
         line = one_line(second.stderr)
         m = re.fullmatch(r"poolscope: snapshot (\d{8}T\d{6}Z) committed \(complete\); catalog not refreshed: "
@@ -108,7 +113,7 @@ def test_disk_full_after_the_commit_exits_5_with_the_data_committed(tmp_path, sm
         assert not list(layout.root.glob(".inventory.*")) and not list(layout.tmp.iterdir())
         ballast.unlink()
         time.sleep(1.1)
-        third = snapshot(tmp_path)
+        third = snap(tmp_path)
         assert third.returncode == 0, third.stderr
     shown = {r[0] for r in query_catalog(layout.catalog, "SELECT snapshot_id FROM snapshots")}
     assert shown == {x.snapshot_id for x in read_manifests(layout)} and sid in shown and len(shown) == 3
@@ -122,7 +127,7 @@ def test_disk_full_before_the_commit_exits_4_with_nothing_committed(tmp_path, sm
         before = [m.snapshot_id for m in read_manifests(layout)]
         ballast = fill_to(small_fs, 12 * KIB)  # not even the landing fits
         time.sleep(1.1)
-        full = snapshot(tmp_path)
+        full = snapshot(tmp_path)  # the Dagster instance too is on the full disk (the default)
         assert full.returncode == 4, (full.stdout, full.stderr)
         assert re.fullmatch(rf"poolscope: storage {re.escape(str(layout.root))}: no space left on device.*; "
                             r"nothing committed", one_line(full.stderr))

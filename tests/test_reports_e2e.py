@@ -95,9 +95,11 @@ def test_dagster_daily_partition_and_exports(lake):
     files = mats["report_exports"]["xlsx_files"].value
     assert files and Path(files[0]).is_file()
     con = duckdb.connect(str(lake / "data" / "inventory.duckdb"), read_only=True)
-    days = con.execute("SELECT DISTINCT day FROM capacity_utilization ORDER BY 1").fetchall()
+    days = con.execute("SELECT day, count(*) FROM capacity_utilization GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
-    assert [d[0] for d in days] == [date(2026, 11, 2)]
+    # Each snapshot stored its own day's and the day before's reports; the partition replaced 2026-11-02's.
+    assert [d[0] for d in days] == [date(2026, 11, 1), date(2026, 11, 2)]
+    assert dict(days)[date(2026, 11, 2)] == mats["capacity_utilization"]["dagster/row_count"].value
 
 
 GATED_DAY = date(2026, 11, 5)

@@ -11,6 +11,7 @@ they can never show a file that is not committed. Paths are absolute, so the cat
 
 import os
 from collections.abc import Mapping
+from functools import cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,14 @@ class TableDoc:
     name: str
     description: str
     columns: dict[str, str] = field(default_factory=dict)  # column -> comment
+    types: dict[str, str] = field(default_factory=dict)  # column -> SQL type, as the header documents it
+    folder: str = ""  # the sql/ folder of the file that builds it
+
+
+# Pool tables (one row per snapshot x pool x ...), each with a current_<table> view (sql/catalog/).
+POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
+               "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
+SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
 
 
 def quote_literal(text: str) -> str:
@@ -87,10 +96,11 @@ def _sources(layout: Layout) -> dict[str, str]:
 def lake_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the catalog's views over the lake as committed now (no comments, no file):
     for a step that reads the lake before the catalog file is rebuilt (the reports of a snapshot's days)."""
+    from pipeline.lake.docs import table_docs  # here: docs imports this module
+
     con = duckdb.connect(":memory:")
     try:
-        for table, select in sorted(_sources(layout).items()):
-            con.execute(f"CREATE VIEW {quote_ident(table)} AS {select}")
+        _create_views(con, _sources(layout), table_docs(), comments=False)
     except BaseException:
         con.close()
         raise
@@ -118,19 +128,75 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
 def _write_catalog(tmp: Path, sources: Mapping[str, str], docs: Mapping[str, TableDoc]) -> None:
     con = duckdb.connect(str(tmp))
     try:
-        # A table with no data yet gets no view, rather than a view that fails on first use.
-        for table in sorted(sources):
-            con.execute(f"CREATE VIEW {quote_ident(table)} AS {sources[table]}")
-            doc = docs.get(table)
-            if doc is None:
-                continue
-            con.execute(f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}")
-            present = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
-            for column, comment in {**doc.columns, "snapshot_day": SNAPSHOT_DAY_COMMENT}.items():
-                if column in present:
-                    con.execute(
-                        f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}"
-                    )
+        _create_views(con, sources, docs, comments=True)
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str], docs: Mapping[str, TableDoc], *,
+                  comments: bool) -> None:
+    # Every documented table has its view: over its files, or, before it has any, empty with the documented
+    # columns and types (a query on a young lake gets no rows, not "table does not exist").
+    for table in sorted(set(sources) | set(docs)):
+        select = sources.get(table) or _empty_select(docs[table])
+        con.execute(f"CREATE VIEW {quote_ident(table)} AS {select}")
+        if comments:
+            _comment(con, table, docs.get(table))
+    if {"pools", "pool_changes"} <= set(sources) | set(docs):
+        _current_views(con, docs if comments else {})
+
+
+def _comment(con: duckdb.DuckDBPyConnection, table: str, doc: TableDoc | None) -> None:
+    if doc is None:
+        return
+    con.execute(f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}")
+    present = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
+    for column, comment in {**doc.columns, "snapshot_day": SNAPSHOT_DAY_COMMENT}.items():
+        if column in present:
+            con.execute(f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}")
+
+
+def _empty_select(doc: TableDoc) -> str:
+    """A SELECT of no rows with the documented columns and types (VARCHAR where a type does not parse)."""
+    cols = []
+    for column in doc.columns:
+        sql_type = doc.types.get(column, "VARCHAR")
+        if not _type_ok(sql_type):
+            sql_type = "VARCHAR"
+        cols.append(f"CAST(NULL AS {sql_type}) AS {quote_ident(column)}")
+    if doc.folder == SNAPSHOT_DAY_TABLES_FOLDER:
+        cols.append("CAST(NULL AS DATE) AS snapshot_day")
+    return f"SELECT {', '.join(cols) or 'NULL AS none'} WHERE false"
+
+
+@cache
+def _type_ok(sql_type: str) -> bool:
+    probe = duckdb.connect(":memory:")
+    try:
+        probe.execute(f"SELECT CAST(NULL AS {sql_type})")
+        return True
+    except duckdb.Error:
+        return False
+    finally:
+        probe.close()
+
+
+def _current_views(con: duckdb.DuckDBPyConnection, docs: Mapping[str, TableDoc]) -> None:
+    """current_observation (sql/catalog/current_observation.sql) and a current_<table> per pool table."""
+    from pipeline.lake.docs import parse_header
+    from pipeline.sqlfiles import sql_text
+
+    text = sql_text("catalog", "current_observation")
+    con.execute(f"CREATE VIEW current_observation AS {text.strip().rstrip(';')}")
+    if docs:
+        _comment(con, "current_observation", parse_header(text, "current_observation"))
+    for table in POOL_TABLES:
+        name = f"current_{table}"
+        con.execute(f"CREATE VIEW {quote_ident(name)} AS SELECT t.* FROM {quote_ident(table)} AS t "
+                    "SEMI JOIN current_observation AS c USING (snapshot_id, region, project_id, pool_id)")
+        doc = docs.get(table)
+        if doc is not None:
+            _comment(con, name, TableDoc(name, f"The rows of {table} at each pool's latest observation, unless "
+                                               "a confirmed deletion came after it (see current_observation).",
+                                         doc.columns))

@@ -18,9 +18,10 @@ _COLUMN = re.compile(r"^--\s(\w+)\s+([A-Z][A-Z0-9_\[\]()]*(?:\s[A-Z]+)?)\s{2,}(.
 _CONTINUATION = re.compile(r"^--\s{8,}(\S.*)$")
 
 
-def parse_header(text: str, name: str) -> TableDoc:
+def parse_header(text: str, name: str, folder: str = "") -> TableDoc:
     description: list[str] = []
     columns: dict[str, str] = {}
+    types: dict[str, str] = {}
     in_columns = False
     current: str | None = None
     for line in text.splitlines():
@@ -37,13 +38,14 @@ def parse_header(text: str, name: str) -> TableDoc:
         if m:
             current = m.group(1)
             columns[current] = m.group(3).strip()
+            types[current] = m.group(2).strip()
             continue
         c = _CONTINUATION.match(line)
         if c and current:
             columns[current] += " " + c.group(1).strip()
     text_desc = " ".join(description)
     text_desc = re.sub(rf"^Table {re.escape(name)}:\s*", "", text_desc)
-    return TableDoc(name=name, description=text_desc, columns=columns)
+    return TableDoc(name=name, description=text_desc, columns=columns, types=types, folder=folder)
 
 
 FOLDERS = ("normalize", "history", "reports")
@@ -56,5 +58,5 @@ def table_docs(folders: tuple[str, ...] = FOLDERS) -> dict[str, TableDoc]:
     for folder, name in sorted((folder, name) for folder in folders for name in sql_names(folder)):
         if name.startswith("_"):
             continue
-        docs[name] = parse_header(sql_text(folder, name), name)
+        docs[name] = parse_header(sql_text(folder, name), name, folder)
     return docs
