@@ -4,7 +4,7 @@
 
 Each step is one function here, and the Dagster assets of the snapshot job are their only caller
 (pipeline/assets/snapshot.py: `raw_snapshot` lands; `pool_tables` normalizes, checks and commits; `pool_history`
-folds the history forward; `inventory_catalog` stores the reports of the snapshot's day and the day before,
+folds the history forward; `inventory_catalog` stores the reports of the snapshot's day (and the day before, at a day's first snapshot),
 rebuilds the catalog and cleans up). `poolscope snapshot`, `poolscope demo` and the tests take a snapshot by
 running that job in process against the persistent Dagster instance (`run_snapshot`, through pipeline/runner.py):
 one path, visible in the Dagster UI afterwards, whoever started it.
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 STEPS = ("land", "normalize", "check", "commit", "history", "reports", "catalog", "cleanup")
 EXIT_CODES = {"complete": 0, "partial": 3, "failed": 1}
 LOCK_WAIT_S = 900.0  # a step of a run Dagster started waits this long for another writer's step
-REPORT_DAYS = 2  # the snapshot's UTC day and the day before: in the catalog after every snapshot
+REPORT_DAYS = 2  # a snapshot's day, and the previous snapshot's day: both current in the catalog after it
 OnCall = Callable[[CallRecord], None]
 
 
@@ -163,10 +163,12 @@ def history(layout: Layout):
             return update_history(layout)
 
 
-def report_days(snapshot_at: datetime) -> list[date]:
-    """The days whose reports a snapshot taken at `snapshot_at` refreshes: its UTC day and the day before."""
-    day = snapshot_at.astimezone(timezone.utc).date()
-    return [day - timedelta(days=n) for n in range(REPORT_DAYS - 1, -1, -1)]
+def report_days(snapshot_ats: list[datetime]) -> list[date]:
+    """The days whose reports a new snapshot changes, given the times of the latest committed snapshots (oldest
+    first, the new one last): its own UTC day, and the previous snapshot's day when that was another one (the
+    first snapshot of a day closes the day before: its last hours are measured up to this one)."""
+    days = {t.astimezone(timezone.utc).date() for t in snapshot_ats[-REPORT_DAYS:]}
+    return sorted(days)
 
 
 def reports(layout: Layout, config: Config, days: list[date]) -> dict:

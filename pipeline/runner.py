@@ -10,6 +10,7 @@ for these runs: the CLI prints its own one-line outcome and progress bar, and th
 instance.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -25,6 +26,13 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# One SQLite file for every run's events instead of one per run: a snapshot run writes ~100 events, and opening
+# a per-run file for each cost ~0.8 s of a small snapshot's ~3 s.
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {events}
 """
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -40,7 +48,7 @@ def ensure_home(home: Path) -> Path:
     settings = home / "dagster.yaml"
     if not settings.exists():
         tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
-        tmp.write_text(INSTANCE_YAML, encoding="utf-8")
+        tmp.write_text(INSTANCE_YAML.format(events=json.dumps(str(home.resolve() / "history"))), encoding="utf-8")
         os.replace(tmp, settings)
     return home
 

@@ -117,7 +117,7 @@ def _jsonable(rows: list[dict]) -> list[dict]:
     kinds={"duckdb"},
     deps=[dg.AssetKey(t) for t in (*TABLES, "pool_changes", "pool_versions")],
     description="inventory.duckdb: documented views over every committed snapshot of the lake, the history and the "
-    "daily reports (the latest snapshot's day and the day before are recomputed first). Rebuilt whole and swapped "
+    "daily reports (the latest snapshot's day, and at a day's first snapshot the day before, are recomputed first). Rebuilt whole and swapped "
     "in atomically, so an open reader is never blocked and never sees half a snapshot. Then files nothing names "
     "any more are removed.",
 )
@@ -126,7 +126,7 @@ def inventory_catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> 
     layout: Layout = lake.layout()
     manifests = read_manifests(layout)
     latest = manifests[-1] if manifests else None
-    days = flow.report_days(snapshot_at_of(latest.snapshot_id)) if latest else []
+    days = flow.report_days([snapshot_at_of(m.snapshot_id) for m in manifests[-flow.REPORT_DAYS:]])
     reports = flow.reports(layout, config, days) if days else {}
     path = flow.catalog(layout)
     flow.cleanup(layout)
@@ -182,8 +182,9 @@ def renormalized_catalog(context: dg.OpExecutionContext, lake: LakeResource, ren
     config, layout = lake.config(), lake.layout()
     flow.history(layout)
     manifests = read_manifests(layout)
-    if manifests:
-        flow.reports(layout, config, flow.report_days(snapshot_at_of(manifests[-1].snapshot_id)))
+    days = flow.report_days([snapshot_at_of(m.snapshot_id) for m in manifests[-flow.REPORT_DAYS:]])
+    if days:
+        flow.reports(layout, config, days)
     flow.catalog(layout)
     flow.cleanup(layout)
 
