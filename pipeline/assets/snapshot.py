@@ -5,6 +5,7 @@ Each asset runs steps of pipeline/flow.py, in its order; `poolscope snapshot` ru
 """
 
 import dagster as dg
+import duckdb
 
 from datetime import datetime
 
@@ -86,7 +87,12 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
     snapshot_id, raw_dir = raw_snapshot["snapshot_id"], Path(raw_snapshot["raw_dir"])
     staged = flow.normalize(layout, raw_dir, snapshot_id)
     outcomes = flow.check(staged)
-    metadata = {t: table_metadata(p, table_docs().get(t), staged.rows.get(t, 0)) for t, p in staged.files.items()}
+    con = duckdb.connect(":memory:")
+    try:
+        metadata = {t: table_metadata(p, table_docs().get(t), staged.rows.get(t, 0), con=con)
+                    for t, p in staged.files.items()}
+    finally:
+        con.close()
     manifest = flow.commit(layout, staged, outcomes).manifest
     context.log.info(
         f"snapshot {snapshot_id}: {staged.status}, {staged.targets_ok}/{staged.targets} target(s) ok, "

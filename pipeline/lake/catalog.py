@@ -150,11 +150,12 @@ def _create_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str], do
 def _comment(con: duckdb.DuckDBPyConnection, table: str, doc: TableDoc | None) -> None:
     if doc is None:
         return
-    con.execute(f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}")
     present = {r[0] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}
-    for column, comment in {**doc.columns, "snapshot_day": SNAPSHOT_DAY_COMMENT}.items():
-        if column in present:
-            con.execute(f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}")
+    statements = [f"COMMENT ON VIEW {quote_ident(table)} IS {quote_literal(doc.description)}"]
+    statements += [f"COMMENT ON COLUMN {quote_ident(table)}.{quote_ident(column)} IS {quote_literal(comment)}"
+                   for column, comment in {**doc.columns, "snapshot_day": SNAPSHOT_DAY_COMMENT}.items()
+                   if column in present]
+    con.execute(";\n".join(statements))  # one call: a statement per call cost ~10 ms a table
 
 
 def _empty_select(doc: TableDoc) -> str:

@@ -94,19 +94,19 @@ def fresh(catalog: Path, work: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Three simulated days, a snapshot every 3 h; projects 2 and 3 are refused (403) now and then."""
+    """Three simulated days, a snapshot every 4 h; projects 2 and 3 are refused (403) now and then."""
     root = tmp_path_factory.mktemp("compaction")
     with run_simulator(SimulatorConfig(projects=4, pools_per_project=5, seed=7, ak=AK, sk=SK, start=START)) as sim:
         sim.write_config(root / "poolscope.yaml", storage_root="./data")
         config = load_config(root / "poolscope.yaml")
         creds = AkSkCredentials(AK, SK)
-        for n in range(18):  # 18:00 day 1 .. 15:00 day 3
+        for n in range(13):  # 18:00 day 1 .. 18:00 day 3
             if n % 4 == 1:
                 sim.inject("forbidden", count=1, project_id=sim.projects[2].id)
             if n % 5 == 2:
                 sim.inject("forbidden", count=1, project_id=sim.projects[3].id)
             run_snapshot(config, credentials=creds, snapshot_at=sim.fleet.now)
-            sim.advance(hours=3)
+            sim.advance(hours=4)
     return root, config
 
 
