@@ -33,6 +33,7 @@ import json, sys
 from pathlib import Path
 from pipeline import demo
 from pipeline.cli import build_parser
+import pipeline.runner  # dagster runs `file` at import: imported before Popen is replaced
 seen = {}
 class Recorder:
     def __init__(self, argv, **kwargs):

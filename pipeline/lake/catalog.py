@@ -128,7 +128,10 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
 def _write_catalog(tmp: Path, sources: Mapping[str, str], docs: Mapping[str, TableDoc]) -> None:
     con = duckdb.connect(str(tmp))
     try:
+        # One transaction: a commit per view and comment cost ~0.2 s of a small snapshot's run.
+        con.execute("BEGIN")
         _create_views(con, sources, docs, comments=True)
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
