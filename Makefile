@@ -31,8 +31,9 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: chromium not found; the browser test will be skipped"; fi; }
 
+# One worker per core (pytest-xdist); worksteal keeps the long crash suite from finishing last on one worker.
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist worksteal
 
 # The reliability suite at a larger scale: 200 kill -9s on a new seed, faults over 2,000 projects (~10 min).
 soak: install

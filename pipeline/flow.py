@@ -276,7 +276,7 @@ def run_snapshot(
             # Committed, and held back by a blocking check (every target failed, counts that do not add up):
             # as in any Dagster run, the steps after it did not run.
             run_hooks.result.blocked_by = [f"{c.table}: {c.name}" for c in run_hooks.result.checks
-                                           if not c.passed]
+                                           if not c.passed and c.blocking]
     if run_hooks.result is None:  # cannot happen: the job raises when a step fails
         raise RuntimeError("the snapshot job finished without committing a snapshot")
     return run_hooks.result

@@ -26,6 +26,13 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# Concurrency pools (pipeline/definitions.py: one per ModelArts API endpoint): one landing at a time per pool,
+# so runs started together take turns at the gateway's throttle instead of failing on it; a waiting step shows as
+# blocked on its pool in the UI. Raise a pool's limit with `dagster instance concurrency set <pool> <n>`.
+concurrency:
+  pools:
+    default_limit: 1
+    granularity: op
 # One SQLite file for every run's events instead of one per run: a snapshot run writes ~100 events, and opening
 # a per-run file for each cost ~0.8 s of a small snapshot's ~3 s.
 event_log_storage:
@@ -75,18 +82,41 @@ def instance(config: Config) -> dg.DagsterInstance:
         raise
 
 
+STARTED_BY, STORAGE_ROOT = "poolscope/started_by", "poolscope/storage_root"
+_UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
 def run_job(config: Config, job_name: str, *, tags: dict[str, str] | None = None, run_config: dict | None = None,
             hooks: RunHooks | None = None, partition_key: str | None = None) -> dg.ExecuteInProcessResult:
-    """Run one job of the code location in process; a failing step re-raises its own exception."""
+    """Run one job of the code location in process; a failing step re-raises its own exception. The caller holds
+    the writer lock of the config's storage root (pipeline/flow.py), which lets it close the runs that a killed
+    CLI left open first."""
     from pipeline.definitions import build_definitions
 
     defs = build_definitions(str(config.path), bind=True)
     job = defs.resolve_job_def(job_name)
+    root = str(config.root.resolve())
     token = set_hooks(hooks)
     try:
         with instance(config) as inst:
+            close_dead_runs(inst, root)
             return job.execute_in_process(
-                instance=inst, tags={"poolscope/started_by": "cli", **(tags or {})},
+                instance=inst, tags={STARTED_BY: "cli", STORAGE_ROOT: root, **(tags or {})},
                 run_config={**QUIET, **(run_config or {})}, partition_key=partition_key)
     finally:
         reset_hooks(token)
+
+
+def close_dead_runs(inst: dg.DagsterInstance, root: str) -> list[str]:
+    """Mark failed the CLI runs on this storage root that never finished, and free their concurrency slots.
+
+    A CLI run holds its storage root's writer lock from start to end, so when the caller holds that lock, every
+    unfinished CLI run of the root belongs to a process that is gone (kill -9, power loss), on whatever host.
+    Without this, such a run shows as started for ever and keeps its slot of the API's concurrency pool, and the
+    next landing waits on it (Dagster's daemon frees slots only of the runs it launched)."""
+    runs = inst.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={STARTED_BY: "cli", STORAGE_ROOT: root}))
+    for run in runs:
+        inst.report_run_failed(run, "poolscope: the process running this CLI run ended before it finished "
+                                    "(killed or crashed); its work is discarded by the next run's cleanup")
+        inst.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [r.run_id for r in runs]

@@ -45,3 +45,15 @@ def sql_names(folder: str) -> list[str]:
     """The names (without `.sql`) of the SQL files in `sql/<folder>`, sorted."""
     return sorted(entry.name.removesuffix(".sql") for entry in (SQL_ROOT / folder).iterdir()
                   if entry.name.endswith(".sql") and entry.is_file())
+
+
+def sql_digest(*folders: str) -> str:
+    """A short digest of every SQL file in `folders` (names and texts): what a table's rows depend on besides the
+    code, e.g. an asset's code_version."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in folders:
+        for name in sql_names(folder):
+            digest.update(f"{folder}/{name}\0{sql_text(folder, name)}\0".encode())
+    return digest.hexdigest()[:12]

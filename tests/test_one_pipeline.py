@@ -111,3 +111,39 @@ def test_the_cli_path_and_a_dagster_run_give_the_same_lake(tmp_path, monkeypatch
     assert lakes["cli"]["pools"] and lakes["cli"]["pool_changes"] and lakes["cli"]["capacity_utilization"]
     for view in lakes["cli"]:
         assert lakes["cli"][view] == lakes["dagster"][view], view
+
+
+def test_a_killed_cli_run_is_closed_and_frees_the_api_pool_for_the_next_run(tmp_path):
+    """kill -9 while landing: the run would show as started for ever and keep its slot of the API's concurrency
+    pool (default limit 1), so the next landing would wait on it without end. The next CLI run closes it first."""
+    import signal
+    import time
+
+    from pipeline.simulator import Faults
+
+    faults = Faults(latency_ms=1000, seed=1)
+    with run_simulator(SimulatorConfig(projects=3, pools_per_project=3, seed=7, ak=AK, sk=SK, faults=faults)) as sim:
+        sim.write_config(tmp_path / "poolscope.yaml", storage_root="data")
+        victim = subprocess.Popen([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--no-progress"],
+                                  cwd=tmp_path, env=cli_env(AK, SK), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        home = tmp_path / "data" / "dagster"
+        pool = "modelarts_api/" + sim.url.split("//")[1].rstrip("/")
+        deadline = time.monotonic() + 120
+        while True:  # until the landing holds the pool's slot (each call takes a second: it holds it a while)
+            assert victim.poll() is None and time.monotonic() < deadline, "the victim never started landing"
+            if (home / "history" / "event_log.db").exists():
+                with dg.DagsterInstance.from_config(str(home)) as instance:
+                    if len(instance.event_log_storage.get_concurrency_info(pool).claimed_slots) == 1:
+                        break
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        survivor = snapshot(tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()  # newest first
+        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+        failure = instance.all_logs(runs[1].run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        assert "ended before it finished" in failure[0].message
+        assert len(instance.event_log_storage.get_concurrency_info(pool).claimed_slots) == 0
+    assert query_catalog(tmp_path / "data" / "inventory.duckdb", "SELECT snapshot_id FROM snapshots") == [[survivor]]

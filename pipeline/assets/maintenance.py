@@ -4,6 +4,7 @@ from datetime import date
 
 import dagster as dg
 
+from pipeline.assets.common import asset_kwargs
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.flow import LOCK_WAIT_S
@@ -19,6 +20,7 @@ def compaction_definitions(start_date: date):
 
     @dg.asset(
         name="lake_compaction", group_name=MAINTENANCE_GROUP, kinds={"parquet"}, partitions_def=daily,
+        **asset_kwargs("maintenance"),
         deps=[dg.AssetKey(t) for t in SNAPSHOT_TABLES],
         description="One UTC day of the snapshot tables rewritten as one Parquet file per table (instead of one "
                     "per snapshot), committed atomically by the day's record in lake/_days/. Queries answer the "
@@ -38,7 +40,6 @@ def compaction_definitions(start_date: date):
         })
 
     job = dg.define_asset_job("compaction_job", selection=dg.AssetSelection.groups(MAINTENANCE_GROUP),
-                              partitions_def=daily,
                               description="Compact one UTC day of snapshot files into one file per table.")
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=0, minute_of_hour=30,
                                                       name="compaction_schedule")

@@ -10,17 +10,36 @@ from pipeline.lake.catalog import TableDoc, quote_literal
 PREVIEW_ROWS = 5
 
 
-def table_spec(name: str, group: str, deps, partitions_def=None) -> dg.AssetSpec:
-    """An asset for a lake table, described and column-documented from the header of its SQL file."""
+def table_spec(name: str, group: str, deps, partitions_def=None, *, layer: str, sql: tuple[str, ...] = ()) -> dg.AssetSpec:
+    """An asset for a lake table, described and column-documented (names, types, meanings) from the header of its
+    SQL file, so the UI shows the schema before the first run. `sql`: the SQL folders its rows come from (its
+    code_version)."""
+    from pipeline.assets.common import asset_kwargs
     from pipeline.lake.docs import table_docs
 
     doc = table_docs().get(name)
     return dg.AssetSpec(
         key=name, group_name=group, kinds={"parquet", "duckdb"}, deps=deps, partitions_def=partitions_def,
-        description=doc.description if doc else None,
-        metadata={"dagster/column_schema": dg.TableSchema(columns=[
-            dg.TableColumn(name=c, description=d) for c, d in (doc.columns.items() if doc else [])])},
+        description=doc.description if doc else None, **asset_kwargs(layer, *sql),
+        metadata={"dagster/column_schema": documented_schema(doc)} if doc else {},
     )
+
+
+def documented_schema(doc: TableDoc) -> dg.TableSchema:
+    """The columns a table's SQL header documents, typed as DuckDB spells the type (as a run's metadata does)."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c, type=_type_name(doc.types.get(c)), description=d) for c, d in doc.columns.items()])
+
+
+def _type_name(sql_type: str | None) -> str:
+    if not sql_type:
+        return "unknown"
+    try:
+        return str(duckdb.sqltype(sql_type))
+    except duckdb.Error:
+        return sql_type
+
+
 _MAX_CELL = 40
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from pipeline.assets.common import asset_kwargs
 from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
@@ -22,7 +23,8 @@ REPORTS_GROUP = "reports"
 
 
 @dg.multi_asset(
-    specs=[table_spec(t, HISTORY_GROUP, [dg.AssetKey(s) for s in SNAPSHOT_TABLES]) for t in HISTORY_TABLES],
+    specs=[table_spec(t, HISTORY_GROUP, [dg.AssetKey(s) for s in SNAPSHOT_TABLES], layer="history", sql=("history",))
+           for t in HISTORY_TABLES],
     name="pool_history",
 )
 def pool_history(context: dg.AssetExecutionContext, lake: LakeResource):
@@ -44,7 +46,8 @@ def report_definitions(start_date: date):
     daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
     upstream = [dg.AssetKey(t) for t in (*SNAPSHOT_TABLES, *HISTORY_TABLES)]
 
-    @dg.multi_asset(specs=[table_spec(r, REPORTS_GROUP, upstream, daily) for r in REPORTS], partitions_def=daily,
+    @dg.multi_asset(specs=[table_spec(r, REPORTS_GROUP, upstream, daily, layer="reports", sql=("reports",))
+                           for r in REPORTS], partitions_def=daily,
                     name="daily_reports")
     def daily_reports(context: dg.AssetExecutionContext, lake: LakeResource):
         """One UTC day of every report, without the snapshots that failed an integrity check; the metadata
@@ -63,6 +66,7 @@ def report_definitions(start_date: date):
                 **coverage})
 
     @dg.asset(group_name=REPORTS_GROUP, kinds={"xlsx", "csv", "html"}, partitions_def=daily,
+              **asset_kwargs("reports", "reports"),
               deps=[dg.AssetKey(r) for r in REPORTS],
               description="The reports of the trailing window (reports.window_days) ending on the partition's "
                           "day, exported as XLSX, CSV and a self-contained HTML page with charts.")
@@ -79,7 +83,6 @@ def report_definitions(start_date: date):
         return dg.MaterializeResult(metadata=meta)
 
     job = dg.define_asset_job("daily_reports_job", selection=dg.AssetSelection.groups(REPORTS_GROUP),
-                              partitions_def=daily,
                               description="One day's reports and the exports of the window ending that day.")
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=15,
                                                       name="daily_reports_schedule")

@@ -20,6 +20,10 @@ CHECKS: dict[str, str] = {
     "no_negative_counts": "pool_capacity",
     "counts_in_range": "pool_capacity",
 }
+# Checks that warn (Dagster severity WARN, not blocking, no report gate): check name -> its table
+WARN_CHECKS: dict[str, str] = {
+    "every_target_readable": "fetches",
+}
 SAMPLE_ROWS = 20
 
 
@@ -31,6 +35,11 @@ class CheckOutcome:
     passed: bool
     failures: int
     sample: list[dict] = field(default_factory=list)
+    severity: str = "ERROR"  # ERROR: blocks the steps after it; WARN: reported only
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "ERROR"
 
     @property
     def summary(self) -> str:
@@ -55,13 +64,14 @@ def run_checks(files: dict[str, Path], planned_targets: list[dict]) -> list[Chec
         )
         con.register("planned_targets", planned)
         out = []
-        for name, table in CHECKS.items():
+        for name, table in {**CHECKS, **WARN_CHECKS}.items():
             sql = (SQL_ROOT / "checks" / f"{name}.sql").read_text(encoding="utf-8")
             cur = con.execute(f"SELECT * FROM ({sql}) LIMIT {SAMPLE_ROWS}")
             cols = [d[0] for d in cur.description]
             sample = [dict(zip(cols, row)) for row in cur.fetchall()]
             failures = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0] if sample else 0
-            out.append(CheckOutcome(name, table, check_description(name), not sample, int(failures), sample))
+            out.append(CheckOutcome(name, table, check_description(name), not sample, int(failures), sample,
+                                    "WARN" if name in WARN_CHECKS else "ERROR"))
         return out
     finally:
         con.close()

@@ -7,7 +7,7 @@ from lakekit import query_catalog
 from pipeline.assets.resources import resources_for
 from pipeline.assets.snapshot import TABLES, inventory_catalog, pool_tables, raw_snapshot
 from pipeline.definitions import build_definitions
-from pipeline.lake.checks import CHECKS
+from pipeline.lake.checks import CHECKS, WARN_CHECKS
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKDAGSTERTEST0000001", "dagster-test-sk-0123456789abcdefghijklm"
@@ -38,8 +38,25 @@ def test_asset_graph_is_pinned():
     assert graph.get(dg.AssetKey("inventory_catalog")).parent_keys == {
         dg.AssetKey(t) for t in (*TABLES, "pool_changes", "pool_versions")}
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    assert checks == {(table, name) for name, table in CHECKS.items()}
-    assert all(graph.get_check_spec(k).blocking for k in graph.asset_check_keys)
+    assert checks == {(table, name) for name, table in {**CHECKS, **WARN_CHECKS}.items()}
+    assert {k.name for k in graph.asset_check_keys if graph.get_check_spec(k).blocking} == set(CHECKS)
+    assert WARN_CHECKS == {"every_target_readable": "fetches"}
+    # Owners, tags and a code_version on every asset; the SQL that makes a table's rows is in its code_version.
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:capacity-platform"], key
+        assert node.tags.get("source") == "modelarts" and node.tags.get("layer"), key
+        assert node.code_version, key
+    assert "+" in graph.get(dg.AssetKey("pools")).code_version  # version + digest of sql/normalize and sql/checks
+    # Typed columns before any run, from the SQL headers, spelled as DuckDB spells them (as a run's metadata).
+    columns = {c.name: c.type for c in graph.get(dg.AssetKey("pools")).metadata["dagster/column_schema"].columns}
+    assert columns["snapshot_at"] == "TIMESTAMP WITH TIME ZONE" and columns["is_physical"] == "BOOLEAN"
+    assert columns["period_num"] == "INTEGER" and "string" not in columns.values()
+    changes = {c.name: c.type for c in
+               graph.get(dg.AssetKey("pool_changes")).metadata["dagster/column_schema"].columns}
+    assert changes["changed_fields"] == "VARCHAR[]"
+    # The landing is in the API's concurrency pool; without a config, the default pool.
+    assert defs.resolve_assets_def("raw_snapshot").op.pool == "modelarts_api"
     schedule = defs.resolve_schedule_def("snapshot_schedule")
     assert schedule.cron_schedule == "0 * * * *"
     for history in ("pool_changes", "pool_versions"):
@@ -81,8 +98,14 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
         )
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert {c.check_name for c in checks} == set(CHECKS)
-    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert {c.check_name for c in checks} == {*CHECKS, *WARN_CHECKS}
+    assert all(c.passed for c in checks if c.check_name in CHECKS), [c for c in checks if not c.passed]
+    # The forbidden project is no longer green: the WARN check names it (and blocks nothing: the catalog is built).
+    readable = next(c for c in checks if c.check_name == "every_target_readable")
+    assert not readable.passed and readable.severity == dg.AssetCheckSeverity.WARN
+    forbidden = next(p.id for p in sim.projects if p.forbidden)
+    assert readable.metadata["offending_rows"].value == 1
+    assert forbidden in str(readable.metadata["sample"].value)
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     assert "inventory_catalog" in mats
     pools_meta = mats["pools"].materialization.metadata
@@ -117,7 +140,24 @@ def test_a_failed_blocking_check_stops_the_catalog(tmp_path, env):
             raise_on_error=False,
         )
     failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
-    assert failed == {"at_least_one_target_ok"}
+    assert failed == {"at_least_one_target_ok", "every_target_readable"}
     mats = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "snapshots" in mats and "inventory_catalog" not in mats
     assert not (tmp_path / "data" / "inventory.duckdb").exists()
+
+
+def test_the_api_pool_is_named_after_the_configs_endpoints(tmp_path):
+    cfg = tmp_path / "poolscope.yaml"
+    cfg.write_text("storage: {root: d}\ntargets:\n  - {region: cn-north-4, project_id: p1}\n"
+                   "  - {region: cn-north-4, project_id: p2}\n"
+                   "  - {region: ap-southeast-1, project_id: p3, endpoint: 'http://127.0.0.1:8080'}\n")
+    raw = build_definitions(str(cfg)).resolve_assets_def("raw_snapshot")
+    assert raw.op.pool == "modelarts_api/127.0.0.1:8080+modelarts.cn-north-4.myhuaweicloud.com"
+
+
+def test_a_bad_config_fails_the_code_location_load_naming_the_file_and_key(tmp_path):
+    cfg = tmp_path / "poolscope.yaml"
+    cfg.write_text("storage: {root: d}\nschedule: {cron: 'every hour'}\ntargets: [{region: cn-north-4, project_id: p1}]\n")
+    with pytest.raises(Exception) as caught:
+        build_definitions(str(cfg))
+    assert str(cfg) in str(caught.value) and "schedule.cron" in str(caught.value)
