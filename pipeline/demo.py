@@ -221,8 +221,9 @@ def dev_command(args: argparse.Namespace) -> int:
         workspace.write_text(WORKSPACE, encoding="utf-8")
         print(f"simulator on {sim.url}; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops both)")
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port),
-             "-w", str(workspace)],
+            # `dg dev`: what Dagster 1.13 expects (`dagster dev` prints a SupersessionWarning).
+            [str(Path(sys.executable).parent / "dg"), "dev", "--host", "127.0.0.1", "--port", str(args.port),
+             "--workspace", str(workspace)],
             env=env, start_new_session=True,
         )
         # SIGTERM (a supervisor, `kill`) must stop Dagster too: it runs in its own session so that a Ctrl-C

@@ -70,7 +70,7 @@ def test_simulator_command_listens_on_loopback_only(tmp_path):
 def test_dev_serves_the_simulator_and_dagster_on_loopback_only(tmp_path, monkeypatch):
     """`poolscope dev` with Dagster replaced by a stand-in that records how it was started: its host flag, and
     what is listening while it runs (the simulator dev starts)."""
-    from dagster._cli.dev import dev_command as dagster_dev
+    from dagster_dg_cli.cli.dev import dev_command as dg_dev
 
     out = tmp_path / "demo"
     out.mkdir()
@@ -96,11 +96,12 @@ def test_dev_serves_the_simulator_and_dagster_on_loopback_only(tmp_path, monkeyp
 
     assert seen["listening"] and seen["listening"] <= LOOPBACK, seen["listening"]
     argv = seen["argv"]
-    assert Path(argv[0]).name == "dagster" and argv[1] == "dev"
-    # Which of dagster dev's options is the host, from dagster's own command definition.
-    host_opts = next(p.opts for p in dagster_dev.params if p.name == "host")
+    assert Path(argv[0]).name == "dg" and argv[1] == "dev"  # `dagster dev` is superseded by `dg dev`
+    # Which of dg dev's options is the host, from dg's own command definition.
+    host_opts = next(p.opts for p in dg_dev.params if p.name == "host")
     hosts = [argv[i + 1] for i, a in enumerate(argv) if a in host_opts or a.split("=")[0] in host_opts]
     assert hosts == ["127.0.0.1"], argv
-    assert "--port" in argv or "-p" in argv
+    port_opts = next(p.opts for p in dg_dev.params if p.name == "port")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a in port_opts] == ["3999"], argv
     assert seen["env"]["POOLSCOPE_CONFIG"] == str(out.resolve() / "poolscope.yaml")
     assert seen["env"]["HUAWEICLOUD_SDK_AK"] == DEMO_AK and "HUAWEICLOUD_SDK_SECURITY_TOKEN" not in seen["env"]

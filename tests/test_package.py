@@ -46,7 +46,7 @@ out.mkdir()
 (out / "demo.json").write_text(json.dumps({"projects": 1, "pools_per_project": 1, "seed": 1, "port": 0}))
 assert demo.dev_command(build_parser().parse_args(["dev", "--out", str(out), "--port", "3999"])) == 0
 argv = seen["argv"]
-print(argv[argv.index("-w") + 1])
+print(argv[argv.index("--workspace") + 1])
 """
 REPORT_FILES = ("poolscope-reports.xlsx", "poolscope-reports.html", "coverage.csv", "capacity_utilization.csv",
                 "billing_modes.csv", "subscriptions.csv", "pool_changes.csv")
@@ -209,5 +209,6 @@ def test_installed_poolscope_dev_names_a_workspace_that_exists(installed):
     workspace = Path(_run([str(installed.python), "-c", DEV_PROBE, str(outside / "demo")], cwd=outside,
                           env=_user_env()).strip().splitlines()[-1])
     assert workspace.is_file(), workspace
+    assert (installed.python.parent / "dg").is_file()  # what `poolscope dev` starts: dagster-dg-cli is a dependency
     assert yaml.safe_load(workspace.read_text(encoding="utf-8")) == \
         yaml.safe_load((REPO / "workspace.yaml").read_text(encoding="utf-8"))
