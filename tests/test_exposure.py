@@ -72,6 +72,8 @@ def test_dev_serves_the_simulator_and_dagster_on_loopback_only(tmp_path, monkeyp
     what is listening while it runs (the simulator dev starts)."""
     from dagster_dg_cli.cli.dev import dev_command as dg_dev
 
+    import pipeline.runner  # noqa: F401  dagster runs `file` when first imported: before Popen is replaced
+
     out = tmp_path / "demo"
     out.mkdir()
     port = free_port()
