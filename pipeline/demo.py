@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import load_config
-from pipeline.lake.catalog import quote_ident
+from pipeline.sqlfiles import quote_ident
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials, CredentialsError
 

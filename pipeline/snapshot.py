@@ -22,7 +22,7 @@ from pipeline.fetch import Fetcher, known_pools
 from pipeline.lake.catalog import build_catalog
 from pipeline.lake.checks import CheckOutcome, run_checks
 from pipeline.lake.docs import table_docs
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_literal, sql_text
 from pipeline.lake.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
 from pipeline.lake.lease import discard, work_dir
@@ -64,14 +64,6 @@ def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -
     if config.credentials.method == "token":
         return TokenCredentials.from_env(env)
     return AkSkCredentials.from_env(env)
-
-
-def _sql(name: str) -> str:
-    return (SQL_ROOT / "normalize" / f"{name}.sql").read_text(encoding="utf-8")
-
-
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def read_run(raw_dir: Path) -> dict:
@@ -145,16 +137,16 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute("CREATE TEMP TABLE fetches_rows AS " + _sql("fetches"), {
+        con.execute("CREATE TEMP TABLE fetches_rows AS " + sql_text("normalize", "fetches"), {
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "calls": str(raw_dir / "calls.jsonl"),
             "raw_dir": str(raw_dir.relative_to(layout.root)),
         })
-        con.execute(f"COPY fetches_rows TO {_lit(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-        con.execute("CREATE TEMP TABLE snapshot_row AS " + _sql("snapshots"), {
+        con.execute(f"COPY fetches_rows TO {quote_literal(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute("CREATE TEMP TABLE snapshot_row AS " + sql_text("normalize", "snapshots"), {
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
             "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
         })
-        con.execute(f"COPY snapshot_row TO {_lit(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
@@ -189,9 +181,9 @@ def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
             "FROM read_text($files) AS t JOIN flavor_page_index AS i ON i.path = t.filename",
             {"files": index.column("path").to_pylist()},
         )
-    con.execute("CREATE TEMP TABLE flavors_rows AS " + _sql("flavors"),
+    con.execute("CREATE TEMP TABLE flavors_rows AS " + sql_text("normalize", "flavors"),
                 {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
-    con.execute(f"COPY flavors_rows TO {_lit(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY flavors_rows TO {quote_literal(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
     return int(con.execute("SELECT count(*) FROM flavors_rows").fetchone()[0])
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.lake.catalog import TableDoc, quote_literal
+from pipeline.lake.catalog import TableDoc
+from pipeline.sqlfiles import quote_literal
 
 PREVIEW_ROWS = 5
 

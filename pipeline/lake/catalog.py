@@ -19,6 +19,7 @@ import duckdb
 
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.store import LiveFile, live_files
+from pipeline.sqlfiles import quote_ident, quote_literal
 
 
 SNAPSHOT_DAY_COMMENT = (
@@ -40,15 +41,6 @@ class TableDoc:
 POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
                "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
-
-
-def quote_literal(text: str) -> str:
-    """A SQL string literal. Used for file paths and comments, which DuckDB cannot bind as parameters in DDL."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:

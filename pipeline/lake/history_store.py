@@ -39,8 +39,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.catalog import quote_literal, select_lake_files
-from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, SQL_DIR, build_history_base
+from pipeline.lake.catalog import select_lake_files
+from pipeline.sqlfiles import quote_literal, sql_digest
+from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, SQL_FOLDER, build_history_base
 from pipeline.lake.history_fold import fold_snapshot
 from pipeline.lake.layout import Layout, check_snapshot_id, day_of, new_write_id
 from pipeline.lake.store import (
@@ -126,12 +127,9 @@ def read_record(layout: Layout) -> HistoryRecord | None:
 
 
 @cache
-def rules_digest(sql_dir: Path = SQL_DIR) -> str:
-    h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    # iterdir, not glob: an installed wheel's SQL is an importlib.resources Traversable (pipeline/sqlfiles.py)
-    for path in sorted((p for p in sql_dir.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+def rules_digest() -> str:
+    """What the history's rows depend on: its format and every file of sql/history (pipeline/sqlfiles.py)."""
+    return hashlib.sha256(f"format {FORMAT}\n{sql_digest(SQL_FOLDER)}".encode()).hexdigest()[:16]
 
 
 def _marks(layout: Layout) -> list[tuple[str, str]]:

@@ -23,8 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_ident, quote_literal, sql_text
 
 REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
 PRICE_COLUMNS = ("flavor", "billing_mode", "price_per_node_hour", "currency")
@@ -35,14 +34,14 @@ PRICES_SCHEMA = pa.schema([
     ("price_per_node_hour", pa.float64()),
     ("currency", pa.string()),
 ])
-REPORTS_DIR = SQL_ROOT / "reports"
+SQL_FOLDER = "reports"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def report_sql(name: str) -> str:
     if name not in REPORTS:
         raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
-    return (REPORTS_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return sql_text(SQL_FOLDER, name)
 
 
 def load_prices(path: Path) -> pa.Table:
@@ -162,7 +161,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
                         f"{quote_ident(database)}.main.{name} WHERE snapshot_id NOT IN ({ids})")
             created.append(name)
     con.register("prices", table)
-    con.execute((REPORTS_DIR / "_macros.sql").read_text(encoding="utf-8"))
+    con.execute(sql_text(SQL_FOLDER, "_macros"))
     return created
 
 
@@ -218,9 +217,8 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
             params = _params(sql, from_day, to_day, period_hours, as_of)
             final = out_dir / f"{name}.parquet"
             tmp = out_dir / f".{name}.parquet.tmp"
-            literal = "'" + str(tmp).replace("'", "''") + "'"
             try:
-                result = con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet, COMPRESSION zstd)",
+                result = con.execute(f"COPY ({sql}) TO {quote_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
                                      params).fetchall()
                 tmp.replace(final)
             finally:
@@ -235,7 +233,7 @@ def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
                   exclude: Iterable[str] = ()) -> list[dict]:
     """What the period is missing, from sql/reports/_coverage.sql (see its header): the period's snapshot count,
     then each target a used snapshot could not read. The snapshots in `exclude` are left to the caller."""
-    sql = (REPORTS_DIR / "_coverage.sql").read_text(encoding="utf-8")
+    sql = sql_text(SQL_FOLDER, "_coverage")
     params = _params(sql, from_day, to_day, period_hours, None)
     params["excluded"] = sorted(set(exclude))
     stand_ins = _prepare(con, None)
