@@ -155,7 +155,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _export(config, layout: Layout, out: Path):
-    from pipeline.reporting import export, snapshot_days
+    from pipeline.reports.days import export, snapshot_days
 
     days = snapshot_days(layout)
     return export(config, days[0], days[-1], out_dir=out)

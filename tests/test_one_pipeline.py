@@ -16,7 +16,7 @@ from pipeline.assets.snapshot import SNAPSHOT_AT_TAG
 from pipeline.config import load_config
 from pipeline.definitions import build_definitions
 from pipeline.flow import run_snapshot
-from pipeline.lake.catalog import POOL_TABLES
+from pipeline.catalog.views import POOL_TABLES
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import SimulatorConfig, run_simulator
 

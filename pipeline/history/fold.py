@@ -8,7 +8,7 @@ columns of sql/history/_state.sql), and writes to `out_dir`:
     state.parquet          the state after it
 It reads nothing else, so its cost depends on the fleet, not on how many snapshots the lake holds.
 
-The rules are the full recomputation's (pipeline/lake/history.py): the same SQL builds the content (_rows.sql,
+The rules are the full recomputation's (pipeline/history/full.py): the same SQL builds the content (_rows.sql,
 _entries.sql) and decides what a snapshot observes (_fetches.sql, _show_gone.sql); the `_fold_*.sql`
 steps compare that with the state. tests/lake/test_history_incremental.py checks, snapshot after snapshot, that
 the result equals the full recomputation.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, sql_text
+from pipeline.history.full import INPUTS, PARQUET_OPTIONS, sql_text
 from pipeline.sqlfiles import quote_ident, quote_literal
 
 log = logging.getLogger(__name__)

@@ -1,41 +1,23 @@
-"""The work inside the snapshot steps: fetch and land, normalize a sealed raw set into table files (with the
-run-level tables fetches, snapshots and flavors), check, commit, rebuild the catalog.
+"""Step normalize: a sealed raw set into table files in a fresh working folder, not visible yet: the pool
+tables from the pool documents (pipeline/normalize/documents.py), and the run-level tables fetches, snapshots
+and flavors from the call log. Every step after landing reads only the sealed raw set, which is why
+`renormalize` rebuilds any snapshot from its landing with the very same code."""
 
-The sequence of the steps lives in pipeline/flow.py, and only there. Every step after landing reads only the
-sealed raw set, which is why `renormalize` rebuilds any snapshot from its landing with the very same code.
-"""
-
-import asyncio
 import json
-import logging
-import os
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.config import Config
-from pipeline.fetch import Fetcher, known_pools
-from pipeline.lake.catalog import build_catalog
-from pipeline.lake.checks import CheckOutcome, run_checks
-from pipeline.lake.docs import table_docs
-from pipeline.sqlfiles import quote_literal, sql_text
-from pipeline.lake.landing import CallRecord, RawLanding
-from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
+from pipeline.land.step import read_run
+from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of
 from pipeline.lake.lease import discard, work_dir
-from pipeline.lake.normalize import BodyRef, normalize, rejected_count
-from pipeline.lake.space import check_free_space
-from pipeline.lake.store import Manifest, clean_debris, commit
-from pipeline.modelarts import Credentials
-from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
-
-log = logging.getLogger(__name__)
+from pipeline.normalize.documents import BodyRef, normalize, rejected_count
+from pipeline.sqlfiles import quote_literal, sql_text
 
 POOL_SOURCES = ("list_pools", "show_pool")
-OnCall = Callable[[CallRecord], None]
 
 
 @dataclass
@@ -57,59 +39,6 @@ class Staged:
     @property
     def files(self) -> dict[str, Path]:
         return {p.stem: p for p in self.out_dir.glob("*.parquet")}
-
-
-def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -> Credentials:
-    env = os.environ if environ is None else environ
-    if config.credentials.method == "token":
-        return TokenCredentials.from_env(env)
-    return AkSkCredentials.from_env(env)
-
-
-def read_run(raw_dir: Path) -> dict:
-    try:
-        return json.loads((raw_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-# ---------------------------------------------------------------------------------------------- land
-
-
-async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
-                 on_plan: Callable[[int], None] | None) -> list[dict]:
-    # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
-    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(Layout(config.root).catalog))
-    try:
-        plan = await fetcher.discover()
-        if on_plan:
-            on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
-        await fetcher.fetch_all(plan.targets)
-        return [
-            {"region": t.region, "project_id": t.project_id, "endpoint": t.base_url,
-             "workspace_id": t.workspace_id}
-            for t in plan.targets
-        ]
-    finally:
-        await fetcher.aclose()
-
-
-def land(config: Config, credentials: Credentials, snapshot_at: datetime | None = None,
-         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
-    """Fetch every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
-    moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    snapshot_id = snapshot_id_for(moment)
-    layout = Layout(config.root)
-    landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
-    try:
-        targets = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
-    except BaseException:
-        landing.abandon()
-        raise
-    return snapshot_id, landing.seal({"targets": targets})
-
-
-# ---------------------------------------------------------------------------------------------- stage
 
 
 def raw_bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
@@ -202,52 +131,3 @@ def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
     rows.update(run_rows)
     return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
                   rejected=rejected, **summary)
-
-
-def check(staged: Staged) -> list[CheckOutcome]:
-    return run_checks(staged.files, read_run(staged.raw_dir).get("targets", []))
-
-
-# ---------------------------------------------------------------------------------------------- publish
-
-
-def commit_staged(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manifest:
-    """Commit staged tables: the manifest rename makes them visible. The caller holds the writer lock.
-
-    The check outcomes are recorded in the manifest, so that later steps (reports) can be gated on them.
-    """
-    manifest = commit(
-        layout, snapshot_id=staged.snapshot_id, write_id=staged.write_id,
-        snapshot_at=snapshot_at_of(staged.snapshot_id), status=staged.status, raw_dir=staged.raw_dir,
-        table_files=staged.files, rows=staged.rows, checks={c.name: c.passed for c in checks},
-    )
-    discard(staged.out_dir)
-    return manifest
-
-
-def publish(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manifest:
-    """Commit and rebuild the catalog. The caller holds the writer lock."""
-    manifest = commit_staged(layout, staged, checks)
-    refresh_catalog(layout)
-    return manifest
-
-
-def refresh_catalog(layout: Layout) -> Path:
-    return build_catalog(layout, table_docs())
-
-
-class CatalogNotRefreshed(RuntimeError):
-    """A snapshot was committed, but the catalog rebuild after the commit failed (a full disk, say): the data
-    is safe in the lake, and the catalog shows it from the next successful rebuild (any later run)."""
-
-    def __init__(self, snapshot_id: str, status: str, reason: str):
-        super().__init__(f"snapshot {snapshot_id} committed ({status}); catalog not refreshed: {reason}; "
-                         "the next run refreshes it")
-        self.snapshot_id, self.status, self.reason = snapshot_id, status, reason
-
-
-def prepare_write(layout: Layout, config: Config) -> None:
-    """The start of a write, under the writer lock: remove crashed runs' debris, then check the free space
-    (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
-    clean_debris(layout)
-    check_free_space(layout.root, config.storage.min_free_mb)

@@ -2,13 +2,17 @@
 returns no row; the rows it returns are the evidence. Dagster reports them as blocking asset checks."""
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from pipeline.sqlfiles import quote_ident, quote_literal, sql_text
-from pipeline.lake.docs import parse_header
+from pipeline.catalog.docs import parse_header
+
+if TYPE_CHECKING:
+    from pipeline.normalize.step import Staged
 
 # check name -> the table whose asset the check belongs to
 CHECKS: dict[str, str] = {
@@ -73,3 +77,10 @@ def run_checks(files: dict[str, Path], planned_targets: list[dict]) -> list[Chec
         return out
     finally:
         con.close()
+
+
+def check(staged: "Staged") -> list[CheckOutcome]:
+    """Step check: the checks over a staged snapshot's tables."""
+    from pipeline.land.step import read_run
+
+    return run_checks(staged.files, read_run(staged.raw_dir).get("targets", []))

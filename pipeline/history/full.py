@@ -115,7 +115,9 @@ def sql_text(name: str) -> str:
 
 
 def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
-    """TEMP views for inputs that are missing or lack columns: the missing parts read as NULL."""
+    """TEMP views for inputs whose files predate a column (a lake written by an older poolscope): the missing
+    columns read as NULL. A missing table is no case here: every documented view exists, even empty
+    (pipeline/catalog/views.py)."""
     database = cur.execute("SELECT current_database()").fetchone()[0]
     present: dict[str, set[str]] = {}
     for table, column in cur.execute(
@@ -124,21 +126,16 @@ def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
     ).fetchall():
         present.setdefault(table, set()).add(column)
     for table, columns in INPUTS.items():
-        have = present.get(table)
-        if have is not None and set(columns) <= have:
+        have = present.get(table, set())
+        missing = [c for c in columns if c not in have]
+        if not missing:
             continue
-        if have is None:
-            select = ", ".join(f"NULL::{t} AS {quote_ident(c)}" for c, t in columns.items())
-            cur.execute(f"CREATE TEMP VIEW {quote_ident(table)} AS SELECT {select} WHERE false")
-            log.info("history: no %s view; reading it as empty", table)
-        else:
-            missing = [c for c in columns if c not in have]
-            fill = ", ".join(f"NULL::{columns[c]} AS {quote_ident(c)}" for c in missing)
-            cur.execute(
-                f"CREATE TEMP VIEW {quote_ident(table)} AS "
-                f"SELECT *, {fill} FROM {quote_ident(database)}.main.{quote_ident(table)}"
-            )
-            log.info("history: %s has no column %s; reading it as NULL", table, ", ".join(missing))
+        fill = ", ".join(f"NULL::{columns[c]} AS {quote_ident(c)}" for c in missing)
+        cur.execute(
+            f"CREATE TEMP VIEW {quote_ident(table)} AS "
+            f"SELECT *, {fill} FROM {quote_ident(database)}.main.{quote_ident(table)}"
+        )
+        log.info("history: %s has no column %s; reading it as NULL", table, ", ".join(missing))
 
 
 def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:

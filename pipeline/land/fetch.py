@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
-from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
+from pipeline.land.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
 from pipeline.sqlfiles import sql_text
 from pipeline.modelarts.client import parse_json_lenient
