@@ -30,7 +30,7 @@ from benchmarks import simproc
 from benchmarks.harness import Figure
 from pipeline.config import load_config
 from pipeline.modelarts import AkSkCredentials, ModelArtsClient
-from pipeline.snapshot import land
+from pipeline.land.step import land
 
 PROJECTS, POOLS_PER_PROJECT = 1000, 20
 LATENCY_MS, THROTTLE = 50.0, 200.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.fleet_lake import make_compacted_fleet_lake
 from benchmarks.harness import Figure
-from pipeline.lake.history_store import rebuild_history, update_history
+from pipeline.history.store import rebuild_history, update_history
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
 

@@ -2,9 +2,9 @@
 tables and against a dlt pipeline into DuckDB, all on the same raw files, in the same run.
 
 The documents are the simulator fleet generator's (`generate_pools`), landed outside the timed region the way
-pipeline/lake/landing.py lands them: one compact ListPools body per project (`bodies/<call>-<attempt>.body`),
+pipeline/land/landing.py lands them: one compact ListPools body per project (`bodies/<call>-<attempt>.body`),
 projects of 20, 50, 100 and 200 pools (a quarter of the documents each), with the BodyRefs that
-pipeline/snapshot.py's `_bodies` builds from the call log.
+pipeline/land/step.py, pipeline/normalize/step.py's `_bodies` builds from the call log.
 
     .venv/bin/python -m benchmarks.bench_normalize              # the figures `make bench` prints
     .venv/bin/python -m benchmarks.bench_normalize --docs 200000 --only normalize --repeat 3
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from benchmarks.harness import Figure, best_of
 from benchmarks.pool_reference import python_pandas
-from pipeline.lake.normalize import BodyRef, normalize
+from pipeline.normalize.documents import BodyRef, normalize
 from pipeline.simulator.generate import domain_id_for, generate_pools
 from pipeline.simulator.projects import check_regions, project_info
 

@@ -16,12 +16,12 @@ import duckdb
 
 from benchmarks.fleet_lake import make_fleet_lake
 from benchmarks.harness import Figure, best_of
-from pipeline.lake.catalog import build_catalog
+from pipeline.catalog.views import build_catalog
 from pipeline.lake.compaction import compact
-from pipeline.lake.docs import table_docs
-from pipeline.lake.history import build_history
+from pipeline.catalog.docs import table_docs
+from pipeline.history.full import build_history
 from pipeline.lake.layout import Layout
-from pipeline.lake.reports import report_arrow
+from pipeline.reports.tables import report_arrow
 from pipeline.lake.store import collect_garbage, writer_lock
 
 DAYS, POOLS = 90, 2000

@@ -7,7 +7,7 @@ simulator` in another (issue 5):
 - #3 peak memory of the CLI process on a 200,000-pool estate (1,000 projects x 200 pools, no faults):
   a launcher's `os.wait4` gives the CLI's own peak RSS. Target <= 1.5 GiB, which only holds if bodies
   stream to disk as they arrive and nothing holds all documents as Python objects. A second figure runs
-  only the fetch and landing (`pipeline.snapshot.land`) on the same estate: the fetch side's share.
+  only the fetch and landing (`pipeline.land.step.land`) on the same estate: the fetch side's share.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 from benchmarks import simproc
 from benchmarks.bench_fetch import FETCH, LATENCY_MS, POOLS_PER_PROJECT, PROJECTS, THROTTLE
 from benchmarks.harness import Figure
-from pipeline.lake.normalize import normalize
-from pipeline.snapshot import raw_bodies
+from pipeline.normalize.documents import normalize
+from pipeline.normalize.step import raw_bodies
 
 BIG_PROJECTS, BIG_POOLS_PER_PROJECT = 1000, 200
 E2E_TARGET_S = 15.0
@@ -115,7 +115,7 @@ def end_to_end(work: Path) -> list[Figure]:
 
 def _land_main(config_path: str, root: str) -> int:
     from pipeline.config import load_config
-    from pipeline.snapshot import land, load_credentials
+    from pipeline.land.step import land, load_credentials
 
     config = load_config(config_path)
     config = config.model_copy(update={"storage": config.storage.model_copy(update={"root": Path(root)})})
@@ -138,7 +138,7 @@ def peak_memory(work: Path) -> list[Figure]:
         Figure(f"snapshot CLI peak RSS, {pools} pools ({landed:.0f} MiB of bodies landed, wall {wall:.1f} s)",
                rss, "MiB", target=f"<= {RSS_TARGET_MIB:g} MiB, all {expected} pools",
                met=rss <= RSS_TARGET_MIB and pools == expected),
-        Figure("  of which fetch + land alone (same estate, a child running pipeline.snapshot.land)", land_rss,
+        Figure("  of which fetch + land alone (same estate, a child running pipeline.land.step.land)", land_rss,
                "MiB", "the whole CLI", rss),
     ]
 

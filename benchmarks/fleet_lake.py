@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.catalog import build_catalog
-from pipeline.lake.docs import table_docs
+from pipeline.catalog.views import build_catalog
+from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import commit, commit_day
 

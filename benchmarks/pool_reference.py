@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.lake.normalize import TABLES, BodyRef
+from pipeline.normalize.documents import TABLES, BodyRef
 
 STATES = ("creating", "available", "abnormal", "deleting")
 INT = re.compile(r"[ \t\n\r\f]*[+-]?[0-9]{1,12}[ \t\n\r\f]*")

@@ -134,7 +134,7 @@ def snapshot_command(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         from pipeline.flow import run_snapshot  # heavy: after the cheap checks
-        from pipeline.snapshot import load_credentials
+        from pipeline.land.step import load_credentials
 
         credentials = load_credentials(config)
         check_storage(config)
@@ -143,7 +143,7 @@ def snapshot_command(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty() and not args.no_progress
     progress = _Progress(show)
     from pipeline.lake.space import StorageFullError
-    from pipeline.snapshot import CatalogNotRefreshed
+    from pipeline.lake.commit import CatalogNotRefreshed
 
     try:
         result = run_snapshot(config, credentials=credentials, on_call=progress.call, on_plan=progress.plan,
@@ -205,7 +205,7 @@ def report_command(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipeline.lake.space import no_space
-    from pipeline.reporting import export
+    from pipeline.reports.days import export
     try:
         result = export(config, args.from_day, args.to_day, formats, out)
     except (FileNotFoundError, ValueError) as exc:
@@ -232,7 +232,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def history_command(args: argparse.Namespace) -> int:
-    from pipeline.reporting import run_history
+    from pipeline.reports.days import run_history
 
     try:
         config = load_usable_config(args.config)

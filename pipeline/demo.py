@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import load_config
-from pipeline.lake.catalog import quote_ident
+from pipeline.sqlfiles import quote_ident
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials, CredentialsError
 
@@ -155,7 +155,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _export(config, layout: Layout, out: Path):
-    from pipeline.reporting import export, snapshot_days
+    from pipeline.reports.days import export, snapshot_days
 
     days = snapshot_days(layout)
     return export(config, days[0], days[-1], out_dir=out)

@@ -28,8 +28,8 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import Config
-from pipeline.lake.checks import CheckOutcome
-from pipeline.lake.landing import CallRecord
+from pipeline.check.checks import CheckOutcome
+from pipeline.land.landing import CallRecord
 from pipeline.lake.layout import Layout
 from pipeline.lake.lease import discard
 from pipeline.lake.space import StorageFullError, check_free_space, no_space
@@ -102,7 +102,7 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None,
          on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
     """Step land: clean crashed runs' debris (when no other writer is at work), check the free space, fetch
     every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
-    from pipeline.snapshot import land as fetch_and_land, prepare_write
+    from pipeline.land.step import land as fetch_and_land, prepare_write
 
     layout = Layout(config.root)
     try:
@@ -116,14 +116,14 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None,
 
 def normalize(layout: Layout, raw_dir: Path, snapshot_id: str):
     """Step normalize: the sealed raw set -> table files in a leased work folder (not visible yet)."""
-    from pipeline.snapshot import stage
+    from pipeline.normalize.step import stage
 
     return stage(layout, raw_dir, snapshot_id)
 
 
 def check(staged) -> list[CheckOutcome]:
     """Step check: the data checks over the staged tables (recorded in the manifest; they gate the reports)."""
-    from pipeline.snapshot import check as run_checks
+    from pipeline.check.checks import check as run_checks
 
     return run_checks(staged)
 
@@ -131,7 +131,7 @@ def check(staged) -> list[CheckOutcome]:
 def commit(layout: Layout, staged, checks: list[CheckOutcome]) -> SnapshotResult:
     """Step commit: the manifest rename makes the staged tables visible. A full disk before that point is
     StorageFullError (nothing committed)."""
-    from pipeline.snapshot import commit_staged
+    from pipeline.lake.commit import commit_staged
 
     try:
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
@@ -156,7 +156,7 @@ def commit(layout: Layout, staged, checks: list[CheckOutcome]) -> SnapshotResult
 
 def history(layout: Layout):
     """Step history: fold every committed snapshot not folded in yet into pool_changes / pool_versions."""
-    from pipeline.lake.history_store import update_history
+    from pipeline.history.store import update_history
 
     with _committed(layout):
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
@@ -174,8 +174,8 @@ def report_days(snapshot_ats: list[datetime]) -> list[date]:
 def reports(layout: Layout, config: Config, days: list[date]) -> dict:
     """Step reports: store each day's report partition (through the report gate), read from the lake as
     committed (the catalog file is rebuilt once, by the next step). Returns day -> DayReports."""
-    from pipeline.lake.catalog import lake_connection
-    from pipeline.reporting import store_days
+    from pipeline.catalog.views import lake_connection
+    from pipeline.reports.days import store_days
 
     with _committed(layout):
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
@@ -192,7 +192,7 @@ def reports(layout: Layout, config: Config, days: list[date]) -> dict:
 def catalog(layout: Layout) -> Path:
     """Step catalog: rebuild inventory.duckdb and swap it in. A failure here leaves the committed data safe
     and the catalog stale: CatalogNotRefreshed (the next run's catalog step refreshes it)."""
-    from pipeline.snapshot import CatalogNotRefreshed, refresh_catalog
+    from pipeline.lake.commit import CatalogNotRefreshed, refresh_catalog
 
     try:
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
@@ -229,7 +229,7 @@ class _committed:
         reason = no_space(exc) if exc is not None else None
         if reason is None:
             return False
-        from pipeline.snapshot import CatalogNotRefreshed
+        from pipeline.lake.commit import CatalogNotRefreshed
 
         latest = hooks().result
         raise CatalogNotRefreshed(latest.snapshot_id if latest else "(latest)",
@@ -257,7 +257,7 @@ def run_snapshot(
     writer lock for the whole run (waiting up to `lock_wait_s` for another writer). `snapshot_at` defaults to
     now (UTC, whole seconds); re-using an id replaces that snapshot."""
     from pipeline.runner import run_job
-    from pipeline.snapshot import load_credentials
+    from pipeline.land.step import load_credentials
 
     run_hooks = RunHooks(credentials=credentials or load_credentials(config), on_call=on_call, on_plan=on_plan)
     tags = {}

@@ -1,4 +1,5 @@
-"""Where the SQL files are: the one place that resolves them; every module reads its SQL through here.
+"""The one SQL helper: where the SQL files are, how they are read, and how a literal or an identifier is quoted
+into SQL text. Every module reads its SQL and quotes through here.
 
 The repo keeps SQL at the top level (`sql/`, next to `pipeline/`). A wheel carries a copy as package data,
 `pipeline/_sql` (pyproject.toml: `force-include`), because `sql/` is no package and would be left out. So:
@@ -11,6 +12,7 @@ through filesystem-only calls, so it also works where the package is not a plain
 file path is ever handed to DuckDB: SQL text is read here and passed as a string.
 """
 
+import os
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -39,6 +41,24 @@ SQL_ROOT: Traversable = sql_root()
 def sql_text(folder: str, name: str) -> str:
     """The text of `sql/<folder>/<name>.sql`."""
     return (SQL_ROOT / folder / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def statement(folder: str, name: str) -> str:
+    """`sql/<folder>/<name>.sql` as one statement to embed (`COPY (...) TO`, `CREATE ... AS`): without the
+    trailing semicolon."""
+    text = sql_text(folder, name).strip()
+    return text[:-1].rstrip() if text.endswith(";") else text
+
+
+def quote_literal(text: str | os.PathLike[str]) -> str:
+    """A SQL string literal (a path is quoted as its text). For file paths, settings and comments, which DuckDB
+    cannot bind as parameters in DDL, COPY or SET; values go in as parameters instead."""
+    return "'" + os.fspath(text).replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted whatever it contains."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def sql_names(folder: str) -> list[str]:

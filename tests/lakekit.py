@@ -13,10 +13,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.lake.landing import Attempt, RawLanding, TargetRef
+from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
-from pipeline.snapshot import check, commit_staged, publish, stage
+from pipeline.check.checks import check
+from pipeline.lake.commit import commit_staged, publish
+from pipeline.normalize.step import stage
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",

@@ -7,7 +7,7 @@ import duckdb
 from pipeline.config import load_config
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.flow import run_snapshot
-from pipeline.snapshot import load_credentials
+from pipeline.land.step import load_credentials
 
 
 def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):

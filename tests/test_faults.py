@@ -20,7 +20,7 @@ from lakekit import query_catalog
 from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
-from pipeline.reporting import refresh_history
+from pipeline.reports.days import refresh_history
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 from pipeline.flow import run_snapshot
 

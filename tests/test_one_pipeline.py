@@ -16,7 +16,7 @@ from pipeline.assets.snapshot import SNAPSHOT_AT_TAG
 from pipeline.config import load_config
 from pipeline.definitions import build_definitions
 from pipeline.flow import run_snapshot
-from pipeline.lake.catalog import POOL_TABLES
+from pipeline.catalog.views import POOL_TABLES
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import SimulatorConfig, run_simulator
 
@@ -132,7 +132,10 @@ def test_a_killed_cli_run_is_closed_and_frees_the_api_pool_for_the_next_run(tmp_
         deadline = time.monotonic() + 120
         while True:  # until the landing holds the pool's slot (each call takes a second: it holds it a while)
             assert victim.poll() is None and time.monotonic() < deadline, "the victim never started landing"
-            if (home / "history" / "event_log.db").exists():
+            # Landing under way (so the instance is fully created: opening it while the victim creates it races
+            # the victim's schema set-up), then the slot.
+            tmp = tmp_path / "data" / "lake" / "_tmp"
+            if tmp.is_dir() and any(tmp.glob("raw-*")):
                 with dg.DagsterInstance.from_config(str(home)) as instance:
                     if len(instance.event_log_storage.get_concurrency_info(pool).claimed_slots) == 1:
                         break

@@ -21,7 +21,7 @@ from pipeline.assets.resources import resources_for
 from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
-from pipeline.reporting import build_day, gate
+from pipeline.reports.days import build_day, gate
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.flow import run_snapshot
 
@@ -162,7 +162,7 @@ def _states_the_coverage(folder: Path) -> None:
 
 
 def test_dagster_and_the_cli_apply_one_gate_and_state_the_coverage(gated_lake):
-    from pipeline.lake.reports import REPORTS
+    from pipeline.reports.tables import REPORTS
 
     layout = Layout(gated_lake / "data")
     assert query_catalog(layout.catalog, "SELECT snapshot_id, count(*) FROM rejected_documents GROUP BY ALL") == [

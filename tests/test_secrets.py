@@ -129,7 +129,7 @@ def test_canary_is_in_no_exception_text(tmp_path, monkeypatch):
     from pipeline.config import ConfigError, load_config
     from pipeline.modelarts import AkSkCredentials, CredentialsError, ModelArtsClient, ModelArtsError
     from pipeline.modelarts.credentials import TokenCredentials
-    from pipeline.snapshot import load_credentials
+    from pipeline.land.step import load_credentials
 
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", UNKNOWN_AK)
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", SK)

@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.lake.catalog import TableDoc, quote_literal
+from pipeline.catalog.views import TableDoc
+from pipeline.sqlfiles import quote_literal
 
 PREVIEW_ROWS = 5
 
@@ -15,7 +16,7 @@ def table_spec(name: str, group: str, deps, partitions_def=None, *, layer: str, 
     SQL file, so the UI shows the schema before the first run. `sql`: the SQL folders its rows come from (its
     code_version)."""
     from pipeline.assets.common import asset_kwargs
-    from pipeline.lake.docs import table_docs
+    from pipeline.catalog.docs import table_docs
 
     doc = table_docs().get(name)
     return dg.AssetSpec(

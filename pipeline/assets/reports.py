@@ -1,5 +1,5 @@
 """History and report assets. History follows every snapshot (one fold per new snapshot); reports are daily
-partitions (backfillable from stored snapshots) through the report gate of pipeline/reporting.py, the same one
+partitions (backfillable from stored snapshots) through the report gate of pipeline/reports/days.py, the same one
 `poolscope report` applies (a snapshot that failed an integrity check is left out; a partial one counts for what
 it read), with what they miss in their metadata; exports write the files finance opens, each stating that
 coverage."""
@@ -12,11 +12,11 @@ from pipeline.assets.common import asset_kwargs
 from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
-from pipeline.lake.docs import table_docs
-from pipeline.lake.history_store import history_sources
-from pipeline.lake.reports import REPORTS
+from pipeline.catalog.docs import table_docs
+from pipeline.history.store import history_sources
+from pipeline.reports.tables import REPORTS
 from pipeline import flow
-from pipeline.reporting import HISTORY_TABLES, build_day, export
+from pipeline.reports.days import HISTORY_TABLES, build_day, export
 
 HISTORY_GROUP = "history"
 REPORTS_GROUP = "reports"

@@ -36,7 +36,7 @@ class ModelArtsResource(_FromConfigFile):
     """What to fetch and how: the config's targets, discovery and fetch settings, plus credentials."""
 
     def credentials(self) -> Credentials:
-        from pipeline.snapshot import load_credentials
+        from pipeline.land.step import load_credentials
 
         return load_credentials(self.config(), os.environ)
 

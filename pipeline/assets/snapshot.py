@@ -13,10 +13,10 @@ from pipeline import flow
 from pipeline.assets.common import asset_kwargs
 from pipeline.assets.metadata import table_metadata, table_spec
 from pipeline.assets.resources import LakeResource, ModelArtsResource
-from pipeline.lake.checks import CHECKS, WARN_CHECKS, check_description
-from pipeline.lake.docs import table_docs
+from pipeline.check.checks import CHECKS, WARN_CHECKS, check_description
+from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout, snapshot_at_of
-from pipeline.lake.normalize import TABLES as POOL_TABLES
+from pipeline.normalize.documents import TABLES as POOL_TABLES
 from pipeline.lake.store import read_manifests
 
 GROUP = "snapshot"
@@ -168,7 +168,7 @@ def _record_report_partitions(context: dg.AssetExecutionContext, reports: dict, 
     """The report days this run stored are those days' partitions of the report assets: record them as
     materializations, so the UI shows them filled (days before the partitions' start, reports.start_date, are
     no partition and are left out)."""
-    from pipeline.lake.reports import REPORTS
+    from pipeline.reports.tables import REPORTS
 
     for day, result in reports.items():
         if day < start:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.catalog import build_catalog, quote_literal, select_lake_files
-from pipeline.lake.docs import table_docs
+from pipeline.catalog.views import build_catalog, select_lake_files
+from pipeline.sqlfiles import quote_literal
+from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout, check_day, day_of, new_write_id
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import (

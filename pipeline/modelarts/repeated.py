@@ -4,7 +4,7 @@ DuckDB's JSON reader keeps the FIRST of two equal keys in an object; Python's js
 SDK keep the LAST. poolscope reads a pool the way the SDK does. Finding a repeat costs a full parse, which the
 normalizer cannot pay for every document (its SQL reads 200,000 pools in seconds), so the work is split:
 
-- `has_repeated_keys(body)` runs once per pool body as it is landed (pipeline/lake/landing.py), at C speed
+- `has_repeated_keys(body)` runs once per pool body as it is landed (pipeline/land/landing.py), at C speed
   (json's own scanner, ~1.6 ms for a page of 200 pools), and its answer goes into the call log;
 - `last_wins(body)` runs in the normalizer on the flagged bodies only (normally none): it rewrites the body
   with one value per key, the last, and names the repeated keys of each document, for a warning row.

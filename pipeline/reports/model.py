@@ -87,7 +87,7 @@ class CoverageItem:
 
 @dataclass(frozen=True)
 class Coverage:
-    """What the reports of a period cover: computed once (pipeline/reporting.py), stated by every format."""
+    """What the reports of a period cover: computed once (pipeline/reports/days.py), stated by every format."""
 
     snapshots: int  # snapshots taken in the period
     used: int  # of which the reports use

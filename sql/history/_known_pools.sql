@@ -1,4 +1,4 @@
--- Non-table step, read before a snapshot fetches (pipeline/fetch.py known_pools): the pools each project is
+-- Non-table step, read before a snapshot fetches (pipeline/land/fetch.py known_pools): the pools each project is
 -- known to have, so that a pool missing from a listing can be confirmed gone (or not) in the same snapshot.
 -- Runs on a read-only connection to the catalog (inventory.duckdb).
 --

@@ -2,7 +2,7 @@
 -- TEMP TABLE _h_show_gone. A show_pool call observes exactly its pool: ok -> present (it is in `pools`), an
 -- error with HTTP 404 ModelArts.50015001 (pool not found) -> absent, any other error -> unobserved (not listed
 -- here). Besides ShowPool targets, these are the confirmations a snapshot makes for each known pool missing
--- from a covering listing (pipeline/fetch.py): the only way a deletion is observed.
+-- from a covering listing (pipeline/land/fetch.py): the only way a deletion is observed.
 --   snapshot_id   VARCHAR      the snapshot
 --   snapshot_at   TIMESTAMPTZ  its time
 --   pkey          UBIGINT      hash(region, project_id, pool_id) of the pool asked for

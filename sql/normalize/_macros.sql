@@ -1,5 +1,5 @@
 -- Non-table step 0: helper macros shared by every sql/normalize/*.sql file.
--- Run by pipeline/lake/normalize.py before anything else, in its private in-memory database (not TEMP: the
+-- Run by pipeline/normalize/documents.py before anything else, in its private in-memory database (not TEMP: the
 -- table COPYs run on several cursors of that database). Each macro is a pure expression: it never raises,
 -- whatever text it is given.
 --

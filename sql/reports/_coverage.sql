@@ -1,6 +1,6 @@
 -- Non-table step: what a report period is missing, for the coverage statement every export carries
--- (pipeline/reporting.py report_coverage). Reads the catalog's snapshots and fetches (run by
--- pipeline/lake/reports.py coverage_rows, with the same stand-ins as the reports), for the snapshots of the UTC
+-- (pipeline/reports/days.py report_coverage). Reads the catalog's snapshots and fetches (run by
+-- pipeline/reports/tables.py coverage_rows, with the same stand-ins as the reports), for the snapshots of the UTC
 -- days [$from_day, $to_day] except those in $excluded (the snapshots the report gate leaves out: they are
 -- stated apart, with the integrity check they failed).
 -- One 'snapshots' row: how many snapshots the period has (excluded ones included). Then one row per target a

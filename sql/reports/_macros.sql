@@ -1,5 +1,5 @@
 -- Non-table step: the macros shared by the reports (capacity_utilization, billing_modes, subscriptions).
--- pipeline/lake/reports.py runs this file as TEMP MACROs on the report connection before a report's SELECT,
+-- pipeline/reports/tables.py runs this file as TEMP MACROs on the report connection before a report's SELECT,
 -- so it works on a read-only catalog connection and writes nothing. Times are worked in epoch seconds
 -- (DOUBLE), so nothing depends on the session's TimeZone: every day is a UTC day.
 --
@@ -39,7 +39,7 @@ CREATE OR REPLACE TEMP MACRO pool_key2(region, project_id, pool_id) AS hash(pool
 -- from `fetches` up to snapshot_day hi_day:
 --   kind 'listing'  key = hash(region, project_id, ws): a list_pools target whose every call was ok, with no
 --                   label_selector and no status_filter, in a snapshot where no ShowPool of the project failed
---                   (every pool such a listing missed was confirmed gone: pipeline/fetch.py asks for each). ws = '' when it had no workspace filter (it saw every
+--                   (every pool such a listing missed was confirmed gone: pipeline/land/fetch.py asks for each). ws = '' when it had no workspace filter (it saw every
 --                   workspace of the project), else its workspace_id. A pool of that project (and workspace)
 --                   with no row in that snapshot is gone.
 --   kind 'gone'     key = pool_key(region, project_id, pool_id): a show_pool call answered 404

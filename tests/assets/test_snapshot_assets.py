@@ -7,7 +7,7 @@ from lakekit import query_catalog
 from pipeline.assets.resources import resources_for
 from pipeline.assets.snapshot import TABLES, inventory_catalog, pool_tables, raw_snapshot
 from pipeline.definitions import build_definitions
-from pipeline.lake.checks import CHECKS, WARN_CHECKS
+from pipeline.check.checks import CHECKS, WARN_CHECKS
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKDAGSTERTEST0000001", "dagster-test-sk-0123456789abcdefghijklm"

@@ -21,9 +21,9 @@ from pipeline.assets.maintenance import compaction_definitions
 from pipeline.assets.resources import resources_for
 from pipeline.config import load_config
 from pipeline.lake.compaction import CompactionError, compact, compact_lake, plan_days
-from pipeline.lake.history import build_history
+from pipeline.history.full import build_history
 from pipeline.lake.layout import Layout
-from pipeline.lake.reports import REPORTS, report_arrow
+from pipeline.reports.tables import REPORTS, report_arrow
 from pipeline.lake.store import (
     LakeBusyError, collect_garbage, live_files, read_day_records, read_manifests, writer_lock,
 )
@@ -118,7 +118,7 @@ def lake(built, tmp_path):
     shutil.copytree(src_root, root, symlinks=True)
     config = load_config(root / "poolscope.yaml")
     layout = Layout(config.root)
-    from pipeline.snapshot import refresh_catalog
+    from pipeline.lake.commit import refresh_catalog
     refresh_catalog(layout)  # the copy's catalog must name the copy's files
     return root, config, layout
 

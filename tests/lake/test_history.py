@@ -22,7 +22,7 @@ table in `story()` by hand:
                                        ok, g2 503 (nothing deleted)
 
 Deletions are confirmed, never inferred: each pool that a covering listing misses is asked for with ShowPool in
-the same snapshot (pipeline/fetch.py does it; here the story lands those calls itself): p-del/b and p-ws/w1a in
+the same snapshot (pipeline/land/fetch.py does it; here the story lands those calls itself): p-del/b and p-ws/w1a in
 S2, p-403/d and p-rej/b in S3 answer 404. p-glitch is the listing glitch: missing pools that still exist.
 """
 
@@ -37,12 +37,15 @@ import pytest
 
 import lakekit
 from lakekit import ENDPOINT, pool_doc, utc
-from pipeline.lake.docs import SQL_ROOT, parse_header, table_docs
-from pipeline.lake.history import CONTENT_COLUMNS, build_history
-from pipeline.lake.landing import RawLanding, TargetRef
+from pipeline.catalog.docs import SQL_ROOT, parse_header, table_docs
+from pipeline.catalog.views import lake_connection
+from pipeline.history.full import CONTENT_COLUMNS, build_history
+from pipeline.land.landing import RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
-from pipeline.snapshot import check, publish, stage
+from pipeline.check.checks import check
+from pipeline.lake.commit import publish
+from pipeline.normalize.step import stage
 
 R = "cn-north-4"
 T1, T2, T3, T4 = (utc(2026, 11, 1, h) for h in range(4))
@@ -414,8 +417,10 @@ def test_versions_tile_each_pool(hist):
 
 
 def test_empty_history_has_the_schema(hist, tmp_path):
-    con = duckdb.connect()  # no views at all: an empty catalog
-    assert build_history(con, tmp_path) == {"pool_changes": 0, "pool_versions": 0}
+    con = lake_connection(Layout(tmp_path / "empty"))  # the catalog's views over a lake with no snapshot yet
+    out = tmp_path / "out"
+    assert build_history(con, out) == {"pool_changes": 0, "pool_versions": 0}
+    tmp_path = out
     for table in ("pool_changes", "pool_versions"):
         empty = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{tmp_path / table}.parquet')").fetchall()
         full = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{hist.out / table}.parquet')").fetchall()
@@ -439,13 +444,13 @@ def test_lake_without_filter_columns(hist, tmp_path):
 
 
 def test_lake_without_fetches(hist, tmp_path):
-    """No fetches view (a hand-made lake): nothing can be proven gone, so no deletions; snapshot ids come from
-    the snapshot times."""
+    """No fetch rows (a hand-made lake: the catalog's fetches view is there, empty): nothing can be proven gone, so
+    no deletions; snapshot ids come from the snapshot times."""
     con = duckdb.connect()
     con.execute(f"ATTACH '{hist.root / 'inventory.duckdb'}' AS inv (READ_ONLY)")
     for (view,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'inv'").fetchall():
-        if view != "fetches":
-            con.execute(f"CREATE VIEW main.{view} AS SELECT * FROM inv.{view}")
+        empty = " WHERE false" if view == "fetches" else ""
+        con.execute(f"CREATE VIEW main.{view} AS SELECT * FROM inv.{view}{empty}")
     assert build_history(con, tmp_path) == {"pool_changes": 33, "pool_versions": 33}
     changes = f"read_parquet('{tmp_path / 'pool_changes.parquet'}')"
     assert con.execute(f"SELECT change_type, count(*) FROM {changes} GROUP BY ALL ORDER BY 1").fetchall() == [

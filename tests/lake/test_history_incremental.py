@@ -1,4 +1,4 @@
-"""The incremental history (pipeline/lake/history_store.py) equals the full recomputation (build_history, the
+"""The incremental history (pipeline/history/store.py) equals the full recomputation (build_history, the
 reference), snapshot after snapshot, whatever order snapshots are committed in and wherever a run dies.
 
 After every step below, `same_as_full_recomputation` compares the history the catalog would show (the record's
@@ -26,20 +26,23 @@ from clikit import cli_env
 from lake.test_history import land, story_steps
 from lakekit import pool_doc, publish_snapshot, query_catalog, utc
 from pipeline.config import load_config
-from pipeline.lake import history_store
-from pipeline.lake.catalog import select_lake_files
+from pipeline.history import store as history_store
+
 from pipeline.lake.compaction import compact
-from pipeline.lake.history import build_history
-from pipeline.lake.history_store import (
+from pipeline.history.full import build_history
+from pipeline.history.store import (
     history_sources, read_record, rebuild_history, record_path, update_history,
 )
+from pipeline.catalog.views import lake_connection
 from pipeline.lake.layout import Layout
-from pipeline.lake.store import live_files, read_manifests, writer_lock
+from pipeline.lake.store import read_manifests, writer_lock
 from pipeline.modelarts import AkSkCredentials
-from pipeline.reporting import refresh_history
+from pipeline.reports.days import refresh_history
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 from pipeline.flow import run_snapshot
-from pipeline.snapshot import check, commit_staged, stage
+from pipeline.check.checks import check
+from pipeline.lake.commit import commit_staged
+from pipeline.normalize.step import stage
 
 R = "cn-north-4"
 JSON_COLUMNS = ("before", "after", "content")
@@ -67,11 +70,9 @@ def _table(con: duckdb.DuckDBPyConnection, select: str) -> tuple[list[tuple], li
 
 
 def reference(layout: Layout, out: Path) -> dict:
-    """build_history over every committed snapshot, on views like the catalog's."""
+    """build_history over every committed snapshot, on the catalog's views."""
     shutil.rmtree(out, ignore_errors=True)
-    con = duckdb.connect()
-    for table, files in live_files(layout, read_manifests(layout)).items():
-        con.execute(f'CREATE VIEW "{table}" AS {select_lake_files(files)}')
+    con = lake_connection(layout)
     build_history(con, out)
     return {t: _table(con, f"SELECT * FROM read_parquet('{out / t}.parquet')")
             for t in ("pool_changes", "pool_versions")}
@@ -389,7 +390,7 @@ VICTIM = """
 import sys
 from pathlib import Path
 from pipeline.lake.layout import Layout
-from pipeline.reporting import refresh_history
+from pipeline.reports.days import refresh_history
 refresh_history(Layout(Path(sys.argv[1])))
 """
 
@@ -483,7 +484,7 @@ def test_a_lake_with_the_old_whole_lake_history_files(tmp_path):
     assert update(layout, grace_s=3600).rebuilt == "no history yet"
     assert stale.exists()  # an open catalog may still read it
     with writer_lock(layout):
-        from pipeline.snapshot import refresh_catalog
+        from pipeline.lake.commit import refresh_catalog
         refresh_catalog(layout)
     views = query_catalog(layout.catalog, "SELECT sql FROM duckdb_views() WHERE view_name LIKE 'pool_%'")
     assert "_history" in str(views) and str(stale) not in str(views)

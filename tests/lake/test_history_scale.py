@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import lakekit  # noqa: E402
-from pipeline.lake.history import CONTENT_COLUMNS, build_history  # noqa: E402
+from pipeline.history.full import CONTENT_COLUMNS, build_history  # noqa: E402
 from pipeline.simulator import Fleet  # noqa: E402
 
 START = lakekit.utc(2026, 11, 1, 0)

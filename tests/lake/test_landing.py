@@ -5,7 +5,7 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from pipeline.lake.landing import Attempt, RawLanding, TargetRef
+from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.modelarts.body import SpilledBody, spill
 

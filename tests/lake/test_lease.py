@@ -120,7 +120,7 @@ LANDER = """
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from pipeline.lake.landing import Attempt, RawLanding, TargetRef
+from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 
 at = datetime(2026, 12, 1, tzinfo=timezone.utc)

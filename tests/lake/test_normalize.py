@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.lake.normalize import TABLES, BodyRef, normalize
+from pipeline.normalize.documents import TABLES, BodyRef, normalize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "normalize"
 SID = "20261128T060000Z"

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 
 from lake.test_normalize import Run, pool
-from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.lake.checks import CHECKS
-from pipeline.lake.docs import SQL_ROOT
+from pipeline.catalog.views import quote_ident, quote_literal
+from pipeline.check.checks import CHECKS
+from pipeline.catalog.docs import SQL_ROOT
 
 COUNT_COLUMNS = {
     "pool_resources": ("count", "max_count"),

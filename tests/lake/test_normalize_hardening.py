@@ -124,7 +124,7 @@ def test_two_million_empty_items_give_101_rows_and_flat_memory(tmp_path):
         from pathlib import Path
         if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # DuckDB's buffers grow with threads
-        from pipeline.lake.normalize import BodyRef, normalize, rejected_count
+        from pipeline.normalize.documents import BodyRef, normalize, rejected_count
         ref = BodyRef("20261128T060000Z", datetime(2026, 11, 28, 6, tzinfo=timezone.utc), "r", "p", "list_pools",
                       {str(body)!r}, "resp")
         counts = normalize([ref], Path({str(out)!r}))

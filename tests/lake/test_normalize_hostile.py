@@ -23,7 +23,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.lake.normalize import TABLES, BodyRef, normalize
+from pipeline.normalize.documents import TABLES, BodyRef, normalize
 
 SID = "20261128T060000Z"
 AT = datetime(2026, 11, 28, 6, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from pipeline.lake.normalize import REPEATED_REASON, UNCHECKED_REASON, BodyRef, normalize, rejected_count
+from pipeline.normalize.documents import REPEATED_REASON, UNCHECKED_REASON, BodyRef, normalize, rejected_count
 from pipeline.modelarts.repeated import has_repeated_keys, last_wins
 
 SID = "20261128T060000Z"

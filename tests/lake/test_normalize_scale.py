@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from benchmarks.pool_reference import COLUMNS, reference
-from pipeline.lake.normalize import BodyRef, normalize
+from pipeline.normalize.documents import BodyRef, normalize
 
 try:  # the simulator's generator (realistic fleets); a small local one if its module moves
     from pipeline.simulator.generate import generate_pools  # noqa: E402

@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 from lakekit import flavor_doc, pool_doc, publish_snapshot, utc
 
-from pipeline.lake.docs import SQL_ROOT, parse_header
-from pipeline.lake.reports import REPORTS, build_reports, load_prices, report_arrow
+from pipeline.catalog.docs import SQL_ROOT, parse_header
+from pipeline.reports.tables import REPORTS, build_reports, load_prices, report_arrow
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 TIMES = [utc(2026, 11, 1, 20, 30), utc(2026, 11, 1, 21, 30), utc(2026, 11, 1, 22, 30), utc(2026, 11, 1, 23, 30),
@@ -389,11 +389,8 @@ def test_pool_without_resources_and_missing_views(tmp_path):
     assert (h["observed_hours"], h["provisioned_node_hours"], h["requested_nodes"]) == (1, 0, 0)
     assert {r["level"] for r in report} == {"pool", "project", "region", "all"}
     assert len(rows(con, "billing_modes", D1, D1)) == 3
-    # a catalog that lacks a view (no committed data for that table) gets an empty stand-in for the report
-    bare = duckdb.connect()
-    bare.execute("ATTACH '" + str(tmp_path / "inventory.duckdb") + "' AS cat (READ_ONLY)")
-    for view in ("snapshots", "fetches", "pools"):
-        bare.execute(f"CREATE VIEW {view} AS SELECT * FROM cat.{view}")
-    report = rows(bare, "capacity_utilization", D1, D1)
-    assert cap_row(report, D1, "pool", "pool-h")["observed_hours"] == 1
-    assert not bare.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()
+    # A table without committed data is still a view of the catalog (empty, typed), so a report needs no stand-in;
+    # and a report leaves no temp view behind on the caller's connection.
+    assert con.execute("SELECT count(*) FROM flavors").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM pool_resources").fetchall() == [(0,)]
+    assert not con.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()

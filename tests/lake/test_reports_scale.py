@@ -1,7 +1,7 @@
 """Reports on a generated fleet, cross-checked against a plain-Python reading of the integration rule.
 
 The lake is written directly (DuckDB range() generators -> one Parquet file per snapshot and table, committed
-with pipeline.lake.store.commit, catalog from pipeline.lake.catalog.build_catalog), so a large fleet takes
+with pipeline.lake.store.commit, catalog from pipeline.catalog.views.build_catalog), so a large fleet takes
 seconds instead of the hours the real fetch path would need. The fleet has physical pools and Logical
 sub-pools, two flavors on some pools, pools created and deleted mid-range, failed project listings (gaps),
 and several billing modes.
@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from benchmarks.fleet_lake import make_fleet_lake
-from pipeline.lake.reports import report_arrow
+from pipeline.reports.tables import report_arrow
 
 STATES = ("creating", "available", "abnormal", "deleting")
 

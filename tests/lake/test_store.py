@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from pipeline.lake.catalog import TableDoc, build_catalog
-from pipeline.lake.landing import Attempt, RawLanding, TargetRef
+from pipeline.catalog.views import TableDoc, build_catalog
+from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of, snapshot_id_for
 from pipeline.lake.store import LakeBusyError, collect_garbage, commit, read_manifests, writer_lock
 

@@ -12,7 +12,7 @@ import json
 import pytest
 from secretkit import echoes, recoverable
 
-from pipeline.lake.landing import mask_secrets
+from pipeline.land.landing import mask_secrets
 from pipeline.modelarts.errors import redact
 from pipeline.modelarts.masking import Masker
 

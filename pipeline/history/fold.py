@@ -8,7 +8,7 @@ columns of sql/history/_state.sql), and writes to `out_dir`:
     state.parquet          the state after it
 It reads nothing else, so its cost depends on the fleet, not on how many snapshots the lake holds.
 
-The rules are the full recomputation's (pipeline/lake/history.py): the same SQL builds the content (_rows.sql,
+The rules are the full recomputation's (pipeline/history/full.py): the same SQL builds the content (_rows.sql,
 _entries.sql) and decides what a snapshot observes (_fetches.sql, _show_gone.sql); the `_fold_*.sql`
 steps compare that with the state. tests/lake/test_history_incremental.py checks, snapshot after snapshot, that
 the result equals the full recomputation.
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, SQL_DIR, sql_text
+from pipeline.history.full import INPUTS, PARQUET_OPTIONS, sql_text
+from pipeline.sqlfiles import quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ OUTPUTS: dict[str, str] = {"pool_changes": "_fold_changes", "pool_versions": "_f
                            "state": "_fold_state"}
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _input_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str]) -> None:
@@ -57,18 +52,18 @@ def _input_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str]) -> 
     for table, columns in INPUTS.items():
         select = sources.get(table)
         if select is None:
-            cols = ", ".join(f"NULL::{t} AS {_ident(c)}" for c, t in columns.items())
-            con.execute(f"CREATE TEMP VIEW {_ident(table)} AS SELECT {cols} WHERE false")
+            cols = ", ".join(f"NULL::{t} AS {quote_ident(c)}" for c, t in columns.items())
+            con.execute(f"CREATE TEMP VIEW {quote_ident(table)} AS SELECT {cols} WHERE false")
             continue
-        con.execute(f"CREATE TEMP TABLE {_ident('_src_' + table)} AS {select}")
-        have = {r[0] for r in con.execute(f"DESCRIBE {_ident('_src_' + table)}").fetchall()}
-        fill = [f"NULL::{t} AS {_ident(c)}" for c, t in columns.items() if c not in have]
+        con.execute(f"CREATE TEMP TABLE {quote_ident('_src_' + table)} AS {select}")
+        have = {r[0] for r in con.execute(f"DESCRIBE {quote_ident('_src_' + table)}").fetchall()}
+        fill = [f"NULL::{t} AS {quote_ident(c)}" for c, t in columns.items() if c not in have]
         extra = (", " + ", ".join(fill)) if fill else ""
-        con.execute(f"CREATE TEMP VIEW {_ident(table)} AS SELECT *{extra} FROM {_ident('_src_' + table)}")
+        con.execute(f"CREATE TEMP VIEW {quote_ident(table)} AS SELECT *{extra} FROM {quote_ident('_src_' + table)}")
 
 
 def fold_snapshot(sources: Mapping[str, str], snapshot_id: str, snapshot_at: datetime, state: Path,
-                  out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+                  out_dir: Path) -> dict[str, int]:
     """Fold one snapshot into the state; write its rows and the next state to `out_dir`. Returns rows per file."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -77,19 +72,19 @@ def fold_snapshot(sources: Mapping[str, str], snapshot_id: str, snapshot_at: dat
     try:
         con.execute("SET enable_progress_bar = false")
         _input_views(con, sources)
-        con.execute(sql_text("_macros", sql_dir))
+        con.execute(sql_text("_macros"))
         con.execute("CREATE TEMP TABLE _f_snap AS SELECT $id::VARCHAR AS snapshot_id, "
                     "$at::TIMESTAMPTZ AS snapshot_at", {"id": snapshot_id, "at": snapshot_at})
-        con.execute(f"CREATE TEMP TABLE _f_state AS SELECT * FROM read_parquet({_literal(str(state))})")
+        con.execute(f"CREATE TEMP TABLE _f_state AS SELECT * FROM read_parquet({quote_literal(str(state))})")
         for table, name in STEPS:
-            con.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
+            con.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name)}")
         rows: dict[str, int] = {}
         for out, name in OUTPUTS.items():
-            dest = _literal(str(out_dir / f"{out}.parquet"))
-            row = con.execute(f"COPY ({sql_text(name, sql_dir)}\n) TO {dest} ({PARQUET_OPTIONS})").fetchone()
+            dest = quote_literal(str(out_dir / f"{out}.parquet"))
+            row = con.execute(f"COPY ({sql_text(name)}\n) TO {dest} ({PARQUET_OPTIONS})").fetchone()
             rows[out] = int(row[0]) if row else 0
         rows["open_versions"] = int(con.execute(
-            f"SELECT count(*) FROM read_parquet({_literal(str(out_dir / 'state.parquet'))}) "
+            f"SELECT count(*) FROM read_parquet({quote_literal(str(out_dir / 'state.parquet'))}) "
             "WHERE gone_snapshot_id IS NULL").fetchall()[0][0])
     finally:
         con.close()

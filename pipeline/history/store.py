@@ -7,7 +7,7 @@
     lake/_history/day-<D>-<WRITE>/<table>.parquet   a past day's segments merged into one file per table
 
 `update_history(layout)` runs after a snapshot is committed (the caller holds the writer lock). It folds every
-committed snapshot the record does not reflect yet into the state (pipeline/lake/history_fold.py: reads that
+committed snapshot the record does not reflect yet into the state (pipeline/history/fold.py: reads that
 snapshot's files and the state, nothing else), writes the snapshot's rows as a segment, and commits a new record
 naming the new state and files. The catalog reads `pool_changes` from the files and `pool_versions` from the
 closed versions in the files plus the open ones in the state (`history_sources`).
@@ -22,7 +22,7 @@ to its snapshot: a re-run, a late snapshot, `renormalize` or a removed manifest 
 renames a new file over the old one), without reading every manifest. When the digest no longer matches:
 the record before the latest fold (kept as `previous`) is used if it still matches (a re-run or late arrival
 of the latest snapshot: one fold), otherwise the history is rebuilt from scratch by the full recomputation
-(pipeline/lake/history.py). A record written by other SQL or code (`rules`) is rebuilt too.
+(pipeline/history/full.py). A record written by other SQL or code (`rules`) is rebuilt too.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.lake.catalog import quote_literal, select_lake_files
-from pipeline.lake.history import INPUTS, PARQUET_OPTIONS, SQL_DIR, build_history_base
-from pipeline.lake.history_fold import fold_snapshot
+from pipeline.catalog.views import create_lake_views, select_lake_files
+from pipeline.sqlfiles import quote_literal, sql_digest
+from pipeline.history.full import INPUTS, PARQUET_OPTIONS, SQL_FOLDER, build_history_base
+from pipeline.history.fold import fold_snapshot
 from pipeline.lake.layout import Layout, check_snapshot_id, day_of, new_write_id
 from pipeline.lake.store import (
     GRACE_S, DayRecord, Manifest, _mark_replaced, _write_json, live_files, read_manifests,
@@ -126,12 +127,9 @@ def read_record(layout: Layout) -> HistoryRecord | None:
 
 
 @cache
-def rules_digest(sql_dir: Path = SQL_DIR) -> str:
-    h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    # iterdir, not glob: an installed wheel's SQL is an importlib.resources Traversable (pipeline/sqlfiles.py)
-    for path in sorted((p for p in sql_dir.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+def rules_digest() -> str:
+    """What the history's rows depend on: its format and every file of sql/history (pipeline/sqlfiles.py)."""
+    return hashlib.sha256(f"format {FORMAT}\n{sql_digest(SQL_FOLDER)}".encode()).hexdigest()[:16]
 
 
 def _marks(layout: Layout) -> list[tuple[str, str]]:
@@ -309,9 +307,7 @@ def rebuild_history(layout: Layout, *, reason: str = "requested", grace_s: float
             con.execute(f"SET temp_directory = {quote_literal(str(work / 'spill'))}")
             if memory_limit:
                 con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
-            for table, files in live_files(layout, manifests).items():
-                if files:
-                    con.execute(f'CREATE VIEW "{table}" AS {select_lake_files(files)}')
+            create_lake_views(con, layout)  # the writer lock is held: the same committed state as `manifests`
             counts = build_history_base(con, work)
         finally:
             con.close()

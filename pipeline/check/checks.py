@@ -2,14 +2,17 @@
 returns no row; the rows it returns are the evidence. Dagster reports them as blocking asset checks."""
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.lake.docs import parse_header
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_ident, quote_literal, sql_text
+from pipeline.catalog.docs import parse_header
+
+if TYPE_CHECKING:
+    from pipeline.normalize.step import Staged
 
 # check name -> the table whose asset the check belongs to
 CHECKS: dict[str, str] = {
@@ -47,8 +50,7 @@ class CheckOutcome:
 
 
 def check_description(name: str) -> str:
-    path = SQL_ROOT / "checks" / f"{name}.sql"
-    return parse_header(path.read_text(encoding="utf-8"), f"Check {name}").description.removeprefix(
+    return parse_header(sql_text("checks", name), f"Check {name}").description.removeprefix(
         f"Check {name}: ")
 
 
@@ -65,7 +67,7 @@ def run_checks(files: dict[str, Path], planned_targets: list[dict]) -> list[Chec
         con.register("planned_targets", planned)
         out = []
         for name, table in {**CHECKS, **WARN_CHECKS}.items():
-            sql = (SQL_ROOT / "checks" / f"{name}.sql").read_text(encoding="utf-8")
+            sql = sql_text("checks", name)
             cur = con.execute(f"SELECT * FROM ({sql}) LIMIT {SAMPLE_ROWS}")
             cols = [d[0] for d in cur.description]
             sample = [dict(zip(cols, row)) for row in cur.fetchall()]
@@ -75,3 +77,10 @@ def run_checks(files: dict[str, Path], planned_targets: list[dict]) -> list[Chec
         return out
     finally:
         con.close()
+
+
+def check(staged: "Staged") -> list[CheckOutcome]:
+    """Step check: the checks over a staged snapshot's tables."""
+    from pipeline.land.step import read_run
+
+    return run_checks(staged.files, read_run(staged.raw_dir).get("targets", []))

@@ -11,7 +11,7 @@ Header shape (see sql/normalize/pools.sql):
 import re
 from functools import cache
 
-from pipeline.lake.catalog import TableDoc
+from pipeline.catalog.views import TableDoc
 from pipeline.sqlfiles import SQL_ROOT, sql_names, sql_text  # noqa: F401  (SQL_ROOT: re-exported)
 
 _COLUMN = re.compile(r"^--\s(\w+)\s+([A-Z][A-Z0-9_\[\]()]*(?:\s[A-Z]+)?)\s{2,}(.*)$")

@@ -5,10 +5,10 @@ schedule period) and, for subscriptions, $as_of. The SELECTs use the TEMP MACROs
 (the integration rule lives there, once) and a table `prices`, which this module registers on the connection:
 the optional price file, or an empty table of the same shape, so a report has the same columns either way.
 
-Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)`. Temp macros, the
-registered `prices` relation and stand-in views for tables the lake has no data for yet (the catalog makes no
-view then) live in the connection's temp catalog. So do the gate's views: with `exclude` (the snapshots the
-report gate leaves out, pipeline/reporting.py `gate`), each table a report reads is shadowed by a temp view of
+Everything here only reads: it works on `duckdb.connect(str(catalog), read_only=True)` (where every documented
+table has its view, even before it has rows). Temp macros and the registered `prices` relation live in the
+connection's temp catalog. So do the gate's views: with `exclude` (the snapshots the
+report gate leaves out, pipeline/reports/days.py `gate`), each table a report reads is shadowed by a temp view of
 the same name without those snapshots' rows, so every report, whatever its SQL, reads the lake as if they had
 never been taken. A price file with a header and no rows counts as no price file: the cost columns are NULL.
 """
@@ -23,8 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.lake.catalog import quote_ident, quote_literal
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_ident, quote_literal, sql_text
 
 REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
 PRICE_COLUMNS = ("flavor", "billing_mode", "price_per_node_hour", "currency")
@@ -35,14 +34,14 @@ PRICES_SCHEMA = pa.schema([
     ("price_per_node_hour", pa.float64()),
     ("currency", pa.string()),
 ])
-REPORTS_DIR = SQL_ROOT / "reports"
+SQL_FOLDER = "reports"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def report_sql(name: str) -> str:
     if name not in REPORTS:
         raise ValueError(f"unknown report {name!r}; known: {', '.join(REPORTS)}")
-    return (REPORTS_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return sql_text(SQL_FOLDER, name)
 
 
 def load_prices(path: Path) -> pa.Table:
@@ -114,61 +113,35 @@ def load_prices(path: Path) -> pa.Table:
     return pa.table(out, schema=PRICES_SCHEMA)
 
 
-# The catalog has a view only for tables with committed data. A lake that never saw, e.g., a flavor catalog or a
-# pool with resources lacks those views; the reports then read empty stand-ins (temp views, dropped after).
-_STAND_INS = {
-    "snapshots": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE",
-    "fetches": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
-               "pool_id VARCHAR, call VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, "
-               "status_filter VARCHAR, outcome VARCHAR, http_status INTEGER, error_code VARCHAR, reason VARCHAR",
-    "pools": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, project_id VARCHAR, "
-             "pool_id VARCHAR, display_name VARCHAR, workspace_id VARCHAR, pool_type VARCHAR, parent VARCHAR, "
-             "root VARCHAR, is_physical BOOLEAN, created_at TIMESTAMPTZ, billing_mode VARCHAR, period_type VARCHAR, "
-             "period_num INTEGER, auto_renew BOOLEAN, order_id VARCHAR",
-    "pool_resources": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, "
-                      "project_id VARCHAR, pool_id VARCHAR, flavor VARCHAR, count INTEGER",
-    "pool_capacity": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, "
-                     "project_id VARCHAR, pool_id VARCHAR, state VARCHAR, flavor VARCHAR, count INTEGER",
-    "flavors": "snapshot_id VARCHAR, snapshot_at TIMESTAMPTZ, snapshot_day DATE, region VARCHAR, flavor VARCHAR, "
-               "accelerator VARCHAR, accelerator_type VARCHAR, accelerator_cards INTEGER",
-}
+# The tables the gate filters: a temp view of each, without the excluded snapshots' rows, shadows the catalog's
+# (every documented view exists in a catalog, even before its table has rows: pipeline/catalog/views.py).
+GATED_TABLES = ("snapshots", "fetches", "pools", "pool_resources", "pool_capacity", "flavors")
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
              exclude: Iterable[str] = ()) -> list[str]:
-    """Register `prices`, create the macros, any stand-in views and the gate's views (leaving out the rows of
-    the snapshots in `exclude`). Returns the temp views created."""
+    """Register `prices`, create the macros and the gate's views (leaving out the rows of the snapshots in
+    `exclude`). Returns the temp views created."""
     table = prices if isinstance(prices, pa.Table) else (
         load_prices(prices) if prices is not None else PRICES_SCHEMA.empty_table())
-    # what an unqualified name resolves to: the default database's main schema, or the temp catalog (asking the
-    # catalog functions, because binding a view over thousands of files to test it costs a fraction of a second)
-    present = {r[0] for r in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE (database_name = current_database() AND schema_name = 'main') "
-        "OR temporary UNION ALL "
-        "SELECT table_name FROM duckdb_tables() WHERE (database_name = current_database() AND schema_name = 'main') "
-        "OR temporary").fetchall()}
     created = []
     excluded = sorted(set(exclude))
-    database = con.execute("SELECT current_database()").fetchall()[0][0]
-    for name, columns in _STAND_INS.items():
-        if name not in present:
-            nulls = ", ".join(f"NULL::{c.split()[1]} AS {c.split()[0]}" for c in columns.split(", "))
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {nulls} WHERE false")
-            created.append(name)
-        elif excluded:
+    if excluded:
+        database = con.execute("SELECT current_database()").fetchall()[0][0]
+        ids = ", ".join(quote_literal(sid) for sid in excluded)
+        for name in GATED_TABLES:
             # A temp view shadows the catalog's view of the same name (temp comes first in the search path).
-            ids = ", ".join(quote_literal(sid) for sid in excluded)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM "
                         f"{quote_ident(database)}.main.{name} WHERE snapshot_id NOT IN ({ids})")
             created.append(name)
     con.register("prices", table)
-    con.execute((REPORTS_DIR / "_macros.sql").read_text(encoding="utf-8"))
+    con.execute(sql_text(SQL_FOLDER, "_macros"))
     return created
 
 
-def _cleanup(con: duckdb.DuckDBPyConnection, stand_ins: list[str]) -> None:
+def _cleanup(con: duckdb.DuckDBPyConnection, temp_views: list[str]) -> None:
     con.unregister("prices")
-    for name in stand_ins:
+    for name in temp_views:
         con.execute(f"DROP VIEW IF EXISTS temp.{name}")
 
 
@@ -195,11 +168,11 @@ def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_d
     """Run one report and return it as an Arrow table (for the exports), without the snapshots in `exclude`."""
     sql = report_sql(name)
     params = _params(sql, from_day, to_day, period_hours, as_of)
-    stand_ins = _prepare(con, prices, exclude)
+    temp_views = _prepare(con, prices, exclude)
     try:
         return con.sql(sql, params=params).to_arrow_table()
     finally:
-        _cleanup(con, stand_ins)
+        _cleanup(con, temp_views)
 
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date, to_day: date, *,
@@ -211,23 +184,22 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
     out_dir.mkdir(parents=True, exist_ok=True)
     table = load_prices(prices) if prices is not None else None  # validate before any work
     rows: dict[str, int] = {}
-    stand_ins = _prepare(con, table, exclude)
+    temp_views = _prepare(con, table, exclude)
     try:
         for name in REPORTS:
             sql = report_sql(name)
             params = _params(sql, from_day, to_day, period_hours, as_of)
             final = out_dir / f"{name}.parquet"
             tmp = out_dir / f".{name}.parquet.tmp"
-            literal = "'" + str(tmp).replace("'", "''") + "'"
             try:
-                result = con.execute(f"COPY ({sql}) TO {literal} (FORMAT parquet, COMPRESSION zstd)",
+                result = con.execute(f"COPY ({sql}) TO {quote_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
                                      params).fetchall()
                 tmp.replace(final)
             finally:
                 tmp.unlink(missing_ok=True)
             rows[name] = int(result[0][0]) if result else 0
     finally:
-        _cleanup(con, stand_ins)
+        _cleanup(con, temp_views)
     return rows
 
 
@@ -235,13 +207,13 @@ def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
                   exclude: Iterable[str] = ()) -> list[dict]:
     """What the period is missing, from sql/reports/_coverage.sql (see its header): the period's snapshot count,
     then each target a used snapshot could not read. The snapshots in `exclude` are left to the caller."""
-    sql = (REPORTS_DIR / "_coverage.sql").read_text(encoding="utf-8")
+    sql = sql_text(SQL_FOLDER, "_coverage")
     params = _params(sql, from_day, to_day, period_hours, None)
     params["excluded"] = sorted(set(exclude))
-    stand_ins = _prepare(con, None)
+    temp_views = _prepare(con, None)
     try:
         cur = con.execute(sql, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
     finally:
-        _cleanup(con, stand_ins)
+        _cleanup(con, temp_views)

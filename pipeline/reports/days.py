@@ -1,7 +1,7 @@
 """History, daily reports and exports, on top of the committed lake. The CLI and Dagster both call this.
 
 - history (`pool_changes`, `pool_versions`) moves forward one snapshot at a time (lake/_history/, see
-  pipeline/lake/history_store.py);
+  pipeline/history/store.py);
 - a day's reports replace `lake/reports/<report>/day=<D>.parquet`;
 - exports are computed from the catalog for a range of days and written by `pipeline.reports.export`.
 Both apply one gate (`gate`): a snapshot that failed an integrity check is left out of every report, as if it
@@ -18,12 +18,12 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import Config
-from pipeline.lake.docs import table_docs
+from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import read_manifests, writer_lock
 from pipeline.reports.model import Coverage, CoverageItem
-from pipeline.snapshot import refresh_catalog
+from pipeline.lake.commit import refresh_catalog
 
 # Checks whose failure means a snapshot's numbers cannot be trusted. `at_least_one_target_ok` is not one of
 # them: a snapshot in which every call failed simply contributes no observation to the reports.
@@ -65,10 +65,10 @@ def _catalog(layout: Layout) -> duckdb.DuckDBPyConnection:
 
 def run_history(layout: Layout, *, rebuild: bool = False, lock_wait_s: float = LOCK_WAIT_S):
     """Bring pool_changes and pool_versions up to date with the committed snapshots, then rebuild the catalog.
-    Each snapshot not folded in yet is folded in (pipeline/lake/history_store.py); `rebuild` recomputes the whole
+    Each snapshot not folded in yet is folded in (pipeline/history/store.py); `rebuild` recomputes the whole
     history from every snapshot instead (the reference computation). Takes the writer lock. Returns a
     history_store.HistoryResult."""
-    from pipeline.lake.history_store import rebuild_history, update_history
+    from pipeline.history.store import rebuild_history, update_history
 
     with writer_lock(layout, wait_s=lock_wait_s):
         result = rebuild_history(layout) if rebuild else update_history(layout)
@@ -102,7 +102,7 @@ def report_coverage(layout: Layout, con: duckdb.DuckDBPyConnection, from_day: da
                     excluded: dict[str, tuple[str, ...]], *, period_hours: float = 1.0) -> Coverage:
     """What the reports of [from_day, to_day] miss: the snapshots the gate excluded (with the checks they
     failed) and the targets the used snapshots could not read (with the error code and about how many hours)."""
-    from pipeline.lake.reports import coverage_rows
+    from pipeline.reports.tables import coverage_rows
 
     items = []
     for m in read_manifests(layout):
@@ -152,7 +152,7 @@ def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date],
                prices: Path | None = None) -> dict[date, DayReports]:
     """Each day's reports, through the gate, read from `con` (the catalog, or views over the lake) and stored as
     that day's partition, each file by rename. The caller holds the writer lock and rebuilds the catalog."""
-    from pipeline.lake.reports import build_reports
+    from pipeline.reports.tables import build_reports
 
     excluded = gate(layout)
     out = {}
@@ -197,7 +197,7 @@ FORMAT_HINTS = {
 def export(config: Config, from_day: date | None = None, to_day: date | None = None,
            formats: tuple[str, ...] = ("xlsx", "csv", "html"), out_dir: Path | None = None) -> ExportResult:
     """History, then every report for [from_day, to_day], exported as files. Returns what was written."""
-    from pipeline.lake.reports import REPORTS, report_arrow
+    from pipeline.reports.tables import REPORTS, report_arrow
     from pipeline.reports.export import ReportTable, export_reports
 
     layout = Layout(config.root)

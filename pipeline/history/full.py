@@ -45,11 +45,11 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_ident, quote_literal, statement
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = SQL_ROOT / "history"
+SQL_FOLDER = "history"
 TABLES: tuple[str, ...] = ("pool_changes", "pool_versions")
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
 
@@ -108,18 +108,16 @@ STEPS: tuple[tuple[str, str], ...] = (
 )
 
 
-def sql_text(name: str, sql_dir: Path = SQL_DIR) -> str:
+def sql_text(name: str) -> str:
     """The statement in sql/history/<name>.sql, without a trailing semicolon."""
-    text = (sql_dir / f"{name}.sql").read_text(encoding="utf-8").strip()
-    return text[:-1].rstrip() if text.endswith(";") else text
+    return statement(SQL_FOLDER, name)
 
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
-    """TEMP views for inputs that are missing or lack columns: the missing parts read as NULL."""
+    """TEMP views for inputs whose files predate a column (a lake written by an older poolscope): the missing
+    columns read as NULL. A missing table is no case here: every documented view exists, even empty
+    (pipeline/catalog/views.py)."""
     database = cur.execute("SELECT current_database()").fetchone()[0]
     present: dict[str, set[str]] = {}
     for table, column in cur.execute(
@@ -128,21 +126,16 @@ def _stand_ins(cur: duckdb.DuckDBPyConnection) -> None:
     ).fetchall():
         present.setdefault(table, set()).add(column)
     for table, columns in INPUTS.items():
-        have = present.get(table)
-        if have is not None and set(columns) <= have:
+        have = present.get(table, set())
+        missing = [c for c in columns if c not in have]
+        if not missing:
             continue
-        if have is None:
-            select = ", ".join(f"NULL::{t} AS {_ident(c)}" for c, t in columns.items())
-            cur.execute(f"CREATE TEMP VIEW {_ident(table)} AS SELECT {select} WHERE false")
-            log.info("history: no %s view; reading it as empty", table)
-        else:
-            missing = [c for c in columns if c not in have]
-            fill = ", ".join(f"NULL::{columns[c]} AS {_ident(c)}" for c in missing)
-            cur.execute(
-                f"CREATE TEMP VIEW {_ident(table)} AS "
-                f"SELECT *, {fill} FROM {_ident(database)}.main.{_ident(table)}"
-            )
-            log.info("history: %s has no column %s; reading it as NULL", table, ", ".join(missing))
+        fill = ", ".join(f"NULL::{columns[c]} AS {quote_ident(c)}" for c in missing)
+        cur.execute(
+            f"CREATE TEMP VIEW {quote_ident(table)} AS "
+            f"SELECT *, {fill} FROM {quote_ident(database)}.main.{quote_ident(table)}"
+        )
+        log.info("history: %s has no column %s; reading it as NULL", table, ", ".join(missing))
 
 
 def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
@@ -152,28 +145,25 @@ def _check_keys(cur: duckdb.DuckDBPyConnection) -> None:
         raise RuntimeError(f"history: {row[0]} pool key hash collision(s); cannot build the history")
 
 
-def _run_steps(cur: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
+def _run_steps(cur: duckdb.DuckDBPyConnection) -> None:
     """Stand-ins, macros and every TEMP table step, on the given cursor."""
     _stand_ins(cur)
-    cur.execute(sql_text("_macros", sql_dir))
+    cur.execute(sql_text("_macros"))
     for table, name in STEPS:
         started = time.perf_counter()
-        cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name, sql_dir)}")
+        cur.execute(f"CREATE TEMP TABLE {table} AS {sql_text(name)}")
         log.debug("history: %s in %.2fs", table, time.perf_counter() - started)
         if table == "_h_keys":
             _check_keys(cur)
 
 
 def _copy(cur: duckdb.DuckDBPyConnection, select: str, dest: Path) -> int:
-    row = cur.execute(f"COPY ({select}\n) TO {_literal(dest)} ({PARQUET_OPTIONS})").fetchone()
+    row = cur.execute(f"COPY ({select}\n) TO {quote_literal(dest)} ({PARQUET_OPTIONS})").fetchone()
     return int(row[0]) if row else 0
 
 
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
-
-def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     """Recompute pool_changes and pool_versions from every snapshot visible on `con`; write them to
     `out_dir/<table>.parquet`; return table -> rows. The reference for the incremental history."""
     out_dir = Path(out_dir)
@@ -181,16 +171,15 @@ def build_history(con: duckdb.DuckDBPyConnection, out_dir: Path, *, sql_dir: Pat
     started_all = time.perf_counter()
     cur = con.cursor()  # own session: TEMP tables and stand-in views vanish with it
     try:
-        _run_steps(cur, sql_dir)
-        counts = {table: _copy(cur, sql_text(table, sql_dir), out_dir / f"{table}.parquet") for table in TABLES}
+        _run_steps(cur)
+        counts = {table: _copy(cur, sql_text(table), out_dir / f"{table}.parquet") for table in TABLES}
         log.info("history: %s in %.1fs", counts, time.perf_counter() - started_all)
         return counts
     finally:
         cur.close()
 
 
-def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path, *,
-                       sql_dir: Path = SQL_DIR) -> dict[str, int]:
+def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     """The full recomputation as the start of an incremental history: `out_dir/pool_changes.parquet` (every
     change), `out_dir/pool_versions.parquet` (the closed versions only) and `out_dir/state.parquet` (each pool's
     last observation and open version, _state.sql). Returns rows per file, and `open_versions`."""
@@ -199,12 +188,12 @@ def build_history_base(con: duckdb.DuckDBPyConnection, out_dir: Path, *,
     started_all = time.perf_counter()
     cur = con.cursor()
     try:
-        _run_steps(cur, sql_dir)
-        closed = f"SELECT * FROM ({sql_text('pool_versions', sql_dir)}\n) WHERE ended_by IS NOT NULL"
+        _run_steps(cur)
+        closed = f"SELECT * FROM ({sql_text('pool_versions')}\n) WHERE ended_by IS NOT NULL"
         counts = {
-            "pool_changes": _copy(cur, sql_text("pool_changes", sql_dir), out_dir / "pool_changes.parquet"),
+            "pool_changes": _copy(cur, sql_text("pool_changes"), out_dir / "pool_changes.parquet"),
             "pool_versions": _copy(cur, closed, out_dir / "pool_versions.parquet"),
-            "state": _copy(cur, sql_text("_state", sql_dir), out_dir / "state.parquet"),
+            "state": _copy(cur, sql_text("_state"), out_dir / "state.parquet"),
         }
         counts["open_versions"] = int(cur.execute(
             "SELECT count(*) FROM _h_versions WHERE ended_by IS NULL").fetchall()[0][0])

@@ -19,6 +19,7 @@ import duckdb
 
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.store import LiveFile, live_files
+from pipeline.sqlfiles import quote_ident, quote_literal
 
 
 SNAPSHOT_DAY_COMMENT = (
@@ -40,15 +41,6 @@ class TableDoc:
 POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
                "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
-
-
-def quote_literal(text: str) -> str:
-    """A SQL string literal. Used for file paths and comments, which DuckDB cannot bind as parameters in DDL."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:
@@ -77,7 +69,7 @@ def _sources(layout: Layout) -> dict[str, str]:
     tables (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are
     each replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
     """
-    from pipeline.lake.history_store import history_sources  # here: history_store imports this module
+    from pipeline.history.store import history_sources  # here: history_store imports this module
 
     out = {table: select_lake_files(files) for table, files in live_files(layout).items() if files}
     out.update(history_sources(layout))  # before derived/: the record replaces the whole-lake files
@@ -96,15 +88,20 @@ def _sources(layout: Layout) -> dict[str, str]:
 def lake_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the catalog's views over the lake as committed now (no comments, no file):
     for a step that reads the lake before the catalog file is rebuilt (the reports of a snapshot's days)."""
-    from pipeline.lake.docs import table_docs  # here: docs imports this module
-
     con = duckdb.connect(":memory:")
     try:
-        _create_views(con, _sources(layout), table_docs(), comments=False)
+        create_lake_views(con, layout)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def create_lake_views(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """The catalog's views, every documented one (empty and typed before its table has rows), on `con`."""
+    from pipeline.catalog.docs import table_docs  # here: docs imports this module
+
+    _create_views(con, _sources(layout), table_docs(), comments=False)
 
 
 def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
@@ -188,7 +185,7 @@ def _type_ok(sql_type: str) -> bool:
 
 def _current_views(con: duckdb.DuckDBPyConnection, docs: Mapping[str, TableDoc]) -> None:
     """current_observation (sql/catalog/current_observation.sql) and a current_<table> per pool table."""
-    from pipeline.lake.docs import parse_header
+    from pipeline.catalog.docs import parse_header
     from pipeline.sqlfiles import sql_text
 
     text = sql_text("catalog", "current_observation")

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
-from pipeline.lake.landing import Attempt, CallRecord, RawLanding, TargetRef
+from pipeline.land.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
-from pipeline.lake.docs import SQL_ROOT
+from pipeline.sqlfiles import sql_text
 from pipeline.modelarts.client import parse_json_lenient
 from pipeline.modelarts.errors import redact, truncate
 
@@ -269,7 +269,7 @@ def known_pools(catalog: Path) -> KnownPools:
         return {}
     con = duckdb.connect(str(catalog), read_only=True)
     try:
-        rows = con.sql((SQL_ROOT / "history" / "_known_pools.sql").read_text(encoding="utf-8")).fetchall()
+        rows = con.sql(sql_text("history", "_known_pools")).fetchall()
     except duckdb.CatalogException:  # a catalog without pools or fetches: nothing committed yet
         return {}
     finally:

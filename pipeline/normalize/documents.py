@@ -46,11 +46,11 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.modelarts.repeated import CHECK_MAX_BYTES, last_wins
-from pipeline.sqlfiles import SQL_ROOT
+from pipeline.sqlfiles import quote_literal, statement
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = SQL_ROOT / "normalize"
+SQL_FOLDER = "normalize"
 
 # Output tables. Names and columns are public API (DESIGN.md "Tables"; columns documented in each SQL file).
 TABLES: tuple[str, ...] = (
@@ -92,10 +92,9 @@ class BodyRef:
     repeated_keys: bool | None = False
 
 
-def sql_text(name: str, sql_dir: Path = SQL_DIR) -> str:
+def sql_text(name: str) -> str:
     """The statement(s) in sql/normalize/<name>.sql, without a trailing semicolon."""
-    text = (sql_dir / f"{name}.sql").read_text(encoding="utf-8").strip()
-    return text[:-1].rstrip() if text.endswith(";") else text
+    return statement(SQL_FOLDER, name)
 
 
 def _stat(path: str) -> tuple[bool, int]:
@@ -135,9 +134,6 @@ def _bodies_arrow(bodies: list[BodyRef]) -> tuple[pa.Table, dict[str, list[str]]
             params[f"{prefix}{i}"] = todo[i::READ_PARTITIONS]
     return table, params
 
-
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _cpu_count() -> int:
@@ -217,23 +213,23 @@ def _warnings_arrow(warnings: list[KeyWarning]) -> pa.Table:
     })
 
 
-def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path = SQL_DIR,
+def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef],
           warnings: list[KeyWarning] = ()) -> None:
     """Steps 1-6: read and parse the bodies into `_items`, find duplicates, define the `docs` view."""
-    con.execute(sql_text("_macros", sql_dir))
-    con.execute(sql_text("_cut", sql_dir))
+    con.execute(sql_text("_macros"))
+    con.execute(sql_text("_cut"))
     context, read_params = _bodies_arrow(bodies)
     con.register("_bodies_arrow", context)
     con.register("_warnings_arrow", _warnings_arrow(list(warnings)))
     try:
-        con.execute(sql_text("_types", sql_dir))
-        con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies", sql_dir))
+        con.execute(sql_text("_types"))
+        con.execute("CREATE TABLE _bodies AS " + sql_text("_bodies"))
         con.execute("CREATE TABLE _key_warnings AS SELECT * FROM _warnings_arrow")
     finally:
         con.unregister("_bodies_arrow")
         con.unregister("_warnings_arrow")
     try:
-        _read(con, read_params, sql_dir)
+        _read(con, read_params)
     except duckdb.Error:
         # A file that stat() called readable failed to read (an I/O error, a file over DuckDB's 3.9 GiB limit,
         # a race with a writer). Find the culprits one by one, mark them unreadable (their bodies become
@@ -244,31 +240,31 @@ def stage(con: duckdb.DuckDBPyConnection, bodies: list[BodyRef], sql_dir: Path =
         log.warning("normalize: %d body file(s) could not be read: %s", len(bad), bad[:5])
         con.execute("UPDATE _bodies SET readable = false WHERE list_contains($bad, path)", {"bad": bad})
         skip = set(bad)
-        _read(con, {k: [p for p in v if p not in skip] for k, v in read_params.items()}, sql_dir)
+        _read(con, {k: [p for p in v if p not in skip] for k, v in read_params.items()})
     if con.execute("SELECT count(*) FROM _items WHERE count_suspect").fetchone()[0]:
-        con.execute(sql_text("_bad_counts", sql_dir))
+        con.execute(sql_text("_bad_counts"))
     huge = [row[0] for row in con.execute("SELECT DISTINCT path FROM _items WHERE huge ORDER BY path").fetchall()]
     if huge:
         log.warning("normalize: %d list body(ies) with more than the usual number of items: %s", len(huge), huge[:5])
     # Without huge bodies the table is only created, empty, with its columns (running the query costs 70 ms).
-    con.execute(f"CREATE TABLE _huge_rejected AS SELECT * FROM ({sql_text('_huge_rejected', sql_dir)}\n)"
+    con.execute(f"CREATE TABLE _huge_rejected AS SELECT * FROM ({sql_text('_huge_rejected')}\n)"
                 + ("" if huge else " LIMIT 0"), {"huge": huge})
-    con.execute("CREATE TABLE _dups AS " + sql_text("_dups", sql_dir))
+    con.execute("CREATE TABLE _dups AS " + sql_text("_dups"))
     dup_paths = con.execute(
         "SELECT r.source, list(DISTINCT r.path) FROM _dups JOIN _items AS r USING (doc_key) GROUP BY r.source"
     ).fetchall()
     dup_params: dict[str, list[str]] = {"dup_list": [], "dup_show": []}
     for source, paths in dup_paths:
         dup_params[f"dup_{source.split('_')[0]}"] = sorted(paths)
-    con.execute("CREATE TABLE _dup_excerpts AS " + sql_text("_dup_excerpts", sql_dir), dup_params)
-    con.execute("CREATE VIEW docs AS " + sql_text("_docs", sql_dir))
+    con.execute("CREATE TABLE _dup_excerpts AS " + sql_text("_dup_excerpts"), dup_params)
+    con.execute("CREATE VIEW docs AS " + sql_text("_docs"))
 
 
-def _read(con: duckdb.DuckDBPyConnection, read_params: dict[str, list[str]], sql_dir: Path) -> None:
+def _read(con: duckdb.DuckDBPyConnection, read_params: dict[str, list[str]]) -> None:
     show = {k: v for k, v in read_params.items() if k.startswith("show")}
     lists = {k: v for k, v in read_params.items() if k.startswith("list")}
-    con.execute("CREATE OR REPLACE TABLE _show_raw AS " + sql_text("_show_raw", sql_dir), show)
-    con.execute("CREATE OR REPLACE TABLE _items AS " + sql_text("_items", sql_dir), lists)
+    con.execute("CREATE OR REPLACE TABLE _show_raw AS " + sql_text("_show_raw"), show)
+    con.execute("CREATE OR REPLACE TABLE _items AS " + sql_text("_items"), lists)
 
 
 def _duckdb_can_read(con: duckdb.DuckDBPyConnection, path: str) -> bool:
@@ -279,14 +275,14 @@ def _duckdb_can_read(con: duckdb.DuckDBPyConnection, path: str) -> bool:
         return False
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+def write_tables(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, int]:
     """Step 7: every table file, COPY'd to out_dir/<table>.parquet, several at a time; table -> rows."""
 
     def write(table: str) -> tuple[str, int]:
         cur = con.cursor()  # one cursor per thread: a DuckDB connection is not shared across threads
         try:
-            target = _quote(out_dir / f"{table}.parquet")
-            row = cur.execute(f"COPY ({sql_text(table, sql_dir)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
+            target = quote_literal(out_dir / f"{table}.parquet")
+            row = cur.execute(f"COPY ({sql_text(table)}\n) TO {target} ({PARQUET_OPTIONS})").fetchone()
             return table, int(row[0]) if row else 0
         finally:
             cur.close()
@@ -311,7 +307,7 @@ def rejected_count(out_dir: Path) -> int:
         con.close()
 
 
-def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) -> dict[str, int]:
+def normalize(bodies: list[BodyRef], out_dir: Path) -> dict[str, int]:
     """Flatten the pool documents in `bodies` into `out_dir/<table>.parquet`; return table -> row count.
 
     Every table is written, even when empty. Unusable bodies and documents become rows of
@@ -325,8 +321,8 @@ def normalize(bodies: list[BodyRef], out_dir: Path, *, sql_dir: Path = SQL_DIR) 
     con = connect()
     try:
         bodies, warnings = read_last_values(bodies, scratch)
-        stage(con, bodies, sql_dir, warnings)
-        counts = write_tables(con, out_dir, sql_dir)
+        stage(con, bodies, warnings)
+        counts = write_tables(con, out_dir)
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)

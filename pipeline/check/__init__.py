@@ -1,0 +1,1 @@
+"""Step check: the data checks over a staged snapshot (sql/checks/)."""

@@ -1,0 +1,74 @@
+"""Step land: fetch every target and seal the raw set (pipeline/flow.py runs it). `prepare_write` opens a
+write (debris of crashed runs, free space); `read_run` reads a sealed set's run record."""
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.land.fetch import Fetcher, known_pools
+from pipeline.land.landing import CallRecord, RawLanding
+from pipeline.lake.layout import Layout, snapshot_id_for
+from pipeline.lake.space import check_free_space
+from pipeline.lake.store import clean_debris
+from pipeline.modelarts import Credentials
+from pipeline.modelarts.credentials import AkSkCredentials, TokenCredentials
+
+OnCall = Callable[[CallRecord], None]
+
+
+def load_credentials(config: Config, environ: Mapping[str, str] | None = None) -> Credentials:
+    env = os.environ if environ is None else environ
+    if config.credentials.method == "token":
+        return TokenCredentials.from_env(env)
+    return AkSkCredentials.from_env(env)
+
+
+def read_run(raw_dir: Path) -> dict:
+    try:
+        return json.loads((raw_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
+                 on_plan: Callable[[int], None] | None) -> list[dict]:
+    # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
+    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(Layout(config.root).catalog))
+    try:
+        plan = await fetcher.discover()
+        if on_plan:
+            on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
+        await fetcher.fetch_all(plan.targets)
+        return [
+            {"region": t.region, "project_id": t.project_id, "endpoint": t.base_url,
+             "workspace_id": t.workspace_id}
+            for t in plan.targets
+        ]
+    finally:
+        await fetcher.aclose()
+
+
+def land(config: Config, credentials: Credentials, snapshot_at: datetime | None = None,
+         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
+    """Fetch every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
+    moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    snapshot_id = snapshot_id_for(moment)
+    layout = Layout(config.root)
+    landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
+    try:
+        targets = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
+    except BaseException:
+        landing.abandon()
+        raise
+    return snapshot_id, landing.seal({"targets": targets})
+
+
+def prepare_write(layout: Layout, config: Config) -> None:
+    """The start of a write, under the writer lock: remove crashed runs' debris, then check the free space
+    (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
+    clean_debris(layout)
+    check_free_space(layout.root, config.storage.min_free_mb)

@@ -1,0 +1,1 @@
+"""Step normalize: a sealed raw set into the snapshot's table files (sql/normalize/)."""

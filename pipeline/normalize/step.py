@@ -1,0 +1,133 @@
+"""Step normalize: a sealed raw set into table files in a fresh working folder, not visible yet: the pool
+tables from the pool documents (pipeline/normalize/documents.py), and the run-level tables fetches, snapshots
+and flavors from the call log. Every step after landing reads only the sealed raw set, which is why
+`renormalize` rebuilds any snapshot from its landing with the very same code."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.land.step import read_run
+from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of
+from pipeline.lake.lease import discard, work_dir
+from pipeline.normalize.documents import BodyRef, normalize, rejected_count
+from pipeline.sqlfiles import quote_literal, sql_text
+
+POOL_SOURCES = ("list_pools", "show_pool")
+
+
+@dataclass
+class Staged:
+    """Normalized tables of one raw set, written but not yet committed."""
+
+    snapshot_id: str
+    write_id: str
+    raw_dir: Path
+    out_dir: Path
+    rows: dict[str, int]
+    status: str
+    targets: int
+    targets_ok: int
+    targets_failed: int
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0  # documents that could not be used (rejected_documents errors; warnings are not counted)
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {p.stem: p for p in self.out_dir.glob("*.parquet")}
+
+
+def raw_bodies(raw_dir: Path, snapshot_id: str) -> list[BodyRef]:
+    """The pool bodies of a sealed raw set (the final attempt of each ok listing or show), for normalize."""
+    snapshot_at = snapshot_at_of(snapshot_id)
+    bodies = []
+    with open(raw_dir / "calls.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            call = json.loads(line)
+            if call["call"] in POOL_SOURCES and call["outcome"] == "ok" and call.get("body_file"):
+                t = call["target"]
+                bodies.append(BodyRef(
+                    snapshot_id=snapshot_id, snapshot_at=snapshot_at, region=t["region"],
+                    project_id=t["project_id"], source=call["call"], path=str(raw_dir / call["body_file"]),
+                    response_id=call["call_id"], repeated_keys=call.get("repeated_keys", False),
+                ))
+    return bodies
+
+
+def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, pools: int,
+                rejected: int) -> tuple[dict[str, int], dict]:
+    """`fetches` and `snapshots` from the raw set's call log; returns row counts and the snapshot summary."""
+    run = read_run(raw_dir)
+    snapshot_at = snapshot_at_of(snapshot_id)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE TEMP TABLE fetches_rows AS " + sql_text("normalize", "fetches"), {
+            "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "calls": str(raw_dir / "calls.jsonl"),
+            "raw_dir": str(raw_dir.relative_to(layout.root)),
+        })
+        con.execute(f"COPY fetches_rows TO {quote_literal(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute("CREATE TEMP TABLE snapshot_row AS " + sql_text("normalize", "snapshots"), {
+            "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
+            "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
+        })
+        con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
+        flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
+        status, targets, ok, failed = con.execute(
+            "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
+        codes = con.execute(
+            "SELECT coalesce(error_code, reason, 'http_' || http_status, 'no_response') AS code, count(*) "
+            "FROM fetches_rows WHERE outcome <> 'ok' "
+            # a ShowPool's 404 ModelArts.50015001 is an answer (the pool is gone), not an error
+            "AND NOT (call = 'show_pool' AND http_status = 404 AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001') "
+            "GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
+    finally:
+        con.close()
+    summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
+               "errors_by_code": dict(codes)}
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors}, summary
+
+
+def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+             snapshot_at: datetime) -> int:
+    """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
+    pages = con.execute(
+        "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
+        "WHERE call = 'list_resource_flavors' AND outcome = 'ok' AND raw_file IS NOT NULL"
+    ).fetchall()
+    con.execute("CREATE TEMP TABLE flavor_pages (region VARCHAR, project_id VARCHAR, page BIGINT, content VARCHAR)")
+    if pages:
+        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
+                                       "page": page} for region, pid, page, raw in pages])
+        con.register("flavor_page_index", index)
+        con.execute(
+            "INSERT INTO flavor_pages SELECT i.region, i.project_id, i.page, t.content "
+            "FROM read_text($files) AS t JOIN flavor_page_index AS i ON i.path = t.filename",
+            {"files": index.column("path").to_pylist()},
+        )
+    con.execute("CREATE TEMP TABLE flavors_rows AS " + sql_text("normalize", "flavors"),
+                {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
+    con.execute(f"COPY flavors_rows TO {quote_literal(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+    return int(con.execute("SELECT count(*) FROM flavors_rows").fetchone()[0])
+
+
+def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
+    """Normalize one sealed raw set into table files in a fresh temporary folder (not visible yet)."""
+    write_id = new_write_id()
+    layout.ensure()
+    out_dir = work_dir(layout.tmp, f"tables-{snapshot_id}-{write_id}")
+    try:
+        rows = normalize(raw_bodies(raw_dir, snapshot_id), out_dir)
+        rejected = rejected_count(out_dir)
+        run_rows, summary = _run_tables(layout, raw_dir, out_dir, snapshot_id, rows.get("pools", 0), rejected)
+    except BaseException:
+        discard(out_dir)
+        raise
+    rows.update(run_rows)
+    return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
+                  rejected=rejected, **summary)
