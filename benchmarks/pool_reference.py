@@ -2,7 +2,7 @@
 built on it.
 
 Written independently of the SQL in sql/normalize/, straight from the table definitions. Two users:
-- tests/lake/test_normalize_scale.py cross-checks normalize() against `reference()` row by row (no timing);
+- tests/normalize/test_normalize_scale.py cross-checks normalize() against `reference()` row by row (no timing);
 - benchmarks/bench_normalize.py times `python_pandas()`, the same work as a plain Python loop: read and parse
   every body file, flatten, write every table with pandas (the "Python loop + pandas" baseline).
 

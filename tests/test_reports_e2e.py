@@ -108,7 +108,7 @@ GATED_DAY = date(2026, 11, 5)
 @pytest.fixture
 def gated_lake(tmp_path):
     """One day, four hourly snapshots: 01:00 failed an integrity check (3 nodes requested, 1 of them placed in an AZ;
-    a negative count no longer reaches the tables, see tests/lake/test_normalize_counts.py), 02:00 is partial
+    a negative count no longer reaches the tables, see tests/normalize/test_normalize_counts.py), 02:00 is partial
     (project p2 answered 403), 03:00 holds a rejected document next to p1's pool."""
     root = tmp_path / "data"
     p1, p2 = ("cn-north-4", "p1"), ("cn-north-4", "p2")

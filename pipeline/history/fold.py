@@ -10,7 +10,7 @@ It reads nothing else, so its cost depends on the fleet, not on how many snapsho
 
 The rules are the full recomputation's (pipeline/history/full.py): the same SQL builds the content (_rows.sql,
 _entries.sql) and decides what a snapshot observes (_fetches.sql, _show_gone.sql); the `_fold_*.sql`
-steps compare that with the state. tests/lake/test_history_incremental.py checks, snapshot after snapshot, that
+steps compare that with the state. tests/history/test_history_incremental.py checks, snapshot after snapshot, that
 the result equals the full recomputation.
 """
 

@@ -55,7 +55,7 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
 
 # The columns of `pools` that make up a pool's content (every column but snapshot_id, snapshot_at,
 # snapshot_day, source, response_id and the key region/project_id/pool_id). Spelled out in _observations.sql,
-# _rows.sql, _entries.sql and pool_versions.sql; tests/lake/test_history.py checks this list against the pools
+# _rows.sql, _entries.sql and pool_versions.sql; tests/history/test_history.py checks this list against the pools
 # table's documented columns, so a new pools column cannot be silently left out of the history.
 CONTENT_COLUMNS: dict[str, str] = {
     "display_name": "VARCHAR", "workspace_id": "VARCHAR", "resource_id": "VARCHAR", "pool_type": "VARCHAR",

@@ -23,7 +23,7 @@ import yaml
 
 import lakekit
 from clikit import cli_env
-from lake.test_history import land, story_steps
+from history.test_history import land, story_steps
 from lakekit import pool_doc, publish_snapshot, query_catalog, utc
 from pipeline.config import load_config
 from pipeline.history import store as history_store

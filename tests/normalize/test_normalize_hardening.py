@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lake.test_normalize import Run, pool
+from normalize.test_normalize import Run, pool
 from clikit import python_with_peak_rss
 from lakekit import pool_doc
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lake.test_normalize import Run, pool
+from normalize.test_normalize import Run, pool
 from pipeline.catalog.views import quote_ident, quote_literal
 from pipeline.check.checks import CHECKS
 from pipeline.catalog.docs import SQL_ROOT

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.normalize.documents import TABLES, BodyRef, normalize
 
-FIXTURES = Path(__file__).parent / "fixtures" / "normalize"
+FIXTURES = Path(__file__).parent / "fixtures"
 SID = "20261128T060000Z"
 AT = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
 DOC_POOL = "auto-pool-os-86c13962597848eeb29c5861153a391f"

@@ -13,7 +13,7 @@ pool table is fanned out in SQL to `hours` hourly snapshots, with known perturba
 The views go into a catalog of their own (like inventory.duckdb: hive-partitioned Parquet, one folder per table).
 
 Run as a script for the timing figures (90 days x hourly x ~2,000 pools by default):
-    .venv/bin/python tests/lake/test_history_scale.py --days 90 --projects 20 --pools 100 --churn 50
+    .venv/bin/python tests/history/test_history_scale.py --days 90 --projects 20 --pools 100 --churn 50
 The pytest below runs a small version (8 days, 200 pools) and checks the counts against the generator's rules.
 """
 
