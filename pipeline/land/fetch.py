@@ -18,7 +18,7 @@ from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_e
 from pipeline.land.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
 from pipeline.sqlfiles import sql_text
-from pipeline.modelarts.client import parse_json_lenient
+from pipeline.modelarts.responses import parse_json_lenient
 from pipeline.modelarts.errors import redact, truncate
 
 OnCall = Callable[[CallRecord], None]

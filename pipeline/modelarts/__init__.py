@@ -1,7 +1,8 @@
 """ModelArts API access: signer, credentials, async client with retries, typed errors, pool JSON helpers."""
 
 from pipeline.modelarts.body import SpilledBody
-from pipeline.modelarts.client import ApiResponse, AttemptRecord, ModelArtsClient
+from pipeline.modelarts.client import ModelArtsClient
+from pipeline.modelarts.responses import ApiResponse, AttemptRecord
 from pipeline.modelarts.credentials import (
     AkSkCredentials,
     Credentials,

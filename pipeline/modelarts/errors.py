@@ -17,7 +17,7 @@ from pipeline.modelarts.masking import MASK, masker_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.modelarts.body import Body
-    from pipeline.modelarts.client import ApiResponse, AttemptRecord
+    from pipeline.modelarts.responses import ApiResponse, AttemptRecord
 
 # Long enough for any real gateway or service message, short enough that an HTML error page from a proxy
 # does not flood a log line or a table cell.

@@ -35,7 +35,7 @@ from pipeline.modelarts import (
     TransportError,
     signer,
 )
-from pipeline.modelarts.client import CONNECTIONS_PER_POOL
+from pipeline.modelarts.transport import CONNECTIONS_PER_POOL
 
 CREDS = AkSkCredentials(AK, SK)
 POOL = "pool-7e3a1b2c-0000-4a5b-9c8d-1234567890ab"
