@@ -28,3 +28,29 @@ def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
     assert (tmp_path / "demo" / "poolscope.yaml").is_file()
     config_text = (tmp_path / "demo" / "poolscope.yaml").read_text()
     assert DEMO_SK not in config_text and DEMO_AK not in config_text  # credentials stay out of files
+
+    # What `make dev` then shows: the demo's runs on the instance it serves, every snapshot asset materialized
+    # once per snapshot with its metadata, each check's history, the demo day's report partitions filled.
+    import json
+
+    import dagster as dg
+
+    from pipeline.check.checks import CHECKS, WARN_CHECKS
+
+    meta = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    with dg.DagsterInstance.from_config(meta["dagster_home"]) as instance:
+        runs = instance.get_runs()
+        assert [r.job_name for r in runs] == ["snapshot_job"] * 4 and all(r.is_success for r in runs)
+        for asset in ("raw_snapshot", "pools", "pool_capacity", "pool_changes", "inventory_catalog"):
+            records = instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
+            assert len(records) == 4, asset
+        pools = instance.fetch_materializations(dg.AssetKey("pools"), limit=10).records
+        assert {r.asset_materialization.metadata["snapshot_id"].value for r in pools} == set(ids)
+        assert all(r.asset_materialization.metadata["dagster/row_count"].value > 0 for r in pools)
+        for name, table in {**CHECKS, **WARN_CHECKS}.items():
+            key = dg.AssetCheckKey(dg.AssetKey(table), name)
+            executions = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+            assert len(executions) == 4, name
+        for report in ("capacity_utilization", "billing_modes", "subscriptions"):
+            filled = instance.get_materialized_partitions(dg.AssetKey(report))
+            assert filled == {"2026-11-01"}, report
