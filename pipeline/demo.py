@@ -119,6 +119,10 @@ def demo_command(args: argparse.Namespace) -> int:
     statuses: dict[str, int] = {}
     with run_simulator(_simulator_config(meta, credentials=env_credentials)) as sim:
         config_path = sim.write_config(out / "poolscope.yaml", storage_root="./data")
+        with config_path.open("a", encoding="utf-8") as fh:
+            # The report partitions start on the demo's first day: `make dev` shows the demo's days filled, not a
+            # year of empty partitions before them.
+            fh.write(f"reports:\n  start_date: {start.date().isoformat()}\n")
         meta["port"] = int(sim.url.rsplit(":", 1)[1])
         config = load_config(config_path)
         from pipeline.runner import dagster_home

@@ -54,3 +54,9 @@ def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
         for report in ("capacity_utilization", "billing_modes", "subscriptions"):
             filled = instance.get_materialized_partitions(dg.AssetKey(report))
             assert filled == {"2026-11-01"}, report
+    # The partitions start on the demo's first day (not at the default 2026-01-01).
+    from pipeline.definitions import build_definitions
+
+    graph = build_definitions(str(tmp_path / "demo" / "poolscope.yaml")).resolve_asset_graph()
+    first = graph.get(dg.AssetKey("capacity_utilization")).partitions_def.get_first_partition_key()
+    assert first == "2026-11-01"
