@@ -33,8 +33,8 @@ DEMO_POOLS = 6
 WORKSPACE = "load_from:\n  - python_module:\n      module_name: pipeline.definitions\n      location_name: poolscope\n"
 EXAMPLE_QUERIES = [
     (
-        "Nodes per state over the last 6 snapshots",
-        "SELECT snapshot_id, state, sum(count) AS nodes FROM pool_capacity "
+        "Nodes per state over the last 6 snapshots (physical pools: a sub-pool's nodes are its parent's)",
+        "SELECT snapshot_id, state, sum(count) AS nodes FROM physical_capacity "
         "WHERE snapshot_id IN (SELECT snapshot_id FROM snapshots ORDER BY snapshot_id DESC LIMIT 6) "
         "GROUP BY ALL ORDER BY snapshot_id, state",
     ),

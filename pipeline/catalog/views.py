@@ -184,9 +184,10 @@ def _type_ok(sql_type: str) -> bool:
 
 
 def _current_views(con: duckdb.DuckDBPyConnection, docs: Mapping[str, TableDoc]) -> None:
-    """current_observation (sql/catalog/current_observation.sql) and a current_<table> per pool table."""
+    """current_observation (sql/catalog/current_observation.sql), a current_<table> per pool table, and the other
+    views of sql/catalog/."""
     from pipeline.catalog.docs import parse_header
-    from pipeline.sqlfiles import sql_text
+    from pipeline.sqlfiles import sql_names, sql_text
 
     text = sql_text("catalog", "current_observation")
     con.execute(f"CREATE VIEW current_observation AS {text.strip().rstrip(';')}")
@@ -201,3 +202,11 @@ def _current_views(con: duckdb.DuckDBPyConnection, docs: Mapping[str, TableDoc])
             _comment(con, name, TableDoc(name, f"The rows of {table} at each pool's latest observation, unless "
                                                "a confirmed deletion came after it (see current_observation).",
                                          doc.columns))
+    # The other views of sql/catalog/ (physical_capacity, ...), over the tables and the views above.
+    for view in sql_names("catalog"):
+        if view == "current_observation":
+            continue
+        text = sql_text("catalog", view)
+        con.execute(f"CREATE VIEW {quote_ident(view)} AS {text.strip().rstrip(';')}")
+        if docs:
+            _comment(con, view, parse_header(text, view))
