@@ -96,11 +96,14 @@ async def send(http: httpx.AsyncClient, call: Call, headers: dict[str, str], *, 
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
-        return Outcome(None, None, b"", "timeout", True, f"no complete answer within {timeout_s:.3g} s")
+        return Outcome(None, None, b"", "timeout", True,
+                       f"no complete answer from {call.base.host} within {timeout_s:.3g} s")
     except httpx.ConnectError as exc:
         if is_certificate_error(exc):
-            return Outcome(None, None, b"", "tls_error", False, f"TLS certificate not trusted: {exc_text(exc)}")
-        return Outcome(None, None, b"", "connect_error", True, f"cannot connect: {exc_text(exc)}")
+            return Outcome(None, None, b"", "tls_error", False,
+                           f"TLS certificate of {call.base.host} not trusted: {exc_text(exc)}")
+        # The host and the cause ("Name or service not known", "Connection refused") reach fetches.error_msg.
+        return Outcome(None, None, b"", "connect_error", True, f"cannot connect to {call.base.host}: {exc_text(exc)}")
     except httpx.RemoteProtocolError as exc:
         text = str(exc).lower()
         if "complete message body" in text or "incomplete" in text:

@@ -276,6 +276,18 @@ def test_connection_refused_is_a_transport_error():
     with pytest.raises(TransportError) as info:
         run(call(url, list_pools, max_attempts=2))
     assert info.value.reason == "connect_error" and info.value.attempts == 2
+    host = url.split("//")[1].rstrip("/")
+    assert f"cannot connect to {host}: ConnectError" in info.value.error_msg  # which host, and the cause
+
+
+def test_an_unknown_host_is_named_with_the_cause():
+    """Before: `connect_error` alone, the resolver's "Name or service not known" and the host nowhere."""
+    with pytest.raises(TransportError) as info:
+        run(call("http://poolscope-no-such-host.invalid", list_pools, max_attempts=1))
+    message = info.value.error_msg
+    assert info.value.reason == "connect_error"
+    assert "cannot connect to poolscope-no-such-host.invalid: ConnectError" in message
+    assert "[Errno" in message  # the resolver's own words (e.g. "-2] Name or service not known")
 
 
 def test_truncated_json_is_retried_then_parses():
