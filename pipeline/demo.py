@@ -55,9 +55,12 @@ def add_parsers(sub) -> None:
     d = sub.add_parser("demo", help="run the pipeline against the built-in simulator (48 hourly snapshots)")
     d.add_argument("--out", default="demo-data", help="folder for the config, lake and catalog (default demo-data)")
     d.add_argument("--snapshots", type=int, default=48, help="hourly snapshots to take (default 48)")
-    d.add_argument("--projects", type=int, default=DEMO_PROJECTS)
-    d.add_argument("--pools-per-project", type=int, default=DEMO_POOLS)
-    d.add_argument("--seed", type=int, default=DEMO_SEED)
+    d.add_argument("--projects", type=int, default=DEMO_PROJECTS,
+                   help=f"simulated projects (default {DEMO_PROJECTS})")
+    d.add_argument("--pools-per-project", type=int, default=DEMO_POOLS,
+                   help=f"pools generated per project (default {DEMO_POOLS})")
+    d.add_argument("--seed", type=int, default=DEMO_SEED,
+                   help=f"seed of the generated fleet and its changes: the same seed, the same demo (default {DEMO_SEED})")
     d.add_argument("--start", type=_moment, metavar="TIME",
                    help="the first snapshot's time, UTC, e.g. 2026-11-01T00:00:00Z (default: so that the last "
                         "snapshot is the last whole hour)")

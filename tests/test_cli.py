@@ -128,3 +128,25 @@ def test_second_concurrent_snapshot_gets_a_clear_message(tmp_path):
         second = run_cli("snapshot", "--config", "poolscope.yaml", cwd=tmp_path, check_code=1)
         assert "is writing to" in second.stderr and "Traceback" not in second.stderr
         assert first.wait(60) == 0
+
+
+def test_every_flag_of_every_command_has_help_text():
+    """`--help` explains every option (before: demo's --projects, --pools-per-project and --seed had none)."""
+    import argparse
+
+    from pipeline.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                missing.append(" ".join([*path, *(action.option_strings or [action.dest])]))
+
+    walk(build_parser(), ["poolscope"])
+    assert missing == []
+    help_text = subprocess.run([*POOLSCOPE, "snapshot", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "exit codes:" in help_text  # the snapshot's outcomes, as its --help lists them
