@@ -97,6 +97,8 @@ WHERE call = 'show_pool' AND http_status = 404 AND error_code = 'ModelArts.50015
 --   is_physical, billing_mode, period_type   as in `pools` at this observation
 --   d            BIGINT   the day credited, as days since 1970-01-01 (day = DATE '1970-01-01' + d)
 --   held_hours   DOUBLE   hours of [t, held_end) within the day: the counts hold
+--   carried_hours DOUBLE  the part of held_hours after t + period_hours: the next scheduled snapshot did not
+--                         observe the pool (failed listing, missed run), so these counts are carried forward
 --   gap_hours    DOUBLE   hours of [held_end, next_obs) within the day: unobserved, not credited
 --   before       STRUCT   for an observation from before the window (it only opens a gap into the range):
 --                         its pool's attributes (as pool_attributes), else NULL
@@ -224,6 +226,9 @@ split AS (
 SELECT pk, t, held_end, next_obs, coalesce(next_absent, false) AS next_absent,
        is_physical, billing_mode, period_type, d,
        greatest(0, least(held_end, (d + 1) * 86400::DOUBLE) - greatest(t, d * 86400::DOUBLE)) / 3600 AS held_hours,
+       greatest(0, least(held_end, (d + 1) * 86400::DOUBLE)
+                   - greatest(least(held_end, t + 3600 * period_hours::DOUBLE), d * 86400::DOUBLE)) / 3600
+           AS carried_hours,
        greatest(0, least(next_obs, (d + 1) * 86400::DOUBLE) - greatest(held_end, d * 86400::DOUBLE)) / 3600
            AS gap_hours,
        before

@@ -28,6 +28,9 @@
 --                                   physical pools at each one's last observation of the day, in the bucket of
 --                                   that observation; 0 for a pool whose last observation of the day found it gone
 -- node_hours           DOUBLE       provisioned node-hours of the physical pools credited to the day
+-- carried_hours        DOUBLE       pool-hours of the day credited with counts carried forward past one schedule
+--                                   period (the next snapshot did not observe the pool), physical pools; their
+--                                   node-hours are in node_hours, estimated rather than seen
 -- gap_hours            DOUBLE       pool-hours of the day in a gap (beyond the cap, unobserved), physical pools
 -- has_gap              BOOLEAN      gap_hours > 0: node_hours of this row are incomplete
 -- estimated_cost       DOUBLE       ESTIMATED: node-hours x price_per_node_hour from the price file, matched on
@@ -35,6 +38,10 @@
 -- currency             VARCHAR      currency of estimated_cost; NULL when estimated_cost is NULL
 -- unpriced_node_hours  DOUBLE       node-hours with no matching price (not in estimated_cost); NULL when no price
 --                                   file is loaded
+-- note                 VARCHAR      what the bucket holds when it is not plain: on unknown rows, how many
+--                                   physical pools had no readable billing annotation and how many Logical
+--                                   sub-pools are listed (they bill through their parent pool, whose bucket has
+--                                   their nodes); NULL otherwise
 WITH obs_days AS (
     SELECT *, coalesce(period_type, '') AS pt FROM pool_days($from_day, $to_day, $period_hours)
 ),
@@ -71,6 +78,7 @@ per_pool AS (
     SELECT d, pk, billing_mode, pt,
            bool_or(d = floor(t / 86400)) AS seen,
            bool_and(is_physical) AS is_physical,
+           sum(carried_hours) AS carried_hours,
            sum(gap_hours) AS gap_hours
     FROM obs_days
     GROUP BY d, pk, billing_mode, pt
@@ -96,6 +104,7 @@ buckets AS (
            count(*) FILTER (WHERE p.seen AND NOT p.is_physical) AS logical_pools,
            coalesce(sum(n.nodes) FILTER (WHERE p.is_physical), 0) AS nodes,
            coalesce(sum(n.node_hours) FILTER (WHERE p.is_physical), 0) AS node_hours,
+           coalesce(sum(p.carried_hours) FILTER (WHERE p.is_physical), 0) AS carried_hours,
            coalesce(sum(p.gap_hours) FILTER (WHERE p.is_physical), 0) AS gap_hours,
            sum(n.estimated_cost) FILTER (WHERE p.is_physical) AS estimated_cost,
            any_value(n.currency) FILTER (WHERE p.is_physical AND n.estimated_cost IS NOT NULL) AS currency,
@@ -108,7 +117,8 @@ buckets AS (
 -- every day x project with rows gets all three billing modes, an empty one as a zero row (period type NULL)
 empty_buckets AS (
     SELECT x.d, x.region, x.project_id, m.billing_mode, '' AS pt,
-           0 AS pools, 0 AS logical_pools, 0 AS nodes, 0.0 AS node_hours, 0.0 AS gap_hours,
+           0 AS pools, 0 AS logical_pools, 0 AS nodes, 0.0 AS node_hours, 0.0 AS carried_hours,
+           0.0 AS gap_hours,
            NULL::DOUBLE AS estimated_cost, NULL::VARCHAR AS currency, NULL::DOUBLE AS unpriced_node_hours
     FROM (SELECT DISTINCT d, region, project_id FROM buckets) AS x
     CROSS JOIN (VALUES ('pay_per_use'), ('yearly_monthly'), ('unknown')) AS m(billing_mode)
@@ -122,12 +132,20 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, region, project_id, billing_mode,
        logical_pools::INTEGER AS logical_pools,
        nodes::INTEGER AS nodes,
        node_hours::DOUBLE AS node_hours,
+       carried_hours::DOUBLE AS carried_hours,
        gap_hours::DOUBLE AS gap_hours,
        gap_hours > 0 AS has_gap,
        estimated_cost::DOUBLE AS estimated_cost,
        CASE WHEN estimated_cost IS NOT NULL THEN currency END AS currency,
        CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(unpriced_node_hours, 0) END::DOUBLE
-           AS unpriced_node_hours
+           AS unpriced_node_hours,
+       CASE WHEN billing_mode = 'unknown' AND pools + logical_pools > 0 THEN
+           concat_ws('; ',
+               CASE WHEN pools > 0 THEN pools || ' physical pool(s) without a readable billing annotation '
+                                        || '(os.modelarts/billing.mode): their nodes are counted here' END,
+               CASE WHEN logical_pools > 0 THEN logical_pools || ' Logical sub-pool(s): they bill through their '
+                                                || 'parent pool, whose bucket holds their nodes' END)
+       END AS note
 FROM (SELECT * FROM buckets UNION ALL SELECT * FROM empty_buckets)
 ORDER BY d, region, project_id,
          CASE billing_mode WHEN 'pay_per_use' THEN 1 WHEN 'yearly_monthly' THEN 2 ELSE 3 END, period_type NULLS FIRST

@@ -20,6 +20,10 @@
 -- project_id                    VARCHAR      IAM project id; NULL on levels region and all
 -- pool_id                       VARCHAR      pool id; NULL on levels project, region and all
 -- flavor                        VARCHAR      resource flavor; NULL on every level but flavor
+-- accelerator                   VARCHAR      gpu | npu | NULL (CPU-only or unknown flavor), from the latest
+--                                            `flavors` row of the region and flavor; flavor rows only
+-- accelerator_type              VARCHAR      e.g. nvidia-t4, as accelerator
+-- accelerator_cards             INTEGER      accelerator cards per node, as accelerator
 -- display_name                  VARCHAR      pool display name at the pool's latest observation read for the
 --                                            report (snapshot_at up to the end of $to_day); flavor and pool rows
 --                                            only, NULL on rollups
@@ -30,22 +34,23 @@
 -- root                          VARCHAR      root (physical) pool, as display_name
 -- pools                         INTEGER      pools in the row: 1 on flavor and pool rows, physical pools on
 --                                            rollups
--- accelerator                   VARCHAR      gpu | npu | NULL (CPU-only or unknown flavor), from the latest
---                                            `flavors` row of the region and flavor; flavor rows only
--- accelerator_type              VARCHAR      e.g. nvidia-t4, as accelerator
--- accelerator_cards             INTEGER      accelerator cards per node, as accelerator
 -- requested_nodes               DOUBLE       requested nodes (spec count, pool_resources): the time-weighted
---                                            average over the day's observed hours, = requested_node_hours /
---                                            observed_hours; on pool and rollup rows the sum of the flavor rows'
---                                            averages
+--                                            average over the day's credited hours, = requested_node_hours /
+--                                            (observed_hours + carried_hours); on pool and rollup rows the sum of
+--                                            the flavor rows' averages
 -- requested_node_hours          DOUBLE       requested nodes x hours held, summed
 -- creating_node_hours           DOUBLE       nodes in state creating x hours held
 -- available_node_hours          DOUBLE       nodes in state available x hours held
 -- abnormal_node_hours           DOUBLE       nodes in state abnormal x hours held
 -- deleting_node_hours           DOUBLE       nodes in state deleting x hours held
 -- provisioned_node_hours        DOUBLE       sum of the four states
--- observed_hours                DOUBLE       hours of the day covered by held counts (<= 24) on flavor and pool
+-- observed_hours                DOUBLE       hours of the day covered by a fresh observation: within one schedule
+--                                            period of the snapshot that saw the counts (<= 24) on flavor and pool
 --                                            rows; on rollups the sum over the physical pools (pool-hours)
+-- carried_hours                 DOUBLE       hours of the day credited with counts carried forward past one
+--                                            period (the next scheduled snapshot did not observe the pool), up to
+--                                            the cap of 2 x $period_hours; same sums as observed_hours. The
+--                                            node-hours include these hours: > 0 means estimated, not seen
 -- gap_hours                     DOUBLE       hours of the day in a gap (beyond the cap, unobserved); on
 --                                            rollups the sum over the physical pools (pool-hours)
 -- has_gap                       BOOLEAN      gap_hours > 0: the node-hours of this row are incomplete
@@ -53,8 +58,14 @@
 --                                            was requested
 -- abnormal_share                DOUBLE       abnormal_node_hours / provisioned_node_hours; NULL when nothing
 --                                            was provisioned
--- accelerator_card_hours        DOUBLE       available_node_hours x accelerator_cards; NULL when the flavor is
---                                            unknown or CPU-only; pool and rollup rows sum the known ones
+-- creating_card_hours           DOUBLE       creating_node_hours x accelerator_cards: accelerator cards x hours
+--                                            in state creating; NULL when the flavor is unknown or CPU-only; pool
+--                                            and rollup rows sum the known ones (as the next four)
+-- available_card_hours          DOUBLE       available_node_hours x accelerator_cards
+-- abnormal_card_hours           DOUBLE       abnormal_node_hours x accelerator_cards
+-- deleting_card_hours           DOUBLE       deleting_node_hours x accelerator_cards
+-- provisioned_card_hours        DOUBLE       provisioned_node_hours x accelerator_cards: the card-hours a
+--                                            yearly/monthly pool is paid for, in every state
 -- estimated_cost                DOUBLE       ESTIMATED: provisioned node-hours x price_per_node_hour from the
 --                                            price file, matched on flavor and the pool's billing mode at each
 --                                            snapshot; NULL when no price file is loaded or nothing matched
@@ -127,10 +138,11 @@ by_flavor AS (
 ),
 -- one row per day x pool: hours observed and in gaps, and the pool's names
 by_pool AS (
-    SELECT h.d, h.pk, h.observed_hours, h.gap_hours,
+    SELECT h.d, h.pk, h.observed_hours, h.carried_hours, h.gap_hours,
            a.region, a.project_id, a.pool_id, a.display_name, a.pool_type, a.is_physical, a.parent, a.root
     FROM (
-        SELECT d, pk, sum(held_hours) AS observed_hours, sum(gap_hours) AS gap_hours
+        SELECT d, pk, sum(held_hours - carried_hours) AS observed_hours, sum(carried_hours) AS carried_hours,
+               sum(gap_hours) AS gap_hours
         FROM obs_days
         GROUP BY d, pk
     ) AS h
@@ -140,15 +152,21 @@ flavor_rows AS (
     SELECT b.d, 'flavor' AS level, b.region, b.project_id, b.pool_id, f.flavor,
            b.display_name, b.pool_type, b.is_physical, b.parent, b.root, 1 AS pools,
            fi.accelerator, fi.accelerator_type, fi.accelerator_cards,
-           coalesce(f.requested_node_hours, 0) / nullif(b.observed_hours, 0) AS requested_nodes,
+           coalesce(f.requested_node_hours, 0) / nullif(b.observed_hours + b.carried_hours, 0) AS requested_nodes,
            coalesce(f.requested_node_hours, 0) AS requested_node_hours,
            coalesce(f.creating_node_hours, 0) AS creating_node_hours,
            coalesce(f.available_node_hours, 0) AS available_node_hours,
            coalesce(f.abnormal_node_hours, 0) AS abnormal_node_hours,
            coalesce(f.deleting_node_hours, 0) AS deleting_node_hours,
-           b.observed_hours, b.gap_hours,
+           b.observed_hours, b.carried_hours, b.gap_hours,
            CASE WHEN fi.accelerator IS NOT NULL
-                THEN coalesce(f.available_node_hours, 0) * fi.accelerator_cards END AS accelerator_card_hours,
+                THEN coalesce(f.creating_node_hours, 0) * fi.accelerator_cards END AS creating_card_hours,
+           CASE WHEN fi.accelerator IS NOT NULL
+                THEN coalesce(f.available_node_hours, 0) * fi.accelerator_cards END AS available_card_hours,
+           CASE WHEN fi.accelerator IS NOT NULL
+                THEN coalesce(f.abnormal_node_hours, 0) * fi.accelerator_cards END AS abnormal_card_hours,
+           CASE WHEN fi.accelerator IS NOT NULL
+                THEN coalesce(f.deleting_node_hours, 0) * fi.accelerator_cards END AS deleting_card_hours,
            f.estimated_cost, CASE WHEN f.estimated_cost IS NOT NULL THEN f.currency END AS currency,
            CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
                AS unpriced_node_hours
@@ -166,8 +184,9 @@ pool_rows AS (
            coalesce(f.available_node_hours, 0) AS available_node_hours,
            coalesce(f.abnormal_node_hours, 0) AS abnormal_node_hours,
            coalesce(f.deleting_node_hours, 0) AS deleting_node_hours,
-           b.observed_hours, b.gap_hours,
-           f.accelerator_card_hours, f.estimated_cost, f.currency,
+           b.observed_hours, b.carried_hours, b.gap_hours,
+           f.creating_card_hours, f.available_card_hours, f.abnormal_card_hours, f.deleting_card_hours,
+           f.estimated_cost, f.currency,
            CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
                AS unpriced_node_hours
     FROM by_pool AS b
@@ -179,7 +198,10 @@ pool_rows AS (
                sum(available_node_hours) AS available_node_hours,
                sum(abnormal_node_hours) AS abnormal_node_hours,
                sum(deleting_node_hours) AS deleting_node_hours,
-               sum(accelerator_card_hours) AS accelerator_card_hours,
+               sum(creating_card_hours) AS creating_card_hours,
+               sum(available_card_hours) AS available_card_hours,
+               sum(abnormal_card_hours) AS abnormal_card_hours,
+               sum(deleting_card_hours) AS deleting_card_hours,
                sum(estimated_cost) AS estimated_cost,
                any_value(currency) AS currency,
                sum(unpriced_node_hours) AS unpriced_node_hours
@@ -204,8 +226,12 @@ rollup_rows AS (
            sum(abnormal_node_hours) AS abnormal_node_hours,
            sum(deleting_node_hours) AS deleting_node_hours,
            sum(observed_hours) AS observed_hours,
+           sum(carried_hours) AS carried_hours,
            sum(gap_hours) AS gap_hours,
-           sum(accelerator_card_hours) AS accelerator_card_hours,
+           sum(creating_card_hours) AS creating_card_hours,
+           sum(available_card_hours) AS available_card_hours,
+           sum(abnormal_card_hours) AS abnormal_card_hours,
+           sum(deleting_card_hours) AS deleting_card_hours,
            sum(estimated_cost) AS estimated_cost,
            any_value(currency) AS currency,
            sum(unpriced_node_hours) AS unpriced_node_hours
@@ -221,9 +247,9 @@ all_rows AS (
     SELECT * FROM rollup_rows
 )
 SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pool_id, flavor,
+       accelerator, accelerator_type, accelerator_cards::INTEGER AS accelerator_cards,
        display_name, pool_type, is_physical, parent, root,
        pools::INTEGER AS pools,
-       accelerator, accelerator_type, accelerator_cards::INTEGER AS accelerator_cards,
        requested_nodes::DOUBLE AS requested_nodes,
        requested_node_hours::DOUBLE AS requested_node_hours,
        creating_node_hours::DOUBLE AS creating_node_hours,
@@ -233,13 +259,19 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pool_id
        (creating_node_hours + available_node_hours + abnormal_node_hours + deleting_node_hours)::DOUBLE
            AS provisioned_node_hours,
        observed_hours::DOUBLE AS observed_hours,
+       carried_hours::DOUBLE AS carried_hours,
        gap_hours::DOUBLE AS gap_hours,
        gap_hours > 0 AS has_gap,
        (available_node_hours / nullif(requested_node_hours, 0))::DOUBLE AS available_share_of_requested,
        (abnormal_node_hours
            / nullif(creating_node_hours + available_node_hours + abnormal_node_hours + deleting_node_hours, 0)
        )::DOUBLE AS abnormal_share,
-       accelerator_card_hours::DOUBLE AS accelerator_card_hours,
+       creating_card_hours::DOUBLE AS creating_card_hours,
+       available_card_hours::DOUBLE AS available_card_hours,
+       abnormal_card_hours::DOUBLE AS abnormal_card_hours,
+       deleting_card_hours::DOUBLE AS deleting_card_hours,
+       (creating_card_hours + available_card_hours + abnormal_card_hours + deleting_card_hours)::DOUBLE
+           AS provisioned_card_hours,
        estimated_cost::DOUBLE AS estimated_cost,
        currency,
        unpriced_node_hours::DOUBLE AS unpriced_node_hours

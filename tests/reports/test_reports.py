@@ -123,22 +123,28 @@ def test_hourly_node_hours_split_at_midnight_and_the_hole_is_a_gap(capacity):
     assert a1["provisioned_node_hours"] == 10.5
     assert a1["available_share_of_requested"] == 0.5
     assert a1["abnormal_share"] == pytest.approx(1 / 3)
-    # D2: 00:00-00:30 (s4) + 00:30-02:30 (s5, capped at 2 h) + s6 1 h + s7 1 h (to the horizon) = 4.5 h;
+    assert a1["carried_hours"] == 0                  # every hour was seen by the snapshot due in it
+    # D2: 00:00-00:30 (s4) + 00:30-02:30 (s5, capped at 2 h) + s6 1 h + s7 1 h (to the horizon) = 4.5 h held;
+    # of s5's 2 h, 01:30-02:30 is past one period (the 01:30 snapshot never came): carried, 3.5 h observed;
     # 02:30-05:30 is the gap (next snapshot 5 h after s5)
     a2 = cap_row(capacity, D2, "pool", "pool-a")
-    assert a2["observed_hours"] == 4.5 and a2["gap_hours"] == 3 and a2["has_gap"] is True
+    assert (a2["observed_hours"], a2["carried_hours"]) == (3.5, 1)
+    assert a2["gap_hours"] == 3 and a2["has_gap"] is True
     assert a2["available_node_hours"] == 9 and a2["abnormal_node_hours"] == 4.5
     assert a2["requested_node_hours"] == 18 and a2["requested_nodes"] == 4
 
 
 def test_failed_listing_holds_counts_only_up_to_the_cap(capacity):
-    # p2 failed (403) at s2 and s3: s1's count holds 20:30-22:30 (cap 2 h), 22:30-23:30 is a gap; s4 holds 0.5 h
+    # p2 failed (403) at s2 and s3: s1's count holds 20:30-22:30 (cap 2 h), of which 21:30-22:30 is carried
+    # (s2 did not see it); 22:30-23:30 is a gap; s4 holds 0.5 h
     c1 = cap_row(capacity, D1, "pool", "pool-c")
-    assert c1["observed_hours"] == 2.5 and c1["gap_hours"] == 1 and c1["has_gap"] is True
-    assert c1["available_node_hours"] == 2.5
-    assert cap_row(capacity, D1, "project", project_id="p2")["has_gap"] is True
+    assert (c1["observed_hours"], c1["carried_hours"]) == (1.5, 1)
+    assert c1["gap_hours"] == 1 and c1["has_gap"] is True
+    assert c1["available_node_hours"] == 2.5          # observed and carried hours are both credited
+    p2 = cap_row(capacity, D1, "project", project_id="p2")
+    assert p2["has_gap"] is True and p2["carried_hours"] == 1
     c2 = cap_row(capacity, D2, "pool", "pool-c")
-    assert c2["observed_hours"] == 4.5 and c2["gap_hours"] == 3
+    assert (c2["observed_hours"], c2["carried_hours"], c2["gap_hours"]) == (3.5, 1, 3)
 
 
 def test_rollups_count_physical_pools_only(capacity):
@@ -178,12 +184,20 @@ def test_show_pool_observations_and_404(capacity):
 def test_accelerator_card_hours(capacity):
     a1 = cap_row(capacity, D1, "flavor", "pool-a", "f1")
     assert (a1["accelerator"], a1["accelerator_type"], a1["accelerator_cards"]) == ("gpu", "nvidia-t4", 8)
-    assert a1["accelerator_card_hours"] == 56        # 7 available node-hours x 8 cards
+    # card-hours per state: available 7 node-hours x 8 cards, abnormal 3.5 x 8; finance pays for both
+    assert (a1["creating_card_hours"], a1["available_card_hours"], a1["abnormal_card_hours"],
+            a1["deleting_card_hours"], a1["provisioned_card_hours"]) == (0, 56, 28, 0, 84)
+    assert cap_row(capacity, D1, "pool", "pool-a")["provisioned_card_hours"] == 84
     e1 = cap_row(capacity, D1, "flavor", "pool-e", "fcpu")   # CPU-only flavor
-    assert e1["accelerator"] is None and e1["accelerator_card_hours"] is None
+    assert e1["accelerator"] is None and e1["available_card_hours"] is None and e1["provisioned_card_hours"] is None
     f1 = cap_row(capacity, D1, "flavor", "pool-f", "fx")     # not in the catalog
-    assert f1["accelerator_cards"] is None and f1["accelerator_card_hours"] is None
-    assert cap_row(capacity, D1, "project", project_id="p3")["accelerator_card_hours"] == 32  # pool-d 4 x 8
+    assert f1["accelerator_cards"] is None and f1["provisioned_card_hours"] is None
+    p3 = cap_row(capacity, D1, "project", project_id="p3")   # pool-d 4 x 8; pool-e, pool-f have no cards
+    assert (p3["available_card_hours"], p3["provisioned_card_hours"]) == (32, 32)
+    # D1 of region r1 (physical pools, f1 = 8 cards): pool-a (2 available + 1 abnormal) x 3.5 h = 10.5,
+    # pool-c 1 x 2.5, pool-d 2 x 2, pool-y, pool-m, pool-z 1 x 3.5 each, pool-s 1 x 2: 10.5 + 2.5 + 4 + 10.5 + 2
+    # = 29.5 node-hours of f1 -> 236 card-hours; pool-b (inside pool-a) is not added again
+    assert cap_row(capacity, D1, "region")["provisioned_card_hours"] == 236
 
 
 def test_no_prices_means_null_cost_columns(capacity):
@@ -231,8 +245,12 @@ def test_billing_buckets_with_explicit_unknown(billing):
     assert (ppu["pools"], ppu["logical_pools"], ppu["nodes"], ppu["node_hours"]) == (1, 0, 3, 10.5)
     assert (p1[1]["pools"], p1[1]["nodes"], p1[1]["node_hours"]) == (0, 0, 0)      # explicit empty bucket
     assert (p1[2]["pools"], p1[2]["logical_pools"], p1[2]["node_hours"]) == (0, 1, 0)  # pool-b: not counted
+    # the unknown bucket says why it is there: a sub-pool bills through its parent
+    assert p1[2]["note"] == "1 Logical sub-pool(s): they bill through their parent pool, whose bucket holds their nodes"
+    assert ppu["note"] is None and p1[1]["note"] is None
     unknown3 = pick(billing, day=D1, project_id="p3", billing_mode="unknown")
     assert (unknown3["pools"], unknown3["nodes"], unknown3["node_hours"]) == (2, 4, 14)  # pool-e 3.5, pool-f 10.5
+    assert unknown3["note"].startswith("2 physical pool(s) without a readable billing annotation")
     ym3 = pick(billing, day=D1, project_id="p3", billing_mode="yearly_monthly")
     assert ym3["period_type"] == "month"
     # pool-d was observed on D1 (pools 1) but its last observation of the day found it gone: 0 nodes
@@ -254,6 +272,8 @@ def test_billing_mode_change_splits_the_day(billing):
 def test_billing_gaps_and_costs(con_a, billing, price_file):
     c1 = pick(billing, day=D1, project_id="p2", billing_mode="pay_per_use")
     assert (c1["node_hours"], c1["gap_hours"], c1["has_gap"]) == (2.5, 1, True)
+    assert c1["carried_hours"] == 1   # s1's count stood in for s2, which could not read p2
+    assert pick(billing, day=D1, project_id="p1", billing_mode="pay_per_use")["carried_hours"] == 0
     assert c1["estimated_cost"] is None and c1["unpriced_node_hours"] is None
     priced = rows(con_a, "billing_modes", prices=price_file)
     p1 = pick(priced, day=D1, project_id="p1", billing_mode="pay_per_use")
@@ -374,7 +394,8 @@ def test_gap_opened_before_the_range_is_reported(tmp_path):
     whole = rows(con, "capacity_utilization", D1, day4)
     assert {r["day"] for r in whole} == {D1, D2, day4}           # no snapshot on 11-03: no rows
     g1 = cap_row(whole, D1, "pool", "pool-g")
-    assert (g1["observed_hours"], g1["gap_hours"]) == (2, 12)
+    # 10:00-11:00 seen by the snapshot, 11:00-12:00 carried (no 11:00 snapshot), then the gap to midnight
+    assert (g1["observed_hours"], g1["carried_hours"], g1["gap_hours"]) == (1, 1, 12)
     assert cap_row(whole, D2, "pool", "pool-g")["gap_hours"] == 24
     billing = rows(con, "billing_modes", day4, day4)
     assert pick(billing, billing_mode="pay_per_use")["gap_hours"] == 11

@@ -76,9 +76,12 @@ def reference_capacity(con: duckdb.DuckDBPyConnection, from_day: date, to_day: d
             held_end = min(nxt_obs, t + cap)
             counts = nodes[(*key, t)]
             credit(flavor_acc, t, held_end, {(*key, f): v for f, v in counts.items()})
-            credit(pool_acc, t, held_end, {key: [1, 0]})
+            fresh_end = min(held_end, t + cap / 2)  # one period: seen; the rest of the held time is carried
+            credit(pool_acc, t, fresh_end, {key: [1, 0, 0]})
+            if held_end > fresh_end:
+                credit(pool_acc, fresh_end, held_end, {key: [0, 1, 0]})
             if nxt_obs > t + cap:
-                credit(pool_acc, t + cap, nxt_obs, {key: [0, 1]})
+                credit(pool_acc, t + cap, nxt_obs, {key: [0, 0, 1]})
     return flavor_acc, pool_acc
 
 
@@ -93,7 +96,7 @@ def test_generated_fleet_matches_reference(tmp_path):
                    r["abnormal_node_hours"], r["deleting_node_hours"]]
                   for r in report if r["level"] == "flavor"}
     got_pool = {((r["day"] - date(1970, 1, 1)).days, (r["region"], r["project_id"], r["pool_id"])):
-                [r["observed_hours"], r["gap_hours"]]
+                [r["observed_hours"], r["carried_hours"], r["gap_hours"]]
                 for r in report if r["level"] == "pool"}
     assert set(got_flavor) == set(flavor_ref)
     for k, v in flavor_ref.items():
@@ -101,7 +104,8 @@ def test_generated_fleet_matches_reference(tmp_path):
     assert set(got_pool) == set(pool_ref)
     for k, v in pool_ref.items():
         assert got_pool[k] == pytest.approx(v), k
-    assert any(v[1] > 0 for v in pool_ref.values())  # the fleet has gaps
+    assert any(v[1] > 0 for v in pool_ref.values())  # the fleet has carried hours
+    assert any(v[2] > 0 for v in pool_ref.values())  # and gaps
     # rollups: physical pools only
     phys = {(r["day"], r["region"], r["project_id"]): 0.0 for r in report if r["level"] == "project"}
     for r in report:
