@@ -50,7 +50,7 @@ class Skipped:
 
 
 CHART_HEADINGS = {"capacity_utilization": "Provisioned capacity by state, per flavor",
-                  "billing_modes": "Billing mix", "subscriptions": "Upcoming subscription expiries"}
+                  "billing_modes": "Billing mix", "subscriptions": "Upcoming subscription expiries (estimated)"}
 
 
 def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipped]:
@@ -276,12 +276,14 @@ def expiry_chart(report: ReportTable, today: date) -> Figure | Skipped:
     shown = items[:MAX_EXPIRIES]
     bars = [_expiry_bar(it) for it in shown]
     present = sorted({it["auto_renew"] for it in shown}, key=lambda v: (v is None, v is False))
-    svg = horizontal_bars("chart-expiry", title="Days until expiry, soonest first",
+    svg = horizontal_bars("chart-expiry", title="Estimated days until expiry, soonest first",
                           desc=f"Horizontal bars of days to expiry for the {len(shown)} subscriptions that "
                                f"expire soonest; colour shows auto-renew.",
                           bars=bars, unit="days to expiry", legend=[AUTO_RENEW[v] for v in present])
     caption = (f"The {len(shown)} soonest of {len(items)} subscriptions by days to expiry, from {report.name}"
-               f"{' ' + latest if latest else ''}. Negative values have already expired.")
+               f"{' ' + latest if latest else ''}. ESTIMATED: the API gives no expiry date; each bar is the term start "
+               f"plus the period bought (see expiry_basis). Negative values are past the estimate. Subscriptions "
+               f"with an implausible term are left out.")
     return Figure("chart-expiry", heading, caption, [svg])
 
 

@@ -1,11 +1,14 @@
 -- Table subscriptions: every yearly/monthly pool, as of its latest observation in the range, with an ESTIMATED
--- expiry, soonest first, so finance sees what lapses next. BASIS: the ModelArts API gives NO expiry date; it
--- gives only the billing mode, period type, period count and auto-renew flag (pool annotations). The start is
--- the pool's created_at (metadata.creationTimestamp) when every observation of the pool in the lake was
--- yearly/monthly; when the pool was seen with another billing mode before, the start is the first snapshot
--- that saw it yearly/monthly again (the change happened between that snapshot and the one before it, so the
--- true start can be up to one schedule period earlier). estimated_expiry = start + period_num x period_type; if
--- auto-renew is on and that is not after the reference time, it is rolled forward by whole periods (one month
+-- expiry, soonest first, so finance sees what lapses next. BASIS: the ModelArts API gives NO expiry date;
+-- it gives only the billing mode, order id, period type, period count and auto-renew flag (pool annotations).
+-- A TERM is a stretch of observations with the same order id, period type and period count, all yearly/monthly;
+-- the report reads the pool's current term. Its start is the pool's created_at (metadata.creationTimestamp)
+-- when every observation of the pool in the lake belongs to it; when the pool was seen before with another
+-- billing mode, or with another order or period (a new order: renewal, resize, conversion), the start is the
+-- first snapshot of the current term (the change happened between that snapshot and the one before it, so the
+-- true start can be up to one schedule period earlier). A term longer than 5 years is implausible for ModelArts
+-- (the console sells up to 3 years): it is flagged, and no expiry is estimated from it.
+-- estimated_expiry = start + period_num x period_type; if auto-renew is on and that is not after the reference time, it is rolled forward by whole periods (one month
 -- or one year at a time; the renewal length the customer chose is not in the API) until it is. Pools seen gone
 -- (missing from a later successful unfiltered listing, or show_pool 404) by the cutoff are left out.
 -- Observations read: snapshot_at from $from_day 00:00 UTC to $as_of when given, else to the end of $to_day.
@@ -25,12 +28,15 @@
 -- auto_renew           BOOLEAN      auto-renew on (os.modelarts/auto.renew); NULL when absent or unreadable
 -- created_at           TIMESTAMPTZ  pool creation time (metadata.creationTimestamp)
 -- subscribed_at        TIMESTAMPTZ  best available subscription start (see subscribed_at_basis)
--- subscribed_at_basis  VARCHAR      created_at (yearly/monthly in every observation) | first_seen_yearly_monthly
---                                   (the first snapshot that saw it yearly/monthly after it was seen with another
---                                   billing mode, or when created_at is missing)
+-- subscribed_at_basis  VARCHAR      created_at (every observation in the current term) | new_order_first_seen
+--                                   (the first snapshot that saw the current order id / period after another one,
+--                                   all yearly/monthly) | first_seen_yearly_monthly (the first snapshot that saw it
+--                                   yearly/monthly after another billing mode, or when created_at is missing)
+-- implausible_term     BOOLEAN      period_num x period type is over 5 years: flagged, estimated_expiry and
+--                                   days_to_expiry are NULL
 -- estimated_expiry     TIMESTAMPTZ  ESTIMATE: subscribed_at + period_num x period, rolled forward by whole
 --                                   periods while auto_renew is true and it is not after reference_at; NULL when
---                                   the period type or count is unknown
+--                                   the period type or count is unknown, or the term implausible
 -- renewals_assumed     INTEGER      whole periods added by the auto-renew roll-forward (0 when none)
 -- days_to_expiry       INTEGER      UTC days from reference_at's day to estimated_expiry's day; negative: the
 --                                   estimate is past (lapsed, or renewed by hand)
@@ -45,7 +51,8 @@ WITH win AS (
 -- billing mode history of every pool up to the cutoff (narrow: the start may lie before the range)
 history AS (
     SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
-           billing_mode = 'yearly_monthly' AS ym
+           billing_mode = 'yearly_monthly' AS ym,
+           hash(order_id, period_type, period_num) AS terms
     FROM pools
     WHERE snapshot_day <= (SELECT hi_day FROM win)
       AND epoch(snapshot_at) <= (SELECT hi FROM win)
@@ -66,14 +73,21 @@ latest AS (
     GROUP BY pk
 ),
 current AS (
-    SELECT l.pk, l.last_t, h.last_other_mode, h.first_t,
+    SELECT l.pk, l.last_t, h.last_other_mode, h.last_other_order, h.first_t,
            CASE WHEN l.identities = 1 THEN l.last
                 ELSE error('subscriptions: two pools share a pool_key; report this bug') END AS checked
     FROM latest AS l
     JOIN (
-        SELECT pk, max(t) FILTER (WHERE NOT ym) AS last_other_mode, min(t) AS first_t
-        FROM history
-        GROUP BY pk
+        -- the latest observation outside the current term: in another billing mode, or yearly/monthly under
+        -- another order or period
+        SELECT h.pk,
+               max(h.t) FILTER (WHERE NOT h.ym) AS last_other_mode,
+               max(h.t) FILTER (WHERE h.ym AND h.terms <> hash(x.last.order_id, x.last.period_type,
+                                                               x.last.period_num)) AS last_other_order,
+               min(h.t) AS first_t
+        FROM history AS h
+        JOIN latest AS x USING (pk)
+        GROUP BY h.pk
     ) AS h USING (pk)
     WHERE l.last.ym
 ),
@@ -89,11 +103,11 @@ gone AS (
                                                  coalesce(c.checked.workspace_id, '0'))))
           OR (e.kind = 'gone' AND e.key = c.pk))
 ),
--- when the current yearly/monthly stretch began: the first observation after the last one in another mode
+-- when the current term began: the first observation after the last one outside it
 restarted AS (
-    SELECT c.pk, min(o.t) AS first_ym_t
+    SELECT c.pk, min(o.t) AS first_term_t
     FROM current AS c
-    JOIN history AS o ON o.pk = c.pk AND o.t > c.last_other_mode
+    JOIN history AS o ON o.pk = c.pk AND o.t > greatest(c.last_other_mode, c.last_other_order)
     GROUP BY c.pk
 ),
 ref AS (
@@ -104,10 +118,14 @@ ref AS (
 ),
 started AS (
     SELECT c.pk, c.last_t, c.checked AS cur,
-           CASE WHEN c.last_other_mode IS NULL AND c.checked.created_at IS NOT NULL THEN c.checked.created_at
-                WHEN c.last_other_mode IS NULL THEN to_timestamp(c.first_t)
-                ELSE to_timestamp(r.first_ym_t) END AS subscribed_at,
-           CASE WHEN c.last_other_mode IS NULL AND c.checked.created_at IS NOT NULL THEN 'created_at'
+           CASE WHEN r.pk IS NULL AND c.checked.created_at IS NOT NULL THEN c.checked.created_at
+                WHEN r.pk IS NULL THEN to_timestamp(c.first_t)
+                ELSE to_timestamp(r.first_term_t) END AS subscribed_at,
+           CASE WHEN r.pk IS NULL AND c.checked.created_at IS NOT NULL THEN 'created_at'
+                -- the newer of the two ended the previous term: a mode switch, or a new order
+                WHEN r.pk IS NOT NULL AND coalesce(c.last_other_order, '-infinity'::DOUBLE)
+                                          > coalesce(c.last_other_mode, '-infinity'::DOUBLE)
+                    THEN 'new_order_first_seen'
                 ELSE 'first_seen_yearly_monthly' END AS subscribed_at_basis,
            CASE c.checked.period_type WHEN 'month' THEN 1 WHEN 'year' THEN 12 END AS unit_months,
            c.checked.period_type = 'hour' AS hourly,
@@ -121,12 +139,14 @@ naive AS (
     SELECT *,
            timezone('UTC', subscribed_at) AS start_utc,
            timezone('UTC', reference_at) AS ref_utc,
-           cur.period_num AS n
+           cur.period_num AS n,
+           -- over 5 years: 60 months, or 5 x 8,784 hours
+           coalesce(cur.period_num * unit_months > 60 OR (hourly AND cur.period_num > 43920), false) AS implausible
     FROM started
 ),
 term AS (
     SELECT *,
-           CASE WHEN n IS NULL OR n < 1 THEN NULL
+           CASE WHEN n IS NULL OR n < 1 OR implausible THEN NULL
                 WHEN unit_months IS NOT NULL THEN start_utc + to_months((n * unit_months)::INTEGER)
                 WHEN hourly THEN start_utc + to_hours(n::BIGINT)
            END AS first_expiry,
@@ -162,7 +182,7 @@ expiry AS (
 SELECT cur.region AS region, cur.project_id AS project_id, cur.pool_id AS pool_id,
        cur.display_name AS display_name, cur.pool_type AS pool_type, cur.order_id AS order_id,
        cur.period_type AS period_type, cur.period_num AS period_num, cur.auto_renew AS auto_renew,
-       cur.created_at AS created_at, subscribed_at, subscribed_at_basis,
+       cur.created_at AS created_at, subscribed_at, subscribed_at_basis, implausible AS implausible_term,
        timezone('UTC', expiry_utc) AS estimated_expiry,
        (periods - n)::INTEGER AS renewals_assumed,
        (expiry_utc::DATE - ref_utc::DATE)::INTEGER AS days_to_expiry,
@@ -170,10 +190,16 @@ SELECT cur.region AS region, cur.project_id AS project_id, cur.pool_id AS pool_i
        to_timestamp(last_t) AS last_observed_at,
        'ESTIMATE, the API gives no expiry date: start ' || strftime(start_utc, '%Y-%m-%d %H:%M UTC') || ' ('
            || CASE subscribed_at_basis
-                  WHEN 'created_at' THEN 'created_at; yearly/monthly in every observation'
+                  WHEN 'created_at' THEN 'created_at; the same yearly/monthly order in every observation'
+                  WHEN 'new_order_first_seen' THEN 'first snapshot seeing order ' || coalesce(cur.order_id, 'absent')
+                      || ' / ' || coalesce(cur.period_num::VARCHAR, '?') || ' ' || coalesce(cur.period_type, '?')
+                      || '(s): a new order; it may have begun up to one period earlier'
                   ELSE 'first snapshot seeing it yearly/monthly; the switch may be up to one period earlier' END
            || ')'
            || CASE
+                  WHEN implausible THEN
+                      '; NOT ESTIMATED: a term of ' || cur.period_num || ' ' || cur.period_type
+                      || '(s) is over 5 years, implausible; check the order in the billing center'
                   WHEN expiry_utc IS NULL THEN
                       '; no estimate: period type ' || coalesce(cur.period_type, 'absent') || ', period count '
                       || coalesce(cur.period_num::VARCHAR, 'absent')

@@ -165,6 +165,8 @@ def test_expiries_soonest_first_top_20_from_the_newest_day():
     assert len(labels) == 20
     assert labels[0] == "pool 29" and labels[-1] == "pool 10"
     assert "The 20 soonest of 30" in fig.caption and "as of day 2026-11-28" in fig.caption
+    # the API gives no expiry date: the chart never presents its bars as fact
+    assert "estimated" in fig.heading and "ESTIMATED" in fig.caption and "Estimated days" in fig.svgs[0]
 
 
 def test_expiry_days_come_from_the_estimated_date_when_not_given():
@@ -206,7 +208,7 @@ def test_skipped_charts_are_explained_on_the_page(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "<svg" not in text
     assert "Provisioned capacity by state, per flavor: not drawn, because capacity_utilization lacks" in text
-    assert "Upcoming subscription expiries: not drawn, because subscriptions has no subscription" in text
+    assert "Upcoming subscription expiries (estimated): not drawn, because subscriptions has no subscription" in text
 
 
 def test_a_column_of_the_wrong_type_costs_the_chart_not_the_export():

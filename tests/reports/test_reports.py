@@ -415,3 +415,32 @@ def test_pool_without_resources_and_missing_views(tmp_path):
     assert con.execute("SELECT count(*) FROM flavors").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM pool_resources").fetchall() == [(0,)]
     assert not con.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()
+
+
+def test_a_new_order_starts_a_new_term_and_implausible_terms_are_flagged(tmp_path):
+    # pool-n: created 2025-01-10, monthly order CS-1 (1 month, auto-renew on) at 11-01 10:00 and 11:00; from 12:00
+    # a new order CS-2 for 1 year, auto-renew off. The new term starts at its first observation (12:00), not at
+    # created_at: expiry 2027-11-01 12:00 (not 2026-01-10 + 1 year rolled forward, nor the old monthly term).
+    # pool-x: an order for 11 years, which ModelArts does not sell: flagged, no expiry.
+    def docs(hour):
+        n_order = {"order_id": "CS-1", "period_type": "2", "period_num": "1", "auto_renew": "1"} if hour < 12 \
+            else {"order_id": "CS-2", "period_type": "3", "period_num": "1", "auto_renew": "0"}
+        return [pool_doc("pool-n", billing_mode="1", created="2025-01-10T00:00:00Z", available={"f1": 1}, **n_order),
+                pool_doc("pool-x", billing_mode="1", period_type="3", period_num="11", auto_renew="0",
+                         order_id="CS-X", created="2026-10-01T00:00:00Z", available={"f1": 1})]
+    for hour in (10, 11, 12, 13):
+        publish_snapshot(tmp_path, utc(2026, 11, 1, hour), {("r1", "p1"): docs(hour)})
+    con = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    subs = {r["pool_id"]: r for r in rows(con, "subscriptions", D1, D1)}
+    n, x = subs["pool-n"], subs["pool-x"]
+    assert (n["order_id"], n["period_type"], n["period_num"]) == ("CS-2", "year", 1)
+    assert n["subscribed_at"] == datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    assert n["subscribed_at_basis"] == "new_order_first_seen" and n["implausible_term"] is False
+    assert n["estimated_expiry"] == datetime(2027, 11, 1, 12, tzinfo=timezone.utc)
+    assert n["days_to_expiry"] == 365 and n["renewals_assumed"] == 0        # from 2026-11-01 (13:00, the latest)
+    assert "order CS-2" in n["expiry_basis"] and "new order" in n["expiry_basis"]
+    assert x["implausible_term"] is True and x["subscribed_at_basis"] == "created_at"
+    assert x["estimated_expiry"] is None and x["days_to_expiry"] is None
+    assert "NOT ESTIMATED" in x["expiry_basis"] and "over 5 years" in x["expiry_basis"]
+    assert [r["pool_id"] for r in rows(con, "subscriptions", D1, D1)] == ["pool-n", "pool-x"]  # unknown last
+    con.close()
