@@ -14,6 +14,8 @@ import openpyxl
 from lakekit import pool_doc, publish_snapshot, query_catalog, utc
 from test_cli import POOLSCOPE, cli_env
 
+from pipeline.reports.levels import NAMES as LEVEL_NAMES
+
 HOSTILE = [
     "o'brien",
     'say "hi"',
@@ -79,7 +81,7 @@ def test_hostile_strings_round_trip_to_catalog_and_exports(tmp_path):
     outside = base / "outside.txt"
     outside.write_text("keep me")
     names = ["poolscope-reports.xlsx", "poolscope-reports.html", "pool_changes.csv", "subscriptions.csv",
-             "capacity_utilization.csv", "billing_modes.csv", "coverage.csv"]
+             *(f"{n}.csv" for n in LEVEL_NAMES), "billing_modes.csv", "coverage.csv"]
     for name in names:
         (out / name).symlink_to(outside)
     before = sorted(p.name for p in base.iterdir())
@@ -99,8 +101,7 @@ def test_hostile_strings_round_trip_to_catalog_and_exports(tmp_path):
     subs = _read_csv(out / "subscriptions.csv")
     assert sorted((r["project_id"], r["order_id"], r["display_name"]) for r in subs) == sorted(
         (PROJECT, v, v + "|2") for v in HOSTILE)
-    capacity = {r["pool_id"]: r["display_name"] for r in _read_csv(out / "capacity_utilization.csv")
-                if r["level"] == "flavor"}
+    capacity = {r["pool_id"]: r["display_name"] for r in _read_csv(out / "capacity_by_flavor.csv")}
     assert capacity == {f"pool-{i}-{v}": v + "|2" for i, v in enumerate(HOSTILE)}
 
     wb = openpyxl.load_workbook(out / "poolscope-reports.xlsx", read_only=True)

@@ -48,8 +48,9 @@ assert demo.dev_command(build_parser().parse_args(["dev", "--out", str(out), "--
 argv = seen["argv"]
 print(argv[argv.index("--workspace") + 1])
 """
-REPORT_FILES = ("poolscope-reports.xlsx", "poolscope-reports.html", "coverage.csv", "capacity_utilization.csv",
-                "billing_modes.csv", "subscriptions.csv", "pool_changes.csv")
+REPORT_FILES = ("poolscope-reports.xlsx", "poolscope-reports.html", "coverage.csv", "capacity_total.csv",
+                "capacity_by_region.csv", "capacity_by_project.csv", "capacity_by_pool.csv", "capacity_by_flavor.csv",
+                "capacity_sub_pools.csv", "billing_modes.csv", "subscriptions.csv", "pool_changes.csv")
 
 
 def test_catalog_table_reads_as_dataframe(tmp_path):

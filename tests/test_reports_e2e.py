@@ -22,6 +22,7 @@ from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials
 from pipeline.reports.days import build_day, gate
+from pipeline.reports.levels import NAMES as LEVEL_NAMES, split_levels
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.flow import run_snapshot
 
@@ -54,17 +55,19 @@ def test_cli_report_writes_every_format(lake):
     assert "reports for 2026-11-01 .. 2026-11-02" in proc.stdout
     wb = openpyxl.load_workbook(out / "poolscope-reports.xlsx", read_only=True)
     names = wb.sheetnames
-    assert names[0] == "README" and len(names) == 5  # README + one sheet per report
-    for name in ("capacity_utilization", "billing_modes", "subscriptions", "pool_changes"):
+    # README, then one sheet per report; capacity_utilization is one sheet per level, each summable on its own
+    assert names == ["README", *LEVEL_NAMES, "billing_modes", "subscriptions", "pool_changes"]
+    assert not (out / "capacity_utilization.csv").exists()  # no file mixes the levels
+    for name in (*LEVEL_NAMES, "billing_modes", "subscriptions", "pool_changes"):
         with open(out / f"{name}.csv", newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh))
         assert header, name
     html = (out / "poolscope-reports.html").read_text(encoding="utf-8")
     assert html.count("<svg") >= 2 and "http://" not in html.split("<body", 1)[1].split("</body>")[0].replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
-    with open(out / "capacity_utilization.csv", newline="", encoding="utf-8") as fh:
+    with open(out / "capacity_total.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["day"] for r in rows} == {"2026-11-01", "2026-11-02"}
+    assert sorted(r["day"] for r in rows) == ["2026-11-01", "2026-11-02"]  # one row per day
     # History was refreshed on the way: the catalog has it.
     con = duckdb.connect(str(lake / "data" / "inventory.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM pool_versions").fetchone()[0] >= 12
@@ -187,17 +190,21 @@ def test_dagster_and_the_cli_apply_one_gate_and_state_the_coverage(gated_lake):
     assert "use 3 of the 4 snapshot(s)" in proc.stdout and "APIGW.0302" in proc.stdout
     dagster_out = gated_lake / "data" / "exports" / GATED_DAY.isoformat()
     for name in REPORTS:
-        cli_csv = (out / f"{name}.csv").read_text(encoding="utf-8")
         partition = pq.read_table(layout.lake / "reports" / name / f"day={GATED_DAY.isoformat()}.parquet")
-        assert _csv_text(partition) == cli_csv, name  # the stored partition: the CLI's rows, value for value
-        assert (dagster_out / f"{name}.csv").read_text(encoding="utf-8") == cli_csv, name
+        # capacity_utilization's exports are its levels, one file each
+        parts = ([(lv.name, t) for lv, t in split_levels(partition)] if name == "capacity_utilization"
+                 else [(name, partition)])
+        for file_name, table in parts:
+            cli_csv = (out / f"{file_name}.csv").read_text(encoding="utf-8")
+            assert _csv_text(table) == cli_csv, file_name  # the stored partition: the CLI's rows, value for value
+            assert (dagster_out / f"{file_name}.csv").read_text(encoding="utf-8") == cli_csv, file_name
     for folder in (out, dagster_out):
         _states_the_coverage(folder)
     # What the gate means for the numbers: pool-a's failed snapshot is out (its 2 nodes hold from 00:00 to the
     # horizon 04:00); pool-b counts for what p2's snapshots read: 2 h held after 00:00 (the cap), a 1 h gap
     # where 01:00 was excluded and 02:00 could not read it, then 1 h from 03:00.
-    with open(out / "capacity_utilization.csv", newline="", encoding="utf-8") as fh:
-        pools = {r["pool_id"]: r for r in csv.DictReader(fh) if r["level"] == "pool"}
+    with open(out / "capacity_by_pool.csv", newline="", encoding="utf-8") as fh:
+        pools = {r["pool_id"]: r for r in csv.DictReader(fh)}
     assert float(pools["pool-a"]["available_node_hours"]) == 8.0 and float(pools["pool-a"]["gap_hours"]) == 0.0
     assert float(pools["pool-b"]["available_node_hours"]) == 9.0 and float(pools["pool-b"]["gap_hours"]) == 1.0
 

@@ -56,10 +56,13 @@ CHART_HEADINGS = {"capacity_utilization": "Provisioned capacity by state, per fl
 def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipped]:
     """The charts of the known reports present, in a fixed order; a chart that cannot be drawn is Skipped."""
     by_name = {r.name: r for r in reports}
-    builders = {"capacity_utilization": capacity_chart, "billing_modes": billing_chart,
-                "subscriptions": lambda r: expiry_chart(r, today)}
+    # The exports split capacity_utilization by level (pipeline/reports/levels.py): its chart reads the
+    # physical pools' flavor rows.
+    capacity = "capacity_by_flavor" if "capacity_by_flavor" in by_name else "capacity_utilization"
+    builders = {"capacity_utilization": (capacity, capacity_chart), "billing_modes": ("billing_modes", billing_chart),
+                "subscriptions": ("subscriptions", lambda r: expiry_chart(r, today))}
     out: list[Figure | Skipped] = []
-    for name, build in builders.items():
+    for chart, (name, build) in builders.items():
         if name not in by_name:
             continue
         try:
@@ -68,7 +71,7 @@ def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipp
             # A column of an unexpected type (text where numbers were expected, ...) costs the chart,
             # never the export: the tables and the other formats are still worth delivering.
             log.warning("chart for %s not drawn: %s", name, exc)
-            out.append(Skipped(CHART_HEADINGS[name], f"{name} has a column of an unexpected type ({exc})"))
+            out.append(Skipped(CHART_HEADINGS[chart], f"{name} has a column of an unexpected type ({exc})"))
     return out
 
 

@@ -11,6 +11,7 @@ Every file lands by rename, and the catalog is rebuilt afterwards, so readers ne
 """
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import read_manifests, writer_lock
+from pipeline.reports.levels import SOURCE as SPLIT_SOURCE, split_levels
 from pipeline.reports.model import Coverage, CoverageItem
 from pipeline.lake.commit import refresh_catalog
 
@@ -227,15 +229,32 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
             tables.append(("pool_changes", changes.to_arrow_table()))
     finally:
         con.close()
-    reports = [
-        ReportTable(name=name, title=REPORT_TITLES.get(name, name), basis=docs[name].description if name in docs
-                    else "", table=table, columns=docs[name].columns if name in docs else {},
-                    formats=FORMAT_HINTS.get(name, {}))
-        for name, table in tables
-    ]
+    params = {"from_day": from_day.isoformat(), "to_day": to_day.isoformat(),
+              "period_hours": f"{config.schedule.period_hours:g} h (the schedule period)",
+              "as_of": "the report's reference time"}
+    reports = []
+    for name, table in tables:
+        doc = docs.get(name)
+        basis = basis_text(doc.description, params) if doc else ""
+        columns = {c: basis_text(d, params) for c, d in doc.columns.items()} if doc else {}
+        if name == SPLIT_SOURCE:
+            # one table per level, each summable on its own (pipeline/reports/levels.py)
+            for level, part in split_levels(table):
+                reports.append(ReportTable(
+                    name=level.name, title=level.title, basis=f"{level.note} {basis}", table=part,
+                    columns={c: d for c, d in columns.items() if c in part.column_names},
+                    formats={c: h for c, h in FORMAT_HINTS.get(name, {}).items() if c in part.column_names}))
+            continue
+        reports.append(ReportTable(name=name, title=REPORT_TITLES.get(name, name), basis=basis, table=table,
+                                   columns=columns, formats=FORMAT_HINTS.get(name, {})))
     files = export_reports(reports, out_dir or config.exports_dir, formats, period=(from_day, to_day),
                            generated_at=datetime.now(timezone.utc), coverage=coverage)
     return ExportResult(from_day, to_day, files, {name: t.num_rows for name, t in tables}, coverage)
+
+
+def basis_text(text: str, params: dict[str, str]) -> str:
+    """A SQL header's text for a reader: `$period_hours` and the other parameters become their values."""
+    return re.sub(r"\$([a-z_]+)", lambda m: params.get(m.group(1), m.group(0)), text)
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:

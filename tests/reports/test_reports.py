@@ -444,3 +444,25 @@ def test_a_new_order_starts_a_new_term_and_implausible_terms_are_flagged(tmp_pat
     assert "NOT ESTIMATED" in x["expiry_basis"] and "over 5 years" in x["expiry_basis"]
     assert [r["pool_id"] for r in rows(con, "subscriptions", D1, D1)] == ["pool-n", "pool-x"]  # unknown last
     con.close()
+
+
+def test_each_level_of_the_exports_sums_to_the_truth(con_a):
+    # What a spreadsheet reader does: sum a column of one file. D1's physical available node-hours, by hand:
+    # pool-a 7, pool-c 2.5, pool-d 4, pool-e 3.5, pool-f 10.5, pool-y, pool-m, pool-z 3.5 each, pool-s 2 = 40;
+    # pool-b (Logical, inside pool-a) 3.5 is listed apart and never added.
+    from pipeline.reports.levels import split_levels
+
+    parts = {lv.name: t.to_pylist() for lv, t in split_levels(report_arrow(con_a, "capacity_utilization", D1, D2))}
+    def total(name, col="available_node_hours", day=D1):
+        return sum(r[col] or 0 for r in parts[name] if r["day"] == day)
+    for name in ("capacity_total", "capacity_by_region", "capacity_by_project", "capacity_by_pool",
+                 "capacity_by_flavor"):
+        assert total(name) == pytest.approx(40), name
+        assert "level" not in parts[name][0]
+    assert [r["pool_id"] for r in parts["capacity_sub_pools"] if r["day"] == D1] == ["pool-b"]
+    assert total("capacity_sub_pools") == 3.5 and parts["capacity_sub_pools"][0]["parent"] == "pool-a"
+    assert "pool_id" not in parts["capacity_by_project"][0] and "flavor" not in parts["capacity_by_pool"][0]
+    assert "accelerator_type" in parts["capacity_by_flavor"][0]
+    # card-hours too: f1 has 8 cards; D1's physical f1 node-hours (provisioned) are 29.5 -> 236
+    assert total("capacity_by_flavor", "provisioned_card_hours") == 236 == total("capacity_total",
+                                                                                 "provisioned_card_hours")
