@@ -226,8 +226,8 @@ def report_command(args: argparse.Namespace) -> int:
         for p in paths:
             print(f"  {fmt}: {p}")
     print(f"  {result.coverage.summary}")
-    for item in result.coverage.items:
-        print(f"    - {item.text}")
+    for line in result.coverage.lines()[1:]:
+        print(f"    - {line}")
     return 0
 
 

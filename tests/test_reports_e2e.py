@@ -150,7 +150,14 @@ def _states_the_coverage(folder: Path) -> None:
     assert [(r["kind"], r["snapshot_id"], r["reason"]) for r in rows if r["kind"] == "excluded_snapshot"] == [
         ("excluded_snapshot", excluded, "az_counts_add_up")]
     assert [(r["kind"], r["project_id"], r["reason"], r["snapshots"], r["hours"]) for r in rows[1:]
-            if r["kind"] != "excluded_snapshot"] == [("unreadable_project", "p2", "APIGW.0302", "1", "1")]
+            if r["kind"] not in ("excluded_snapshot", "region")] == [("unreadable_project", "p2", "APIGW.0302", "1", "1")]
+    # Scope: the used snapshots 00:00, 02:00, 03:00 read p1 each time, p2 twice (403 at 02:00); 00:00-04:00
+    # expected (the last snapshot + 1 h), 3 h observed (01:00 is excluded)
+    assert [(r["region"], r["snapshots"], r["projects_expected"], r["projects_read"], r["projects_partly"],
+             r["projects_unread"]) for r in rows if r["kind"] == "region"] == [("cn-north-4", "3", "2", "1", "1", "0")]
+    assert (rows[0]["hours"], rows[0]["hours_expected"], rows[0]["projects_expected"]) == ("3", "4", "2")
+    assert "2 project(s) in 1 region(s) expected; 1 read in every snapshot, 1 in some" in rows[0]["statement"]
+    assert "Hours observed: 3 of 4 expected" in rows[0]["statement"]
     html = (folder / "poolscope-reports.html").read_text(encoding="utf-8")
     section = html.split('<section id="coverage"', 1)[1].split("</section>", 1)[0]
     assert excluded in section and "az_counts_add_up" in section
@@ -213,9 +220,17 @@ def test_a_day_without_failures_has_a_complete_coverage(gated_lake):
     layout = Layout(gated_lake / "data")
     result = build_day(layout, date(2026, 11, 6))
     assert result.coverage.snapshots == 0 and result.coverage.complete
-    publish_snapshot(layout.root, utc(2026, 11, 6, 1), {("cn-north-4", "p1"): [pool_doc("pool-ok",
+    publish_snapshot(layout.root, utc(2026, 11, 6, 0), {("cn-north-4", "p1"): [pool_doc("pool-ok",
                                                                                        available={"f1": 1})]})
     result = build_day(layout, date(2026, 11, 6))
     assert result.rows["capacity_utilization"] > 0
     assert result.coverage.complete and result.coverage.snapshots == 1
     assert result.coverage.summary.startswith("Coverage: complete")
+    assert (result.coverage.hours_observed, result.coverage.hours_expected) == (1, 1)
+    # a missed hour (no 01:00 snapshot) is no longer complete, though every target of every snapshot was read
+    publish_snapshot(layout.root, utc(2026, 11, 6, 2), {("cn-north-4", "p1"): [pool_doc("pool-ok",
+                                                                                       available={"f1": 1})]})
+    result = build_day(layout, date(2026, 11, 6))
+    assert not result.coverage.complete and not result.coverage.items
+    assert (result.coverage.hours_observed, result.coverage.hours_expected) == (2, 3)
+    assert "1 h without a snapshot" in result.coverage.summary

@@ -92,7 +92,7 @@ def report_definitions(start_date: date):
 def _coverage_metadata(coverage) -> dict:
     return {
         "coverage": dg.MetadataValue.md("\n".join(
-            [coverage.summary, *(f"- {item.text}" for item in coverage.items)])),
+            [coverage.summary, *(f"- {line}" for line in coverage.lines()[1:])])),
         "coverage_complete": coverage.complete,
         "excluded_snapshots": dg.MetadataValue.json(
             [i.snapshot_id for i in coverage.items if i.kind == "excluded_snapshot"]),

@@ -44,17 +44,30 @@ def write_csv(path: Path, report: ReportTable) -> None:
 
 
 COVERAGE_COLUMNS = ("kind", "snapshot_id", "region", "project_id", "pool_id", "reason", "snapshots", "hours",
+                    "hours_expected", "projects_expected", "projects_read", "projects_partly", "projects_unread",
                     "statement")
 
 
 def write_coverage_csv(path: Path, coverage: Coverage) -> None:
-    """coverage.csv: a `summary` row (snapshots = the period's snapshots; statement = the summary), then one row
-    per thing missing (an excluded snapshot, a target not read), with its sentence."""
+    """coverage.csv: a `summary` row (snapshots = the period's snapshots, hours observed and expected, projects
+    expected and read over every region; statement = the summary), one `region` row per region (its projects),
+    then one row per thing missing (an excluded snapshot, a target not read), with its sentence."""
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:g}"
+
+    regions = coverage.regions
+    totals = [sum(getattr(r, f) for r in regions) if regions else ""
+              for f in ("projects_expected", "projects_read", "projects_partly", "projects_unread")]
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(COVERAGE_COLUMNS)
-        writer.writerow(["summary", "", "", "", "", "", coverage.snapshots, "", guard_formula(coverage.summary)])
+        writer.writerow(["summary", "", "", "", "", "", coverage.snapshots, num(coverage.hours_observed),
+                         num(coverage.hours_expected), *totals, guard_formula(coverage.summary)])
+        for r in regions:
+            writer.writerow(["region", "", guard_formula(r.region), "", "", "", r.snapshots, "", "",
+                             r.projects_expected, r.projects_read, r.projects_partly, r.projects_unread,
+                             guard_formula(r.text)])
         for i in coverage.items:
             text = [guard_formula(v or "") for v in (i.kind, i.snapshot_id, i.region, i.project_id, i.pool_id,
                                                      i.reason)]
-            writer.writerow([*text, i.snapshots, f"{i.hours:g}", guard_formula(i.text)])
+            writer.writerow([*text, i.snapshots, f"{i.hours:g}", "", "", "", "", "", guard_formula(i.text)])

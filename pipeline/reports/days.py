@@ -24,7 +24,7 @@ from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.lease import discard, work_dir
 from pipeline.lake.store import read_manifests, writer_lock
 from pipeline.reports.levels import SOURCE as SPLIT_SOURCE, split_levels
-from pipeline.reports.model import Coverage, CoverageItem
+from pipeline.reports.model import Coverage, CoverageItem, RegionCoverage
 from pipeline.lake.commit import refresh_catalog
 
 # Checks whose failure means a snapshot's numbers cannot be trusted. `at_least_one_target_ok` is not one of
@@ -116,9 +116,15 @@ def report_coverage(layout: Layout, con: duckdb.DuckDBPyConnection, from_day: da
                 text=f"snapshot {m.snapshot_id} is excluded from the reports (pool_changes still lists its "
                      f"changes): it failed the integrity check(s) {checks}"))
     rows = coverage_rows(con, from_day, to_day, period_hours=period_hours, exclude=excluded)
-    total = next((r["snapshots"] for r in rows if r["kind"] == "snapshots"), 0)
+    head = next((r for r in rows if r["kind"] == "snapshots"), None)
+    total = head["snapshots"] if head else 0
+    regions = tuple(RegionCoverage(region=r["region"], snapshots=int(r["snapshots"]),
+                                   projects_expected=int(r["projects_expected"]),
+                                   projects_read=int(r["projects_read"]), projects_partly=int(r["projects_partly"]),
+                                   projects_unread=int(r["projects_unread"]))
+                    for r in rows if r["kind"] == "region")
     for r in rows:
-        if r["kind"] == "snapshots":
+        if r["kind"] in ("snapshots", "region"):
             continue
         n = int(r["snapshots"])
         where = (f"pool {r['pool_id']} of project {r['project_id']} ({r['region']})" if r["pool_id"] is not None
@@ -130,7 +136,9 @@ def report_coverage(layout: Layout, con: duckdb.DuckDBPyConnection, from_day: da
             text=f"{where} could not be read in {n} snapshot(s) ({span}), about {_hours(r['hours'])}: "
                  f"{r['reason']}"))
     used = int(total) - sum(1 for i in items if i.kind == "excluded_snapshot")
-    return Coverage(snapshots=int(total), used=max(used, 0), items=tuple(items))
+    return Coverage(snapshots=int(total), used=max(used, 0), items=tuple(items), regions=regions,
+                    hours_expected=float(head["hours_expected"]) if head and total else None,
+                    hours_observed=float(head["hours"]) if head and total else None)
 
 
 def _hours(hours: float) -> str:

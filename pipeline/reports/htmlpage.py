@@ -152,7 +152,7 @@ def _coverage_section(coverage: Coverage | None) -> str:
     if coverage is None:
         return ""
     state = "complete" if coverage.complete else "incomplete"
-    items = "".join(f"<li>{esc(i.text)}</li>" for i in coverage.items)
+    items = "".join(f"<li>{esc(line)}</li>" for line in coverage.lines()[1:])
     return (f'<section id="coverage" class="coverage {state}" aria-labelledby="coverage-h">'
             f'<h2 id="coverage-h">Coverage</h2><p>{esc(coverage.summary)}</p>'
             f'{f"<ul>{items}</ul>" if items else ""}</section>')

@@ -86,24 +86,79 @@ class CoverageItem:
 
 
 @dataclass(frozen=True)
+class RegionCoverage:
+    """How much of one region the used snapshots of a period read."""
+
+    region: str
+    snapshots: int  # used snapshots that targeted the region
+    projects_expected: int  # projects they targeted
+    projects_read: int  # read in every one of those snapshots
+    projects_partly: int  # read in some
+    projects_unread: int  # read in none
+
+    @property
+    def text(self) -> str:
+        parts = [f"{self.projects_read:,} read in every snapshot"]
+        if self.projects_partly:
+            parts.append(f"{self.projects_partly:,} in some")
+        if self.projects_unread:
+            parts.append(f"{self.projects_unread:,} in none")
+        return (f"region {self.region}: {self.projects_expected:,} project(s) expected over {self.snapshots:,} "
+                f"snapshot(s); {', '.join(parts)}")
+
+
+@dataclass(frozen=True)
 class Coverage:
-    """What the reports of a period cover: computed once (pipeline/reports/days.py), stated by every format."""
+    """What the reports of a period cover: computed once (pipeline/reports/days.py), stated by every format.
+
+    `hours_expected` runs from the period's start (or the lake's first snapshot) to its end (or one schedule
+    period after its last snapshot); `hours_observed` is what the used snapshots observed (one period each).
+    """
 
     snapshots: int  # snapshots taken in the period
     used: int  # of which the reports use
     items: tuple[CoverageItem, ...] = ()
+    regions: tuple[RegionCoverage, ...] = ()
+    hours_expected: float | None = None
+    hours_observed: float | None = None
+
+    @property
+    def hours_missing(self) -> float:
+        if self.hours_expected is None or self.hours_observed is None:
+            return 0.0
+        return max(0.0, self.hours_expected - self.hours_observed)
 
     @property
     def complete(self) -> bool:
-        return not self.items
+        # under a minute of difference is clock skew of the scheduler, not a missed snapshot
+        return not self.items and self.hours_missing < 1 / 60
+
+    @property
+    def scope(self) -> str:
+        """Projects and regions expected and read, hours observed versus expected: one sentence."""
+        if not self.regions and self.hours_expected is None:
+            return ""
+        expected = sum(r.projects_expected for r in self.regions)
+        read = sum(r.projects_read for r in self.regions)
+        partly = sum(r.projects_partly for r in self.regions)
+        unread = sum(r.projects_unread for r in self.regions)
+        regions_read = sum(1 for r in self.regions if r.projects_read + r.projects_partly)
+        text = (f"Scope: {expected:,} project(s) in {len(self.regions):,} region(s) expected; {read:,} read in "
+                f"every snapshot, {partly:,} in some, {unread:,} in none; {regions_read:,} of "
+                f"{len(self.regions):,} region(s) read.")
+        if self.hours_expected is not None and self.hours_observed is not None:
+            text += (f" Hours observed: {self.hours_observed:,.4g} of {self.hours_expected:,.4g} expected"
+                     + (f" ({self.hours_missing:,.4g} h with no snapshot)." if self.hours_missing >= 1 / 60 else "."))
+        return text
 
     @property
     def summary(self) -> str:
         if self.snapshots == 0:
             return "Coverage: no snapshots in the period."
+        scope = f" {self.scope}" if self.scope else ""
         if self.complete:
             return (f"Coverage: complete. The reports use every one of the {self.snapshots:,} snapshot(s) of the "
-                    "period, and every target was read.")
+                    f"period, and every target was read.{scope}")
         excluded = sum(1 for i in self.items if i.kind == "excluded_snapshot")
         unread = len(self.items) - excluded
         parts = []
@@ -111,8 +166,10 @@ class Coverage:
             parts.append(f"{excluded:,} snapshot(s) excluded")
         if unread:
             parts.append(f"{unread:,} target(s) not read in some snapshots")
+        if self.hours_missing >= 1 / 60:
+            parts.append(f"{self.hours_missing:,.4g} h without a snapshot")
         return (f"Coverage: incomplete. The reports use {self.used:,} of the {self.snapshots:,} snapshot(s) of the "
-                f"period; {' and '.join(parts)}. Missing:")
+                f"period; {' and '.join(parts)}.{scope}" + (" Missing:" if self.items else ""))
 
     def lines(self) -> list[str]:
-        return [self.summary, *(i.text for i in self.items)]
+        return [self.summary, *(i.text for i in self.items), *(r.text for r in self.regions)]

@@ -190,8 +190,8 @@ def _write_readme(ws: Worksheet, st: _Styles, *, title: str, generated_at: str, 
     if coverage is not None:
         # Right under the period: what the numbers below do not cover is the first thing to know about them.
         out.put(("Coverage", st.bold), (coverage.summary, st.wrap))
-        for item in coverage.items:
-            out.put(None, (item.text, st.wrap))
+        for line in coverage.lines()[1:]:
+            out.put(None, (line, st.wrap))
     out.put(("Conventions", st.bold),
             "Timestamps with a time zone are shown in UTC. Empty cells are NULL (no value); a number that is "
             "not a number or infinite shows as #NUM! or #DIV/0!. Text is always stored as text: a value that "
