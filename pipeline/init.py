@@ -12,7 +12,7 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from pipeline.exitcodes import epilog
+from pipeline.exitcodes import HelpFormatter, epilog
 
 DEFAULT_PATH = "poolscope.yaml"
 INIT_EXIT_CODES = {
@@ -28,7 +28,7 @@ def template_text() -> str:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("init", help="write a commented starter poolscope.yaml", epilog=epilog(INIT_EXIT_CODES),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--out", default=DEFAULT_PATH, metavar="FILE",
                    help=f"where to write it (default ./{DEFAULT_PATH})")
     p.add_argument("--force", action="store_true", help="replace the file if it exists")
