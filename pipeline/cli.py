@@ -14,7 +14,7 @@ def package_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline import commands, demo
+    from pipeline import commands, demo, init
     from pipeline.simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    init.add_parsers(sub)
     commands.add_parsers(sub)
     demo.add_parsers(sub)
     simulator_cli.add_parser(sub)

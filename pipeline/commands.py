@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.config import Config, ConfigError, load_config
+from pipeline.exitcodes import HelpFormatter, epilog
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import LakeBusyError
 from pipeline.modelarts import CredentialsError
@@ -22,34 +23,58 @@ from pipeline.modelarts import CredentialsError
 
 EXIT_STORAGE_FULL = 4
 EXIT_CATALOG_STALE = 5
-SNAPSHOT_EXIT_CODES = f"""exit codes:
-  0  complete
-  3  partial: some targets failed (their errors are in the fetches table)
-  1  failed: no target succeeded, a blocking data check failed, another process is writing, or a storage error
-  2  usage or configuration error
-  {EXIT_STORAGE_FULL}  storage full: below storage.min_free_mb at the start, or the disk filled up before the
-     commit; nothing was committed
-  {EXIT_CATALOG_STALE}  committed, but the catalog was not refreshed (e.g. the disk filled up after the commit);
-     the data is safe and the next run refreshes the catalog"""
+_USAGE = "usage or configuration error (the file and the key are named)"
+_BUSY = "another process is writing to the storage root, or a storage error"
+_BUSY_WAIT = "another process is writing to the storage root (and --wait ran out), or a storage error"
+# Each command's exit codes, as its --help lists them (tests/test_exit_codes.py compares them with the codes each
+# command function can return).
+SNAPSHOT_CODES = {
+    0: "complete",
+    3: "partial: some targets failed (their errors are in the fetches table)",
+    1: "failed: no target succeeded, a blocking data check failed, another process is writing (and --wait ran "
+       "out), or a storage error",
+    2: _USAGE,
+    EXIT_STORAGE_FULL: "storage full: below storage.min_free_mb at the start, or the disk filled up before the "
+                       "commit; nothing was committed",
+    EXIT_CATALOG_STALE: "committed, but the catalog was not refreshed (e.g. the disk filled up after the commit); "
+                        "the data is safe and the next run refreshes the catalog",
+}
+RENORMALIZE_CODES = {0: "done", 1: _BUSY, 2: f"{_USAGE}, or no committed snapshot with that id"}
+REPORT_CODES = {
+    0: "the reports were written",
+    1: _BUSY,
+    2: f"{_USAGE}: also an unknown --format, --from after --to, an unusable --out, or no snapshot to report on",
+    EXIT_STORAGE_FULL: "storage full: the reports were not (all) written",
+}
+HISTORY_CODES = {0: "the history is up to date", 1: _BUSY_WAIT, 2: f"{_USAGE}, or the storage root is not writable"}
+COMPACT_CODES = {
+    0: "done (also when every day was compact already)",
+    1: f"{_BUSY_WAIT}, or a day's rewrite did not match its sources (nothing of that day replaced)",
+    2: f"{_USAGE}, or the storage root is not writable",
+}
+SNAPSHOT_EXIT_CODES = epilog(SNAPSHOT_CODES)
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("snapshot", help="take one snapshot of every configured target", epilog=SNAPSHOT_EXIT_CODES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another running snapshot to finish (default: fail at once)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=snapshot_command)
 
-    r = sub.add_parser("renormalize", help="rebuild tables from the raw landing")
+    fmt = HelpFormatter
+    r = sub.add_parser("renormalize", help="rebuild tables from the raw landing", epilog=epilog(RENORMALIZE_CODES),
+                       formatter_class=fmt)
     r.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--snapshot", action="append", metavar="ID", help="snapshot id (repeatable)")
     g.add_argument("--all", action="store_true", help="every committed snapshot")
     r.set_defaults(func=renormalize_command)
 
-    e = sub.add_parser("report", help="export the reports (capacity, billing, subscriptions, changes) for a range")
+    e = sub.add_parser("report", help="export the reports (capacity, billing, subscriptions, changes) for a range",
+                       epilog=epilog(REPORT_CODES), formatter_class=fmt)
     e.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     e.add_argument("--from", dest="from_day", type=_day, metavar="DAY", help="first day, YYYY-MM-DD (UTC)")
     e.add_argument("--to", dest="to_day", type=_day, metavar="DAY",
@@ -58,7 +83,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports.output or <root>/exports)")
     e.set_defaults(func=report_command)
 
-    h = sub.add_parser("history", help="bring pool_changes and pool_versions up to date with the snapshots")
+    h = sub.add_parser("history", help="bring pool_changes and pool_versions up to date with the snapshots",
+                       epilog=epilog(HISTORY_CODES), formatter_class=fmt)
     h.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     h.add_argument("--rebuild", action="store_true",
                    help="recompute the whole history from every snapshot instead of folding in the new ones")
@@ -66,7 +92,8 @@ def add_parsers(sub) -> None:
                    help="wait this long for a running snapshot to finish (default: fail at once)")
     h.set_defaults(func=history_command)
 
-    c = sub.add_parser("compact", help="rewrite each day's snapshot files as one file per table and day")
+    c = sub.add_parser("compact", help="rewrite each day's snapshot files as one file per table and day",
+                       epilog=epilog(COMPACT_CODES), formatter_class=fmt)
     c.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml")
     c.add_argument("--day", action="append", type=_day, metavar="DAY",
                    help="compact this UTC day, YYYY-MM-DD (repeatable; default: every day before the latest "

@@ -25,6 +25,10 @@ _SECRET_KEYS = {
 }
 
 
+# The values `poolscope init` writes where only the user knows the answer. Caught before validation so that an
+# unedited starter file says what to do, not which regular expression a placeholder fails.
+PLACEHOLDERS = ("<REGION>", "<PROJECT_ID>")
+
 # A config file is a few kilobytes; these bound what a hostile or mistaken file (a device, a log, a YAML
 # alias bomb) can make us read or walk.
 MAX_CONFIG_BYTES = 1 << 20
@@ -211,6 +215,19 @@ def _find_secret_keys(node: object, where: tuple = ()) -> list[str]:
     return found
 
 
+def _find_placeholders(node: object, where: tuple = ()) -> list[tuple[str, str]]:
+    found = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found.extend(_find_placeholders(v, where + (str(k),)))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found.extend(_find_placeholders(v, where + (i,)))
+    elif isinstance(node, str) and node.strip() in PLACEHOLDERS:
+        found.append((_loc(where), node.strip()))
+    return found
+
+
 def _resolve(path: Path, key: str, base: Path, p: Path | None) -> Path | None:
     if p is None:
         return None
@@ -285,6 +302,11 @@ def parse_config(data: object, path: Path) -> Config:
             f"{path}: {secrets[0]}: credentials must not be written in the config file; set "
             "HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK (or the token variables) in the environment instead"
         )
+    placeholders = _find_placeholders(data)
+    if placeholders:
+        raise ConfigError("\n".join(
+            f"{path}: {key}: still the placeholder {value} that `poolscope init` wrote; replace it with your own "
+            "value (README: \"Point it at your Huawei Cloud account\")" for key, value in placeholders))
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

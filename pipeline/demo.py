@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import load_config
+from pipeline.exitcodes import HelpFormatter, epilog
 from pipeline.sqlfiles import quote_ident
 from pipeline.lake.layout import Layout
 from pipeline.modelarts import AkSkCredentials, CredentialsError
@@ -51,8 +52,19 @@ EXAMPLE_QUERIES = [
 ]
 
 
+DEMO_CODES = {0: "done: the demo's snapshots, reports and catalog are in --out", 2: "usage error"}
+DEV_CODES = {
+    0: "stopped with Ctrl-C or SIGTERM",
+    2: "usage error, or no demo in --out (run `make demo` first)",
+}
+# `dev` hands the terminal to Dagster: when `dg dev` ends on its own, its exit code is ours.
+DEV_OTHER = "other  the exit code of the Dagster webserver (dg dev) when it stops by itself"
+
+
 def add_parsers(sub) -> None:
-    d = sub.add_parser("demo", help="run the pipeline against the built-in simulator (48 hourly snapshots)")
+    fmt = HelpFormatter
+    d = sub.add_parser("demo", help="run the pipeline against the built-in simulator (48 hourly snapshots)",
+                       epilog=epilog(DEMO_CODES), formatter_class=fmt)
     d.add_argument("--out", default="demo-data", help="folder for the config, lake and catalog (default demo-data)")
     d.add_argument("--snapshots", type=int, default=48, help="hourly snapshots to take (default 48)")
     d.add_argument("--projects", type=int, default=DEMO_PROJECTS,
@@ -69,7 +81,8 @@ def add_parsers(sub) -> None:
     d.add_argument("--env-credentials", action="store_true", help=argparse.SUPPRESS)
     d.set_defaults(func=demo_command)
 
-    v = sub.add_parser("dev", help="serve the demo's simulated fleet and open the Dagster UI on 127.0.0.1")
+    v = sub.add_parser("dev", help="serve the demo's simulated fleet and open the Dagster UI on 127.0.0.1",
+                       epilog=f"{epilog(DEV_CODES)}\n  {DEV_OTHER}", formatter_class=fmt)
     v.add_argument("--out", default="demo-data", help="the demo's folder (default demo-data)")
     v.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     v.set_defaults(func=dev_command)

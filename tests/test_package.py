@@ -213,3 +213,17 @@ def test_installed_poolscope_dev_names_a_workspace_that_exists(installed):
     assert (installed.python.parent / "dg").is_file()  # what `poolscope dev` starts: dagster-dg-cli is a dependency
     assert yaml.safe_load(workspace.read_text(encoding="utf-8")) == \
         yaml.safe_load((REPO / "workspace.yaml").read_text(encoding="utf-8"))
+
+
+def test_installed_poolscope_init_writes_the_packaged_template(installed):
+    """The template is package data: in the wheel, and what the installed `poolscope init` writes outside the
+    repo is the repo's file."""
+    template = (REPO / "pipeline" / "templates" / "poolscope.yaml").read_text(encoding="utf-8")
+    with zipfile.ZipFile(installed.wheel) as whl:
+        assert whl.read("pipeline/templates/poolscope.yaml").decode("utf-8") == template
+    with tarfile.open(installed.sdist) as sd:
+        assert f"poolscope-{VERSION}/pipeline/templates/poolscope.yaml" in sd.getnames()
+    outside = installed.base / "init"
+    outside.mkdir()
+    _run([str(installed.poolscope), "init"], cwd=outside, env=_user_env())
+    assert (outside / "poolscope.yaml").read_text(encoding="utf-8") == template

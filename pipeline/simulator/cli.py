@@ -6,12 +6,18 @@ import signal
 import sys
 import threading
 
+from pipeline.exitcodes import HelpFormatter, epilog
 from pipeline.modelarts.credentials import mask_ak
 from pipeline.simulator.faults import Faults
 from pipeline.simulator.runner import DEMO_AK, DEMO_SK, Simulator, SimulatorConfig
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
+SIMULATOR_CODES = {
+    0: "stopped with Ctrl-C or SIGTERM",
+    1: "cannot start: the port is taken, or a value of --user, --throttle-burst or a fault option is invalid",
+    2: "usage error",
+}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,6 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "unauthenticated): POST /_simulator/advance?hours=H, POST /_simulator/inject?kind=K&count=N, "
             "GET /_simulator/state."
         ),
+        epilog=epilog(SIMULATOR_CODES),
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
     p.add_argument("--projects", type=int, default=3, help="number of IAM projects (default 3)")
