@@ -40,14 +40,24 @@ EXAMPLE_QUERIES = [
         "GROUP BY ALL ORDER BY snapshot_id, state",
     ),
     (
-        "Pools by billing mode in the latest snapshot",
-        "SELECT billing_mode, count(*) AS pools, count(*) FILTER (WHERE auto_renew) AS auto_renew "
+        # Hourly snapshots, each holding one hour: the same totals as capacity_utilization's level 'all' rows
+        # (the capacity_total sheet) while no hour is missed or carried.
+        "Provisioned node-hours per UTC day (physical pools, each hourly snapshot holds one hour)",
+        "SELECT timezone('UTC', snapshot_at)::DATE AS day, sum(count) AS node_hours FROM physical_capacity "
+        "GROUP BY ALL ORDER BY day",
+    ),
+    (
+        "Pools by billing mode in the latest snapshot (a Logical sub-pool bills through its parent)",
+        "SELECT CASE WHEN is_physical THEN billing_mode ELSE 'via parent (Logical sub-pool)' END AS billing, "
+        "count(*) AS pools, count(*) FILTER (WHERE auto_renew) AS auto_renew "
         "FROM pools WHERE snapshot_id = (SELECT max(snapshot_id) FROM snapshots) GROUP BY ALL ORDER BY pools DESC",
     ),
     (
-        "Failed calls by error code, all snapshots",
-        "SELECT error_code, http_status, count(*) AS calls, max(attempts) AS max_attempts FROM fetches "
-        "WHERE outcome = 'error' GROUP BY ALL ORDER BY calls DESC",
+        "Failed reads by error code, all snapshots (a ShowPool 404 ModelArts.50015001 confirms a deletion: "
+        "an answer, not a failure)",
+        "SELECT call, error_code, http_status, count(*) AS calls, max(attempts) AS max_attempts FROM fetches "
+        "WHERE outcome = 'error' AND NOT (call = 'show_pool' AND http_status = 404 "
+        "AND error_code IS NOT DISTINCT FROM 'ModelArts.50015001') GROUP BY ALL ORDER BY calls DESC",
     ),
 ]
 

@@ -20,11 +20,12 @@ def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
     db = tmp_path / "demo" / "data" / "inventory.duckdb"
     assert f"DuckDB catalog: {db}" in out
     assert "took 4 hourly snapshots" in out and "make dev" in out
-    assert out.count("\n-- ") == 3  # three example queries, with their results
+    assert out.count("\n-- ") == 4  # four example queries, with their results
     con = duckdb.connect(str(db), read_only=True)
     ids = [r[0] for r in con.execute("SELECT snapshot_id FROM snapshots ORDER BY 1").fetchall()]
     assert ids == ["20261101T000000Z", "20261101T010000Z", "20261101T020000Z", "20261101T030000Z"]
     assert con.execute("SELECT count(*) FROM pools").fetchone()[0] > 0
+    _printed_queries_agree_with_the_reports(con, out, tmp_path / "demo" / "exports")
     assert (tmp_path / "demo" / "poolscope.yaml").is_file()
     config_text = (tmp_path / "demo" / "poolscope.yaml").read_text()
     assert DEMO_SK not in config_text and DEMO_AK not in config_text  # credentials stay out of files
@@ -60,3 +61,34 @@ def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
     graph = build_definitions(str(tmp_path / "demo" / "poolscope.yaml")).resolve_asset_graph()
     first = graph.get(dg.AssetKey("capacity_utilization")).partitions_def.get_first_partition_key()
     assert first == "2026-11-01"
+
+
+def _printed_queries_agree_with_the_reports(con, out: str, exports) -> None:
+    """The demo's example queries, taken from its output as printed, give the totals the reports give."""
+    import csv
+
+    printed = {}
+    for block in out.split("\n-- ")[1:]:
+        title, sql = block.split("\n", 2)[:2]
+        printed[title] = con.execute(sql.rstrip(";")).fetchall()
+    by = {t.split(" (")[0]: rows for t, rows in printed.items()}
+    latest = con.execute("SELECT max(snapshot_id) FROM snapshots").fetchone()[0]
+    day = con.execute("SELECT max(day) FROM billing_modes").fetchone()[0]
+    # nodes in the latest snapshot (physical pools) = the nodes of the billing_modes rows of its day
+    nodes = sum(n for sid, _state, n in by["Nodes per state over the last 6 snapshots"] if sid == latest)
+    assert nodes == con.execute("SELECT sum(nodes) FROM billing_modes WHERE day = ?", [day]).fetchone()[0] > 0
+    # node-hours per day = capacity_total in the export and the catalog's level 'all' rows
+    per_day = dict(by["Provisioned node-hours per UTC day"])
+    with open(exports / "capacity_total.csv", newline="", encoding="utf-8") as fh:
+        exported = {r["day"]: float(r["provisioned_node_hours"]) for r in csv.DictReader(fh)}
+    assert {d.isoformat(): float(v) for d, v in per_day.items()} == exported
+    # physical pools per billing mode in the latest snapshot; sub-pools apart, as billing_modes keeps them
+    billing = {mode: n for mode, n, _auto in by["Pools by billing mode in the latest snapshot"]}
+    assert sum(n for mode, n in billing.items() if not mode.startswith("via parent")) == con.execute(
+        f"SELECT count(*) FROM pools WHERE snapshot_id = '{latest}' AND is_physical").fetchone()[0]
+    # failed reads: the forbidden project's 403s are what the coverage lists, and no 404 confirmation is among them
+    failed = by["Failed reads by error code, all snapshots"]
+    assert all(code != "ModelArts.50015001" for _call, code, *_ in failed)
+    with open(exports / "coverage.csv", newline="", encoding="utf-8") as fh:
+        unread = sum(int(r["snapshots"]) for r in csv.DictReader(fh) if r["kind"] == "unreadable_project")
+    assert sum(n for call, _code, _status, n, _max in failed if call == "list_pools") == unread > 0
