@@ -197,17 +197,59 @@ REPORT_TITLES = {
     "subscriptions": "Subscriptions: yearly/monthly pools and estimated expiry",
     "pool_changes": "Pool changes between snapshots",
 }
+_HOURS = {c: "hours" for c in ("requested_node_hours", "creating_node_hours", "available_node_hours",
+                                 "abnormal_node_hours", "deleting_node_hours", "provisioned_node_hours",
+                                 "observed_hours", "carried_hours", "gap_hours", "creating_card_hours",
+                                 "available_card_hours", "abnormal_card_hours", "deleting_card_hours",
+                                 "provisioned_card_hours", "node_hours", "requested_nodes")}
 FORMAT_HINTS = {
-    "capacity_utilization": {"available_share_of_requested": "percent", "abnormal_share": "percent",
+    "capacity_utilization": {**_HOURS, "available_share_of_requested": "percent", "abnormal_share": "percent",
                              "estimated_cost": "currency"},
-    "billing_modes": {"estimated_cost": "currency"},
+    "billing_modes": {**_HOURS, "estimated_cost": "currency"},
 }
+# What the HTML page shows of each report (the files have every column), and in which order: newest day and
+# largest first, since the page shows the first rows only.
+_NODE_HOURS = ("provisioned_node_hours", "available_node_hours", "abnormal_node_hours", "provisioned_card_hours",
+               "observed_hours", "carried_hours", "gap_hours")
+HTML_COLUMNS = {
+    "capacity_total": ("day", "pools", "provisioned_node_hours", "available_node_hours", "creating_node_hours",
+                       "abnormal_node_hours", "deleting_node_hours", "provisioned_card_hours",
+                       "available_card_hours", "observed_hours", "carried_hours", "gap_hours", "estimated_cost"),
+    "capacity_by_region": ("day", "region", "pools", *_NODE_HOURS),
+    "capacity_by_project": ("day", "region", "project_name", "project_id", "pools", *_NODE_HOURS),
+    "capacity_by_pool": ("day", "project_name", "pool_id", "display_name", "requested_nodes", *_NODE_HOURS),
+    "capacity_by_flavor": ("day", "pool_id", "display_name", "flavor", "accelerator_type", "accelerator_cards",
+                           "provisioned_node_hours", "available_node_hours", "provisioned_card_hours",
+                           "carried_hours", "gap_hours"),
+    "capacity_sub_pools": ("day", "pool_id", "display_name", "parent", "provisioned_node_hours",
+                           "available_node_hours", "provisioned_card_hours"),
+    "billing_modes": ("day", "region", "project_name", "project_id", "billing_mode", "period_type", "pools",
+                      "logical_pools", "nodes", "node_hours", "carried_hours", "gap_hours", "note"),
+    "subscriptions": ("display_name", "pool_id", "project_name", "order_id", "period_num", "period_type",
+                      "auto_renew", "subscribed_at", "subscribed_at_basis", "estimated_expiry", "days_to_expiry",
+                      "implausible_term"),
+    "pool_changes": ("snapshot_at", "project_name", "pool_id", "display_name", "change_type", "changed_fields"),
+}
+HTML_SORT = {
+    **{name: (("day", "descending"), ("provisioned_node_hours", "descending"))
+       for name in ("capacity_total", "capacity_by_region", "capacity_by_project", "capacity_by_pool",
+                    "capacity_by_flavor", "capacity_sub_pools")},
+    "billing_modes": (("day", "descending"), ("node_hours", "descending")),
+    "pool_changes": (("snapshot_at", "descending"),),
+}
+
+
+def _html_view(name: str, table) -> dict:
+    names = set(table.column_names)
+    return {"html_columns": tuple(c for c in HTML_COLUMNS.get(name, ()) if c in names),
+            "html_sort": tuple((c, o) for c, o in HTML_SORT.get(name, ()) if c in names)}
 
 
 def export(config: Config, from_day: date | None = None, to_day: date | None = None,
            formats: tuple[str, ...] = ("xlsx", "csv", "html"), out_dir: Path | None = None) -> ExportResult:
     """History, then every report for [from_day, to_day], exported as files. Returns what was written."""
-    from pipeline.reports.tables import REPORTS, report_arrow
+    from pipeline.reports.headline import build_headline
+    from pipeline.reports.tables import REPORTS, headline_rows, report_arrow
     from pipeline.reports.export import ReportTable, export_reports
 
     layout = Layout(config.root)
@@ -228,6 +270,7 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
                                               prices=config.reports.prices, exclude=excluded)))
         coverage = report_coverage(layout, con, from_day, to_day, excluded,
                                    period_hours=config.schedule.period_hours)
+        heads = headline_rows(con, from_day, to_day, exclude=excluded)
         if _has_view(con, "pool_changes"):
             changes = con.sql(
                 "SELECT * FROM pool_changes WHERE snapshot_at >= $from::DATE AND snapshot_at < $to::DATE + 1 "
@@ -251,17 +294,26 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
                 reports.append(ReportTable(
                     name=level.name, title=level.title, basis=f"{level.note} {basis}", table=part,
                     columns={c: d for c, d in columns.items() if c in part.column_names},
-                    formats={c: h for c, h in FORMAT_HINTS.get(name, {}).items() if c in part.column_names}))
+                    formats={c: h for c, h in FORMAT_HINTS.get(name, {}).items() if c in part.column_names},
+                    **_html_view(level.name, part)))
             continue
         reports.append(ReportTable(name=name, title=REPORT_TITLES.get(name, name), basis=basis, table=table,
-                                   columns=columns, formats=FORMAT_HINTS.get(name, {})))
+                                   columns=columns,
+                                   formats={c: h for c, h in FORMAT_HINTS.get(name, {}).items()
+                                            if c in table.column_names},
+                                   **_html_view(name, table)))
+    by_name = {r.name: r.table for r in reports}
+    headline = build_headline(heads, subscriptions=by_name.get("subscriptions"),
+                              capacity_total=by_name.get("capacity_total"), coverage=coverage)
     files = export_reports(reports, out_dir or config.exports_dir, formats, period=(from_day, to_day),
-                           generated_at=datetime.now(timezone.utc), coverage=coverage)
+                           generated_at=datetime.now(timezone.utc), coverage=coverage, headline=headline)
     return ExportResult(from_day, to_day, files, {name: t.num_rows for name, t in tables}, coverage)
 
 
 def basis_text(text: str, params: dict[str, str]) -> str:
-    """A SQL header's text for a reader: `$period_hours` and the other parameters become their values."""
+    """A SQL header's text for a reader: `$period_hours` and the other parameters become their values, and the
+    closing "Parameters: ..." sentence (for SQL callers) goes."""
+    text = re.sub(r"\s*Parameters: .*$", "", text, flags=re.S)
     return re.sub(r"\$([a-z_]+)", lambda m: params.get(m.group(1), m.group(0)), text)
 
 

@@ -17,7 +17,7 @@ from .charts import build_charts
 from .csvfile import write_coverage_csv, write_csv
 from .files import atomic_path, prepare_dir, target_path
 from .htmlpage import render_page
-from .model import Coverage, ReportTable, validate_name
+from .model import Coverage, Headline, ReportTable, validate_name
 from .xlsx import write_workbook
 
 __all__ = ["FORMATS", "HTML_FILE", "WORKBOOK_FILE", "ReportTable", "export_reports"]
@@ -31,11 +31,12 @@ COVERAGE_NAME = "coverage"
 def export_reports(reports: list[ReportTable], out_dir: Path | str, formats: Iterable[str] = FORMATS, *,
                    title: str = "poolscope reports", generated_at: datetime | None = None,
                    period: tuple[date, date] | None = None,
-                   coverage: Coverage | None = None) -> dict[str, list[Path]]:
+                   coverage: Coverage | None = None, headline: Headline | None = None) -> dict[str, list[Path]]:
     """Write the reports in each format; returns {format: files written}, in the order asked for.
 
     `coverage`, what the reports miss, is stated by every format: at the top of the HTML page, on the
     workbook's README sheet, and as `coverage.csv` next to the report CSVs (a CSV has no room for a note).
+    `headline`, the figures a reader sees first, opens the HTML page.
 
     Raises ValueError (before writing anything) for an unknown format, an unsafe or duplicate report
     name, or a period that ends before it starts.
@@ -64,7 +65,7 @@ def export_reports(reports: list[ReportTable], out_dir: Path | str, formats: Ite
             charts = build_charts(reports, today=generated.date())
             page = render_page(reports, charts, csv_names=csv_names,
                                workbook_name=WORKBOOK_FILE if "xlsx" in wanted else None, coverage=coverage,
-                               **context)
+                               headline=headline, **context)
             written[fmt] = [_write(out, HTML_FILE, lambda p: p.write_text(page, encoding="utf-8"))]
     return written
 

@@ -16,17 +16,26 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from . import xlsx
 from .charts import Figure, Skipped
-from .model import Coverage, ReportTable
+from .model import Coverage, Headline, ReportTable
 from .svg import esc
 from .values import Kind, human_datetime, human_text, iter_rows, kind_of, type_label
 
-# Rows shown per report: enough to read, few enough that the page stays light in a mail attachment.
-MAX_HTML_ROWS = 500
+# Rows shown per report: enough to read, few enough that the page stays light in a mail attachment (the
+# demo's page stays under 500 KB); every row is in the CSV and the workbook.
+MAX_HTML_ROWS = 100
+# Text longer than this is cut on the page (a created pool's changed_fields lists every field path).
+MAX_CELL_TEXT = 160
+# Identifier columns: 32-hex ids and snapshot ids are shown ellipsized, the full value on hover and in a copy.
+ID_COLUMNS = frozenset({"snapshot_id", "previous_snapshot_id", "project_id", "pool_id", "parent", "root",
+                        "order_id", "workspace_id", "first_snapshot", "last_snapshot"})
+# Units shown under a column name, by the name's ending (first match wins).
+UNITS = (("node_hours", "node-h"), ("card_hours", "card-h"), ("_hours", "h"), ("days_to_expiry", "days"),
+         ("_nodes", "nodes"), ("nodes", "nodes"))
 
 CSS = """
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
-  color: #1d2430; background: #fff; margin: 0 auto; padding: 24px 32px 48px; max-width: 1200px; }
+  color: #1d2430; background: #fff; margin: 0 auto; padding: 24px 24px 48px; max-width: 1400px; }
 header { border-bottom: 2px solid #1f4e99; margin-bottom: 16px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 6px; border-bottom: 1px solid #d5dce4; padding-bottom: 4px; }
@@ -36,14 +45,31 @@ nav ol { margin: 4px 0 0; padding-left: 22px; }
 a { color: #1f4e99; }
 figure { margin: 12px 0 24px; }
 figcaption { color: #333c48; max-width: 760px; margin-top: 4px; }
-svg.chart { display: block; max-width: 100%; height: auto; margin: 8px 0; border: 1px solid #e3e8ee; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 0; border: 1px solid #e3e8ee; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 8px; }
 .basis { max-width: 900px; }
 .note { color: #4a5564; font-style: italic; }
 .scroll { overflow-x: auto; max-height: 70vh; overflow-y: auto; border: 1px solid #d5dce4; }
-table.report { border-collapse: collapse; font-size: 13px; min-width: 100%; }
-table.report th, table.report td { padding: 4px 8px; border-bottom: 1px solid #e6eaef; text-align: left;
-  vertical-align: top; max-width: 32em; overflow-wrap: anywhere; }
-table.report thead th { position: sticky; top: 0; background: #e8edf3; white-space: nowrap; }
+table.report { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+table.report th, table.report td { padding: 3px 6px; border-bottom: 1px solid #e6eaef; text-align: left;
+  vertical-align: top; }
+table.report td { max-width: 22em; overflow-wrap: anywhere; white-space: nowrap; }
+table.report td.wrap { white-space: normal; min-width: 16em; }
+table.report thead th { position: sticky; top: 0; background: #e8edf3; font-weight: 600; line-height: 1.2;
+  vertical-align: bottom; }
+table.report th .unit { display: block; font-weight: normal; color: #5a6573; font-size: 11px; }
+table.report td.id { max-width: 9em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 11.5px; }
+table.report td.num { white-space: nowrap; }
+.headline { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px;
+  margin: 12px 0 20px; }
+.headline .fig { border: 1px solid #d5dce4; border-top: 4px solid #1f4e99; border-radius: 4px;
+  padding: 8px 12px; }
+.headline .fig.warn { border-top-color: #b26a00; }
+.headline .fig.ok { border-top-color: #2e7d32; }
+.headline .label { color: #4a5564; font-size: 13px; }
+.headline .value { font-size: 28px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.headline .detail { color: #333c48; font-size: 12.5px; }
 table.report th.sortable { cursor: pointer; }
 table.report th.sortable::after { content: " \\2195"; color: #7a8594; }
 table.report th[aria-sort="ascending"]::after { content: " \\25B2"; color: #1d2430; }
@@ -118,7 +144,7 @@ CSP = (f"default-src 'none'; style-src {_csp_hash(CSS)}; script-src {_csp_hash(J
 
 def render_page(reports: list[ReportTable], charts: list[Figure | Skipped], *, title: str, generated_at: str,
                 period: str, csv_names: dict[str, str], workbook_name: str | None,
-                coverage: Coverage | None = None) -> str:
+                coverage: Coverage | None = None, headline: Headline | None = None) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -129,6 +155,7 @@ def render_page(reports: list[ReportTable], charts: list[Figure | Skipped], *, t
         f"<style>{CSS}</style>",
         "</head><body>",
         _header(title, generated_at, period),
+        _headline_section(headline),
         _coverage_section(coverage),
         _toc(reports, charts),
         "<main>",
@@ -146,6 +173,18 @@ def _header(title: str, generated_at: str, period: str) -> str:
     return (f"<header><h1>{esc(title)}</h1>"
             f'<p class="meta">Period: <strong>{esc(period)}</strong> · Generated at '
             f"<strong>{esc(generated_at)}</strong></p></header>")
+
+
+def _headline_section(headline: Headline | None) -> str:
+    if headline is None or not headline.figures:
+        return ""
+    figs = "".join(
+        f'<div class="fig{" " + f.tone if f.tone else ""}"><div class="label">{esc(f.label)}</div>'
+        f'<div class="value">{esc(f.value)}</div><div class="detail">{esc(f.detail)}</div></div>'
+        for f in headline.figures)
+    return (f'<section id="headline" aria-labelledby="headline-h"><h2 id="headline-h">At a glance</h2>'
+            f'<p class="meta">Physical pools (a Logical sub-pool\'s nodes are its parent\'s), as of '
+            f'{esc(headline.as_of)}.</p><div class="headline">{figs}</div></section>')
 
 
 def _coverage_section(coverage: Coverage | None) -> str:
@@ -178,8 +217,9 @@ def _charts_section(charts: list[Figure | Skipped]) -> str:
         if isinstance(chart, Skipped):
             out.append(f'<p class="note">{esc(chart.heading)}: not drawn, because {esc(chart.reason)}.</p>')
             continue
-        out.append(f'<figure id="{chart.id}"><h3>{esc(chart.heading)}</h3>')
+        out.append(f'<figure id="{chart.id}"><h3>{esc(chart.heading)}</h3><div class="charts">')
         out += chart.svgs
+        out.append("</div>")
         out.append(f"<figcaption>{esc(chart.caption)}</figcaption></figure>")
     out.append("</section>")
     return "\n".join(out)
@@ -202,13 +242,16 @@ def _rows_note(report: ReportTable, csv_name: str | None, workbook_name: str | N
     n = report.num_rows
     if n == 0:
         return "No rows in this report for the period."
-    if n <= MAX_HTML_ROWS:
-        return f"{n:,} rows."
     where = [f"<code>{esc(csv_name)}</code>"] if csv_name else []
     if workbook_name and n <= xlsx.MAX_DATA_ROWS:
         where.append(f"<code>{esc(workbook_name)}</code>")
-    rest = f"; all rows are in {' and '.join(where)}" if where else ""
-    return f"{n:,} rows; the first {MAX_HTML_ROWS:,} are shown{rest}."
+    hidden = len(report.table.column_names) - len(_shown_columns(report))
+    parts = [f"{n:,} rows" if n <= MAX_HTML_ROWS else f"{n:,} rows; the first {MAX_HTML_ROWS:,} are shown"]
+    if hidden:
+        parts.append(f"{hidden} more column(s) are not shown here")
+    if where and (n > MAX_HTML_ROWS or hidden):
+        parts.append(f"everything is in {' and '.join(where)}")
+    return "; ".join(parts) + "."
 
 
 def _column_docs(report: ReportTable) -> str:
@@ -219,21 +262,50 @@ def _column_docs(report: ReportTable) -> str:
     return f'<details><summary>Columns</summary><dl class="columns">{entries}</dl></details>'
 
 
+def _shown_columns(report: ReportTable) -> list[str]:
+    return list(report.html_columns) or report.table.column_names
+
+
+def _head_text(name: str) -> str:
+    # A break opportunity after each underscore keeps long column names from widening the table.
+    return "_<wbr>".join(esc(part) for part in name.split("_"))
+
+
+def _unit(name: str, hint: str | None) -> str:
+    if hint == "percent":
+        return ""  # the values carry their % sign
+    return next((unit for suffix, unit in UNITS if name.endswith(suffix)), "")
+
+
 def _table(report: ReportTable) -> str:
-    schema = report.table.schema
+    table = report.table.select(_shown_columns(report))
+    if report.html_sort and table.num_rows > 1:
+        table = table.sort_by(list(report.html_sort))
+    schema = table.schema
     kinds = [kind_of(f.type) for f in schema]
     hints = [report.hint(f.name) for f in schema]
-    num = ' class="num"'
-    head = "".join(
-        f'<th scope="col"{num if k.numeric else ""} title="{esc(report.description(f.name))}">'
-        f"{esc(f.name)}</th>" for f, k in zip(schema, kinds))
+    ids = [f.name in ID_COLUMNS for f in schema]
+    head = "".join(_head_cell(report, f.name, k, h) for f, k, h in zip(schema, kinds, hints))
     body = []
-    for values in iter_rows(report.table, MAX_HTML_ROWS):
-        cells = "".join(_cell(v, k, h) for v, k, h in zip(values, kinds, hints))
+    for values in iter_rows(table, MAX_HTML_ROWS):
+        cells = "".join(_id_cell(v) if i and isinstance(v, str) else _cell(v, k, h)
+                        for v, k, h, i in zip(values, kinds, hints, ids))
         body.append(f"<tr>{cells}</tr>")
     return (f'<div class="scroll"><table class="report" aria-labelledby="report-{report.name}-h">'
             f'<thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _head_cell(report: ReportTable, name: str, kind: Kind, hint: str | None) -> str:
+    cls = ' class="num"' if kind.numeric else ""
+    unit = _unit(name, hint)
+    unit_html = f'<span class="unit">{esc(unit)}</span>' if unit else ""
+    return f'<th scope="col"{cls} title="{esc(report.description(name))}">{_head_text(name)}{unit_html}</th>'
+
+
+def _id_cell(value: str) -> str:
+    text = esc(human_text(value))
+    return f'<td class="id" title="{text}">{text}</td>'
 
 
 def _cell(value: object, kind: Kind, hint: str | None) -> str:
@@ -249,7 +321,11 @@ def _cell(value: object, kind: Kind, hint: str | None) -> str:
         return f'<td data-v="{esc(value.isoformat())}">{esc(text)}</td>'
     if isinstance(value, (date, time, timedelta)):
         return f"<td>{esc(str(value) if isinstance(value, timedelta) else value.isoformat())}</td>"
-    return f"<td>{esc(human_text(value))}</td>"
+    text = human_text(value)
+    if len(text) > MAX_CELL_TEXT:
+        text = text[:MAX_CELL_TEXT - 1] + "\u2026"
+    # short text stays on one line (a name, a mode); sentences and lists wrap
+    return f'<td class="wrap">{esc(text)}</td>' if len(text) > 32 else f"<td>{esc(text)}</td>"
 
 
 def format_number(value: int | float | Decimal, kind: Kind, hint: str | None) -> str:

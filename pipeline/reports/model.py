@@ -38,6 +38,12 @@ class ReportTable:
     table: pa.Table
     columns: dict[str, str]
     formats: dict[str, str] = field(default_factory=dict)
+    # The columns the HTML page shows (all when empty): a page read in a minute cannot show 30 columns; the
+    # workbook and the CSV always have every column.
+    html_columns: tuple[str, ...] = ()
+    # The order of the HTML page's rows, as pyarrow sort keys ((column, "ascending" | "descending"), ...): the
+    # page shows the first rows only, so the newest and largest come first there.
+    html_sort: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         validate_name(self.name)
@@ -48,6 +54,8 @@ class ReportTable:
             raise TypeError(f"report {self.name}: table must be a pyarrow.Table, got {type(self.table).__name__}")
         self._check_column_keys("columns", self.columns)
         self._check_column_keys("formats", self.formats)
+        self._check_column_keys("html_columns", dict.fromkeys(self.html_columns, ""))
+        self._check_column_keys("html_sort", {c: o for c, o in self.html_sort})
         bad = {c: h for c, h in self.formats.items() if h not in FORMAT_HINTS}
         if bad:
             raise ValueError(f"report {self.name}: unknown format hints {bad}; known: {sorted(FORMAT_HINTS)}")
@@ -173,3 +181,21 @@ class Coverage:
 
     def lines(self) -> list[str]:
         return [self.summary, *(i.text for i in self.items), *(r.text for r in self.regions)]
+
+
+@dataclass(frozen=True)
+class HeadlineFigure:
+    """One headline number of the HTML page: what it counts, its value as text, and how it changed."""
+
+    label: str
+    value: str
+    detail: str = ""  # a second line: the split, the change over the period, the caveat
+    tone: str = ""  # "" | "warn" | "ok": how the figure should catch the eye
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The figures a manager reads first, computed from the report tables (pipeline/reports/headline.py)."""
+
+    as_of: str  # what "now" is: the snapshot the figures are taken at
+    figures: tuple[HeadlineFigure, ...]

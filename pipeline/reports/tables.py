@@ -217,3 +217,18 @@ def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
         return [dict(zip(names, row)) for row in cur.fetchall()]
     finally:
         _cleanup(con, temp_views)
+
+
+def headline_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, *,
+                  exclude: Iterable[str] = ()) -> list[dict]:
+    """Nodes and cards of the physical pools by billing mode and state, at the period's first and last snapshot
+    the reports use (sql/reports/_headline.sql), through the gate."""
+    sql = sql_text(SQL_FOLDER, "_headline")
+    params = _params(sql, from_day, to_day, 1.0, None)
+    temp_views = _prepare(con, None, exclude)
+    try:
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        _cleanup(con, temp_views)

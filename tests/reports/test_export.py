@@ -416,7 +416,27 @@ def test_html_caps_rows_and_points_to_the_csv(tmp_path, monkeypatch):
     parsed = PageParser()
     parsed.feed(html_path.read_text(encoding="utf-8"))
     assert parsed.count("tr") == 1 + 5
-    assert "12 rows; the first 5 are shown; all rows are in many.csv." in "".join(parsed.text)
+    assert "12 rows; the first 5 are shown; everything is in many.csv." in "".join(parsed.text)
+
+
+def test_html_shows_the_chosen_columns_in_the_chosen_order_with_ids_ellipsized(tmp_path):
+    # A wide report: the page shows the columns a reader needs, newest and largest first; the files keep all.
+    table = pa.table({"day": [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 2)],
+                      "pool_id": ["pool-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", "pool-b", "pool-c"],
+                      "available_node_hours": [5.0, 1.0, 7.0], **{f"extra_{i}": [i] * 3 for i in range(20)}})
+    report = ReportTable("wide", "Wide", "b", table, {}, html_columns=("day", "pool_id", "available_node_hours"),
+                         html_sort=(("day", "descending"), ("available_node_hours", "descending")))
+    files = export_reports([report], tmp_path, ["html", "csv"])
+    page = files["html"][0].read_text(encoding="utf-8")
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert [c for c in ("pool-c", "pool-b", "pool-aaaa") if c in body] == ["pool-c", "pool-b", "pool-aaaa"]
+    assert body.index("pool-c") < body.index("pool-b") < body.index("pool-aaaa")     # 11-02 largest first
+    assert "extra_" not in page.split("<table", 1)[1] and "20 more column(s) are not shown here" in page
+    assert '<td class="id" title="pool-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1">pool-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1</td>' in body
+    assert '<span class="unit">node-h</span>' in page                                 # units under the names
+    assert "extra_19" in files["csv"][0].read_text(encoding="utf-8").splitlines()[0]   # the CSV has them all
+    with pytest.raises(ValueError, match="html_columns names columns not in the table"):
+        ReportTable("wide", "Wide", "b", table, {}, html_columns=("nope",))
 
 
 def test_html_formats_numbers_by_hint(page):
