@@ -49,6 +49,8 @@ class Skipped:
     reason: str
 
 
+UNKNOWN_BILLING = (" unknown: physical pools without a readable billing annotation; Logical sub-pools bill through "
+                   "their parent pool, whose mode their nodes are counted under (see the note column).")
 CHART_HEADINGS = {"capacity_utilization": "Provisioned capacity by state, per flavor",
                   "billing_modes": "Billing mix", "subscriptions": "Upcoming subscription expiries (estimated)"}
 
@@ -187,12 +189,14 @@ def capacity_chart(report: ReportTable) -> Figure | Skipped:
     day_values, daily = _daily(rows, "flavor", list(states.values()))
     days = [_category(d) for d in day_values]
     ranked = sorted(daily.items(), key=lambda kv: -sum(sum(v) for v in kv[1].values()))
+    kinds = _flavor_kinds(rows)
     svgs = []
     for i, (flavor, per) in enumerate(ranked[:MAX_FLAVORS]):
         series = [Series(state, per[col], STATE_COLORS[state]) for state, col in states.items()]
+        name = human_text(flavor) + (f" ({kinds[flavor]})" if flavor in kinds else "")
         svgs.append(stacked_bars(
-            f"chart-capacity-{i}", title=f"{human_text(flavor)}: {unit} by state per day",
-            heading=human_text(flavor),
+            f"chart-capacity-{i}", title=f"{name}: {unit} by state per day",
+            heading=name,
             desc=f"Stacked bars per day of {unit} in states {', '.join(states)} for flavor "
                  f"{human_text(flavor)}, {days[0]} to {days[-1]}.",
             categories=days, series=series, unit=unit, height=260))
@@ -202,6 +206,18 @@ def capacity_chart(report: ReportTable) -> Figure | Skipped:
         caption += f" {len(ranked) - MAX_FLAVORS} smaller flavors are not drawn; they are in the table."
     caption += _gap_note(rows)
     return Figure("chart-capacity", heading, caption, svgs)
+
+
+def _flavor_kinds(rows: pa.Table) -> dict[object, str]:
+    """flavor -> "nvidia-t4 x 8" where the rows say which accelerator a flavor's nodes carry."""
+    names = rows.column_names
+    if not {"accelerator_type", "accelerator_cards"} <= set(names):
+        return {}
+    out = {}
+    for r in rows.select(["flavor", "accelerator_type", "accelerator_cards"]).to_pylist():
+        if r["accelerator_type"] and r["accelerator_cards"]:
+            out[r["flavor"]] = f"{human_text(r['accelerator_type'])} x {r['accelerator_cards']}"
+    return out
 
 
 def _gap_note(rows: pa.Table) -> str:
@@ -242,6 +258,8 @@ def billing_chart(report: ReportTable) -> Figure | Skipped:
                             f"({', '.join(s.name for s in series)}), {days[0]} to {days[-1]}.",
                        categories=days, series=series, unit=unit)
     caption = f"{unit.capitalize()} per day, stacked by billing mode, from {report.name}: {how}."
+    if any(mode == "unknown" for mode, _ in ranked):
+        caption += UNKNOWN_BILLING
     return Figure("chart-billing", heading, caption, [svg])
 
 

@@ -144,6 +144,21 @@ def test_billing_without_days_draws_one_bar_per_mode_from_the_newest_snapshot():
     assert "20261128T000000Z" in fig.caption
 
 
+def test_capacity_names_the_accelerator_and_billing_explains_unknown():
+    rows = [{"day": D1, "pool_id": "a", "flavor": "gpu.8x", "accelerator_type": "nvidia-t4", "accelerator_cards": 8,
+             "available_node_hours": 5.0},
+            {"day": D1, "pool_id": "b", "flavor": "cpu.8u", "accelerator_type": None, "accelerator_cards": None,
+             "available_node_hours": 1.0}]
+    fig = capacity_chart(report("capacity_by_flavor", rows))
+    titles = [parse(svg).find(f"{SVG}title").text for svg in fig.svgs]
+    assert titles == ["gpu.8x (nvidia-t4 x 8): node-hours by state per day", "cpu.8u: node-hours by state per day"]
+    billing = billing_chart(report("billing_modes", [{"day": D1, "billing_mode": m, "nodes": 3}
+                                                     for m in ("pay_per_use", "unknown")]))
+    assert "Logical sub-pools bill through their parent pool" in billing.caption
+    assert "through their parent" not in billing_chart(
+        report("billing_modes", [{"day": D1, "billing_mode": "pay_per_use", "nodes": 3}])).caption
+
+
 def test_billing_chart_is_skipped_without_a_measure():
     result = billing_chart(report("billing_modes", [{"day": D1, "billing_mode": "x"}]))
     assert isinstance(result, Skipped)
