@@ -70,6 +70,9 @@ class Fetch(_Model):
     max_body_mb: Annotated[int, Field(ge=1, le=4096, strict=True)] = 64
     verify_tls: Annotated[bool, Field(strict=True)] = True
     ca_bundle: FilePath | None = None
+    # One IAM GET /v3/projects per region of the targets, for the names people know projects by (table
+    # projects). A credential without iam:projects:listProjects only loses the names.
+    project_names: Annotated[bool, Field(strict=True)] = True
 
 
 class Credentials(_Model):

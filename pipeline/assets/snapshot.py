@@ -20,7 +20,7 @@ from pipeline.normalize.documents import TABLES as POOL_TABLES
 from pipeline.lake.store import read_manifests
 
 GROUP = "snapshot"
-TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", *POOL_TABLES)
+TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "projects", *POOL_TABLES)
 SNAPSHOT_AT_TAG = "poolscope/snapshot_at"  # set by an in-process caller (the CLI, the demo's clock)
 
 

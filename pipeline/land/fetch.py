@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 class FetchPlan:
     targets: list[Target]
     discovery_errors: list[CallRecord] = field(default_factory=list)
+    # regions whose IAM project list discovery already landed in this snapshot: their names need no other call
+    named_regions: set[str] = field(default_factory=set)
 
 
 def _attempts(history) -> list[Attempt]:
@@ -108,6 +110,7 @@ class Fetcher:
                 plan.discovery_errors.append(self._land("list_projects", ref, None, exc))
                 continue
             self._land("list_projects", ref, None, resp)
+            plan.named_regions.add(region)
             try:
                 projects = resp.json().get("projects") or []
             except (ValueError, AttributeError):
@@ -227,6 +230,32 @@ class Fetcher:
         if self.on_call:
             self.on_call(rec)
         return rec
+
+    async def fetch_project_names(self, targets: list[Target], named: set[str]) -> list[CallRecord]:
+        """IAM GET /v3/projects once per region of the targets that discovery did not list (`named`): the names
+        of the projects (table projects), landed as `project_names` calls. Their failure costs the names only:
+        it makes no target unreadable and no snapshot partial.
+
+        IAM of a region: https://iam.<region>.myhuaweicloud.com, or the target's own endpoint when it has one
+        (the simulator, a private gateway: it serves IAM on the same base URL).
+        """
+        regions: dict[str, tuple[str, str]] = {}
+        for t in targets:
+            if t.region not in named and t.region not in regions:
+                regions[t.region] = (t.base_url, t.endpoint or default_iam_endpoint(t.region))
+
+        async def lookup(region: str, endpoint: str, iam: str) -> list[CallRecord]:
+            ref = TargetRef(region=region, project_id="", endpoint=iam)
+            try:
+                result = await self.client(endpoint, iam).list_projects()
+            except ModelArtsError as exc:
+                result = exc
+            return [self._land("project_names", ref, None, result)]
+
+        done = await asyncio.gather(*(
+            self._guarded("project_names", TargetRef(region=r, project_id="", endpoint=iam), lookup(r, e, iam))
+            for r, (e, iam) in regions.items()))
+        return [rec for recs in done for rec in recs]
 
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
         results = await asyncio.gather(*(

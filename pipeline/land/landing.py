@@ -65,7 +65,7 @@ class CallRecord:
     """One API call's outcome, as the `fetches` table shows it."""
 
     call_id: str
-    call: str  # list_pools | show_pool | list_resource_flavors
+    call: str  # list_pools | show_pool | list_resource_flavors | list_projects | project_names
     target: TargetRef
     pool_id: str | None
     method: str

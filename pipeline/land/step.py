@@ -42,7 +42,10 @@ async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, 
         plan = await fetcher.discover()
         if on_plan:
             on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
-        await fetcher.fetch_all(plan.targets)
+        # The names ride along with the pools: one IAM call per region, in the same time.
+        names = fetcher.fetch_project_names(plan.targets, plan.named_regions) if config.fetch.project_names \
+            else asyncio.sleep(0)
+        await asyncio.gather(fetcher.fetch_all(plan.targets), names)
         return [
             {"region": t.region, "project_id": t.project_id, "endpoint": t.base_url,
              "workspace_id": t.workspace_id}

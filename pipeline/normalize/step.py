@@ -78,6 +78,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
+        projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -90,7 +91,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes)}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors}, summary
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -114,6 +115,30 @@ def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
                 {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
     con.execute(f"COPY flavors_rows TO {quote_literal(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
     return int(con.execute("SELECT count(*) FROM flavors_rows").fetchone()[0])
+
+
+def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+              snapshot_at: datetime) -> int:
+    """Project names from the landed IAM project lists (see sql/normalize/projects.sql)."""
+    pages = con.execute(
+        "SELECT region, row_number() OVER (ORDER BY call_id) AS call_order, raw_file FROM fetches_rows "
+        "WHERE call IN ('list_projects', 'project_names') AND outcome = 'ok' AND raw_file IS NOT NULL"
+    ).fetchall()
+    con.execute("CREATE TEMP TABLE project_pages (region VARCHAR, call_order BIGINT, content VARCHAR)")
+    if pages:
+        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "call_order": order}
+                                      for region, order, raw in pages])
+        con.register("project_page_index", index)
+        con.execute(
+            "INSERT INTO project_pages SELECT i.region, i.call_order, t.content "
+            "FROM read_text($files) AS t JOIN project_page_index AS i ON i.path = t.filename",
+            {"files": index.column("path").to_pylist()},
+        )
+    con.execute("CREATE TEMP TABLE projects_rows AS " + sql_text("normalize", "projects"),
+                {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
+    con.execute(f"COPY projects_rows TO {quote_literal(out_dir / 'projects.parquet')} "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    return int(con.execute("SELECT count(*) FROM projects_rows").fetchone()[0])
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:

@@ -8,7 +8,8 @@
 -- region        VARCHAR      region of the target (config or discovery)
 -- project_id    VARCHAR      IAM project id of the target; "" for an IAM project discovery call
 -- pool_id       VARCHAR      pool id asked for by a ShowPool call; NULL for a listing
--- call          VARCHAR      list_pools | show_pool | list_projects (IAM discovery)
+-- call          VARCHAR      list_pools | show_pool | list_resource_flavors | list_projects (IAM discovery) |
+--                             project_names (IAM project list for the names, once per region)
 -- endpoint      VARCHAR      base URL called (no credentials, no query)
 -- workspace_id  VARCHAR      workspaceId filter of the target, NULL when none
 -- label_selector  VARCHAR    labelSelector filter of the target, NULL when none

@@ -29,7 +29,7 @@ def test_asset_graph_is_pinned():
     assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES, "pool_changes", "pool_versions",
                            "capacity_utilization", "billing_modes", "subscriptions", "report_exports",
                            "lake_compaction"])
-    assert set(TABLES) == {"snapshots", "fetches", "flavors", "pools", "pool_labels", "pool_annotations", "pool_scopes",
+    assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents"}
     for table in TABLES:
@@ -115,7 +115,12 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert query(db, "SELECT count(*) FROM pools") == [[expected_pools]]
     assert query(db, "SELECT status, targets, targets_ok, targets_failed FROM snapshots") == [["partial", 4, 3, 1]]
     assert query(db, "SELECT call, count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches "
-                     "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0]]
+                     "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
+                                                    ["project_names", 4, 0]]  # one IAM call per region (4)
+    # the names people know, for every project (IAM lists the forbidden one too: ModelArts refused it, not IAM)
+    names = {p.id: (p.region, p.name) for p in sim.projects}
+    got = {pid: (region, name) for pid, region, name in query(db, "SELECT project_id, region, name FROM projects")}
+    assert got == names and len(got) == 4
     assert query(db, "SELECT count(DISTINCT region), count(*) > 0, bool_and(cpu_cores > 0) FROM flavors") == [
         [3, True, True]]
     comments = query(db, "SELECT comment FROM duckdb_columns() WHERE table_name = 'pools' AND column_name = 'billing_mode'")
