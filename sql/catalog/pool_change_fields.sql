@@ -1,7 +1,7 @@
 -- Table pool_change_fields: pool_changes with one row per changed field, so that a changed value is read by
 -- filtering on `field`, never through a JSON path: field paths hold raw label keys, flavors and AZs, dots and all,
 -- so before->>'$.capacity.available.modelarts.vm.gpu.t4.count' reads a path that does not exist and silently
--- returns NULL. The values are looked up by exact key (a JSON object read as a MAP), so a key holding dots,
+-- returns NULL. The values are read member by member (json_each), never through a path, so a key holding dots,
 -- quotes, brackets, backslashes or nothing at all reads the same as any other. A created pool has a row for every
 -- field of its content with only the after side, a deleted one a row for every field of its last content with
 -- only the before side: "what did it have" is answered the same way as "what changed".
@@ -28,30 +28,37 @@
 -- after_number          DOUBLE       after_value when it is a JSON number, else NULL
 -- previous_snapshot_id  VARCHAR      as in pool_changes: the observation compared against (NULL for a first
 --                                    creation)
-WITH whole AS (
-    SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, previous_snapshot_id,
-           unnest(map_entries(coalesce(after, before)::MAP(VARCHAR, JSON))) AS e
-    FROM pool_changes
-    WHERE change_type IN ('created', 'deleted')
+WITH b AS (
+    SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, c.pool_id, c.display_name, c.change_type,
+           c.previous_snapshot_id, j.key AS field,
+           CASE WHEN j.type <> 'NULL' THEN j.value END AS v  -- absent and null are the same (pool_versions)
+    FROM pool_changes AS c, json_each(c.before) AS j
+    WHERE c.change_type IN ('updated', 'deleted')
 ),
-upd AS (
-    -- before and after hold the same keys: changed_fields.
-    SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, previous_snapshot_id,
-           before::MAP(VARCHAR, JSON) AS b, after::MAP(VARCHAR, JSON) AS a,
-           unnest(changed_fields) AS field
-    FROM pool_changes
-    WHERE change_type = 'updated'
+a AS (
+    SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, c.pool_id, c.display_name, c.change_type,
+           c.previous_snapshot_id, j.key AS field,
+           CASE WHEN j.type <> 'NULL' THEN j.value END AS v
+    FROM pool_changes AS c, json_each(c.after) AS j
+    WHERE c.change_type IN ('updated', 'created')
 ),
 fields AS (
-    SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, e.key AS field,
-           CASE WHEN change_type = 'deleted' THEN e.value END AS before_value,
-           CASE WHEN change_type = 'created' THEN e.value END AS after_value,
-           previous_snapshot_id
-    FROM whole
+    SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, field,
+           NULL::JSON AS before_value, v AS after_value, previous_snapshot_id
+    FROM a
+    WHERE change_type = 'created'
     UNION ALL
     SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, field,
-           b[field], a[field], previous_snapshot_id
-    FROM upd
+           v, NULL::JSON, previous_snapshot_id
+    FROM b
+    WHERE change_type = 'deleted'
+    UNION ALL
+    -- An update's before and after hold the same keys, its changed_fields; a pool changes once per snapshot.
+    SELECT b.snapshot_id, b.snapshot_at, b.region, b.project_id, b.pool_id, b.display_name, b.change_type, b.field,
+           b.v, a.v, b.previous_snapshot_id
+    FROM b
+    JOIN a USING (snapshot_id, region, project_id, pool_id, field)
+    WHERE b.change_type = 'updated' AND a.change_type = 'updated'
 )
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, field,
        before_value, after_value,

@@ -149,9 +149,12 @@ def test_any_key_reads_its_own_value(key):
                 "AS snapshot_at, 'r1' AS region, 'p1' AS project_id, 'pool' AS pool_id, 'Pool' AS display_name, "
                 "'updated' AS change_type, [$f, 'labels.other'] AS changed_fields, $b::JSON AS before, "
                 "$a::JSON AS after, 's1' AS previous_snapshot_id", {"f": field, "b": before, "a": after})
+    con.execute("INSERT INTO pool_changes SELECT 's2', TIMESTAMPTZ '2026-11-01 01:00:00+00', 'r1', 'p1', 'new', "
+                "'New', 'created', [$f], NULL, $a::JSON, NULL", {"f": field, "a": json.dumps({field: "first"})})
     con.execute(f"CREATE VIEW pool_change_fields AS {sql_text('catalog', 'pool_change_fields')}")
-    got = con.execute("SELECT before_text, after_text FROM pool_change_fields WHERE field = $f", {"f": field})
-    assert got.fetchall() == [("old", "new")]
+    got = con.execute("SELECT pool_id, before_text, after_text FROM pool_change_fields WHERE field = $f "
+                      "ORDER BY pool_id", {"f": field})
+    assert got.fetchall() == [("new", None, "first"), ("pool", "old", "new")]
 
 
 def test_a_history_written_before_display_name_still_builds_the_catalog(catalog, tmp_path):
