@@ -90,7 +90,8 @@ def test_created_and_deleted_rows_carry_the_whole_content_on_one_side(catalog):
                             "AND field = ?", COUNT)
     assert created == [(S1, "Training GPUs", None, 2.0, None)]
     deleted = rows(catalog, "SELECT snapshot_id, display_name, before_number, after_value, previous_snapshot_id "
-                            "FROM pool_change_fields WHERE change_type = 'deleted' AND field = 'capacity.available.f1.count'")
+                            "FROM pool_change_fields WHERE change_type = 'deleted' "
+                            "AND field = 'capacity.available.f1.count'")
     assert deleted == [(S2, "Old pool", 5.0, None, S1)]
     names = rows(catalog, "SELECT field, before_text FROM pool_change_fields WHERE change_type = 'deleted' "
                           "AND field IN ('display_name', 'phase', 'message') ORDER BY field")
@@ -133,7 +134,8 @@ def test_columns_typed_and_documented_as_the_header_says(catalog):
     spelled = {t: duckdb.sql(f"SELECT NULL::{t} AS x").types[0] for t in set(doc.types.values())}
     assert [r[1] for r in described] == [str(spelled[doc.types[c]]) for c in doc.columns]
     assert all(r[2] for r in described)
-    assert "JSON path" in rows(catalog, "SELECT comment FROM duckdb_views() WHERE view_name = 'pool_change_fields'")[0][0]
+    comment = rows(catalog, "SELECT comment FROM duckdb_views() WHERE view_name = 'pool_change_fields'")
+    assert "JSON path" in comment[0][0]
 
 
 @pytest.mark.parametrize("key", ["a.b", 'x"y', "p[0]", 'q."r[1]', "end\\", 'bs\\"q', "t~i/l", "", "ü.ñ", "$.x",
