@@ -15,6 +15,9 @@
 -- region                VARCHAR      region of the project
 -- project_id            VARCHAR      IAM project id
 -- pool_id               VARCHAR      pool id (metadata.name)
+-- display_name          VARCHAR      the pool's name shown in the console at this change, as in pools (created,
+--                                    updated: the one observed here; deleted: the last one observed), so a
+--                                    report needs no join to name the pool
 -- change_type           VARCHAR      created (first seen, or seen again after a deletion) | updated (content
 --                                    differs from the previous observation) | deleted (observed absent; emitted
 --                                    once, at the first snapshot that saw it gone)
@@ -36,22 +39,25 @@ WITH again AS (
            ON g.pkey = s.pkey AND s.snapshot_at > g.snapshot_at
 ),
 changes AS (
-    SELECT s.snapshot_id, s.snapshot_at, s.region, s.project_id, s.pool_id, s.change_type, s.changed_fields,
-           s.before, s.after,
+    SELECT s.snapshot_id, s.snapshot_at, s.region, s.project_id, s.pool_id, n.display_name, s.change_type,
+           s.changed_fields, s.before, s.after,
            CASE WHEN s.change_type = 'updated' THEN s.prev_id
                 WHEN s.prev_gone_at IS NOT NULL THEN
                     CASE WHEN r.absent_at >= s.prev_gone_at THEN r.absent_id ELSE s.prev_gone_id END
            END AS previous_snapshot_id
     FROM _h_starts AS s
+    JOIN _h_rows AS n ON n.pkey = s.pkey AND n.snapshot_at = s.snapshot_at
     LEFT JOIN again AS r ON r.pkey = s.pkey AND r.snapshot_at = s.snapshot_at
     UNION ALL
-    SELECT deleted_snapshot_id, valid_to, region, project_id, pool_id, 'deleted', list_sort(json_keys(content)),
-           content, NULL::JSON,
-           last_snapshot_id
-    FROM _h_versions
-    WHERE ended_by = 'deleted'
+    -- The version's first row holds its display_name: a rename would have started a new version.
+    SELECT v.deleted_snapshot_id, v.valid_to, v.region, v.project_id, v.pool_id, n.display_name, 'deleted',
+           list_sort(json_keys(v.content)), v.content, NULL::JSON,
+           v.last_snapshot_id
+    FROM _h_versions AS v
+    JOIN _h_rows AS n ON n.pkey = v.pkey AND n.snapshot_at = v.valid_from
+    WHERE v.ended_by = 'deleted'
 )
-SELECT snapshot_id, snapshot_at, region, project_id, pool_id, change_type, changed_fields, before, after,
-       previous_snapshot_id
+SELECT snapshot_id, snapshot_at, region, project_id, pool_id, display_name, change_type, changed_fields, before,
+       after, previous_snapshot_id
 FROM changes
 ORDER BY snapshot_at, region, project_id, pool_id

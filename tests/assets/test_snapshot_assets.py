@@ -54,7 +54,7 @@ def test_asset_graph_is_pinned():
     assert columns["period_num"] == "INTEGER" and "string" not in columns.values()
     changes = {c.name: c.type for c in
                graph.get(dg.AssetKey("pool_changes")).metadata["dagster/column_schema"].columns}
-    assert changes["changed_fields"] == "VARCHAR[]"
+    assert changes["changed_fields"] == "VARCHAR[]" and changes["display_name"] == "VARCHAR"
     # The landing is in the API's concurrency pool; without a config, the default pool.
     assert defs.resolve_assets_def("raw_snapshot").op.pool == "modelarts_api"
     schedule = defs.resolve_schedule_def("snapshot_schedule")

@@ -222,6 +222,38 @@ def fleet(hour: int) -> tuple[dict, dict]:
     return listings, shows
 
 
+def test_display_name_follows_renames_and_outlives_the_deletion(tmp_path):
+    """pool_changes.display_name: the name observed at a creation or update, the last one observed at a deletion.
+    By hand: p1/r is "Before" at hour 0, renamed "After" at hour 1 (with one more node), deleted at hour 2 (a
+    ShowPool 404), re-created as "Again" at hour 3; p1/s keeps "Steady" and changes a node count at hour 1. Folded
+    snapshot by snapshot and recomputed in full, the same rows."""
+    layout = Layout(tmp_path)
+    steps = [
+        {"p1": [pool_doc("r", display_name="Before", available={"f1": 1}),
+                pool_doc("s", display_name="Steady", available={"f1": 1})]},
+        {"p1": [pool_doc("r", display_name="After", available={"f1": 2}),
+                pool_doc("s", display_name="Steady", available={"f1": 2})]},
+        ({"p1": [pool_doc("s", display_name="Steady", available={"f1": 2})]}, {(R, "p1", "r"): 404}),
+        {"p1": [pool_doc("r", display_name="Again", available={"f1": 2}),
+                pool_doc("s", display_name="Steady", available={"f1": 2})]},
+    ]
+    update(layout)  # an empty history first: each snapshot below is then folded in
+    for h, pools in enumerate(steps):
+        snap(tmp_path, utc(2026, 11, 1, h), pools)
+        assert update(layout).folded == [f"20261101T0{h}0000Z"]
+        same_as_full_recomputation(layout, tmp_path)
+    columns, rows = incremental(layout)["pool_changes"]
+    names = [c[0] for c in columns]
+    assert names[5] == "display_name" and names[4] == "pool_id"
+    got = sorted((r[0], r[4], r[6], r[5]) for r in rows)
+    assert got == [
+        ("20261101T000000Z", "r", "created", "Before"), ("20261101T000000Z", "s", "created", "Steady"),
+        ("20261101T010000Z", "r", "updated", "After"), ("20261101T010000Z", "s", "updated", "Steady"),
+        ("20261101T020000Z", "r", "deleted", "After"),
+        ("20261101T030000Z", "r", "created", "Again"),
+    ]
+
+
 def test_out_of_order_commits_and_a_crash_after_commit(tmp_path, monkeypatch):
     layout = Layout(tmp_path)
     at = [utc(2026, 11, 1, h) for h in range(12)]
@@ -313,10 +345,12 @@ def test_fleet_folded_hour_by_hour_then_from_compacted_days(tmp_path):
     assert not any(layout.lake.glob("pools/snapshot_day=*/2026*.parquet"))  # only the day file is left
     assert len(update(layout).folded) == 2
     same_as_full_recomputation(layout, tmp_path)
-    changes = incremental(layout)["pool_changes"][1]
-    assert [(r[0], r[5]) for r in changes if r[4] == "c"] == [
+    columns, rows = incremental(layout)["pool_changes"]
+    changes = [dict(zip((c[0] for c in columns), r)) for r in rows]
+    assert [(r["snapshot_id"], r["change_type"]) for r in changes if r["pool_id"] == "c"] == [
         ("20261101T020000Z", "created"), ("20261101T040000Z", "deleted"), ("20261101T060000Z", "created")]
-    assert [r[9] for r in changes if r[4] == "c"][2] == "20261101T050000Z"  # the latest absence before it
+    # the latest absence before it
+    assert [r["previous_snapshot_id"] for r in changes if r["pool_id"] == "c"][2] == "20261101T050000Z"
 
 
 def test_a_fold_reads_only_its_own_snapshot(tmp_path):
