@@ -43,7 +43,7 @@ def write_csv(path: Path, report: ReportTable) -> None:
             writer.writerow([cell(v) if v is not None else "" for cell, v in zip(cells, values)])
 
 
-COVERAGE_COLUMNS = ("kind", "snapshot_id", "region", "project_id", "pool_id", "reason", "snapshots", "hours",
+COVERAGE_COLUMNS = ("kind", "snapshot_id", "region", "project_id", "project_name", "pool_id", "reason", "snapshots", "hours",
                     "hours_expected", "projects_expected", "projects_read", "projects_partly", "projects_unread",
                     "statement")
 
@@ -61,13 +61,13 @@ def write_coverage_csv(path: Path, coverage: Coverage) -> None:
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(COVERAGE_COLUMNS)
-        writer.writerow(["summary", "", "", "", "", "", coverage.snapshots, num(coverage.hours_observed),
+        writer.writerow(["summary", "", "", "", "", "", "", coverage.snapshots, num(coverage.hours_observed),
                          num(coverage.hours_expected), *totals, guard_formula(coverage.summary)])
         for r in regions:
-            writer.writerow(["region", "", guard_formula(r.region), "", "", "", r.snapshots, "", "",
+            writer.writerow(["region", "", guard_formula(r.region), "", "", "", "", r.snapshots, "", "",
                              r.projects_expected, r.projects_read, r.projects_partly, r.projects_unread,
                              guard_formula(r.text)])
         for i in coverage.items:
-            text = [guard_formula(v or "") for v in (i.kind, i.snapshot_id, i.region, i.project_id, i.pool_id,
-                                                     i.reason)]
+            text = [guard_formula(v or "") for v in (i.kind, i.snapshot_id, i.region, i.project_id,
+                                                     i.project_name, i.pool_id, i.reason)]
             writer.writerow([*text, i.snapshots, f"{i.hours:g}", "", "", "", "", "", guard_formula(i.text)])

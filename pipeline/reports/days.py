@@ -127,11 +127,13 @@ def report_coverage(layout: Layout, con: duckdb.DuckDBPyConnection, from_day: da
         if r["kind"] in ("snapshots", "region"):
             continue
         n = int(r["snapshots"])
-        where = (f"pool {r['pool_id']} of project {r['project_id']} ({r['region']})" if r["pool_id"] is not None
-                 else f"project {r['project_id']} ({r['region']})")
+        project = (f"{r['project_name']} ({r['project_id']}, {r['region']})" if r["project_name"]
+                   else f"{r['project_id']} ({r['region']})")
+        where = f"pool {r['pool_id']} of project {project}" if r["pool_id"] is not None else f"project {project}"
         span = r["first_snapshot"] if n == 1 else f"{r['first_snapshot']} .. {r['last_snapshot']}"
         items.append(CoverageItem(
-            kind=r["kind"], region=r["region"], project_id=r["project_id"], pool_id=r["pool_id"],
+            kind=r["kind"], region=r["region"], project_id=r["project_id"], project_name=r["project_name"],
+            pool_id=r["pool_id"],
             reason=r["reason"], snapshots=n, hours=float(r["hours"]),
             text=f"{where} could not be read in {n} snapshot(s) ({span}), about {_hours(r['hours'])}: "
                  f"{r['reason']}"))
@@ -206,6 +208,8 @@ FORMAT_HINTS = {
     "capacity_utilization": {**_HOURS, "available_share_of_requested": "percent", "abnormal_share": "percent",
                              "estimated_cost": "currency"},
     "billing_modes": {**_HOURS, "estimated_cost": "currency"},
+    # an estimate good to the day: its clock time would only suggest a precision it does not have
+    "subscriptions": {"subscribed_at": "date", "estimated_expiry": "date"},
 }
 # What the HTML page shows of each report (the files have every column), and in which order: newest day and
 # largest first, since the page shows the first rows only.
@@ -272,9 +276,14 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
                                    period_hours=config.schedule.period_hours)
         heads = headline_rows(con, from_day, to_day, exclude=excluded)
         if _has_view(con, "pool_changes"):
+            # the project's name beside its id, as in the reports (table projects)
             changes = con.sql(
-                "SELECT * FROM pool_changes WHERE snapshot_at >= $from::DATE AND snapshot_at < $to::DATE + 1 "
-                "ORDER BY snapshot_id, project_id, pool_id",
+                "SELECT c.snapshot_id, c.snapshot_at, c.region, c.project_id, n.project_name, "
+                "c.* EXCLUDE (snapshot_id, snapshot_at, region, project_id) FROM pool_changes AS c "
+                "LEFT JOIN (SELECT region, project_id, arg_max(name, snapshot_at) AS project_name FROM projects "
+                "GROUP BY ALL) AS n USING (region, project_id) "
+                "WHERE c.snapshot_at >= $from::DATE AND c.snapshot_at < $to::DATE + 1 "
+                "ORDER BY c.snapshot_id, c.project_id, c.pool_id",
                 params={"from": from_day, "to": to_day},
             )
             tables.append(("pool_changes", changes.to_arrow_table()))
@@ -288,6 +297,9 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
         doc = docs.get(name)
         basis = basis_text(doc.description, params) if doc else ""
         columns = {c: basis_text(d, params) for c, d in doc.columns.items()} if doc else {}
+        if "project_name" in table.column_names:
+            columns.setdefault("project_name", "the project's IAM name (table projects); empty when IAM was "
+                                               "not read")
         if name == SPLIT_SOURCE:
             # one table per level, each summable on its own (pipeline/reports/levels.py)
             for level, part in split_levels(table):

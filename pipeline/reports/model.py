@@ -87,6 +87,7 @@ class CoverageItem:
     snapshot_id: str | None = None  # an excluded snapshot
     region: str | None = None
     project_id: str | None = None
+    project_name: str | None = None  # IAM name of the project, when known
     pool_id: str | None = None
     reason: str = ""  # the failed integrity checks, or the error code
     snapshots: int = 0  # snapshots affected

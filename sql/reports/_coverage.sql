@@ -16,6 +16,7 @@
 -- kind            VARCHAR  snapshots | region | unreadable_project | unreadable_pool
 -- region          VARCHAR  region of the target (or of the region row); NULL on the snapshots row
 -- project_id      VARCHAR  project of the target; NULL on the snapshots row
+-- project_name    VARCHAR  the project's IAM name (table projects); NULL when unknown or not a project row
 -- pool_id         VARCHAR  the pool a failed ShowPool asked for; NULL otherwise
 -- reason          VARCHAR  the error code of the failure (else its reason: timeout, http_503, ...)
 -- snapshots       BIGINT   snapshots of the period (snapshots row), used snapshots that targeted the region
@@ -51,7 +52,7 @@ reads AS (
       AND NOT list_contains($excluded::VARCHAR[], snapshot_id)
     GROUP BY ALL
 ),
-projects AS (
+per_project AS (
     SELECT region, project_id, count(*) AS snaps, count(*) FILTER (WHERE ok) AS ok_snaps
     FROM reads
     GROUP BY ALL
@@ -63,7 +64,8 @@ span AS (
     FROM snapshots
     WHERE snapshot_day BETWEEN $from_day::DATE AND $to_day::DATE
 )
-SELECT 'snapshots' AS kind, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id, NULL::VARCHAR AS pool_id,
+SELECT 'snapshots' AS kind, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id, NULL::VARCHAR AS project_name,
+       NULL::VARCHAR AS pool_id,
        NULL::VARCHAR AS reason, count(*) AS snapshots,
        count(*) FILTER (WHERE NOT list_contains($excluded::VARCHAR[], snapshot_id)) * $period_hours::DOUBLE
            AS hours,
@@ -74,19 +76,21 @@ SELECT 'snapshots' AS kind, NULL::VARCHAR AS region, NULL::VARCHAR AS project_id
 FROM snapshots
 WHERE snapshot_day BETWEEN $from_day::DATE AND $to_day::DATE
 UNION ALL
-SELECT 'region', p.region, NULL, NULL, NULL, r.snaps, r.snaps * $period_hours::DOUBLE, r.first_id, r.last_id,
+SELECT 'region', p.region, NULL, NULL, NULL, NULL, r.snaps, r.snaps * $period_hours::DOUBLE, r.first_id, r.last_id,
        count(*), count(*) FILTER (WHERE ok_snaps = p.snaps), count(*) FILTER (WHERE ok_snaps BETWEEN 1 AND p.snaps - 1),
        count(*) FILTER (WHERE ok_snaps = 0), NULL
-FROM projects AS p
+FROM per_project AS p
 JOIN (SELECT region, count(DISTINCT snapshot_id) AS snaps, min(snapshot_id) AS first_id,
              max(snapshot_id) AS last_id
       FROM reads GROUP BY region) AS r USING (region)
 GROUP BY p.region, r.snaps, r.first_id, r.last_id
 UNION ALL
-SELECT CASE WHEN pool_id IS NULL THEN 'unreadable_project' ELSE 'unreadable_pool' END, region, project_id,
-       pool_id, reason, count(DISTINCT snapshot_id), count(DISTINCT snapshot_id) * $period_hours::DOUBLE,
-       min(snapshot_id), max(snapshot_id), NULL, NULL, NULL, NULL, NULL
-FROM failures
-GROUP BY ALL
+SELECT CASE WHEN f.pool_id IS NULL THEN 'unreadable_project' ELSE 'unreadable_pool' END, f.region, f.project_id,
+       any_value(n.project_name), f.pool_id, f.reason, count(DISTINCT f.snapshot_id),
+       count(DISTINCT f.snapshot_id) * $period_hours::DOUBLE, min(f.snapshot_id), max(f.snapshot_id),
+       NULL, NULL, NULL, NULL, NULL
+FROM failures AS f
+LEFT JOIN project_names($to_day) AS n USING (region, project_id)
+GROUP BY f.region, f.project_id, f.pool_id, f.reason
 ORDER BY CASE kind WHEN 'snapshots' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, region, project_id,
          pool_id NULLS FIRST, reason

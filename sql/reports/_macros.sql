@@ -274,3 +274,12 @@ FROM (
     GROUP BY pk
 )
 WHERE checked;
+
+-- project_names(to_day) -> TABLE (region, project_id, project_name): each project's IAM name at its latest
+-- `projects` row up to snapshot_day to_day (names people know, beside the 32-hex ids); a project IAM never
+-- listed (no permission, fetch.project_names off) has no row, and the reports show its name as NULL.
+CREATE OR REPLACE TEMP MACRO project_names(to_day) AS TABLE
+SELECT region, project_id, arg_max(name, snapshot_at) AS project_name
+FROM projects
+WHERE snapshot_day <= to_day::DATE
+GROUP BY region, project_id;

@@ -17,6 +17,8 @@
 -- day                  DATE         UTC day
 -- region               VARCHAR      region
 -- project_id           VARCHAR      IAM project id
+-- project_name         VARCHAR      the project's IAM name (table projects, latest up to $to_day); NULL when
+--                                   IAM was not read
 -- billing_mode         VARCHAR      pay_per_use | yearly_monthly | unknown (annotation absent or another value)
 -- period_type          VARCHAR      month | year | hour | unknown (annotation present, other value) | NULL
 --                                   (annotation absent, as for pay_per_use pools)
@@ -126,7 +128,7 @@ empty_buckets AS (
                       WHERE b.d = x.d AND b.region = x.region AND b.project_id = x.project_id
                         AND b.billing_mode = m.billing_mode)
 )
-SELECT DATE '1970-01-01' + d::INTEGER AS day, region, project_id, billing_mode,
+SELECT DATE '1970-01-01' + d::INTEGER AS day, region, project_id, pn.project_name, billing_mode,
        nullif(pt, '') AS period_type,
        pools::INTEGER AS pools,
        logical_pools::INTEGER AS logical_pools,
@@ -147,5 +149,6 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, region, project_id, billing_mode,
                                                 || 'parent pool, whose bucket holds their nodes' END)
        END AS note
 FROM (SELECT * FROM buckets UNION ALL SELECT * FROM empty_buckets)
+LEFT JOIN project_names($to_day) AS pn USING (region, project_id)
 ORDER BY d, region, project_id,
          CASE billing_mode WHEN 'pay_per_use' THEN 1 WHEN 'yearly_monthly' THEN 2 ELSE 3 END, period_type NULLS FIRST

@@ -18,6 +18,8 @@
 --                                            flavors) | project | region | all (rollups of PHYSICAL pools only)
 -- region                        VARCHAR      region; NULL on level all
 -- project_id                    VARCHAR      IAM project id; NULL on levels region and all
+-- project_name                  VARCHAR      the project's IAM name (table projects, latest up to $to_day); NULL
+--                                            when IAM was not read, and on levels region and all
 -- pool_id                       VARCHAR      pool id; NULL on levels project, region and all
 -- flavor                        VARCHAR      resource flavor; NULL on every level but flavor
 -- accelerator                   VARCHAR      gpu | npu | NULL (CPU-only or unknown flavor), from the latest
@@ -246,7 +248,7 @@ all_rows AS (
     UNION ALL BY NAME
     SELECT * FROM rollup_rows
 )
-SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pool_id, flavor,
+SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pn.project_name, pool_id, flavor,
        accelerator, accelerator_type, accelerator_cards::INTEGER AS accelerator_cards,
        display_name, pool_type, is_physical, parent, root,
        pools::INTEGER AS pools,
@@ -276,4 +278,5 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pool_id
        currency,
        unpriced_node_hours::DOUBLE AS unpriced_node_hours
 FROM all_rows
+LEFT JOIN project_names($to_day) AS pn USING (region, project_id)
 ORDER BY d, region NULLS LAST, project_id NULLS LAST, pool_id NULLS LAST, flavor NULLS LAST

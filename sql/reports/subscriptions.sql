@@ -19,6 +19,8 @@
 -- column               type         meaning
 -- region               VARCHAR      region
 -- project_id           VARCHAR      IAM project id
+-- project_name         VARCHAR      the project's IAM name (table projects, latest up to the cutoff); NULL when
+--                                   IAM was not read
 -- pool_id              VARCHAR      pool id
 -- display_name         VARCHAR      display name at the latest observation
 -- pool_type            VARCHAR      Dedicate | Logical at the latest observation
@@ -179,7 +181,7 @@ expiry AS (
            END AS expiry_utc
     FROM rolled
 )
-SELECT cur.region AS region, cur.project_id AS project_id, cur.pool_id AS pool_id,
+SELECT cur.region AS region, cur.project_id AS project_id, pn.project_name, cur.pool_id AS pool_id,
        cur.display_name AS display_name, cur.pool_type AS pool_type, cur.order_id AS order_id,
        cur.period_type AS period_type, cur.period_num AS period_num, cur.auto_renew AS auto_renew,
        cur.created_at AS created_at, subscribed_at, subscribed_at_basis, implausible AS implausible_term,
@@ -213,4 +215,6 @@ SELECT cur.region AS region, cur.project_id AS project_id, cur.pool_id AS pool_i
                                ELSE '; auto-renew off: lapses then unless renewed by hand' END
               END AS expiry_basis
 FROM expiry
+LEFT JOIN project_names((SELECT hi_day FROM win)) AS pn
+       ON pn.region = expiry.cur.region AND pn.project_id = expiry.cur.project_id
 ORDER BY estimated_expiry NULLS LAST, region, project_id, pool_id

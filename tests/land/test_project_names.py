@@ -40,6 +40,11 @@ def test_every_target_project_gets_its_iam_name_with_one_call_per_region(tmp_pat
     want = sorted([p.id, p.region, p.name, p.name == p.region, True] for p in projects)
     assert got == want
     assert {name for _, _, name, default, _ in got if default} == set(regions)  # cn-north-4, not cn-north-4_team02
+    # and beside the ids in the reports the snapshot refreshed
+    named = {p.id: p.name for p in projects}
+    for report in ("capacity_utilization", "billing_modes", "subscriptions"):
+        rows = query_catalog(db, f"SELECT DISTINCT project_id, project_name FROM {report} WHERE project_id IS NOT NULL")
+        assert rows and all(name == named[pid] for pid, name in rows), report
 
 
 def test_names_off_makes_no_iam_call(tmp_path):

@@ -93,6 +93,11 @@ def test_the_page_fits_its_budget_and_opens_with_checked_headline_figures(demo):
         node_hours = con.execute("SELECT sum(provisioned_node_hours) FROM capacity_utilization "
                                  "WHERE level = 'all'").fetchone()[0]
         # the catalog's subscriptions hold one row set per day partition: the newest is the page's
+        unread_id, unread_name = con.execute(
+            "SELECT project_id, name FROM projects WHERE project_id = (SELECT any_value(project_id) FROM fetches "
+            "WHERE call = 'list_pools' AND outcome = 'error') LIMIT 1").fetchone()
+        read_names = [r[0] for r in con.execute(
+            "SELECT DISTINCT name FROM projects JOIN pools USING (snapshot_id, project_id)").fetchall()]
         expiring = con.execute("SELECT count(*) FROM subscriptions WHERE days_to_expiry BETWEEN 0 AND 30 "
                                "AND reference_at = (SELECT max(reference_at) FROM subscriptions)").fetchone()[0]
     finally:
@@ -104,6 +109,12 @@ def test_the_page_fits_its_budget_and_opens_with_checked_headline_figures(demo):
     assert figures["Subscriptions expiring in 30 days"][0] == f"{expiring:,}"
     # the demo has a project that is always forbidden: the page says so at the top
     assert figures["Coverage"][0] == "incomplete" and "of 8 project(s) read" in figures["Coverage"][1]
+    # the unreadable project is named as people know it, its id beside the name
+    coverage = source.split('<section id="coverage"', 1)[1].split("</section>", 1)[0]
+    assert f"project {unread_name} ({unread_id}, " in coverage
+    section = source.split('id="report-capacity_by_project"', 1)[1].split("</section>", 1)[0]
+    assert len(read_names) == 7  # 8 projects, one of them forbidden
+    assert all(f"<td>{name}</td>" in section for name in read_names) and unread_name not in section
     # long tables are cut, with a pointer to the files that hold every row
     assert re.search(r"\d[\d,]* rows; the first 100 are shown; \d+ more column\(s\) are not shown here; "
                      r"everything is in <code>pool_changes\.csv</code>", source)
