@@ -97,48 +97,42 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
              snapshot_at: datetime) -> int:
     """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
-    pages = con.execute(
-        "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
-        "WHERE call = 'list_resource_flavors' AND outcome = 'ok' AND raw_file IS NOT NULL"
-    ).fetchall()
-    con.execute("CREATE TEMP TABLE flavor_pages (region VARCHAR, project_id VARCHAR, page BIGINT, content VARCHAR)")
-    if pages:
-        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
-                                       "page": page} for region, pid, page, raw in pages])
-        con.register("flavor_page_index", index)
-        con.execute(
-            "INSERT INTO flavor_pages SELECT i.region, i.project_id, i.page, t.content "
-            "FROM read_text($files) AS t JOIN flavor_page_index AS i ON i.path = t.filename",
-            {"files": index.column("path").to_pylist()},
-        )
-    con.execute("CREATE TEMP TABLE flavors_rows AS " + sql_text("normalize", "flavors"),
-                {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
-    con.execute(f"COPY flavors_rows TO {quote_literal(out_dir / 'flavors.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-    return int(con.execute("SELECT count(*) FROM flavors_rows").fetchone()[0])
+    return _from_bodies(con, layout, out_dir, "flavors", "flavor_pages", ("list_resource_flavors",),
+                        snapshot_id, snapshot_at)
 
 
 def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
               snapshot_at: datetime) -> int:
     """Project names from the landed IAM project lists (see sql/normalize/projects.sql)."""
+    return _from_bodies(con, layout, out_dir, "projects", "project_pages", ("list_projects", "project_names"),
+                        snapshot_id, snapshot_at)
+
+
+def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, table: str, pages_table: str,
+                 calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> int:
+    """A table from the landed bodies of the ok `calls` of the run: they are loaded as `pages_table` (region,
+    project_id, page = call order, content) for sql/normalize/<table>.sql, whose rows go to <table>.parquet."""
     pages = con.execute(
-        "SELECT region, row_number() OVER (ORDER BY call_id) AS call_order, raw_file FROM fetches_rows "
-        "WHERE call IN ('list_projects', 'project_names') AND outcome = 'ok' AND raw_file IS NOT NULL"
+        "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
+        "WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL", {"calls": list(calls)}
     ).fetchall()
-    con.execute("CREATE TEMP TABLE project_pages (region VARCHAR, call_order BIGINT, content VARCHAR)")
+    con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, page BIGINT, content VARCHAR)")
     if pages:
-        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "call_order": order}
-                                      for region, order, raw in pages])
-        con.register("project_page_index", index)
-        con.execute(
-            "INSERT INTO project_pages SELECT i.region, i.call_order, t.content "
-            "FROM read_text($files) AS t JOIN project_page_index AS i ON i.path = t.filename",
-            {"files": index.column("path").to_pylist()},
-        )
-    con.execute("CREATE TEMP TABLE projects_rows AS " + sql_text("normalize", "projects"),
+        index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
+                                       "page": page} for region, pid, page, raw in pages])
+        con.register("page_index", index)
+        try:
+            con.execute(
+                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.page, t.content "
+                "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
+                {"files": index.column("path").to_pylist()},
+            )
+        finally:
+            con.unregister("page_index")
+    con.execute(f"CREATE TEMP TABLE {table}_rows AS " + sql_text("normalize", table),
                 {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
-    con.execute(f"COPY projects_rows TO {quote_literal(out_dir / 'projects.parquet')} "
-                "(FORMAT parquet, COMPRESSION zstd)")
-    return int(con.execute("SELECT count(*) FROM projects_rows").fetchone()[0])
+    con.execute(f"COPY {table}_rows TO {quote_literal(out_dir / f'{table}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+    return int(con.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:

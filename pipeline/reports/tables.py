@@ -210,13 +210,7 @@ def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
     sql = sql_text(SQL_FOLDER, "_coverage")
     params = _params(sql, from_day, to_day, period_hours, None)
     params["excluded"] = sorted(set(exclude))
-    temp_views = _prepare(con, None)
-    try:
-        cur = con.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
-    finally:
-        _cleanup(con, temp_views)
+    return _dict_rows(con, sql, params, ())
 
 
 def headline_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, *,
@@ -224,7 +218,10 @@ def headline_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
     """Nodes and cards of the physical pools by billing mode and state, at the period's first and last snapshot
     the reports use (sql/reports/_headline.sql), through the gate."""
     sql = sql_text(SQL_FOLDER, "_headline")
-    params = _params(sql, from_day, to_day, 1.0, None)
+    return _dict_rows(con, sql, _params(sql, from_day, to_day, 1.0, None), exclude)
+
+
+def _dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict, exclude: Iterable[str]) -> list[dict]:
     temp_views = _prepare(con, None, exclude)
     try:
         cur = con.execute(sql, params)

@@ -21,7 +21,7 @@
 -- domain_id    VARCHAR      account (domain) id (domain_id)
 -- description  VARCHAR      description (description)
 WITH docs AS (
-    SELECT region AS queried, call_order,
+    SELECT region AS queried, page AS call_order,
            unnest(from_json(json_extract(content, '$.projects'), '["JSON"]')) AS doc
     FROM project_pages
     WHERE json_valid(content) AND json_type(content, '$.projects') = 'ARRAY'
