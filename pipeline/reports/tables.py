@@ -215,10 +215,28 @@ def coverage_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, 
 
 def headline_rows(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, *,
                   exclude: Iterable[str] = ()) -> list[dict]:
-    """Nodes and cards of the physical pools by billing mode and state, at the period's first and last snapshot
-    the reports use (sql/reports/_headline.sql), through the gate."""
+    """Nodes and cards of the physical pools by billing mode and state (sql/reports/_headline.sql), through the
+    gate: at the last snapshot the reports use in the period, and at the end of the previous period (the last
+    snapshot before from_day; the period's first one when the lake begins inside the period)."""
+    used = "NOT list_contains($ex, snapshot_id)"
+    before, first_in, last = con.execute(
+        f"SELECT max(snapshot_id) FILTER (WHERE snapshot_day < $from AND {used}), "
+        f"min(snapshot_id) FILTER (WHERE snapshot_day >= $from AND {used}), "
+        f"max(snapshot_id) FILTER (WHERE snapshot_day >= $from AND {used}) "
+        "FROM snapshots WHERE snapshot_day <= $to",
+        {"from": from_day, "to": to_day, "ex": sorted(set(exclude))}).fetchall()[0]
+    if last is None:
+        return []
+    first = before or first_in
     sql = sql_text(SQL_FOLDER, "_headline")
-    return _dict_rows(con, sql, _params(sql, from_day, to_day, 1.0, None), exclude)
+    params = {"first_id": first, "last_id": last, "first_day": _day_of_id(first), "last_day": _day_of_id(last),
+              "to_day": to_day}
+    return _dict_rows(con, sql, params, exclude)
+
+
+def _day_of_id(snapshot_id: str) -> date:
+    # snapshot ids are UTC times, 20261101T120000Z: their first 8 characters are the snapshot's day
+    return datetime.strptime(snapshot_id[:8], "%Y%m%d").date()
 
 
 def _dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict, exclude: Iterable[str]) -> list[dict]:

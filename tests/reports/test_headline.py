@@ -73,3 +73,31 @@ def test_a_complete_coverage_is_ok():
                         hours_expected=2.0, hours_observed=2.0)
     _, got = figures(coverage=coverage)
     assert (got["Coverage"].value, got["Coverage"].tone) == ("complete", "ok")
+
+
+def test_the_change_is_against_the_end_of_the_previous_period(tmp_path):
+    # 11-01 22:00: 5 nodes; 11-01 23:00: 4 (the end of the previous period); 11-02 01:00: 6, 11-02 02:00: 7.
+    # The page of 11-02 compares 7 with 4 (not with 11-02's first snapshot, 6); a 11-01..11-02 page has no
+    # earlier snapshot, so it compares with its own first one (5).
+    import duckdb
+    from lakekit import pool_doc, publish_snapshot, utc
+
+    from pipeline.reports.tables import headline_rows
+
+    for at, n in ((utc(2026, 11, 1, 22), 5), (utc(2026, 11, 1, 23), 4), (utc(2026, 11, 2, 1), 6),
+                  (utc(2026, 11, 2, 2), 7)):
+        publish_snapshot(tmp_path, at, {("r1", "p1"): [pool_doc("pool-a", available={"f1": n})]})
+    con = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    try:
+        def compared(from_day, **kw):
+            rows = headline_rows(con, from_day, date(2026, 11, 2), **kw)
+            return sorted((r["moment"], r["snapshot_id"], r["nodes"]) for r in rows)
+        assert compared(date(2026, 11, 2)) == [("first", "20261101T230000Z", 4), ("last", "20261102T020000Z", 7)]
+        assert compared(date(2026, 11, 1)) == [("first", "20261101T220000Z", 5), ("last", "20261102T020000Z", 7)]
+        # a snapshot the gate leaves out is never a side of the comparison
+        assert compared(date(2026, 11, 2), exclude=["20261101T230000Z", "20261102T020000Z"]) == [
+            ("first", "20261101T220000Z", 5), ("last", "20261102T010000Z", 6)]
+        _, got = figures(rows=headline_rows(con, date(2026, 11, 2), date(2026, 11, 2)))
+        assert got["Provisioned nodes"].detail.endswith("+3 since 20261101T230000Z (4)")
+    finally:
+        con.close()
