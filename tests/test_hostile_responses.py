@@ -176,7 +176,8 @@ def test_secret_echoes_in_every_form_leak_nowhere(tmp_path, caplog):
         == [[4]]
     texts = list(_texts(tmp_path / "data" / "lake"))
     assert any("calls.jsonl" in name for name, _ in texts) and any("responses.jsonl" in name for name, _ in texts)
-    assert sum(name.endswith(".body") for name, _ in texts) == len(answers) + 1  # and the flavor catalog
+    # and the flavor catalog, and the IAM project list for the names (one region: one call)
+    assert sum(name.endswith(".body") for name, _ in texts) == len(answers) + 2
     texts += [("catalog values", _catalog_text(db)), ("log", caplog.text)]
     texts += [(f"exception {i}", t) for i, exc in enumerate(caught)
               for t in (str(exc), repr(exc), exc.error_msg or "", "".join(traceback.format_exception(exc)))]
