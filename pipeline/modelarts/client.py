@@ -187,6 +187,13 @@ class ModelArtsClient:
         path = f"/v2/{segment(project_id, 'project_id')}/pools/{segment(pool_name, 'pool_name')}"
         return await self.request("GET", path, project_id=project_id)
 
+    async def show_pool_runtime_metrics(self, project_id: str) -> ApiResponse:
+        """GET /v2/{project_id}/metrics/runtime/pools: capacity, allocated and available resources and the
+        running and queued workloads of every pool of the project, in one answer (utilization reference,
+        section 2)."""
+        path = f"/v2/{segment(project_id, 'project_id')}/metrics/runtime/pools"
+        return await self.request("GET", path, project_id=project_id)
+
     async def list_projects(self, name: str | None = None) -> ApiResponse:
         """IAM GET /v3/projects (optionally ?name=<region id>), to map regions to project IDs."""
         params = present([("name", name)])

@@ -19,6 +19,7 @@ from pipeline.simulator.faults import LISTING_GLITCHES, Decision, FaultEngine
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
 from pipeline.simulator.query import page, parse_query, parse_selector
+from pipeline.simulator.runtime import runtime_metrics
 
 _STATUS_FILTER = {
     "created": frozenset({"Running", "Abnormal", "Error", "ScalingFailed"}),
@@ -78,6 +79,7 @@ _ROUTES = (
     _Route("show_pool", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/?$"), "GET"),
     _Route("list_nodes", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/nodes/?$"), "GET"),
     _Route("list_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/resourceflavors/?$"), "GET"),
+    _Route("runtime_metrics", re.compile(r"^/v2/(?P<pid>[^/]+)/metrics/runtime/pools/?$"), "GET"),
     _Route("iam_projects", re.compile(r"^/v3/projects/?$"), "GET"),
     _Route("iam_tokens", re.compile(r"^/v3/auth/tokens/?$"), "POST", authenticated=False),
 )
@@ -204,6 +206,8 @@ class Api:
                 flavors = [f for f in flavors if selector(f["metadata"]["labels"])]
             items, meta = page(flavors, query, f"flavors:{pid}")
             body = {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": meta, "items": items}
+        elif route.name == "runtime_metrics":
+            body = runtime_metrics(self.fleet.seed, self.fleet.pool_states(pid), self.fleet.now)
         elif route.name == "iam_projects":
             body = list_projects(self.fleet.projects, query, self.base_url, raw_query)
             # IAM names its request id X-IAM-Trace-Id (the SDK quotes it in project-lookup errors).

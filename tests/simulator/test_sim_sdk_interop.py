@@ -122,3 +122,15 @@ def test_sdk_gives_up_on_429_as_documented(sdk):
             client.list_pools(sdk.m.ListPoolsRequest())
         assert info.value.status_code == 429
         assert [r.fault for r in sim.requests] == ["throttle"]
+
+
+def test_runtime_metrics_read_by_the_sdk(sdk, sim):
+    # The SDK models only cpu, memory and tnt004 of the resource maps (it drops accelerator keys), but it reads
+    # the answer: one item per pool, with the workload counts.
+    pid = sim.projects[0].id
+    client = sdk.client(sim, pid)
+    answer = client.show_pool_runtime_metrics(sdk.m.ShowPoolRuntimeMetricsRequest())
+    names = sorted(p.name for p in sim.fleet.pool_states(pid))
+    assert [item.metadata.name for item in answer.items] == names
+    first = answer.items[0].table
+    assert first.capacity.value.cpu is not None and first.workload.allocated.sum >= 0
