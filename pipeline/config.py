@@ -166,9 +166,17 @@ class Reports(_Model):
     window_days: Annotated[int, Field(ge=1, le=366, strict=True)] = 7
 
 
+class Collect(_Model):
+    """The families of calls a snapshot makes beyond the pool listing (README: "What a snapshot collects")."""
+
+    runtime_metrics: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
+
+
 class Config(_Model):
     storage: Storage
     fetch: Fetch = Fetch()
+    collect: Collect = Collect()
     credentials: Credentials = Credentials()
     targets: list[Target] = []
     discover: Discover | None = None

@@ -100,13 +100,15 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
-                     flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True) -> str:
+                     flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
+                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
     `shows`: (region, project_id, pool_id) -> the ShowPool body, or an HTTP status (e.g. 404).
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
+    `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -124,6 +126,9 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "list_resource_flavors", ref, None, f"/v1/{project_id}/resourceflavors", at,
                 {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": {}, "items": docs})
+    for (region, project_id), result in (runtime or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
@@ -139,7 +144,8 @@ def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, 
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
                        error_msg="simulated", attempts=[attempt])
     else:
-        attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, json.dumps(result).encode())
+        body = result if isinstance(result, bytes) else json.dumps(result).encode()
+        attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, body)
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
                        error_msg=None, attempts=[attempt])
 

@@ -20,7 +20,8 @@ from pipeline.normalize.documents import TABLES as POOL_TABLES
 from pipeline.lake.store import read_manifests
 
 GROUP = "snapshot"
-TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "projects", *POOL_TABLES)
+TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "projects", *POOL_TABLES, "pool_allocation",
+                           "pool_workload_counts")
 SNAPSHOT_AT_TAG = "poolscope/snapshot_at"  # set by an in-process caller (the CLI, the demo's clock)
 
 

@@ -257,6 +257,15 @@ class Fetcher:
             for r, (e, iam) in regions.items()))
         return [rec for recs in done for rec in recs]
 
+    async def fetch_runtime_metrics(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
+        """ShowPoolRuntimeMetrics of one project: every pool's allocation and queue in one answer."""
+        ref = TargetRef(region, project_id, endpoint)
+        try:
+            result = await self.client(endpoint).show_pool_runtime_metrics(project_id)
+        except ModelArtsError as exc:
+            result = exc
+        return [self._land("runtime_metrics", ref, None, result)]
+
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
         results = await asyncio.gather(*(
             self._guarded("show_pool" if t.pools else "list_pools", _ref(t), self.fetch_target(t))
@@ -272,6 +281,15 @@ class Fetcher:
                 self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
                               self.fetch_flavors(region, endpoint, pid))
                 for (region, endpoint), pid in readable.items()))
+            records += [rec for recs in more for rec in recs]
+        if self.config.collect.runtime_metrics:
+            # Once per project whose pools were read: a project the listing could not read has nothing to add.
+            listed = {(t.region, t.base_url, t.project_id) for t, recs in zip(targets, results)
+                      if not t.pools and recs and recs[0].call == "list_pools" and recs[0].outcome == "ok"}
+            more = await asyncio.gather(*(
+                self._guarded("runtime_metrics", TargetRef(region, pid, endpoint),
+                              self.fetch_runtime_metrics(region, endpoint, pid))
+                for region, endpoint, pid in sorted(listed)))
             records += [rec for recs in more for rec in recs]
         return records
 

@@ -79,6 +79,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
+        runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -91,27 +92,40 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes)}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects}, summary
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
              snapshot_at: datetime) -> int:
     """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
-    return _from_bodies(con, layout, out_dir, "flavors", "flavor_pages", ("list_resource_flavors",),
-                        snapshot_id, snapshot_at)
+    return _from_bodies(con, layout, out_dir, ("flavors",), "flavor_pages", ("list_resource_flavors",),
+                        snapshot_id, snapshot_at)["flavors"]
 
 
 def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
               snapshot_at: datetime) -> int:
     """Project names from the landed IAM project lists (see sql/normalize/projects.sql)."""
-    return _from_bodies(con, layout, out_dir, "projects", "project_pages", ("list_projects", "project_names"),
+    return _from_bodies(con, layout, out_dir, ("projects",), "project_pages", ("list_projects", "project_names"),
+                        snapshot_id, snapshot_at)["projects"]
+
+
+RUNTIME_TABLES = ("pool_allocation", "pool_workload_counts")
+
+
+def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+             snapshot_at: datetime) -> dict[str, int]:
+    """Allocation and queues from the landed ShowPoolRuntimeMetrics answers (sql/normalize/pool_allocation.sql,
+    pool_workload_counts.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
+    return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
                         snapshot_id, snapshot_at)
 
 
-def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, table: str, pages_table: str,
-                 calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> int:
-    """A table from the landed bodies of the ok `calls` of the run: they are loaded as `pages_table` (region,
-    project_id, page = call order, content) for sql/normalize/<table>.sql, whose rows go to <table>.parquet."""
+def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, tables: tuple[str, ...],
+                 pages_table: str, calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> dict[str, int]:
+    """Tables from the landed bodies of the ok `calls` of the run: they are loaded once as `pages_table`
+    (region, project_id, page = call order, content) for each sql/normalize/<table>.sql, whose rows go to
+    <table>.parquet. Returns the rows of each table."""
     pages = con.execute(
         "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
         "WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL", {"calls": list(calls)}
@@ -129,10 +143,14 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
             )
         finally:
             con.unregister("page_index")
-    con.execute(f"CREATE TEMP TABLE {table}_rows AS " + sql_text("normalize", table),
-                {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
-    con.execute(f"COPY {table}_rows TO {quote_literal(out_dir / f'{table}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-    return int(con.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
+    rows = {}
+    for table in tables:
+        con.execute(f"CREATE TEMP TABLE {table}_rows AS " + sql_text("normalize", table),
+                    {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
+        con.execute(f"COPY {table}_rows TO {quote_literal(out_dir / f'{table}.parquet')} "
+                    "(FORMAT parquet, COMPRESSION zstd)")
+        rows[table] = int(con.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
+    return rows
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:

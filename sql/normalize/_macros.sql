@@ -16,6 +16,10 @@
 --     so "infinity", "garbage" and "2022-13-45" are NULL, never an error.
 -- pool_text(v VARCHAR) -> VARCHAR
 --     NULL for NULL and for the empty string, else the value unchanged.
+-- k8s_quantity(v VARCHAR) -> DOUBLE
+--     A Kubernetes quantity in base units: "5" and 5 -> 5, "1073m" -> 1.073, "64Gi" -> 68719476736,
+--     "15548Mi" -> 16302211072, "2k" -> 2000, "1e3" -> 1000 (suffixes m k M G T P E, Ki Mi Gi Ti Pi Ei).
+--     Anything else, and negative values, give NULL.
 
 CREATE OR REPLACE MACRO pool_int(v) AS
     CASE WHEN regexp_full_match(v, '\s*[+-]?[0-9]{1,12}\s*') THEN TRY_CAST(v AS INTEGER) END;
@@ -96,3 +100,12 @@ CREATE OR REPLACE MACRO pool_utf8_repair(b, marker) AS
             || '|\\xF4\\x8[0-9A-F]\\x[89AB][0-9A-F]\\x[89AB][0-9A-F])+|\\x[0-9A-F][0-9A-F]'),
         lambda t: CASE WHEN regexp_full_match(t, '\\x[89A-F][0-9A-F]') THEN marker ELSE decode(t::BLOB) END),
         '');
+
+CREATE OR REPLACE MACRO k8s_quantity(v) AS
+    CASE WHEN regexp_full_match(trim(v), '\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?')
+         THEN TRY_CAST(regexp_extract(trim(v), '^\+?([0-9.]+([eE][+-]?[0-9]+)?)', 1) AS DOUBLE) *
+              CASE regexp_extract(trim(v), '(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)$', 1)
+                   WHEN '' THEN 1.0 WHEN 'm' THEN 1e-3 WHEN 'k' THEN 1e3 WHEN 'M' THEN 1e6 WHEN 'G' THEN 1e9
+                   WHEN 'T' THEN 1e12 WHEN 'P' THEN 1e15 WHEN 'E' THEN 1e18 WHEN 'Ki' THEN 1024.0
+                   WHEN 'Mi' THEN 1048576.0 WHEN 'Gi' THEN 1073741824.0 WHEN 'Ti' THEN 1099511627776.0
+                   WHEN 'Pi' THEN 1125899906842624.0 WHEN 'Ei' THEN 1152921504606846976.0 END END;
