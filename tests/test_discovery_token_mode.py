@@ -31,6 +31,7 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     assert paths.count("/v3/auth/tokens") == 4  # one domain-scoped token, one per discovered project
     con = duckdb.connect(str(tmp_path / "data" / "inventory.duckdb"), read_only=True)
     calls = con.execute("SELECT call, outcome, count(*) FROM fetches GROUP BY ALL ORDER BY 1").fetchall()
-    assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1)]
+    assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1),
+                     ("runtime_metrics", "ok", 3)]  # with each project's token: no token more
     assert sorted(r[0] for r in con.execute("SELECT DISTINCT project_id FROM pools").fetchall()) == sorted(
         p.id for p in north)
