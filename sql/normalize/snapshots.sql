@@ -16,6 +16,8 @@
 -- targets_failed      INTEGER      targets with at least one failed call
 -- discovery_failed    INTEGER      IAM project discovery calls that failed (their regions are incomplete)
 -- flavor_calls_failed INTEGER      flavor catalog calls that failed (the catalog only; targets are unaffected)
+-- runtime_calls_failed INTEGER     ShowPoolRuntimeMetrics calls that failed (pool_allocation and
+--                                  pool_workload_counts miss those projects; targets are unaffected)
 -- pools               INTEGER      pool rows in the pools table for this snapshot
 -- rejected_documents  INTEGER      documents or bodies that could not be used: the documents of the error rows of
 --                                  rejected_documents (warnings are not rejections)
@@ -39,6 +41,8 @@ WITH calls AS (
             AS discovery_failed,
         (SELECT count(*) FILTER (WHERE call = 'list_resource_flavors' AND outcome <> 'ok') FROM calls)::INTEGER
             AS flavor_calls_failed,
+        (SELECT count(*) FILTER (WHERE call = 'runtime_metrics' AND outcome <> 'ok') FROM calls)::INTEGER
+            AS runtime_calls_failed,
         (SELECT count(*) FROM calls)::INTEGER AS calls,
         (SELECT coalesce(sum(attempts), 0) FROM calls)::INTEGER AS attempts
 )
@@ -59,6 +63,7 @@ SELECT
     targets_failed,
     discovery_failed,
     flavor_calls_failed,
+    runtime_calls_failed,
     $pools::INTEGER AS pools,
     $rejected::INTEGER AS rejected_documents,
     calls,
