@@ -36,10 +36,10 @@ _POOL_ONLY = ("pool_id", "display_name", "pool_type", "is_physical", "parent", "
 _FLAVOR_ONLY = ("flavor", "accelerator", "accelerator_type", "accelerator_cards")
 LEVELS: tuple[Level, ...] = (
     Level("capacity_total", "Capacity: total per day", "all", None,
-          ("level", "region", "project_id", *_POOL_ONLY, *_FLAVOR_ONLY),
+          ("level", "region", "project_id", "project_name", *_POOL_ONLY, *_FLAVOR_ONLY),
           "One row per day: every physical pool (Logical sub-pools are inside their parents)."),
     Level("capacity_by_region", "Capacity per region", "region", None,
-          ("level", "project_id", *_POOL_ONLY, *_FLAVOR_ONLY),
+          ("level", "project_id", "project_name", *_POOL_ONLY, *_FLAVOR_ONLY),
           "One row per day and region, physical pools only: the regions of a day add up to capacity_total."),
     Level("capacity_by_project", "Capacity per project", "project", None,
           ("level", *_POOL_ONLY, *_FLAVOR_ONLY),

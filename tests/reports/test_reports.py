@@ -462,6 +462,10 @@ def test_each_level_of_the_exports_sums_to_the_truth(con_a):
     assert [r["pool_id"] for r in parts["capacity_sub_pools"] if r["day"] == D1] == ["pool-b"]
     assert total("capacity_sub_pools") == 3.5 and parts["capacity_sub_pools"][0]["parent"] == "pool-a"
     assert "pool_id" not in parts["capacity_by_project"][0] and "flavor" not in parts["capacity_by_pool"][0]
+    # no column that is empty by construction at its level
+    assert not {"region", "project_id", "project_name"} & set(parts["capacity_total"][0])
+    assert not {"project_id", "project_name"} & set(parts["capacity_by_region"][0])
+    assert "project_name" in parts["capacity_by_project"][0] and "project_name" in parts["capacity_by_pool"][0]
     assert "accelerator_type" in parts["capacity_by_flavor"][0]
     # card-hours too: f1 has 8 cards; D1's physical f1 node-hours (provisioned) are 29.5 -> 236
     assert total("capacity_by_flavor", "provisioned_card_hours") == 236 == total("capacity_total",
