@@ -342,14 +342,18 @@ class _Progress:
                                  transient=True)
             self._bar.start()
 
-    def plan(self, total: int) -> None:
-        if self._bar is not None:
+    def plan(self, total: int) -> None:  # again with a larger total once the per-pool calls are known
+        if self._bar is not None and self._task is None:
             self._task = self._bar.add_task("fetch", total=total, errors=0)
+        elif self._bar is not None:
+            self._bar.update(self._task, total=total)
 
     def call(self, record) -> None:
+        from pipeline.land.fetch import planned
+
         if record.outcome != "ok":
             self.errors[record.error_code or "error"] += 1
-        if self._bar is not None and self._task is not None and record.call in ("list_pools", "show_pool"):
+        if self._bar is not None and self._task is not None and planned(record):
             self._bar.update(self._task, advance=1, errors=sum(self.errors.values()))
 
     def close(self) -> None:

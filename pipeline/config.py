@@ -171,6 +171,8 @@ class Collect(_Model):
 
     runtime_metrics: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
+    pool_nodes: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ListPoolNodes, 1 call per pool: nodes and their allocated resources")
 
 
 class Config(_Model):

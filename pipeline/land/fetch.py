@@ -23,6 +23,9 @@ from pipeline.modelarts.errors import redact, truncate
 
 OnCall = Callable[[CallRecord], None]
 KnownPools = dict[tuple[str, str], dict[str, str]]
+# family -> (region, project_id, pool_id) -> the latest time the lake holds for that pool (see read_cursors)
+Cursors = dict[str, dict[tuple[str, str, str], datetime]]
+ProjectKey = tuple[str, str, str]  # (region, endpoint, project_id)
 log = logging.getLogger(__name__)
 
 
@@ -48,10 +51,16 @@ class Fetcher:
     """Owns the clients of one snapshot run (one per endpoint), so connections are reused across targets."""
 
     def __init__(self, config: Config, credentials: Credentials, landing: RawLanding,
-                 on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None):
+                 on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None,
+                 cursors: Cursors | None = None):
         self.config = config
         # (region, project_id) -> {pool_id: workspace_id}: what the lake knew before this snapshot.
         self.known_pools: KnownPools = known or {}
+        self.cursors: Cursors = cursors or {}
+        # Told how many planned calls the per-pool families add, once the pools are known (a progress bar grows).
+        self.on_plan_more: Callable[[int], None] | None = None
+        # The pools this snapshot read, per project: the only pools the per-pool calls may ask about.
+        self.pools_read: dict[ProjectKey, set[str]] = {}
         self.credentials = credentials
         self.landing = landing
         self.on_call = on_call
@@ -141,8 +150,11 @@ class Fetcher:
         client = self.client(target.base_url)
         ref = TargetRef(target.region, target.project_id, target.base_url, target.workspace_id,
                         target.label_selector, target.status)
+        key = (target.region, target.base_url, target.project_id)
         if target.pools:
-            return await self._show_pools(client, ref, target.pools)
+            shown = await self._show_pools(client, ref, target.pools)
+            self.pools_read.setdefault(key, set()).update(r.pool_id for r in shown if r.outcome == "ok")
+            return shown
         try:
             result = await client.list_pools(
                 target.project_id, workspace_id=target.workspace_id,
@@ -152,6 +164,8 @@ class Fetcher:
             result = exc
             return [self._land("list_pools", ref, None, result)]
         confirms = await self._confirm_vanished(client, target, ref, result)
+        listed = _listed_pool_ids(result) or set()
+        self.pools_read.setdefault(key, set()).update(listed | {c.pool_id for c in confirms if c.outcome == "ok"})
         # Landed after its confirmations: a pool that a ShowPool found makes the listing's row incomplete_listing.
         incomplete = any(c.outcome == "ok" for c in confirms)
         listing = self._land("list_pools", ref, None, result, reason="incomplete_listing" if incomplete else None)
@@ -266,6 +280,37 @@ class Fetcher:
             result = exc
         return [self._land("runtime_metrics", ref, None, result)]
 
+    async def fetch_pool_nodes(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
+        """ListPoolNodes of one pool, every page (the service is said to answer in one; metadata.continue is
+        followed whenever a page carries one). Landed as `pool_nodes` calls with the pool's id."""
+        client = self.client(ref.endpoint)
+        try:
+            pages = await client.list_pool_nodes(ref.project_id, pool_id)
+        except ModelArtsError as exc:
+            done = [self._land("pool_nodes", ref, pool_id, p, page=i) for i, p in enumerate(exc.pages)]
+            return done + [self._land("pool_nodes", ref, pool_id, exc, page=len(exc.pages))]
+        return [self._land("pool_nodes", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
+
+    def per_pool_families(self) -> list[tuple[str, Callable]]:
+        """The per-pool call families switched on in `collect:`, as (call name, fetch method(ref, pool_id))."""
+        c = self.config.collect
+        families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes)]
+        return [(call, fetch) for call, on, fetch in families if on]
+
+    async def fetch_per_pool(self) -> list[CallRecord]:
+        """Every enabled per-pool family for every pool this snapshot read (never a pool it did not read)."""
+        if self.on_plan_more:
+            pools = sum(len(p) for p in self.pools_read.values())
+            self.on_plan_more(pools * len(self.per_pool_families()))
+        work = [
+            self._guarded(call, TargetRef(region, pid, endpoint), fetch(TargetRef(region, pid, endpoint), pool))
+            for call, fetch in self.per_pool_families()
+            for (region, endpoint, pid), pools in sorted(self.pools_read.items())
+            for pool in sorted(pools)
+        ]
+        done = await asyncio.gather(*work)
+        return [rec for recs in done for rec in recs]
+
     async def fetch_all(self, targets: list[Target], flavors: bool = True) -> list[CallRecord]:
         results = await asyncio.gather(*(
             self._guarded("show_pool" if t.pools else "list_pools", _ref(t), self.fetch_target(t))
@@ -291,7 +336,17 @@ class Fetcher:
                               self.fetch_runtime_metrics(region, endpoint, pid))
                 for region, endpoint, pid in sorted(listed)))
             records += [rec for recs in more for rec in recs]
+        records += await self.fetch_per_pool()
         return records
+
+
+# Calls that a progress count leaves out: one-off lookups beside the pools, and later pages of a paged call.
+_UNPLANNED = frozenset({"list_resource_flavors", "project_names", "list_projects", "runtime_metrics"})
+
+
+def planned(rec: CallRecord) -> bool:
+    """Whether a landed call counts toward the planned total (a target's call or a per-pool call's first page)."""
+    return rec.call not in _UNPLANNED and rec.page == 0
 
 
 def _ref(target: Target) -> TargetRef:
@@ -325,6 +380,29 @@ def known_pools(catalog: Path) -> KnownPools:
     for region, project_id, pool_id, workspace_id in rows:
         out.setdefault((region, project_id), {})[pool_id] = workspace_id
     return out
+
+
+def read_cursors(catalog: Path) -> Cursors:
+    """Per per-pool family, the latest time the lake holds for each pool, so that the next call asks only for
+    what came after it: sql/history/_cursor_<family>.sql, each giving (region, project_id, pool_id, at). A
+    family whose table the catalog does not have yet has no cursor (its first call backfills)."""
+    out: Cursors = {}
+    if not catalog.exists():
+        return out
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        for family in CURSOR_FAMILIES:
+            try:
+                rows = con.sql(sql_text("history", f"_cursor_{family}")).fetchall()
+            except duckdb.CatalogException:
+                continue
+            out[family] = {(r, p, pool): at for r, p, pool, at in rows if at is not None}
+    finally:
+        con.close()
+    return out
+
+
+CURSOR_FAMILIES: tuple[str, ...] = ()
 
 
 def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.land.fetch import Fetcher, known_pools
+from pipeline.land.fetch import Fetcher, known_pools, read_cursors
 from pipeline.land.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, snapshot_id_for
 from pipeline.lake.space import check_free_space
@@ -37,11 +37,20 @@ def read_run(raw_dir: Path) -> dict:
 async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
                  on_plan: Callable[[int], None] | None) -> list[dict]:
     # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
-    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(Layout(config.root).catalog))
+    catalog = Layout(config.root).catalog
+    fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(catalog),
+                      cursors=read_cursors(catalog))
     try:
         plan = await fetcher.discover()
         if on_plan:
-            on_plan(sum(len(t.pools) if t.pools else 1 for t in plan.targets))
+            total = sum(len(t.pools) if t.pools else 1 for t in plan.targets)
+            on_plan(total)
+
+            def more(n: int) -> None:  # the per-pool calls, once the listings told how many pools there are
+                nonlocal total
+                total += n
+                on_plan(total)
+            fetcher.on_plan_more = more
         # The names ride along with the pools: one IAM call per region, in the same time.
         names = fetcher.fetch_project_names(plan.targets, plan.named_regions) if config.fetch.project_names \
             else asyncio.sleep(0)
