@@ -124,20 +124,24 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
 def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, tables: tuple[str, ...],
                  pages_table: str, calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> dict[str, int]:
     """Tables from the landed bodies of the ok `calls` of the run: they are loaded once as `pages_table`
-    (region, project_id, page = call order, content) for each sql/normalize/<table>.sql, whose rows go to
-    <table>.parquet. Returns the rows of each table."""
+    (region, project_id, pool_id = the pool a per-pool call asked about else NULL, call, page = call order,
+    content) for each sql/normalize/<table>.sql, whose rows go to <table>.parquet. Returns the rows of each
+    table."""
     pages = con.execute(
-        "SELECT region, project_id, row_number() OVER (ORDER BY call_id) AS page, raw_file FROM fetches_rows "
-        "WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL", {"calls": list(calls)}
+        "SELECT region, project_id, pool_id, call, row_number() OVER (ORDER BY call_id) AS page, raw_file "
+        "FROM fetches_rows WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL",
+        {"calls": list(calls)}
     ).fetchall()
-    con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, page BIGINT, content VARCHAR)")
+    con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
+                "call VARCHAR, page BIGINT, content VARCHAR)")
     if pages:
         index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
-                                       "page": page} for region, pid, page, raw in pages])
+                                       "pool_id": pool, "call": call, "page": page}
+                                      for region, pid, pool, call, page, raw in pages])
         con.register("page_index", index)
         try:
             con.execute(
-                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.page, t.content "
+                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, t.content "
                 "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
                 {"files": index.column("path").to_pylist()},
             )
