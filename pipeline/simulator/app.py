@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from pipeline.simulator import errors
 from pipeline.simulator.auth import Authenticator, Identity
+from pipeline.simulator.events import EVENT_TYPES
 from pipeline.simulator.faults import LISTING_GLITCHES, Decision, FaultEngine
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
@@ -79,6 +80,7 @@ _ROUTES = (
     _Route("show_pool", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/?$"), "GET"),
     _Route("list_nodes", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/nodes/?$"), "GET"),
     _Route("list_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/resourceflavors/?$"), "GET"),
+    _Route("list_events", re.compile(r"^/v1/(?P<pid>[^/]+)/events/?$"), "GET"),
     _Route("runtime_metrics", re.compile(r"^/v2/(?P<pid>[^/]+)/metrics/runtime/pools/?$"), "GET"),
     _Route("iam_projects", re.compile(r"^/v3/projects/?$"), "GET"),
     _Route("iam_tokens", re.compile(r"^/v3/auth/tokens/?$"), "POST", authenticated=False),
@@ -206,6 +208,8 @@ class Api:
                 flavors = [f for f in flavors if selector(f["metadata"]["labels"])]
             items, meta = page(flavors, query, f"flavors:{pid}")
             body = {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": meta, "items": items}
+        elif route.name == "list_events":
+            body = self._list_events(pid, query)
         elif route.name == "runtime_metrics":
             body = runtime_metrics(self.fleet.seed, self.fleet.pool_states(pid), self.fleet.now)
         elif route.name == "iam_projects":
@@ -237,6 +241,31 @@ class Api:
                 continue
             out.append(doc)
         return out
+
+    def _list_events(self, pid: str, query: dict[str, str]) -> dict:
+        """ListEvents of one pool (events.py), k8s-style continue paging of at most `limit` (<= 500) items.
+
+        The SDK marks `resource` (only `pools` is documented) and `name` required: without them, or with a
+        `type` other than Normal/Warning, or a `since`/`until` that is not an integer, the answer is the
+        service's 400. `since`/`until` are epoch seconds: their unit is undocumented (utilization reference
+        section 6), seconds being the likely reading. A name the project never had lists no events (the
+        parameter filters, as Kubernetes field selectors do; it is no lookup, hence no 404).
+        """
+        name = query.get("name") or ""
+        kind = query.get("type") or None
+        if query.get("resource") != "pools" or not name or (kind is not None and kind not in EVENT_TYPES):
+            raise errors.bad_request()
+        bounds = {}
+        for key in ("since", "until"):
+            raw = query.get(key) or ""
+            if raw and not re.fullmatch(r"-?[0-9]{1,12}", raw):
+                raise errors.bad_request()
+            bounds[key] = int(raw) if raw else None
+        events = self.fleet.events(pid, name, since=bounds["since"], until=bounds["until"], kind=kind)
+        # The token is bound to this very listing (pool and filters): a token of another one is a 400.
+        scope = f"events:{pid}:{name}:{kind}:{bounds['since']}:{bounds['until']}"
+        items, meta = page(events, query, scope)
+        return {"apiVersion": "v1", "kind": "EventList", "metadata": meta, "items": items}
 
     def _issue_token(self, req: Request, query: dict[str, str], request_id: str) -> Reply:
         try:

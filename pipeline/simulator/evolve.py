@@ -6,10 +6,11 @@ Every change is also reported as a `Change`, so tests can relate what the API sh
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pipeline.simulator.catalog import GPU_DRIVERS, NPU_DRIVERS, REGION_AZS
+from pipeline.simulator.events import EventLog
 from pipeline.simulator.pools import (
     PoolState,
     ProjectContext,
@@ -52,6 +53,7 @@ class ProjectPools:
     ctx: ProjectContext
     pools: dict[str, PoolState]  # creation order
     target_size: int
+    events: EventLog = field(default_factory=EventLog)  # ListEvents: what changed, pool by pool
 
 
 class _Step:
@@ -69,6 +71,8 @@ class _Step:
                 self.events(pool)
         self.maybe_create()
         self.remove_finished()
+        # Every change of the hour, whichever path above made it, as the pools' events (ListEvents).
+        self.world.events.observe(self.world.pools.values(), self.now, self.tick)
 
     # -- transitions whose time has come -------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pipeline.simulator.catalog import FLAVORS, REGION_AZS, resource_flavor_doc
+from pipeline.simulator.events import EventLog
 from pipeline.simulator.evolve import Change, ProjectPools, step
 from pipeline.simulator.generate import (
     DEFAULT_DOMAIN_NAME,
@@ -55,7 +56,9 @@ class Fleet:
             rng = project_rng(seed, index)
             ctx = ProjectContext.draw(info, domain_name, rng)
             pools = populate(ctx, rng, pools_per_project, start)
-            self._worlds[info.id] = ProjectPools(ctx, {p.name: p for p in pools}, pools_per_project)
+            world = ProjectPools(ctx, {p.name: p for p in pools}, pools_per_project, EventLog(seed))
+            world.events.baseline(pools)  # the state the history starts from
+            self._worlds[info.id] = world
         self._rendered: dict[str, list[dict]] = {}
 
     # -- clock -------------------------------------------------------------------------------------------
@@ -128,6 +131,14 @@ class Fleet:
             world = self._worlds.get(project_id)
             state = world.pools.get(name) if world else None
             return pool_nodes(state) if state is not None else None
+
+    def events(self, project_id: str, name: str, *, since: int | None = None, until: int | None = None,
+               kind: str | None = None) -> list[dict]:
+        """ListEvents of one pool (events.py): its events within [since, until] (epoch seconds), newest last;
+        none for a name the project never had."""
+        with self._lock:
+            world = self._worlds.get(project_id)
+            return world.events.list(name, since=since, until=until, kind=kind) if world else []
 
     def flavors(self, project_id: str) -> list[dict]:
         info = self.project(project_id)

@@ -4,6 +4,8 @@ The SDK writes $HOME/.huaweicloud when its core is imported, so every test point
 first and imports inside the test.
 """
 
+from datetime import datetime, timezone
+
 import pytest
 
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
@@ -134,3 +136,35 @@ def test_runtime_metrics_read_by_the_sdk(sdk, sim):
     assert [item.metadata.name for item in answer.items] == names
     first = answer.items[0].table
     assert first.capacity.value.cpu is not None and first.workload.allocated.sum >= 0
+
+
+def test_pool_events_read_by_the_sdk(sdk, sim):
+    # ListEventsResponse: the EventList envelope, metadata.continue paging, and every field of each item.
+    sim.advance(24)
+    pid = sim.projects[0].id
+    client = sdk.client(sim, pid)
+    pool = max(sorted(d["metadata"]["name"] for d in sim.fleet.pools(pid)), key=lambda n: len(sim.fleet.events(pid, n)))
+    served = sim.fleet.events(pid, pool)
+    assert len(served) >= 3
+    got, token = [], None
+    while True:
+        page = client.list_events(sdk.m.ListEventsRequest(resource="pools", name=pool, limit=2, _continue=token))
+        assert page.api_version == "v1" and page.kind == "EventList" and len(page.items) <= 2
+        got += [{"apiVersion": e.api_version, "kind": e.kind, "type": e.type, "reason": e.reason,
+                 "message": e.message, "count": e.count, "firstTimestamp": e.first_timestamp,
+                 "lastTimestamp": e.last_timestamp} for e in page.items]
+        token = page.metadata._continue if page.metadata else None
+        if not token:
+            break
+        assert page.metadata.remaining_item_count == len(served) - len(got)
+    assert got == served
+    # since, as the SDK sends it (an integer): only what was last seen from that second on
+    since = int(datetime.strptime(served[-1]["lastTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+                .replace(tzinfo=timezone.utc).timestamp())
+    later = client.list_events(sdk.m.ListEventsRequest(resource="pools", name=pool, since=since, type="Normal"))
+    assert [e.message for e in later.items] == [e["message"] for e in served
+                                                 if e["lastTimestamp"] >= served[-1]["lastTimestamp"]
+                                                 and e["type"] == "Normal"]
+    with pytest.raises(sdk.exc.ClientRequestException) as info:
+        client.list_events(sdk.m.ListEventsRequest(resource="pools", name=pool, limit=501))
+    assert info.value.status_code == 400 and info.value.error_code == "ModelArts.50004000"
