@@ -219,6 +219,24 @@ class ModelArtsClient:
         path = f"/v2/{segment(project_id, 'project_id')}/pools/{segment(pool_name, 'pool_name')}/nodes"
         return await self.paginate(path, present([("limit", limit)]), project_id=project_id, max_pages=max_pages)
 
+    async def list_events(
+        self,
+        project_id: str,
+        pool_name: str,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> list[ApiResponse]:
+        """GET /v1/{project_id}/events?resource=pools&name=<pool_name>: the pool's events (ListEvents), following
+        metadata.continue; one ApiResponse per page (utilization reference section 6). `since` and `until` are
+        epoch seconds (the unit is undocumented; seconds is the likely reading); `limit` is at most 500."""
+        path = f"/v1/{segment(project_id, 'project_id')}/events"
+        params = present([("resource", "pools"), ("name", pool_name), ("since", since), ("until", until),
+                          ("limit", limit)])
+        return await self.paginate(path, params, project_id=project_id, max_pages=max_pages)
+
     # ------------------------------------------------------------------ generic access
 
     async def request(

@@ -111,6 +111,30 @@ def test_resource_flavors_paging_collects_every_page():
     assert paged[-1].json()["metadata"] == {} and all(p.json()["metadata"].get("continue") for p in paged[:-1])
 
 
+def test_pool_events_paging_and_since():
+    with run_simulator(config()) as sim:
+        sim.advance(24)
+        pid = sim.projects[0].id
+        pool = max(sorted(d["metadata"]["name"] for d in sim.fleet.pools(pid)),
+                   key=lambda n: len(sim.fleet.events(pid, n)))
+        served = sim.fleet.events(pid, pool)
+        since = 1793500000  # 2026-11-01T03:06:40Z: a second within the simulated day
+
+        async def go(c: ModelArtsClient):
+            return (await c.list_events(pid, pool), await c.list_events(pid, pool, limit=2),
+                    await c.list_events(pid, pool, since=since, until=since + 6 * 3600))
+
+        whole, paged, window = run(with_client(sim, go))
+        queries = [r.query for r in sim.requests]
+    assert len(served) >= 3 and len(whole) == 1 and whole[0].json()["items"] == served
+    assert len(paged) == -(-len(served) // 2) and [i for p in paged for i in p.json()["items"]] == served
+    # the pool and the resource in every query; the window as epoch seconds
+    assert queries[0] == f"name={pool}&resource=pools"
+    assert queries[-1] == f"name={pool}&resource=pools&since={since}&until={since + 6 * 3600}"
+    assert window[0].json()["items"] == sim.fleet.events(pid, pool, since=since, until=since + 6 * 3600)
+    assert 0 < len(window[0].json()["items"]) < len(served)
+
+
 def test_both_shapes_of_status_resources():
     # 10% of simulated pools use the SDK's single-object shape; 120 pools make both shapes certain for this seed.
     with run_simulator(config(projects=3, pools_per_project=40, seed=11)) as sim:
