@@ -173,6 +173,8 @@ class Collect(_Model):
         default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
     pool_nodes: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListPoolNodes, 1 call per pool: nodes and their allocated resources")
+    pool_events: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ListEvents, 1+ calls per pool: events since the last stored one")
 
 
 class Config(_Model):

@@ -101,7 +101,8 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
-                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None) -> str:
+                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
+                     events: dict[tuple[str, str, str], list[dict | bytes | int]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
@@ -109,6 +110,8 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
+    `events`: (region, project_id, pool_id) -> the pages of its ListEvents (each a document, raw bytes, or a
+    status), landed as pool_events calls with the pool's id.
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -129,6 +132,10 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
+    for (region, project_id, pool_id), pages in (events or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        for i, result in enumerate(pages):
+            _record(landing, "pool_events", ref, pool_id, f"/v1/{project_id}/events", at, result, page=i)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
@@ -136,18 +143,19 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     return landing.snapshot_id
 
 
-def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result) -> None:
+def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result,
+            page: int = 0) -> None:
     if isinstance(result, int):
         code = ERROR_CODES.get(result, str(result))
         body = json.dumps({"error_code": code, "error_msg": "simulated"}).encode()
         attempt = Attempt(1, at, 5.0, result, f"http_{result}", code, "r" * 32, body)
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
-                       error_msg="simulated", attempts=[attempt])
+                       error_msg="simulated", attempts=[attempt], page=page)
     else:
         body = result if isinstance(result, bytes) else json.dumps(result).encode()
         attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, body)
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
-                       error_msg=None, attempts=[attempt])
+                       error_msg=None, attempts=[attempt], page=page)
 
 
 def query_catalog(db: Path, sql: str) -> list:

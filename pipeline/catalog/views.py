@@ -40,6 +40,9 @@ class TableDoc:
 # Pool tables (one row per snapshot x pool x ...), each with a current_<table> view (sql/catalog/).
 POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
                "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
+# Snapshot tables whose catalog view keeps one row per thing across snapshots instead of one per snapshot: the
+# view is sql/catalog/_dedup_<table>.sql over the table's rows (`observed`).
+DEDUPLICATED = ("pool_events",)
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
 HISTORY_FOLDER = "history"  # pool_changes, pool_versions (lake/_history/)
 
@@ -146,11 +149,20 @@ def _create_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str], do
             # History files written by older rules (a record not rebuilt yet, lake/derived/) may lack a column
             # added since; the views of sql/catalog/ read it, so it reads as NULL rather than failing the build.
             select = f"{_empty_select(doc)} UNION ALL BY NAME {select}"
+        if table in DEDUPLICATED:
+            select = _deduplicated(table, select)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS {select}")
         if comments:
             _comment(con, table, docs.get(table))
     if {"pools", "pool_changes"} <= set(sources) | set(docs):
         _current_views(con, docs if comments else {})
+
+
+def _deduplicated(table: str, select: str) -> str:
+    """The view of a DEDUPLICATED table: sql/catalog/_dedup_<table>.sql over its rows of every snapshot."""
+    from pipeline.sqlfiles import statement
+
+    return f"WITH observed AS ({select}) {statement('catalog', f'_dedup_{table}')}"
 
 
 def _comment(con: duckdb.DuckDBPyConnection, table: str, doc: TableDoc | None) -> None:
@@ -210,7 +222,7 @@ def _current_views(con: duckdb.DuckDBPyConnection, docs: Mapping[str, TableDoc])
                                          doc.columns))
     # The other views of sql/catalog/ (physical_capacity, ...), over the tables and the views above.
     for view in sql_names("catalog"):
-        if view == "current_observation":
+        if view == "current_observation" or view.startswith("_"):  # '_' files are parts of other views
             continue
         text = sql_text("catalog", view)
         con.execute(f"CREATE VIEW {quote_ident(view)} AS {text.strip().rstrip(';')}")

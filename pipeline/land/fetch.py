@@ -291,10 +291,29 @@ class Fetcher:
             return done + [self._land("pool_nodes", ref, pool_id, exc, page=len(exc.pages))]
         return [self._land("pool_nodes", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
 
+    async def fetch_pool_events(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
+        """ListEvents of one pool, every page, landed as `pool_events` calls with the pool's id.
+
+        Asks only for what the lake does not hold yet: `since` is the second of the latest event stored for the
+        pool (cursor pool_events, sql/history/_cursor_pool_events.sql), asked again from that very second so
+        that an event updated since (a repeat: its count and lastTimestamp grow) comes back refreshed; the
+        catalog keeps one row per event (pipeline/catalog/views.py), so the overlap never duplicates. No
+        cursor (a pool never asked, a young lake): no `since`, everything the service keeps."""
+        cursor = self.cursors.get("pool_events", {}).get((ref.region, ref.project_id, pool_id))
+        since = int(cursor.timestamp()) if cursor is not None else None
+        client = self.client(ref.endpoint)
+        try:
+            pages = await client.list_events(ref.project_id, pool_id, since=since)
+        except ModelArtsError as exc:
+            done = [self._land("pool_events", ref, pool_id, p, page=i) for i, p in enumerate(exc.pages)]
+            return done + [self._land("pool_events", ref, pool_id, exc, page=len(exc.pages))]
+        return [self._land("pool_events", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
+
     def per_pool_families(self) -> list[tuple[str, Callable]]:
         """The per-pool call families switched on in `collect:`, as (call name, fetch method(ref, pool_id))."""
         c = self.config.collect
-        families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes)]
+        families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes),
+                    ("pool_events", c.pool_events, self.fetch_pool_events)]
         return [(call, fetch) for call, on, fetch in families if on]
 
     async def fetch_per_pool(self) -> list[CallRecord]:
@@ -402,7 +421,7 @@ def read_cursors(catalog: Path) -> Cursors:
     return out
 
 
-CURSOR_FAMILIES: tuple[str, ...] = ()
+CURSOR_FAMILIES: tuple[str, ...] = ("pool_events",)
 
 
 def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:

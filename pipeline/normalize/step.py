@@ -80,6 +80,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
+        events = _events(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -92,7 +93,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes)}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime}, summary
+    return ({"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **events},
+            summary)
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -118,6 +120,17 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
     pool_workload_counts.sql)."""
     con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
     return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+                        snapshot_id, snapshot_at)
+
+
+EVENT_TABLES = ("pool_events",)
+
+
+def _events(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+            snapshot_at: datetime) -> dict[str, int]:
+    """Pool events from the landed ListEvents pages (sql/normalize/pool_events.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # pool_int, pool_ts
+    return _from_bodies(con, layout, out_dir, EVENT_TABLES, "event_pages", ("pool_events",),
                         snapshot_id, snapshot_at)
 
 

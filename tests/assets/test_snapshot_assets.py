@@ -31,7 +31,8 @@ def test_asset_graph_is_pinned():
                            "lake_compaction"])
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
-                           "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts"}
+                           "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts",
+                           "pool_events"}
     for table in TABLES:
         assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
     # The flow's order (pipeline/flow.py): land -> normalize/check/commit -> history -> reports/catalog/cleanup.
@@ -116,6 +117,7 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert query(db, "SELECT status, targets, targets_ok, targets_failed FROM snapshots") == [["partial", 4, 3, 1]]
     assert query(db, "SELECT call, count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches "
                      "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
+                                                    ["pool_events", expected_pools, 0],  # one page per pool read
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
                                                     ["project_names", 4, 0],  # one IAM call per region (4)
                                                     ["runtime_metrics", 3, 0]]  # one per readable project
