@@ -19,7 +19,7 @@ from pipeline.simulator.events import EVENT_TYPES
 from pipeline.simulator.faults import LISTING_GLITCHES, Decision, FaultEngine
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
-from pipeline.simulator.query import page, parse_query, parse_selector
+from pipeline.simulator.query import MAX_LIMIT, page, parse_limit, parse_query, parse_selector
 from pipeline.simulator.runtime import runtime_metrics
 
 _STATUS_FILTER = {
@@ -105,6 +105,7 @@ class Api:
         self._record = record
         self._control = control
         self.base_url = ""
+        self.events_page_size = MAX_LIMIT  # ListEvents: the most items a page holds (SimulatorConfig)
 
     def handle(self, req: Request) -> Reply:
         request_id = new_request_id()
@@ -264,7 +265,8 @@ class Api:
         events = self.fleet.events(pid, name, since=bounds["since"], until=bounds["until"], kind=kind)
         # The token is bound to this very listing (pool and filters): a token of another one is a 400.
         scope = f"events:{pid}:{name}:{kind}:{bounds['since']}:{bounds['until']}"
-        items, meta = page(events, query, scope)
+        size = min(parse_limit(query), max(1, self.events_page_size))  # parse_limit: the 400 for a bad limit
+        items, meta = page(events, {**query, "limit": str(size)}, scope)
         return {"apiVersion": "v1", "kind": "EventList", "metadata": meta, "items": items}
 
     def _issue_token(self, req: Request, query: dict[str, str], request_id: str) -> Reply:

@@ -45,6 +45,9 @@ class SimulatorConfig:
     domain_name: str = DEFAULT_DOMAIN_NAME
     max_clock_skew_s: float = 900.0
     max_records: int = 200_000  # the request log keeps the latest ones, so a long-running CLI stays bounded
+    # The most events one ListEvents page holds whatever its limit asks (like a Kubernetes API server, the
+    # service may answer fewer items than the limit, with a continue token): small values exercise paging.
+    events_page_size: int = 500
 
 
 class Simulator:
@@ -71,6 +74,7 @@ class Simulator:
             record=self._append,
             control=self._control,
         )
+        self.api.events_page_size = config.events_page_size
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

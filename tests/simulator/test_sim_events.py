@@ -225,3 +225,15 @@ def test_a_repeat_counts_up_on_the_event_on_record():
     assert flap in log.list("pool-x", since=since)
     back = next(i for i in items if i["message"] == "from Abnormal to Running")
     assert items.index(flap) > items.index(back)  # newest last: it moved past the later event when it repeated
+
+
+def test_the_service_may_page_below_the_limit():
+    with run_simulator(SimulatorConfig(projects=1, pools_per_project=6, seed=11, events_page_size=2)) as sim:
+        sim.advance(30)
+        pid = sim.projects[0].id
+        pool = max(sorted(d["metadata"]["name"] for d in sim.fleet.pools(pid)),
+                   key=lambda n: len(sim.fleet.events(pid, n)))
+        served = sim.fleet.events(pid, pool)
+        status, body = listing(sim, pid, pool, limit=500)
+        assert len(served) > 2 and status == 200 and body["items"] == served[:2]
+        assert body["metadata"]["remainingItemCount"] == len(served) - 2
