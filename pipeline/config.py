@@ -164,6 +164,10 @@ class Reports(_Model):
     output: FilePath | None = Field(default=None, description="folder for exported reports (default <root>/exports)")
     start_date: date = Field(default=date(2026, 1, 1), description="first day of the daily report partitions")
     window_days: Annotated[int, Field(ge=1, le=366, strict=True)] = 7
+    idle_threshold_percent: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=10.0, description="idle_capacity: accelerators allocated or measured busy below this are idle")
+    idle_days: Annotated[int, Field(ge=1, le=366, strict=True)] = Field(
+        default=3, description="idle_capacity: flag the pools idle for this many consecutive days")
 
 
 class Collect(_Model):

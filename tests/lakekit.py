@@ -101,7 +101,8 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
-                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None) -> str:
+                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
+                     monitor: dict[tuple[str, str, str], dict | bytes | int] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
@@ -109,6 +110,7 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
+    `monitor`: (region, project_id, pool_id) -> a ShowPoolMonitor answer for that pool, as `runtime`.
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -129,6 +131,9 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
+    for (region, project_id, pool_id), result in (monitor or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        _record(landing, "pool_monitor", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}/monitor", at, result)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)

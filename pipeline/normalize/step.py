@@ -110,6 +110,7 @@ def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, sna
 
 
 RUNTIME_TABLES = ("pool_allocation", "pool_workload_counts")
+MONITOR_TABLES = ("pool_metrics",)
 
 
 def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -117,8 +118,10 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
     """Allocation and queues from the landed ShowPoolRuntimeMetrics answers (sql/normalize/pool_allocation.sql,
     pool_workload_counts.sql)."""
     con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
-    return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
-                        snapshot_id, snapshot_at)
+    return {**_from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+                           snapshot_id, snapshot_at),
+            **_from_bodies(con, layout, out_dir, MONITOR_TABLES, "monitor_pages", ("pool_monitor",),
+                           snapshot_id, snapshot_at)}
 
 
 def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, tables: tuple[str, ...],

@@ -147,13 +147,14 @@ def _hours(hours: float) -> str:
     return f"{hours:g} h"
 
 
-def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None) -> DayReports:
+def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None,
+              idle=None) -> DayReports:
     """Compute one day's reports, through the gate, store them as that day's partition and rebuild the catalog
     (the Dagster partition of a day, backfills included)."""
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
         con = _catalog(layout)
         try:
-            done = store_days(layout, con, [day], period_hours=period_hours, prices=prices)
+            done = store_days(layout, con, [day], period_hours=period_hours, prices=prices, idle=idle)
         finally:
             con.close()
         refresh_catalog(layout)
@@ -161,7 +162,7 @@ def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: P
 
 
 def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date], *, period_hours: float = 1.0,
-               prices: Path | None = None) -> dict[date, DayReports]:
+               prices: Path | None = None, idle=None) -> dict[date, DayReports]:
     """Each day's reports, through the gate, read from `con` (the catalog, or views over the lake) and stored as
     that day's partition, each file by rename. The caller holds the writer lock and rebuilds the catalog."""
     from pipeline.reports.tables import build_reports
@@ -171,7 +172,8 @@ def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date],
     for day in days:
         work = _work_dir(layout, "reports")
         try:
-            rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices, exclude=excluded)
+            rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices, exclude=excluded,
+                                 **({"idle": idle} if idle is not None else {}))
             coverage = report_coverage(layout, con, day, day, excluded, period_hours=period_hours)
             for f in work.glob("*.parquet"):
                 dest = layout.lake / "reports" / f.stem / f"day={day.isoformat()}.parquet"
@@ -253,7 +255,7 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
            formats: tuple[str, ...] = ("xlsx", "csv", "html"), out_dir: Path | None = None) -> ExportResult:
     """History, then every report for [from_day, to_day], exported as files. Returns what was written."""
     from pipeline.reports.headline import build_headline
-    from pipeline.reports.tables import REPORTS, headline_rows, report_arrow
+    from pipeline.reports.tables import REPORTS, IdleRule, headline_rows, report_arrow
     from pipeline.reports.export import ReportTable, export_reports
 
     layout = Layout(config.root)
@@ -271,7 +273,8 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
         for name in REPORTS:
             tables.append((name, report_arrow(con, name, from_day, to_day,
                                               period_hours=config.schedule.period_hours,
-                                              prices=config.reports.prices, exclude=excluded)))
+                                              prices=config.reports.prices, exclude=excluded,
+                                              idle=IdleRule.of(config.reports))))
         coverage = report_coverage(layout, con, from_day, to_day, excluded,
                                    period_hours=config.schedule.period_hours)
         heads = headline_rows(con, from_day, to_day, exclude=excluded)
