@@ -101,7 +101,8 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
-                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None) -> str:
+                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
+                     per_pool: dict[tuple[str, str, str, str], list[dict | bytes | int]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
@@ -109,6 +110,8 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
+    `per_pool`: (call, region, project_id, pool_id) -> the pages a per-pool call got, in order (each a document,
+    raw bytes, or a status), e.g. ("pool_nodes", "r1", "p1", "pool-a") -> [page0, page1].
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -129,6 +132,11 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
+    for (call, region, project_id, pool_id), pages in (per_pool or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        path = _PER_POOL_PATHS.get(call, "/v2/{pid}/pools/{pool}/" + call).format(pid=project_id, pool=pool_id)
+        for i, result in enumerate(pages):
+            _record(landing, call, ref, pool_id, path, at, result, page=i)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
@@ -136,18 +144,23 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     return landing.snapshot_id
 
 
-def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result) -> None:
+_PER_POOL_PATHS = {"pool_nodes": "/v2/{pid}/pools/{pool}/nodes",
+                   "workload_statistics": "/v2/{pid}/statistics/pools/{pool}/workloads"}
+
+
+def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result,
+            page: int = 0) -> None:
     if isinstance(result, int):
         code = ERROR_CODES.get(result, str(result))
         body = json.dumps({"error_code": code, "error_msg": "simulated"}).encode()
         attempt = Attempt(1, at, 5.0, result, f"http_{result}", code, "r" * 32, body)
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
-                       error_msg="simulated", attempts=[attempt])
+                       error_msg="simulated", attempts=[attempt], page=page)
     else:
         body = result if isinstance(result, bytes) else json.dumps(result).encode()
         attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, body)
         landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
-                       error_msg=None, attempts=[attempt])
+                       error_msg=None, attempts=[attempt], page=page)
 
 
 def query_catalog(db: Path, sql: str) -> list:

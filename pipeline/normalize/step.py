@@ -80,6 +80,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
+        nodes = _nodes(con, layout, out_dir, snapshot_id, snapshot_at)
+        workloads = _workload_statistics(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -92,7 +94,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes)}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime}, summary
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **nodes,
+            **workloads}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -118,6 +121,28 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
     pool_workload_counts.sql)."""
     con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
     return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+                        snapshot_id, snapshot_at)
+
+
+NODE_TABLES = ("nodes", "node_resources")
+
+
+def _nodes(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+           snapshot_at: datetime) -> dict[str, int]:
+    """Nodes and their resources from the landed ListPoolNodes pages (sql/normalize/nodes.sql,
+    node_resources.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # pool_text, pool_ts, pool_bool, k8s_quantity
+    con.execute(sql_text("normalize", "_node_macros"))
+    return _from_bodies(con, layout, out_dir, NODE_TABLES, "node_pages", ("pool_nodes",), snapshot_id, snapshot_at)
+
+
+def _workload_statistics(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+                         snapshot_at: datetime) -> dict[str, int]:
+    """Workloads per type and status from the landed ShowWorkloadStatistics answers
+    (sql/normalize/workload_statistics.sql)."""
+    con.execute(sql_text("normalize", "_macros"))
+    con.execute(sql_text("normalize", "_node_macros"))  # json_count
+    return _from_bodies(con, layout, out_dir, ("workload_statistics",), "workload_pages", ("workload_statistics",),
                         snapshot_id, snapshot_at)
 
 
