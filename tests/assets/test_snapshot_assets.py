@@ -119,7 +119,8 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
                      "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
                                                     ["project_names", 4, 0],  # one IAM call per region (4)
-                                                    ["runtime_metrics", 3, 0]]  # one per readable project
+                                                    ["runtime_metrics", 3, 0],  # one per readable project
+                                                    ["workload_statistics", expected_pools, 0]]  # one per pool read
     # the names people know, for every project (IAM lists the forbidden one too: ModelArts refused it, not IAM)
     names = {p.id: (p.region, p.name) for p in sim.projects}
     got = {pid: (region, name) for pid, region, name in query(db, "SELECT project_id, region, name FROM projects")}
