@@ -13,12 +13,15 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
 from pipeline.check.checks import check
 from pipeline.lake.commit import commit_staged, publish
 from pipeline.normalize.step import stage
+from pipeline.sqlfiles import sql_text
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
@@ -176,3 +179,20 @@ def query_catalog(db: Path, sql: str) -> list:
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def reject_rows(pages_table: str, pages: list[tuple[str, object]]) -> list[tuple]:
+    """Run sql/normalize/_reject_<pages_table>.sql over hand-made pages (pool_id, body)."""
+    c = duckdb.connect(":memory:")
+    try:
+        c.execute(sql_text("normalize", "_macros"))
+        c.execute(sql_text("normalize", "_node_macros"))
+        c.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
+                  "call VARCHAR, page BIGINT, content VARCHAR)")
+        for i, (pool, body) in enumerate(pages, start=1):
+            text = body.decode() if isinstance(body, bytes) else json.dumps(body)
+            c.execute(f"INSERT INTO {pages_table} VALUES ('r1', 'p1', ?, 'x', ?, ?)", [pool, i, text])
+        return c.execute(sql_text("normalize", f"_reject_{pages_table}")).fetchall()
+    finally:
+        c.close()
+

@@ -55,5 +55,5 @@ SELECT
     json_count(e.value) AS count,
     t.root
 FROM typed AS t, json_each(t.st) AS e
-WHERE json_count(e.value) IS NOT NULL AND e.key <> ''
+WHERE json_count(e.value) IS NOT NULL
 ORDER BY t.region, t.project_id, t.pool_id, t.type, e.key

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from lakekit import pool_doc, publish_snapshot, utc
+from lakekit import pool_doc, publish_snapshot, reject_rows, utc
 
 AT = utc(2026, 11, 1, 10)
 GIB, MIB = 2**30, 2**20
@@ -112,3 +112,11 @@ def test_tables_are_documented_in_the_catalog(con):
         cols = con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?",
                            [table]).fetchall()
         assert cols and all(comment for _, comment in cols), table
+
+
+def test_what_the_node_tables_skip_is_listed_for_rejected_documents():
+    rows = reject_rows("node_pages", [("pool-a", PAGE_1), ("pool-a", PAGE_2), ("pool-b", b'{"items": [ {"metadata": '),
+                                   ("pool-d", {"items": {"not": "a list"}}), ("pool-d", {"items": [NODE_C]})])
+    assert [(r[2], r[4], r[5]) for r in rows] == [
+        ("pool-a", 1, "item_not_object"), ("pool-a", 1, "item_without_name"), ("pool-a", 1, "item_without_name"),
+        ("pool-b", 3, "not_json"), ("pool-d", 4, "no_items")]

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from lakekit import pool_doc, publish_snapshot, utc
+from lakekit import pool_doc, publish_snapshot, reject_rows, utc
 
 AT = utc(2026, 11, 1, 10)
 SDK_SHAPE = {"statistics": {"total": 7, "items": [
@@ -65,3 +65,17 @@ def test_types_and_documentation(con):
                      "snapshot_day": "DATE"}  # added by the catalog's views, as for every table
     comments = con.execute("SELECT comment FROM duckdb_columns() WHERE table_name = 'workload_statistics'").fetchall()
     assert all(c for (c,) in comments)
+
+
+def test_what_the_table_skips_is_listed_for_rejected_documents():
+    rows = reject_rows("workload_pages", [("pool-a", SDK_SHAPE), ("pool-b", DOCS_SHAPE), ("pool-c", BOTH),
+                                       ("pool-d", b'{"statistics": {"items": [{"type": '),
+                                       ("pool-e", {"stats": {"items": []}}), ("pool-f", {"statistics": {"items": "none"}}),
+                                       ("pool-h", ["not", "an", "object"])])
+    assert sorted((r[2], r[5]) for r in rows) == sorted([
+        ("pool-a", "count_unreadable"), ("pool-a", "count_unreadable"), ("pool-a", "count_unreadable"),  # -1, 2.5, null
+        ("pool-a", "repeated_type"),
+        ("pool-b", "count_unreadable"),                                                                  # "lots"
+        ("pool-b", "item_unreadable"), ("pool-b", "item_unreadable"), ("pool-b", "item_unreadable"),
+        ("pool-b", "item_unreadable"),
+        ("pool-d", "not_json"), ("pool-e", "no_root"), ("pool-f", "no_items"), ("pool-h", "no_root")])
