@@ -177,6 +177,8 @@ class Collect(_Model):
         default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
     pool_nodes: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListPoolNodes, 1 call per pool: nodes and their allocated resources")
+    workload_statistics: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ShowWorkloadStatistics, 1 call per pool: workloads per type and status")
 
 
 class Config(_Model):

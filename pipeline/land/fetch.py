@@ -291,10 +291,20 @@ class Fetcher:
             return done + [self._land("pool_nodes", ref, pool_id, exc, page=len(exc.pages))]
         return [self._land("pool_nodes", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
 
+    async def fetch_workload_statistics(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
+        """ShowWorkloadStatistics of one pool (one answer, no paging), landed as a `workload_statistics` call
+        with the pool's id."""
+        try:
+            result = await self.client(ref.endpoint).show_workload_statistics(ref.project_id, pool_id)
+        except ModelArtsError as exc:
+            result = exc
+        return [self._land("workload_statistics", ref, pool_id, result)]
+
     def per_pool_families(self) -> list[tuple[str, Callable]]:
         """The per-pool call families switched on in `collect:`, as (call name, fetch method(ref, pool_id))."""
         c = self.config.collect
-        families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes)]
+        families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes),
+                    ("workload_statistics", c.workload_statistics, self.fetch_workload_statistics)]
         return [(call, fetch) for call, on, fetch in families if on]
 
     async def fetch_per_pool(self) -> list[CallRecord]:

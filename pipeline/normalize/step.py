@@ -74,10 +74,12 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
         con.execute(f"CREATE TEMP TABLE {FAMILY_REJECTED} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
                     "call VARCHAR, page BIGINT, response_id VARCHAR, item_index INTEGER, reason VARCHAR, "
-                    "excerpt VARCHAR)")
+                    "severity VARCHAR, item VARCHAR, excerpt VARCHAR)")
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
+        nodes = _nodes(con, layout, out_dir, snapshot_id, snapshot_at)
+        workloads = _workload_statistics(con, layout, out_dir, snapshot_id, snapshot_at)
         rejected += _append_rejected(con, out_dir, snapshot_id, snapshot_at)
         con.execute("CREATE TEMP TABLE snapshot_row AS " + sql_text("normalize", "snapshots"), {
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
@@ -96,7 +98,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes), "rejected": rejected}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime}, summary
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **nodes,
+            **workloads}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -128,6 +131,28 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
                            snapshot_id, snapshot_at)}
 
 
+NODE_TABLES = ("nodes", "node_resources")
+
+
+def _nodes(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+           snapshot_at: datetime) -> dict[str, int]:
+    """Nodes and their resources from the landed ListPoolNodes pages (sql/normalize/nodes.sql,
+    node_resources.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # pool_text, pool_ts, pool_bool, k8s_quantity
+    con.execute(sql_text("normalize", "_node_macros"))
+    return _from_bodies(con, layout, out_dir, NODE_TABLES, "node_pages", ("pool_nodes",), snapshot_id, snapshot_at)
+
+
+def _workload_statistics(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+                         snapshot_at: datetime) -> dict[str, int]:
+    """Workloads per type and status from the landed ShowWorkloadStatistics answers
+    (sql/normalize/workload_statistics.sql)."""
+    con.execute(sql_text("normalize", "_macros"))
+    con.execute(sql_text("normalize", "_node_macros"))  # json_count
+    return _from_bodies(con, layout, out_dir, ("workload_statistics",), "workload_pages", ("workload_statistics",),
+                        snapshot_id, snapshot_at)
+
+
 def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, tables: tuple[str, ...],
                  pages_table: str, calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> dict[str, int]:
     """Tables from the landed bodies of the ok `calls` of the run: they are loaded once as `pages_table`
@@ -157,13 +182,14 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
             con.unregister("page_index")
     if has_sql("normalize", f"_reject_{pages_table}"):
         # What the tables skip (an unreadable page, an element of the wrong shape), for rejected_documents: the
-        # file gives (region, project_id, pool_id, call, page, item_index, reason, item = the element's JSON or
-        # NULL for the whole page); the excerpt is the element's start, else the page's.
-        con.execute(
-            f"INSERT INTO {FAMILY_REJECTED} BY NAME SELECT r.region, r.project_id, r.pool_id, r.call, r.page, "
-            "r.item_index, r.reason, p.response_id, left(coalesce(r.item, p.content), 200) AS excerpt "
-            f"FROM ({sql_text('normalize', f'_reject_{pages_table}')}) AS r "
-            f"JOIN {pages_table} AS p USING (region, project_id, call, page)")
+        # file gives (region, project_id, pool_id, call, page, reason) and, where it can, item_index, item (the
+        # element's JSON: the excerpt, else the page's start) and severity (default error).
+        con.execute(f"INSERT INTO {FAMILY_REJECTED} BY NAME "
+                    f"SELECT * FROM ({sql_text('normalize', f'_reject_{pages_table}')})")
+        con.execute(f"UPDATE {FAMILY_REJECTED} AS f SET response_id = p.response_id, "
+                    "excerpt = left(coalesce(f.item, p.content), 200) "
+                    f"FROM {pages_table} AS p WHERE f.response_id IS NULL AND p.region = f.region "
+                    "AND p.project_id = f.project_id AND p.call = f.call AND p.page = f.page")
     rows = {}
     for table in tables:
         con.execute(f"CREATE TEMP TABLE {table}_rows AS " + sql_text("normalize", table),
@@ -179,7 +205,7 @@ FAMILY_REJECTED = "family_rejected"
 
 def _append_rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, snapshot_id: str, snapshot_at: datetime) -> int:
     """Add what the tables read from other calls' bodies (runtime metrics, monitor, nodes, ...) skipped to
-    rejected_documents.parquet, beside the pool documents' rows; returns how many (all errors)."""
+    rejected_documents.parquet, beside the pool documents' rows; returns how many were errors (not used at all)."""
     n = int(con.execute(f"SELECT count(*) FROM {FAMILY_REJECTED}").fetchone()[0])
     if not n:
         return 0
@@ -188,13 +214,15 @@ def _append_rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, snapshot_id:
     con.execute(
         f"COPY (SELECT * FROM read_parquet({quote_literal(path)}) UNION ALL BY NAME "
         "SELECT $snapshot_id::VARCHAR AS snapshot_id, $snapshot_at::TIMESTAMPTZ AS snapshot_at, region, project_id, "
-        "response_id, call AS source, item_index, pool_id, reason, 'error' AS severity, 1 AS documents, excerpt, "
+        "response_id, call AS source, item_index, pool_id, reason, coalesce(severity, 'error') AS severity, "
+        "1 AS documents, excerpt, "
         f"NULL::VARCHAR AS kept_response_id, NULL::INTEGER AS kept_item_index FROM {FAMILY_REJECTED} "
         "ORDER BY ALL) "
         f"TO {quote_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
         {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
     tmp.replace(path)
-    return n
+    return int(con.execute(f"SELECT count(*) FROM {FAMILY_REJECTED} WHERE coalesce(severity, 'error') = 'error'")
+               .fetchone()[0])
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:

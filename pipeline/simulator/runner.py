@@ -45,12 +45,15 @@ class SimulatorConfig:
     domain_name: str = DEFAULT_DOMAIN_NAME
     max_clock_skew_s: float = 900.0
     max_records: int = 200_000  # the request log keeps the latest ones, so a long-running CLI stays bounded
+    node_page_size: int = 500  # ListPoolNodes' page size when no limit is sent (smaller: clients meet continue)
 
 
 class Simulator:
     def __init__(self, config: SimulatorConfig):
         if (config.ak is None) != (config.sk is None):
             raise ValueError("give both ak and sk, or neither for the demo pair")
+        if not 1 <= config.node_page_size <= 500:
+            raise ValueError("node_page_size must be 1..500")
         self.config = config
         self.ak = config.ak or DEMO_AK
         self.sk = config.sk or DEMO_SK
@@ -70,6 +73,7 @@ class Simulator:
             faults=self._faults,
             record=self._append,
             control=self._control,
+            node_page_size=config.node_page_size,
         )
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

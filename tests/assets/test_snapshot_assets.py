@@ -33,7 +33,7 @@ def test_asset_graph_is_pinned():
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts",
-                           "pool_metrics"}
+                           "pool_metrics", "nodes", "node_resources", "workload_statistics"}
     for table in TABLES:
         assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
     # The flow's order (pipeline/flow.py): land -> normalize/check/commit -> history -> reports/catalog/cleanup.
@@ -121,7 +121,8 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
                      "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
                                                     ["project_names", 4, 0],  # one IAM call per region (4)
-                                                    ["runtime_metrics", 3, 0]]  # one per readable project
+                                                    ["runtime_metrics", 3, 0],  # one per readable project
+                                                    ["workload_statistics", expected_pools, 0]]  # one per pool read
     # the names people know, for every project (IAM lists the forbidden one too: ModelArts refused it, not IAM)
     names = {p.id: (p.region, p.name) for p in sim.projects}
     got = {pid: (region, name) for pid, region, name in query(db, "SELECT project_id, region, name FROM projects")}
