@@ -164,6 +164,10 @@ class Reports(_Model):
     output: FilePath | None = Field(default=None, description="folder for exported reports (default <root>/exports)")
     start_date: date = Field(default=date(2026, 1, 1), description="first day of the daily report partitions")
     window_days: Annotated[int, Field(ge=1, le=366, strict=True)] = 7
+    idle_threshold_percent: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=10.0, description="idle_capacity: accelerators allocated or measured busy below this are idle")
+    idle_days: Annotated[int, Field(ge=1, le=366, strict=True)] = Field(
+        default=3, description="idle_capacity: flag the pools idle for this many consecutive days")
 
 
 class Collect(_Model):
@@ -173,6 +177,8 @@ class Collect(_Model):
         default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
     pool_nodes: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListPoolNodes, 1 call per pool: nodes and their allocated resources")
+    workload_statistics: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ShowWorkloadStatistics, 1 call per pool: workloads per type and status")
     pool_events: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListEvents, 1+ calls per pool: events since the last stored one")
 

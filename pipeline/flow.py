@@ -176,13 +176,14 @@ def reports(layout: Layout, config: Config, days: list[date]) -> dict:
     committed (the catalog file is rebuilt once, by the next step). Returns day -> DayReports."""
     from pipeline.catalog.views import lake_connection
     from pipeline.reports.days import store_days
+    from pipeline.reports.tables import IdleRule
 
     with _committed(layout):
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
             con = lake_connection(layout)
             try:
                 done = store_days(layout, con, days, period_hours=config.schedule.period_hours,
-                                  prices=config.reports.prices)
+                                  prices=config.reports.prices, idle=IdleRule.of(config.reports))
             finally:
                 con.close()
     hooks().reports.update(done)

@@ -43,6 +43,11 @@ def sql_text(folder: str, name: str) -> str:
     return (SQL_ROOT / folder / f"{name}.sql").read_text(encoding="utf-8")
 
 
+def has_sql(folder: str, name: str) -> bool:
+    """Whether sql/<folder>/<name>.sql exists (an optional step, such as a family's rejection rules)."""
+    return (SQL_ROOT / folder / f"{name}.sql").is_file()
+
+
 def statement(folder: str, name: str) -> str:
     """`sql/<folder>/<name>.sql` as one statement to embed (`COPY (...) TO`, `CREATE ... AS`): without the
     trailing semicolon."""

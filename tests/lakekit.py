@@ -13,12 +13,15 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
+
 from pipeline.land.landing import Attempt, RawLanding, TargetRef
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
 from pipeline.check.checks import check
 from pipeline.lake.commit import commit_staged, publish
 from pipeline.normalize.step import stage
+from pipeline.sqlfiles import sql_text
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
@@ -102,7 +105,8 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
                      runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
-                     events: dict[tuple[str, str, str], list[dict | bytes | int]] | None = None) -> str:
+                     monitor: dict[tuple[str, str, str], dict | bytes | int] | None = None,
+                     per_pool: dict[tuple[str, str, str, str], list[dict | bytes | int]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
@@ -110,8 +114,9 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
-    `events`: (region, project_id, pool_id) -> the pages of its ListEvents (each a document, raw bytes, or a
-    status), landed as pool_events calls with the pool's id.
+    `monitor`: (region, project_id, pool_id) -> a ShowPoolMonitor answer for that pool, as `runtime`.
+    `per_pool`: (call, region, project_id, pool_id) -> the pages a per-pool call got, in order (each a document,
+    raw bytes, or a status), e.g. ("pool_nodes", "r1", "p1", "pool-a") -> [page0, page1].
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -132,15 +137,24 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
-    for (region, project_id, pool_id), pages in (events or {}).items():
+    for (region, project_id, pool_id), result in (monitor or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
+        _record(landing, "pool_monitor", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}/monitor", at, result)
+    for (call, region, project_id, pool_id), pages in (per_pool or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        path = _PER_POOL_PATHS.get(call, "/v2/{pid}/pools/{pool}/" + call).format(pid=project_id, pool=pool_id)
         for i, result in enumerate(pages):
-            _record(landing, "pool_events", ref, pool_id, f"/v1/{project_id}/events", at, result, page=i)
+            _record(landing, call, ref, pool_id, path, at, result, page=i)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
         (publish if catalog else commit_staged)(layout, staged, check(staged))
     return landing.snapshot_id
+
+
+_PER_POOL_PATHS = {"pool_nodes": "/v2/{pid}/pools/{pool}/nodes",
+                   "workload_statistics": "/v2/{pid}/statistics/pools/{pool}/workloads",
+                   "pool_events": "/v1/{pid}/events"}
 
 
 def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result,
@@ -171,3 +185,20 @@ def query_catalog(db: Path, sql: str) -> list:
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def reject_rows(pages_table: str, pages: list[tuple[str, object]]) -> list[tuple]:
+    """Run sql/normalize/_reject_<pages_table>.sql over hand-made pages (pool_id, body)."""
+    c = duckdb.connect(":memory:")
+    try:
+        c.execute(sql_text("normalize", "_macros"))
+        c.execute(sql_text("normalize", "_node_macros"))
+        c.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
+                  "call VARCHAR, page BIGINT, content VARCHAR)")
+        for i, (pool, body) in enumerate(pages, start=1):
+            text = body.decode() if isinstance(body, bytes) else json.dumps(body)
+            c.execute(f"INSERT INTO {pages_table} VALUES ('r1', 'p1', ?, 'x', ?, ?)", [pool, i, text])
+        return c.execute(sql_text("normalize", f"_reject_{pages_table}")).fetchall()
+    finally:
+        c.close()
+

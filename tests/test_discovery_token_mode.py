@@ -34,6 +34,7 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1),
                      ("pool_events", "ok", expected),  # one per pool read (a fresh fleet: one page each)
                      ("pool_nodes", "ok", expected),  # one per pool read
-                     ("runtime_metrics", "ok", 3)]  # with each project's token: no token more
+                     ("runtime_metrics", "ok", 3),  # with each project's token: no token more
+                     ("workload_statistics", "ok", expected)]  # one per pool read
     assert sorted(r[0] for r in con.execute("SELECT DISTINCT project_id FROM pools").fetchall()) == sorted(
         p.id for p in north)

@@ -14,7 +14,7 @@ from pipeline.assets.resources import LakeResource
 from pipeline.assets.snapshot import TABLES as SNAPSHOT_TABLES
 from pipeline.catalog.docs import table_docs
 from pipeline.history.store import history_sources
-from pipeline.reports.tables import REPORTS
+from pipeline.reports.tables import REPORTS, IdleRule
 from pipeline import flow
 from pipeline.reports.days import HISTORY_TABLES, build_day, export
 
@@ -55,7 +55,8 @@ def report_definitions(start_date: date):
         config = lake.config()
         day = date.fromisoformat(context.partition_key)
         layout = lake.layout()
-        result = build_day(layout, day, period_hours=config.schedule.period_hours, prices=config.reports.prices)
+        result = build_day(layout, day, period_hours=config.schedule.period_hours, prices=config.reports.prices,
+                           idle=IdleRule.of(config.reports))
         if not result.coverage.complete:
             context.log.warning("\n".join(result.coverage.lines()))
         coverage = _coverage_metadata(result.coverage)

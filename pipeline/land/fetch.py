@@ -291,6 +291,15 @@ class Fetcher:
             return done + [self._land("pool_nodes", ref, pool_id, exc, page=len(exc.pages))]
         return [self._land("pool_nodes", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
 
+    async def fetch_workload_statistics(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
+        """ShowWorkloadStatistics of one pool (one answer, no paging), landed as a `workload_statistics` call
+        with the pool's id."""
+        try:
+            result = await self.client(ref.endpoint).show_workload_statistics(ref.project_id, pool_id)
+        except ModelArtsError as exc:
+            result = exc
+        return [self._land("workload_statistics", ref, pool_id, result)]
+
     async def fetch_pool_events(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
         """ListEvents of one pool, every page, landed as `pool_events` calls with the pool's id.
 
@@ -313,6 +322,7 @@ class Fetcher:
         """The per-pool call families switched on in `collect:`, as (call name, fetch method(ref, pool_id))."""
         c = self.config.collect
         families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes),
+                    ("workload_statistics", c.workload_statistics, self.fetch_workload_statistics),
                     ("pool_events", c.pool_events, self.fetch_pool_events)]
         return [(call, fetch) for call, on, fetch in families if on]
 

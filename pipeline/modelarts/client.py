@@ -194,6 +194,13 @@ class ModelArtsClient:
         path = f"/v2/{segment(project_id, 'project_id')}/metrics/runtime/pools"
         return await self.request("GET", path, project_id=project_id)
 
+    async def show_workload_statistics(self, project_id: str, pool_name: str) -> ApiResponse:
+        """GET /v2/{project_id}/statistics/pools/{pool_name}/workloads: the pool's workloads per type and status
+        (utilization reference, section 5). The root is `statistics` (SDK) or `statics` (docs), counts integers
+        or strings: read the raw JSON."""
+        path = f"/v2/{segment(project_id, 'project_id')}/statistics/pools/{segment(pool_name, 'pool_name')}/workloads"
+        return await self.request("GET", path, project_id=project_id)
+
     async def list_projects(self, name: str | None = None) -> ApiResponse:
         """IAM GET /v3/projects (optionally ?name=<region id>), to map regions to project IDs."""
         params = present([("name", name)])

@@ -15,7 +15,7 @@ from pipeline.land.step import read_run
 from pipeline.lake.layout import Layout, new_write_id, snapshot_at_of
 from pipeline.lake.lease import discard, work_dir
 from pipeline.normalize.documents import BodyRef, normalize, rejected_count
-from pipeline.sqlfiles import quote_literal, sql_text
+from pipeline.sqlfiles import has_sql, quote_literal, sql_text
 
 POOL_SOURCES = ("list_pools", "show_pool")
 
@@ -71,16 +71,22 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
             "raw_dir": str(raw_dir.relative_to(layout.root)),
         })
         con.execute(f"COPY fetches_rows TO {quote_literal(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+        fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
+        con.execute(f"CREATE TEMP TABLE {FAMILY_REJECTED} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
+                    "call VARCHAR, page BIGINT, response_id VARCHAR, item_index INTEGER, reason VARCHAR, "
+                    "severity VARCHAR, item VARCHAR, excerpt VARCHAR)")
+        flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
+        projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
+        runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
+        nodes = _nodes(con, layout, out_dir, snapshot_id, snapshot_at)
+        workloads = _workload_statistics(con, layout, out_dir, snapshot_id, snapshot_at)
+        events = _events(con, layout, out_dir, snapshot_id, snapshot_at)
+        rejected += _append_rejected(con, out_dir, snapshot_id, snapshot_at)
         con.execute("CREATE TEMP TABLE snapshot_row AS " + sql_text("normalize", "snapshots"), {
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
             "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
         })
         con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-        fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
-        flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
-        projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
-        runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
-        events = _events(con, layout, out_dir, snapshot_id, snapshot_at)
         status, targets, ok, failed = con.execute(
             "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
         codes = con.execute(
@@ -92,9 +98,9 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
     finally:
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
-               "errors_by_code": dict(codes)}
-    return ({"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **events},
-            summary)
+               "errors_by_code": dict(codes), "rejected": rejected}
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **nodes,
+            **workloads, **events}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -112,6 +118,7 @@ def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, sna
 
 
 RUNTIME_TABLES = ("pool_allocation", "pool_workload_counts")
+MONITOR_TABLES = ("pool_metrics",)
 
 
 def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -119,7 +126,31 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
     """Allocation and queues from the landed ShowPoolRuntimeMetrics answers (sql/normalize/pool_allocation.sql,
     pool_workload_counts.sql)."""
     con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
-    return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+    return {**_from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+                           snapshot_id, snapshot_at),
+            **_from_bodies(con, layout, out_dir, MONITOR_TABLES, "monitor_pages", ("pool_monitor",),
+                           snapshot_id, snapshot_at)}
+
+
+NODE_TABLES = ("nodes", "node_resources")
+
+
+def _nodes(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+           snapshot_at: datetime) -> dict[str, int]:
+    """Nodes and their resources from the landed ListPoolNodes pages (sql/normalize/nodes.sql,
+    node_resources.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # pool_text, pool_ts, pool_bool, k8s_quantity
+    con.execute(sql_text("normalize", "_node_macros"))
+    return _from_bodies(con, layout, out_dir, NODE_TABLES, "node_pages", ("pool_nodes",), snapshot_id, snapshot_at)
+
+
+def _workload_statistics(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+                         snapshot_at: datetime) -> dict[str, int]:
+    """Workloads per type and status from the landed ShowWorkloadStatistics answers
+    (sql/normalize/workload_statistics.sql)."""
+    con.execute(sql_text("normalize", "_macros"))
+    con.execute(sql_text("normalize", "_node_macros"))  # json_count
+    return _from_bodies(con, layout, out_dir, ("workload_statistics",), "workload_pages", ("workload_statistics",),
                         snapshot_id, snapshot_at)
 
 
@@ -141,25 +172,36 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
     content) for each sql/normalize/<table>.sql, whose rows go to <table>.parquet. Returns the rows of each
     table."""
     pages = con.execute(
-        "SELECT region, project_id, pool_id, call, row_number() OVER (ORDER BY call_id) AS page, raw_file "
+        "SELECT region, project_id, pool_id, call, row_number() OVER (ORDER BY call_id) AS page, raw_file, call_id "
         "FROM fetches_rows WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL",
         {"calls": list(calls)}
     ).fetchall()
     con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
-                "call VARCHAR, page BIGINT, content VARCHAR)")
+                "call VARCHAR, page BIGINT, content VARCHAR, response_id VARCHAR)")
     if pages:
         index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
-                                       "pool_id": pool, "call": call, "page": page}
-                                      for region, pid, pool, call, page, raw in pages])
+                                       "pool_id": pool, "call": call, "page": page, "response_id": call_id}
+                                      for region, pid, pool, call, page, raw, call_id in pages])
         con.register("page_index", index)
         try:
             con.execute(
-                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, t.content "
+                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, t.content, "
+                "i.response_id "
                 "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
                 {"files": index.column("path").to_pylist()},
             )
         finally:
             con.unregister("page_index")
+    if has_sql("normalize", f"_reject_{pages_table}"):
+        # What the tables skip (an unreadable page, an element of the wrong shape), for rejected_documents: the
+        # file gives (region, project_id, pool_id, call, page, reason) and, where it can, item_index, item (the
+        # element's JSON: the excerpt, else the page's start) and severity (default error).
+        con.execute(f"INSERT INTO {FAMILY_REJECTED} BY NAME "
+                    f"SELECT * FROM ({sql_text('normalize', f'_reject_{pages_table}')})")
+        con.execute(f"UPDATE {FAMILY_REJECTED} AS f SET response_id = p.response_id, "
+                    "excerpt = left(coalesce(f.item, p.content), 200) "
+                    f"FROM {pages_table} AS p WHERE f.response_id IS NULL AND p.region = f.region "
+                    "AND p.project_id = f.project_id AND p.call = f.call AND p.page = f.page")
     rows = {}
     for table in tables:
         con.execute(f"CREATE TEMP TABLE {table}_rows AS " + sql_text("normalize", table),
@@ -168,6 +210,31 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
                     "(FORMAT parquet, COMPRESSION zstd)")
         rows[table] = int(con.execute(f"SELECT count(*) FROM {table}_rows").fetchone()[0])
     return rows
+
+
+FAMILY_REJECTED = "family_rejected"
+
+
+def _append_rejected(con: duckdb.DuckDBPyConnection, out_dir: Path, snapshot_id: str, snapshot_at: datetime) -> int:
+    """Add what the tables read from other calls' bodies (runtime metrics, monitor, nodes, ...) skipped to
+    rejected_documents.parquet, beside the pool documents' rows; returns how many were errors (not used at all)."""
+    n = int(con.execute(f"SELECT count(*) FROM {FAMILY_REJECTED}").fetchone()[0])
+    if not n:
+        return 0
+    path = out_dir / "rejected_documents.parquet"
+    tmp = out_dir / ".rejected_documents.parquet.tmp"
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet({quote_literal(path)}) UNION ALL BY NAME "
+        "SELECT $snapshot_id::VARCHAR AS snapshot_id, $snapshot_at::TIMESTAMPTZ AS snapshot_at, region, project_id, "
+        "response_id, call AS source, item_index, pool_id, reason, coalesce(severity, 'error') AS severity, "
+        "1 AS documents, excerpt, "
+        f"NULL::VARCHAR AS kept_response_id, NULL::INTEGER AS kept_item_index FROM {FAMILY_REJECTED} "
+        "ORDER BY ALL) "
+        f"TO {quote_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)",
+        {"snapshot_id": snapshot_id, "snapshot_at": snapshot_at})
+    tmp.replace(path)
+    return int(con.execute(f"SELECT count(*) FROM {FAMILY_REJECTED} WHERE coalesce(severity, 'error') = 'error'")
+               .fetchone()[0])
 
 
 def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
@@ -184,4 +251,4 @@ def stage(layout: Layout, raw_dir: Path, snapshot_id: str) -> Staged:
         raise
     rows.update(run_rows)
     return Staged(snapshot_id=snapshot_id, write_id=write_id, raw_dir=raw_dir, out_dir=out_dir, rows=rows,
-                  rejected=rejected, **summary)
+                  **summary)

@@ -52,7 +52,10 @@ class Skipped:
 UNKNOWN_BILLING = (" unknown: physical pools without a readable billing annotation; Logical sub-pools bill through "
                    "their parent pool, whose mode their nodes are counted under (see the note column).")
 CHART_HEADINGS = {"capacity_utilization": "Provisioned capacity by state, per flavor",
+                  "accelerator_use": "Accelerators: provisioned, allocated and measured busy, per flavor",
+                  "idle_capacity": "Top idle pools by estimated idle cost",
                   "billing_modes": "Billing mix", "subscriptions": "Upcoming subscription expiries (estimated)"}
+MAX_IDLE_POOLS = 10
 
 
 def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipped]:
@@ -61,7 +64,10 @@ def build_charts(reports: list[ReportTable], today: date) -> list[Figure | Skipp
     # The exports split capacity_utilization by level (pipeline/reports/levels.py): its chart reads the
     # physical pools' flavor rows.
     capacity = "capacity_by_flavor" if "capacity_by_flavor" in by_name else "capacity_utilization"
-    builders = {"capacity_utilization": (capacity, capacity_chart), "billing_modes": ("billing_modes", billing_chart),
+    builders = {"capacity_utilization": (capacity, capacity_chart),
+                "accelerator_use": (capacity, accelerator_use_chart),
+                "idle_capacity": ("idle_capacity", idle_chart),
+                "billing_modes": ("billing_modes", billing_chart),
                 "subscriptions": ("subscriptions", lambda r: expiry_chart(r, today))}
     out: list[Figure | Skipped] = []
     for chart, (name, build) in builders.items():
@@ -229,6 +235,104 @@ def _gap_note(rows: pa.Table) -> str:
         return ""
     return (f" {len(gap_days)} day(s) include unobserved hours (has_gap): their node-hours are incomplete, "
             "not zero capacity.")
+
+
+# ---- (1b) accelerator use per flavor: provisioned, allocatable, allocated, measured busy ------------------
+
+USE_PARTS = (("measured busy", "#009E73"), ("allocated, not measured busy", "#E69F00"),
+             ("unallocated", "#D55E00"), ("not allocatable", "#8C96A3"))
+_USE_COLUMNS = ("provisioned_card_hours", "allocatable_card_hours", "allocated_card_hours", "accelerator_util_mean")
+
+
+def accelerator_use_chart(report: ReportTable) -> Figure | Skipped:
+    """Card-hours per day and flavor, split so that the stack is the provisioned card-hours: measured busy
+    (allocated x the measured mean), allocated but not measured busy, unallocated (allocatable - allocated), and
+    not allocatable (provisioned - allocatable: creating, abnormal, deleting nodes, or no runtime reading)."""
+    heading = CHART_HEADINGS["accelerator_use"]
+    names = report.table.column_names
+    missing = [c for c in ("day", "flavor", *_USE_COLUMNS) if c not in names]
+    if missing:
+        return Skipped(heading, f"{report.name} lacks columns {', '.join(missing)}")
+    rows, how = select_rows(report.table, ["day", "flavor", "provisioned_card_hours"])
+    rows = rows.filter(pc.greater(_as_float(rows["provisioned_card_hours"]), 0))
+    if not rows.num_rows:
+        return Skipped(heading, f"{report.name} has no accelerator rows")
+    prov = pc.fill_null(_as_float(rows["provisioned_card_hours"]), 0.0)
+    alloc_able = pc.fill_null(_as_float(rows["allocatable_card_hours"]), 0.0)
+    alloc = pc.fill_null(_as_float(rows["allocated_card_hours"]), 0.0)
+    busy = pc.multiply(alloc, pc.divide(pc.fill_null(_as_float(rows["accelerator_util_mean"]), 0.0), 100.0))
+    parts = {
+        "busy": busy,
+        "allocated_idle": pc.max_element_wise(pc.subtract(alloc, busy), 0.0),
+        "unallocated": pc.max_element_wise(pc.subtract(alloc_able, alloc), 0.0),
+        "not_allocatable": pc.max_element_wise(pc.subtract(prov, alloc_able), 0.0),
+    }
+    slim = pa.table({"day": rows["day"], "flavor": rows["flavor"], **parts})
+    day_values, daily = _daily(slim, "flavor", list(parts))
+    days = [_category(d) for d in day_values]
+    ranked = sorted(daily.items(), key=lambda kv: -sum(sum(v) for v in kv[1].values()))
+    kinds = _flavor_kinds(rows)
+    svgs = []
+    for i, (flavor, per) in enumerate(ranked[:MAX_FLAVORS]):
+        series = [Series(label, per[key], color) for (label, color), key in zip(USE_PARTS, parts)]
+        name = human_text(flavor) + (f" ({kinds[flavor]})" if flavor in kinds else "")
+        svgs.append(stacked_bars(
+            f"chart-use-{i}", title=f"{name}: card-hours per day by use", heading=name,
+            desc=f"Stacked bars per day of accelerator card-hours of flavor {human_text(flavor)}: "
+                 f"{', '.join(label for label, _ in USE_PARTS)}, {days[0]} to {days[-1]}; the stack is the "
+                 "provisioned card-hours.",
+            categories=days, series=series, unit="card-hours", height=260))
+    caption = (f"Accelerator card-hours per day, one chart per flavor (largest first), from {report.name}: {how}. "
+               "The stack is what is provisioned (paid for). Allocated = held by workloads (ShowPoolRuntimeMetrics); "
+               "measured busy = allocated x the day's mean measured utilization (ShowPoolMonitor), 0 when not "
+               "measured; not allocatable = nodes not available to the scheduler, or hours without a reading. "
+               "Pools with several flavors are left out (their readings are per pool).")
+    if len(ranked) > MAX_FLAVORS:
+        caption += f" {len(ranked) - MAX_FLAVORS} smaller flavors are not drawn; they are in the table."
+    return Figure("chart-use", heading, caption, svgs)
+
+
+# ---- (1c) the idle pools that cost most -----------------------------------------------------------------
+
+def idle_chart(report: ReportTable) -> Figure | Skipped:
+    """The pools with the most estimated idle cost over the period (idle card-hours without a price file)."""
+    heading = CHART_HEADINGS["idle_capacity"]
+    names = report.table.column_names
+    if not {"pool_id", "idle_card_hours"} <= set(names):
+        return Skipped(heading, f"{report.name} lacks pool_id or idle_card_hours")
+    table = report.table
+    if not table.num_rows:
+        return Skipped(heading, "no pool was idle in the period")
+    priced = "estimated_idle_cost" in names and pc.sum(pc.is_valid(table["estimated_idle_cost"])).as_py()
+    measure, unit = ("estimated_idle_cost", "estimated idle cost") if priced else ("idle_card_hours",
+                                                                                  "idle card-hours")
+    label = "display_name" if "display_name" in names else "pool_id"
+    slim = pa.table({"pool": table["pool_id"], "label": table[label], "v": _as_float(table[measure]),
+                     "flagged": table["flagged"] if "flagged" in names else pa.nulls(table.num_rows, pa.bool_())})
+    totals = slim.group_by(["pool"]).aggregate([("v", "sum"), ("label", "max"), ("flagged", "max")]).to_pylist()
+    totals = sorted((t for t in totals if t["v_sum"]), key=lambda t: (-t["v_sum"], str(t["pool"])))
+    if not totals:
+        return Skipped(heading, f"no idle pool has a {unit}")
+    currency = ""
+    if priced and "currency" in names:
+        currency = next((c for c in table["currency"].to_pylist() if c), "")
+    colors = {True: ("flagged: idle for the configured number of days", "#D55E00"),
+              None: ("idle on some days", "#E69F00"), False: ("idle on some days", "#E69F00")}
+    bars = []
+    for t in totals[:MAX_IDLE_POOLS]:
+        name = human_text(t["label_max"] or t["pool"])
+        text = f"{fmt_number(t['v_sum'])}{' ' + currency if currency else ''}"
+        bars.append(Bar(name, t["v_sum"], colors[t["flagged_max"]][1],
+                        f"{name} · pool {human_text(t['pool'])} · {text} {unit}", text))
+    legend = list(dict.fromkeys(colors[t["flagged_max"]] for t in totals[:MAX_IDLE_POOLS]))
+    svg = horizontal_bars("chart-idle", title=f"Top idle pools by {unit}",
+                          desc=f"Horizontal bars of the {len(bars)} pools with the most {unit} over the period.",
+                          bars=bars, unit=unit + (f" ({currency})" if currency else ""), legend=legend)
+    caption = (f"The {len(bars)} of {len(totals)} idle pools with the most {unit} over the period, from "
+               f"{report.name}. Idle = accelerator cards unallocated, or allocated but measured below the threshold "
+               "(see the table's basis)." + (" ESTIMATED from the price file: not a bill." if priced else
+                                              " No price file: card-hours instead of cost."))
+    return Figure("chart-idle", heading, caption, [svg])
 
 
 # ---- (2) billing mix ------------------------------------------------------------------------------------

@@ -147,13 +147,14 @@ def _hours(hours: float) -> str:
     return f"{hours:g} h"
 
 
-def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None) -> DayReports:
+def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: Path | None = None,
+              idle=None) -> DayReports:
     """Compute one day's reports, through the gate, store them as that day's partition and rebuild the catalog
     (the Dagster partition of a day, backfills included)."""
     with writer_lock(layout, wait_s=LOCK_WAIT_S):
         con = _catalog(layout)
         try:
-            done = store_days(layout, con, [day], period_hours=period_hours, prices=prices)
+            done = store_days(layout, con, [day], period_hours=period_hours, prices=prices, idle=idle)
         finally:
             con.close()
         refresh_catalog(layout)
@@ -161,7 +162,7 @@ def build_day(layout: Layout, day: date, *, period_hours: float = 1.0, prices: P
 
 
 def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date], *, period_hours: float = 1.0,
-               prices: Path | None = None) -> dict[date, DayReports]:
+               prices: Path | None = None, idle=None) -> dict[date, DayReports]:
     """Each day's reports, through the gate, read from `con` (the catalog, or views over the lake) and stored as
     that day's partition, each file by rename. The caller holds the writer lock and rebuilds the catalog."""
     from pipeline.reports.tables import build_reports
@@ -171,7 +172,8 @@ def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date],
     for day in days:
         work = _work_dir(layout, "reports")
         try:
-            rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices, exclude=excluded)
+            rows = build_reports(con, work, day, day, period_hours=period_hours, prices=prices, exclude=excluded,
+                                 **({"idle": idle} if idle is not None else {}))
             coverage = report_coverage(layout, con, day, day, excluded, period_hours=period_hours)
             for f in work.glob("*.parquet"):
                 dest = layout.lake / "reports" / f.stem / f"day={day.isoformat()}.parquet"
@@ -197,16 +199,26 @@ REPORT_TITLES = {
     "capacity_utilization": "Capacity: provisioned nodes and node-hours per state",
     "billing_modes": "Billing modes: pools, nodes and node-hours",
     "subscriptions": "Subscriptions: yearly/monthly pools and estimated expiry",
+    "idle_capacity": "Idle accelerators: unallocated or unused, with estimated idle cost",
+    "pressure": "Pressure: queued work and no free capacity (where to add nodes)",
     "pool_changes": "Pool changes between snapshots",
 }
 _HOURS = {c: "hours" for c in ("requested_node_hours", "creating_node_hours", "available_node_hours",
                                  "abnormal_node_hours", "deleting_node_hours", "provisioned_node_hours",
                                  "observed_hours", "carried_hours", "gap_hours", "creating_card_hours",
                                  "available_card_hours", "abnormal_card_hours", "deleting_card_hours",
-                                 "provisioned_card_hours", "node_hours", "requested_nodes")}
+                                 "provisioned_card_hours", "node_hours", "requested_nodes",
+                                 "allocation_hours", "allocatable_card_hours", "allocated_card_hours",
+                                 "measured_hours", "queued_hours", "pressure_hours", "idle_card_hours")}
+_SHARES = {c: "percent" for c in ("allocated_card_share", "allocated_cpu_share", "allocated_memory_share",
+                                  "idle_share")}
 FORMAT_HINTS = {
-    "capacity_utilization": {**_HOURS, "available_share_of_requested": "percent", "abnormal_share": "percent",
-                             "estimated_cost": "currency"},
+    "capacity_utilization": {**_HOURS, **_SHARES, "available_share_of_requested": "percent",
+                             "abnormal_share": "percent", "estimated_cost": "currency",
+                             "accelerator_util_mean": "float", "accelerator_util_p95_max": "float"},
+    "idle_capacity": {**_HOURS, **_SHARES, "estimated_cost": "currency", "estimated_idle_cost": "currency",
+                      "accelerator_util_mean": "float"},
+    "pressure": {**_HOURS, **_SHARES, "mean_queued": "float"},
     "billing_modes": {**_HOURS, "estimated_cost": "currency"},
     # an estimate good to the day: its clock time would only suggest a precision it does not have
     "subscriptions": {"subscribed_at": "date", "estimated_expiry": "date"},
@@ -215,16 +227,18 @@ FORMAT_HINTS = {
 # largest first, since the page shows the first rows only.
 _NODE_HOURS = ("provisioned_node_hours", "available_node_hours", "abnormal_node_hours", "provisioned_card_hours",
                "observed_hours", "carried_hours", "gap_hours")
+_USE = ("allocated_card_share", "accelerator_util_mean", "queued_hours")
 HTML_COLUMNS = {
     "capacity_total": ("day", "pools", "provisioned_node_hours", "available_node_hours", "creating_node_hours",
                        "abnormal_node_hours", "deleting_node_hours", "provisioned_card_hours",
-                       "available_card_hours", "observed_hours", "carried_hours", "gap_hours", "estimated_cost"),
-    "capacity_by_region": ("day", "region", "pools", *_NODE_HOURS),
-    "capacity_by_project": ("day", "region", "project_name", "project_id", "pools", *_NODE_HOURS),
-    "capacity_by_pool": ("day", "project_name", "pool_id", "display_name", "requested_nodes", *_NODE_HOURS),
+                       "available_card_hours", *_USE, "observed_hours", "carried_hours", "gap_hours",
+                       "estimated_cost"),
+    "capacity_by_region": ("day", "region", "pools", *_NODE_HOURS, *_USE),
+    "capacity_by_project": ("day", "region", "project_name", "project_id", "pools", *_NODE_HOURS, *_USE),
+    "capacity_by_pool": ("day", "project_name", "pool_id", "display_name", "requested_nodes", *_NODE_HOURS, *_USE),
     "capacity_by_flavor": ("day", "pool_id", "display_name", "flavor", "accelerator_type", "accelerator_cards",
                            "provisioned_node_hours", "available_node_hours", "provisioned_card_hours",
-                           "carried_hours", "gap_hours"),
+                           "allocated_card_share", "accelerator_util_mean", "carried_hours", "gap_hours"),
     "capacity_sub_pools": ("day", "pool_id", "display_name", "parent", "provisioned_node_hours",
                            "available_node_hours", "provisioned_card_hours"),
     "billing_modes": ("day", "region", "project_name", "project_id", "billing_mode", "period_type", "pools",
@@ -233,6 +247,11 @@ HTML_COLUMNS = {
                       "auto_renew", "subscribed_at", "subscribed_at_basis", "estimated_expiry", "days_to_expiry",
                       "implausible_term"),
     "pool_changes": ("snapshot_at", "project_name", "pool_id", "display_name", "change_type", "changed_fields"),
+    "idle_capacity": ("day", "display_name", "pool_id", "project_name", "flavors", "idle_reason", "idle_days",
+                      "flagged", "allocated_card_share", "accelerator_util_mean", "idle_card_hours",
+                      "estimated_idle_cost"),
+    "pressure": ("day", "display_name", "pool_id", "project_name", "pool_type", "flavors", "pressure_hours",
+                 "queued_hours", "mean_queued", "max_queued", "allocated_card_share", "allocated_cpu_share"),
 }
 HTML_SORT = {
     **{name: (("day", "descending"), ("provisioned_node_hours", "descending"))
@@ -240,6 +259,8 @@ HTML_SORT = {
                     "capacity_by_flavor", "capacity_sub_pools")},
     "billing_modes": (("day", "descending"), ("node_hours", "descending")),
     "pool_changes": (("snapshot_at", "descending"),),
+    "idle_capacity": (("day", "descending"), ("estimated_idle_cost", "descending"), ("idle_card_hours", "descending")),
+    "pressure": (("day", "descending"), ("pressure_hours", "descending")),
 }
 
 
@@ -253,7 +274,7 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
            formats: tuple[str, ...] = ("xlsx", "csv", "html"), out_dir: Path | None = None) -> ExportResult:
     """History, then every report for [from_day, to_day], exported as files. Returns what was written."""
     from pipeline.reports.headline import build_headline
-    from pipeline.reports.tables import REPORTS, headline_rows, report_arrow
+    from pipeline.reports.tables import REPORTS, IdleRule, headline_rows, report_arrow
     from pipeline.reports.export import ReportTable, export_reports
 
     layout = Layout(config.root)
@@ -271,7 +292,8 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
         for name in REPORTS:
             tables.append((name, report_arrow(con, name, from_day, to_day,
                                               period_hours=config.schedule.period_hours,
-                                              prices=config.reports.prices, exclude=excluded)))
+                                              prices=config.reports.prices, exclude=excluded,
+                                              idle=IdleRule.of(config.reports))))
         coverage = report_coverage(layout, con, from_day, to_day, excluded,
                                    period_hours=config.schedule.period_hours)
         heads = headline_rows(con, from_day, to_day, exclude=excluded)

@@ -15,6 +15,7 @@ never been taken. A price file with a header and no rows counts as no price file
 
 import csv
 import math
+from dataclasses import dataclass
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from pipeline.sqlfiles import quote_ident, quote_literal, sql_text
 
-REPORTS = ("capacity_utilization", "billing_modes", "subscriptions")
+REPORTS = ("capacity_utilization", "billing_modes", "subscriptions", "idle_capacity", "pressure")
 PRICE_COLUMNS = ("flavor", "billing_mode", "price_per_node_hour", "currency")
 PRICE_BILLING_MODES = ("pay_per_use", "yearly_monthly")
 PRICES_SCHEMA = pa.schema([
@@ -36,6 +37,18 @@ PRICES_SCHEMA = pa.schema([
 ])
 SQL_FOLDER = "reports"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class IdleRule:
+    """When idle_capacity calls accelerators idle (config reports.idle_threshold_percent, reports.idle_days)."""
+
+    threshold_percent: float = 10.0
+    days: int = 3
+
+    @classmethod
+    def of(cls, reports) -> "IdleRule":
+        return cls(float(reports.idle_threshold_percent), int(reports.idle_days))
 
 
 def report_sql(name: str) -> str:
@@ -136,6 +149,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
             created.append(name)
     con.register("prices", table)
     con.execute(sql_text(SQL_FOLDER, "_macros"))
+    # capacity_utilization, as a table macro of its parameters: the reports built on its rows (idle_capacity,
+    # pressure) read the same numbers instead of repeating its arithmetic.
+    body = re.sub(r"\$(from_day|to_day|period_hours)\b", r"\1", report_sql("capacity_utilization"))
+    con.execute(f"CREATE OR REPLACE TEMP MACRO capacity_rows(from_day, to_day, period_hours) AS TABLE {body}")
     return created
 
 
@@ -145,7 +162,8 @@ def _cleanup(con: duckdb.DuckDBPyConnection, temp_views: list[str]) -> None:
         con.execute(f"DROP VIEW IF EXISTS temp.{name}")
 
 
-def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: datetime | None) -> dict:
+def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: datetime | None,
+            idle: IdleRule = IdleRule()) -> dict:
     if not (isinstance(period_hours, (int, float)) and math.isfinite(period_hours) and period_hours > 0):
         raise ValueError(f"period_hours must be a positive number of hours, got {period_hours!r}")
     if to_day < from_day:
@@ -157,6 +175,8 @@ def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: 
         "to_day": to_day,
         "period_hours": float(period_hours),
         "as_of": as_of.astimezone(timezone.utc) if as_of is not None else None,
+        "idle_threshold": float(idle.threshold_percent),
+        "idle_days": int(idle.days),
     }
     used = set(_PARAM.findall(re.sub(r"--[^\n]*", "", sql)))
     return {k: v for k, v in values.items() if k in used}
@@ -164,10 +184,11 @@ def _params(sql: str, from_day: date, to_day: date, period_hours: float, as_of: 
 
 def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_day: date, *,
                  period_hours: float = 1.0, prices: Path | pa.Table | None = None,
-                 as_of: datetime | None = None, exclude: Iterable[str] = ()) -> pa.Table:
+                 as_of: datetime | None = None, exclude: Iterable[str] = (), idle: IdleRule = IdleRule()
+                 ) -> pa.Table:
     """Run one report and return it as an Arrow table (for the exports), without the snapshots in `exclude`."""
     sql = report_sql(name)
-    params = _params(sql, from_day, to_day, period_hours, as_of)
+    params = _params(sql, from_day, to_day, period_hours, as_of, idle)
     temp_views = _prepare(con, prices, exclude)
     try:
         return con.sql(sql, params=params).to_arrow_table()
@@ -177,7 +198,8 @@ def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_d
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date, to_day: date, *,
                   period_hours: float = 1.0, prices: Path | None = None,
-                  as_of: datetime | None = None, exclude: Iterable[str] = ()) -> dict[str, int]:
+                  as_of: datetime | None = None, exclude: Iterable[str] = (), idle: IdleRule = IdleRule()
+                  ) -> dict[str, int]:
     """Write every report to out_dir/<report>.parquet (zstd), without the snapshots in `exclude`. Returns the
     row count of each."""
     out_dir = Path(out_dir)
@@ -188,7 +210,7 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
     try:
         for name in REPORTS:
             sql = report_sql(name)
-            params = _params(sql, from_day, to_day, period_hours, as_of)
+            params = _params(sql, from_day, to_day, period_hours, as_of, idle)
             final = out_dir / f"{name}.parquet"
             tmp = out_dir / f".{name}.parquet.tmp"
             try:

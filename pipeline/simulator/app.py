@@ -21,6 +21,7 @@ from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
 from pipeline.simulator.query import MAX_LIMIT, page, parse_limit, parse_query, parse_selector
 from pipeline.simulator.runtime import runtime_metrics
+from pipeline.simulator.workloads import workload_statistics
 
 _STATUS_FILTER = {
     "created": frozenset({"Running", "Abnormal", "Error", "ScalingFailed"}),
@@ -80,6 +81,8 @@ _ROUTES = (
     _Route("show_pool", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/?$"), "GET"),
     _Route("list_nodes", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/nodes/?$"), "GET"),
     _Route("list_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/resourceflavors/?$"), "GET"),
+    _Route("workload_statistics",
+           re.compile(r"^/v2/(?P<pid>[^/]+)/statistics/pools/(?P<pool>[^/]+)/workloads/?$"), "GET"),
     _Route("list_events", re.compile(r"^/v1/(?P<pid>[^/]+)/events/?$"), "GET"),
     _Route("runtime_metrics", re.compile(r"^/v2/(?P<pid>[^/]+)/metrics/runtime/pools/?$"), "GET"),
     _Route("iam_projects", re.compile(r"^/v3/projects/?$"), "GET"),
@@ -97,15 +100,19 @@ def new_request_id() -> str:
 
 class Api:
     def __init__(self, fleet: Fleet, auth: Authenticator, passwords: PasswordAuth, faults: FaultEngine,
-                 record: Callable[[RequestRecord], None], control: Callable[[Request, str, dict], tuple[int, dict]]):
+                 record: Callable[[RequestRecord], None], control: Callable[[Request, str, dict], tuple[int, dict]],
+                 node_page_size: int = MAX_LIMIT, events_page_size: int = MAX_LIMIT):
         self.fleet = fleet
+        # ListPoolNodes' page size when the request sends no limit: the service is said to answer every node in
+        # one page (reference section 4); a smaller one makes a client meet metadata.continue.
+        self.node_page_size = node_page_size
         self.auth = auth
         self.passwords = passwords
         self.faults = faults
         self._record = record
         self._control = control
         self.base_url = ""
-        self.events_page_size = MAX_LIMIT  # ListEvents: the most items a page holds (SimulatorConfig)
+        self.events_page_size = events_page_size  # ListEvents: the most items a page holds, whatever the limit
 
     def handle(self, req: Request) -> Reply:
         request_id = new_request_id()
@@ -200,7 +207,7 @@ class Api:
             nodes = self.fleet.nodes(pid, params["pool"])
             if nodes is None:
                 raise errors.pool_not_found()
-            items, meta = page(nodes, query, f"nodes:{pid}:{params['pool']}")
+            items, meta = page(nodes, query, f"nodes:{pid}:{params['pool']}", self.node_page_size)
             body = {"apiVersion": "v2", "kind": "NodeList", "metadata": meta, "items": items}
         elif route.name == "list_flavors":
             flavors = self.fleet.flavors(pid)
@@ -213,6 +220,11 @@ class Api:
             body = self._list_events(pid, query)
         elif route.name == "runtime_metrics":
             body = runtime_metrics(self.fleet.seed, self.fleet.pool_states(pid), self.fleet.now)
+        elif route.name == "workload_statistics":
+            state = self.fleet.pool_state(pid, params["pool"])
+            if state is None:
+                raise errors.pool_not_found()
+            body = workload_statistics(self.fleet.seed, state, self.fleet.now)
         elif route.name == "iam_projects":
             body = list_projects(self.fleet.projects, query, self.base_url, raw_query)
             # IAM names its request id X-IAM-Trace-Id (the SDK quotes it in project-lookup errors).

@@ -107,6 +107,11 @@ class Fleet:
             world = self._worlds.get(project_id)
             return list(world.pools.values()) if world else []
 
+    def pool_state(self, project_id: str, name: str) -> PoolState | None:
+        with self._lock:
+            world = self._worlds.get(project_id)
+            return world.pools.get(name) if world else None
+
     def pools(self, project_id: str) -> list[dict]:
         """Rendered pool documents of a project. Shared and cached: callers must not mutate them."""
         with self._lock:
@@ -130,7 +135,11 @@ class Fleet:
         with self._lock:
             world = self._worlds.get(project_id)
             state = world.pools.get(name) if world else None
-            return pool_nodes(state) if state is not None else None
+            if state is None:
+                return None
+            # a Logical sub-pool's nodes are its parent's: they run the parent's drivers
+            parent = world.pools.get(state.parent) if state.parent else None
+            return pool_nodes(state, self.seed, self.now, parent)
 
     def events(self, project_id: str, name: str, *, since: int | None = None, until: int | None = None,
                kind: str | None = None) -> list[dict]:

@@ -64,13 +64,14 @@ def parse_selector(text: str) -> Callable[[dict[str, str]], bool]:
     return matches
 
 
-def parse_limit(query: dict[str, str]) -> int:
+def parse_limit(query: dict[str, str], default: int = MAX_LIMIT) -> int:
+    """The page size asked for; `default` when none is sent or 0 (the server default, 500 on the service)."""
     raw = query.get("limit")
     if raw is None or raw == "":
-        return MAX_LIMIT
+        return default
     if not raw.isdigit() or int(raw) > MAX_LIMIT:
         raise errors.bad_request()
-    return int(raw) or MAX_LIMIT  # 0 means the server default
+    return int(raw) or default  # 0 means the server default
 
 
 def _scope_tag(scope: str) -> str:
@@ -95,9 +96,10 @@ def decode_continue(token: str, scope: str) -> int:
         raise errors.bad_request() from None
 
 
-def page(items: list, query: dict[str, str], scope: str) -> tuple[list, dict]:
-    """One page of `items` and the list metadata: `{continue, remainingItemCount}`, or `{}` on the last."""
-    limit = parse_limit(query)
+def page(items: list, query: dict[str, str], scope: str, default_limit: int = MAX_LIMIT) -> tuple[list, dict]:
+    """One page of `items` and the list metadata: `{continue, remainingItemCount}`, or `{}` on the last.
+    `default_limit` is the page size when the request sends no limit."""
+    limit = parse_limit(query, default_limit)
     token = query.get("continue") or ""
     offset = decode_continue(token, scope) if token else 0
     chunk = items[offset:offset + limit]

@@ -45,6 +45,7 @@ class SimulatorConfig:
     domain_name: str = DEFAULT_DOMAIN_NAME
     max_clock_skew_s: float = 900.0
     max_records: int = 200_000  # the request log keeps the latest ones, so a long-running CLI stays bounded
+    node_page_size: int = 500  # ListPoolNodes' page size when no limit is sent (smaller: clients meet continue)
     # The most events one ListEvents page holds whatever its limit asks (like a Kubernetes API server, the
     # service may answer fewer items than the limit, with a continue token): small values exercise paging.
     events_page_size: int = 500
@@ -54,6 +55,8 @@ class Simulator:
     def __init__(self, config: SimulatorConfig):
         if (config.ak is None) != (config.sk is None):
             raise ValueError("give both ak and sk, or neither for the demo pair")
+        if not 1 <= config.node_page_size <= 500:
+            raise ValueError("node_page_size must be 1..500")
         self.config = config
         self.ak = config.ak or DEMO_AK
         self.sk = config.sk or DEMO_SK
@@ -73,8 +76,9 @@ class Simulator:
             faults=self._faults,
             record=self._append,
             control=self._control,
+            node_page_size=config.node_page_size,
+            events_page_size=config.events_page_size,
         )
-        self.api.events_page_size = config.events_page_size
         self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

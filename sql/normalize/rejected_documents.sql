@@ -12,7 +12,10 @@
 -- region            VARCHAR      region (run)
 -- project_id        VARCHAR      IAM project id (run)
 -- response_id       VARCHAR      landed response the body came from (BodyRef.response_id)
--- source            VARCHAR      list_pools | show_pool (BodyRef.source)
+-- source            VARCHAR      list_pools | show_pool (BodyRef.source); or the call of another family's answer
+--                                (runtime_metrics, pool_monitor, pool_nodes, ...): those rows come from
+--                                sql/normalize/_reject_<pages>.sql, whose header lists their reasons (e.g. "item has
+--                                no table object"); item_index then indexes the answer's list (items, metrics)
 -- item_index        INTEGER      0-based index in the list body's `items`; NULL when the whole body is rejected,
 --                                for a show_pool body (its one document is the body), and for a summary row
 -- pool_id           VARCHAR      metadata.name when known (duplicates, invalid counts, repeated keys), else NULL

@@ -68,6 +68,33 @@
 -- deleting_card_hours           DOUBLE       deleting_node_hours x accelerator_cards
 -- provisioned_card_hours        DOUBLE       provisioned_node_hours x accelerator_cards: the card-hours a
 --                                            yearly/monthly pool is paid for, in every state
+-- allocation_hours              DOUBLE       USE (allocation, from ShowPoolRuntimeMetrics): hours of the day
+--                                            whose counts came with a runtime reading of the pool; the shares
+--                                            below stand for these hours only (held like the node counts:
+--                                            time-weighted). On rollups the sum over the physical pools
+--                                            (pool-hours). Flavor rows carry their pool's USE columns when the
+--                                            pool has that one flavor, else NULL (readings are per pool)
+-- allocatable_card_hours        DOUBLE       accelerator cards the scheduler could place (runtime capacity:
+--                                            healthy nodes) x hours; NULL without accelerator readings
+-- allocated_card_hours          DOUBLE       accelerator cards held by workloads (their requests, not measured
+--                                            use) x hours
+-- allocated_card_share          DOUBLE       allocated_card_hours / allocatable_card_hours: the share of the
+--                                            cards that workloads held. Accelerator cards first: they are what
+--                                            the pool is paid for
+-- allocated_cpu_share           DOUBLE       the same for cpu cores
+-- allocated_memory_share        DOUBLE       the same for memory bytes
+-- accelerator_util_mean         DOUBLE       MEASURED (ShowPoolMonitor, gpuUtil / npuUtil, hourly): the mean of
+--                                            the day's hourly averages, percent. Rollups weight each pool by its
+--                                            allocatable cards (a 64-card pool counts 64 times a 1-card pool)
+-- accelerator_util_p95_max      DOUBLE       the 95th percentile of the day's hourly maxima, percent (rollups:
+--                                            over every hour of every physical pool in the row)
+-- measured_hours                DOUBLE       hours with a measured accelerator point (a -1 "no data" point is
+--                                            not one); on rollups pool-hours
+-- queued_hours                  DOUBLE       hours held with at least one workload queued for resources; on
+--                                            rollups pool-hours
+-- pressure_hours                DOUBLE       hours held with workloads queued AND no free accelerator card (or,
+--                                            on a CPU-only pool, less than one free core): where work waits
+--                                            for nodes; on rollups pool-hours
 -- estimated_cost                DOUBLE       ESTIMATED: provisioned node-hours x price_per_node_hour from the
 --                                            price file, matched on flavor and the pool's billing mode at each
 --                                            snapshot; NULL when no price file is loaded or nothing matched
@@ -118,6 +145,31 @@ flavor_info AS (
 ),
 has_prices AS (
     SELECT count(*) > 0 AS loaded FROM prices
+),
+usage AS (
+    SELECT * FROM pool_usage_days($from_day, $to_day, $period_hours)
+),
+util_hours AS (
+    SELECT * FROM pool_util_hours($from_day, $to_day)
+),
+util_days AS (
+    SELECT d, pk, avg(util_avg) AS util_mean, quantile_cont(util_max, 0.95) AS util_p95,
+           count(util_avg)::DOUBLE AS measured_hours
+    FROM util_hours
+    GROUP BY d, pk
+),
+-- a pool's USE columns, per day (readings are per pool, not per flavor)
+pool_use AS (
+    SELECT coalesce(u.d, m.d) AS d, coalesce(u.pk, m.pk) AS pk,
+           coalesce(u.allocation_hours, 0) AS allocation_hours,
+           u.allocatable_card_hours, u.allocated_card_hours, u.allocatable_core_hours, u.allocated_core_hours,
+           u.allocatable_byte_hours, u.allocated_byte_hours,
+           coalesce(u.queued_hours, 0) AS queued_hours, coalesce(u.pressure_hours, 0) AS pressure_hours,
+           m.util_mean, m.util_p95, coalesce(m.measured_hours, 0) AS measured_hours,
+           -- the pool's weight in a rollup's mean utilization: its cards (1 when unknown)
+           coalesce(u.allocatable_card_hours / nullif(u.allocation_hours, 0), 1) AS util_weight
+    FROM usage AS u
+    FULL JOIN util_days AS m USING (d, pk)
 ),
 -- one row per day x pool x flavor
 by_flavor AS (
@@ -172,9 +224,15 @@ flavor_rows AS (
            f.estimated_cost, CASE WHEN f.estimated_cost IS NOT NULL THEN f.currency END AS currency,
            CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
                AS unpriced_node_hours
+           , CASE WHEN count(*) OVER (PARTITION BY f.d, f.pk) = 1 THEN f.pk END AS single_flavor_pk
     FROM by_flavor AS f
     JOIN by_pool AS b USING (d, pk)
     LEFT JOIN flavor_info AS fi ON fi.region = b.region AND fi.flavor = f.flavor
+),
+flavor_rows_use AS (
+    SELECT f.* EXCLUDE (single_flavor_pk), u.* EXCLUDE (d, pk)
+    FROM flavor_rows AS f
+    LEFT JOIN pool_use AS u ON u.d = f.d AND u.pk = f.single_flavor_pk
 ),
 pool_rows AS (
     SELECT b.d, 'pool' AS level, b.region, b.project_id, b.pool_id, NULL::VARCHAR AS flavor,
@@ -191,7 +249,9 @@ pool_rows AS (
            f.estimated_cost, f.currency,
            CASE WHEN (SELECT loaded FROM has_prices) THEN coalesce(f.unpriced_node_hours, 0) END
                AS unpriced_node_hours
+           , u.* EXCLUDE (d, pk)
     FROM by_pool AS b
+    LEFT JOIN pool_use AS u USING (d, pk)
     LEFT JOIN (
         SELECT d, region, project_id, pool_id,
                sum(requested_nodes) AS requested_nodes,
@@ -236,17 +296,47 @@ rollup_rows AS (
            sum(deleting_card_hours) AS deleting_card_hours,
            sum(estimated_cost) AS estimated_cost,
            any_value(currency) AS currency,
-           sum(unpriced_node_hours) AS unpriced_node_hours
+           sum(unpriced_node_hours) AS unpriced_node_hours,
+           sum(allocation_hours) AS allocation_hours,
+           sum(allocatable_card_hours) AS allocatable_card_hours,
+           sum(allocated_card_hours) AS allocated_card_hours,
+           sum(allocatable_core_hours) AS allocatable_core_hours,
+           sum(allocated_core_hours) AS allocated_core_hours,
+           sum(allocatable_byte_hours) AS allocatable_byte_hours,
+           sum(allocated_byte_hours) AS allocated_byte_hours,
+           sum(queued_hours) AS queued_hours,
+           sum(pressure_hours) AS pressure_hours,
+           sum(util_mean * measured_hours * util_weight) / nullif(sum(measured_hours * util_weight)
+               FILTER (WHERE util_mean IS NOT NULL), 0) AS util_mean,
+           sum(measured_hours) AS measured_hours
     FROM pool_rows
     WHERE is_physical
     GROUP BY GROUPING SETS ((d, region, project_id), (d, region), (d))
 ),
+-- the p95 of hourly maxima of a rollup: over every measured hour of its physical pools
+rollup_p95 AS (
+    SELECT h.d,
+           CASE WHEN grouping(a.project_id) = 0 THEN 'project'
+                WHEN grouping(a.region) = 0 THEN 'region'
+                ELSE 'all' END AS level,
+           a.region, a.project_id, quantile_cont(h.util_max, 0.95) AS util_p95
+    FROM util_hours AS h
+    JOIN attributes AS a USING (pk)
+    WHERE a.is_physical AND (h.d, h.pk) IN (SELECT (d, pk) FROM by_pool)
+    GROUP BY GROUPING SETS ((h.d, a.region, a.project_id), (h.d, a.region), (h.d))
+),
+rollup_rows_use AS (
+    SELECT r.*, p.util_p95
+    FROM rollup_rows AS r
+    LEFT JOIN rollup_p95 AS p ON p.d = r.d AND p.level = r.level AND p.region IS NOT DISTINCT FROM r.region
+                              AND p.project_id IS NOT DISTINCT FROM r.project_id
+),
 all_rows AS (
-    SELECT * FROM flavor_rows
+    SELECT * FROM flavor_rows_use
     UNION ALL BY NAME
     SELECT * FROM pool_rows
     UNION ALL BY NAME
-    SELECT * FROM rollup_rows
+    SELECT * FROM rollup_rows_use
 )
 SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pn.project_name, pool_id, flavor,
        accelerator, accelerator_type, accelerator_cards::INTEGER AS accelerator_cards,
@@ -274,6 +364,17 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pn.proj
        deleting_card_hours::DOUBLE AS deleting_card_hours,
        (creating_card_hours + available_card_hours + abnormal_card_hours + deleting_card_hours)::DOUBLE
            AS provisioned_card_hours,
+       allocation_hours::DOUBLE AS allocation_hours,
+       allocatable_card_hours::DOUBLE AS allocatable_card_hours,
+       allocated_card_hours::DOUBLE AS allocated_card_hours,
+       (allocated_card_hours / nullif(allocatable_card_hours, 0))::DOUBLE AS allocated_card_share,
+       (allocated_core_hours / nullif(allocatable_core_hours, 0))::DOUBLE AS allocated_cpu_share,
+       (allocated_byte_hours / nullif(allocatable_byte_hours, 0))::DOUBLE AS allocated_memory_share,
+       util_mean::DOUBLE AS accelerator_util_mean,
+       util_p95::DOUBLE AS accelerator_util_p95_max,
+       measured_hours::DOUBLE AS measured_hours,
+       queued_hours::DOUBLE AS queued_hours,
+       pressure_hours::DOUBLE AS pressure_hours,
        estimated_cost::DOUBLE AS estimated_cost,
        currency,
        unpriced_node_hours::DOUBLE AS unpriced_node_hours

@@ -27,11 +27,13 @@ def test_asset_graph_is_pinned():
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     assert keys == sorted(["raw_snapshot", "inventory_catalog", *TABLES, "pool_changes", "pool_versions",
-                           "capacity_utilization", "billing_modes", "subscriptions", "report_exports",
+                           "capacity_utilization", "billing_modes", "subscriptions", "idle_capacity", "pressure",
+                           "report_exports",
                            "lake_compaction"])
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
                            "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts",
+                           "pool_metrics", "nodes", "node_resources", "workload_statistics",
                            "pool_events"}
     for table in TABLES:
         assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
@@ -62,12 +64,13 @@ def test_asset_graph_is_pinned():
     assert schedule.cron_schedule == "0 * * * *"
     for history in ("pool_changes", "pool_versions"):
         assert graph.get(dg.AssetKey(history)).parent_keys == {dg.AssetKey(t) for t in TABLES}
-    for report in ("capacity_utilization", "billing_modes", "subscriptions"):
+    for report in ("capacity_utilization", "billing_modes", "subscriptions", "idle_capacity", "pressure"):
         node = graph.get(dg.AssetKey(report))
         assert node.partitions_def is not None and node.partitions_def.get_partition_keys()[0] == "2026-01-01"
         assert dg.AssetKey("pool_changes") in node.parent_keys and dg.AssetKey("pools") in node.parent_keys
     assert graph.get(dg.AssetKey("report_exports")).parent_keys == {
-        dg.AssetKey(r) for r in ("capacity_utilization", "billing_modes", "subscriptions")}
+        dg.AssetKey(r) for r in ("capacity_utilization", "billing_modes", "subscriptions", "idle_capacity",
+                                 "pressure")}
     assert defs.resolve_schedule_def("daily_reports_schedule").cron_schedule == "15 1 * * *"
     compaction = graph.get(dg.AssetKey("lake_compaction"))
     assert compaction.parent_keys == {dg.AssetKey(t) for t in TABLES}
@@ -120,7 +123,8 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
                                                     ["pool_events", expected_pools, 0],  # one page per pool read
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
                                                     ["project_names", 4, 0],  # one IAM call per region (4)
-                                                    ["runtime_metrics", 3, 0]]  # one per readable project
+                                                    ["runtime_metrics", 3, 0],  # one per readable project
+                                                    ["workload_statistics", expected_pools, 0]]  # one per pool read
     # the names people know, for every project (IAM lists the forbidden one too: ModelArts refused it, not IAM)
     names = {p.id: (p.region, p.name) for p in sim.projects}
     got = {pid: (region, name) for pid, region, name in query(db, "SELECT project_id, region, name FROM projects")}

@@ -48,10 +48,10 @@ NO_TIMES = event("PoolStatusChange", "from Creating to Running", first=None, las
 
 POOLS = [pool_doc(name, available={"f1": 1}) for name in ("pool-a", "pool-b", "pool-c", "pool-d")]
 FIRST = {
-    (R, P, "pool-a"): [page(FLAP, SCALE, "not an event", token="t1"), page(REORDERED, MILLIS, UNKNOWN)],
-    (R, P, "pool-b"): [page(MISMATCH, WRONG_REASON, NO_TIMES)],
-    (R, P, "pool-c"): [b'{"items": [ {"reason": ', page(FLAP)],  # a cut page, then a good one
-    (R, P, "pool-d"): [{"items": {"not": "a list"}}, 503],
+    ("pool_events", R, P, "pool-a"): [page(FLAP, SCALE, "not an event", token="t1"), page(REORDERED, MILLIS, UNKNOWN)],
+    ("pool_events", R, P, "pool-b"): [page(MISMATCH, WRONG_REASON, NO_TIMES)],
+    ("pool_events", R, P, "pool-c"): [b'{"items": [ {"reason": ', page(FLAP)],  # a cut page, then a good one
+    ("pool_events", R, P, "pool-d"): [{"items": {"not": "a list"}}, 503],
 }
 
 
@@ -63,7 +63,7 @@ def _open(root):
 def con(tmp_path_factory):
     """One snapshot: its rows as read."""
     root = tmp_path_factory.mktemp("events")
-    publish_snapshot(root, AT, {(R, P): POOLS}, events=FIRST)
+    publish_snapshot(root, AT, {(R, P): POOLS}, per_pool=FIRST)
     c = _open(root)
     yield c
     c.close()
@@ -74,10 +74,10 @@ def con2(tmp_path_factory):
     """The same, then three hours later: pool-a's flap repeated (count 2, last_at moved), SCALE unchanged (asked
     again from the cursor's second), one new event; the other pools not asked this time."""
     root = tmp_path_factory.mktemp("events2")
-    publish_snapshot(root, AT, {(R, P): POOLS}, events=FIRST)
+    publish_snapshot(root, AT, {(R, P): POOLS}, per_pool=FIRST)
     flap_again = {**FLAP, "count": 2, "lastTimestamp": "2026-11-01T12:10:00Z"}
     new = event("PoolStatusChange", "from Abnormal to Running", first="2026-11-01T12:20:00Z")
-    publish_snapshot(root, LATER, {(R, P): POOLS}, events={(R, P, "pool-a"): [page(SCALE, flap_again, new)]})
+    publish_snapshot(root, LATER, {(R, P): POOLS}, per_pool={("pool_events", R, P, "pool-a"): [page(SCALE, flap_again, new)]})
     c = _open(root)
     yield c
     c.close()
@@ -163,9 +163,19 @@ def test_the_catalog_keeps_one_row_per_event_the_latest_observation(con2):
     assert "deduplicated" in comment
 
 
-def test_what_the_table_skipped_is_named_for_the_rejected_documents_path():
-    """sql/normalize/_reject_event_pages.sql over hand-made pages (not wired yet: the rejected_documents path
-    for new shapes is being built on main)."""
+def test_what_the_table_skipped_is_in_rejected_documents(con):
+    got = con.execute("SELECT pool_id, item_index, reason, severity, excerpt FROM rejected_documents "
+                      "WHERE source = 'pool_events' ORDER BY pool_id, item_index NULLS FIRST").fetchall()
+    assert got == [
+        ("pool-a", 2, "item is not an object", "error", '"not an event"'),
+        ("pool-c", None, "body is not valid JSON", "error", '{"items": [ {"reason": '),
+        ("pool-d", None, "body's items is not an array", "error", '{"items": {"not": "a list"}}'),
+    ]
+
+
+def test_reject_reasons_on_every_shape():
+    """sql/normalize/_reject_event_pages.sql over hand-made pages: an object without items (or items null) is an
+    empty list, not a rejection."""
     from pipeline.sqlfiles import sql_text
 
     pages = [b'{"items": [ {"reason": ', b'[1, 2]', b'{"items": {"not": "a list"}}', b'{"kind": "EventList"}',
@@ -176,10 +186,11 @@ def test_what_the_table_skipped_is_named_for_the_rejected_documents_path():
                   "call VARCHAR, page BIGINT, content VARCHAR)")
         c.executemany("INSERT INTO event_pages VALUES ('r1', 'p1', 'pool-a', 'pool_events', ?, ?)",
                       [(i + 1, body.decode()) for i, body in enumerate(pages)])
-        got = c.execute(sql_text("normalize", "_reject_event_pages")).fetchall()
+        got = c.execute(sql_text("normalize", "_reject_event_pages") + " ORDER BY page, item_index").fetchall()
     finally:
         c.close()
-    assert [(page, reason) for *_, page, reason in got] == [
-        (1, "not_json"), (2, "not_an_object"), (3, "items_not_a_list"),
-        (6, "item_not_an_object: item 2"), (6, "item_not_an_object: item 3")]
+    assert [(page, index, reason, item) for *_, page, index, reason, item in got] == [
+        (1, None, "body is not valid JSON", None), (2, None, "body is not an object", None),
+        (3, None, "body's items is not an array", None),
+        (6, 1, "item is not an object", '"not an event"'), (6, 2, "item is not an object", "7")]
     assert {row[:4] for row in got} == {("r1", "p1", "pool-a", "pool_events")}

@@ -55,3 +55,17 @@ def test_workload_counts_per_type_without_the_sum(con):
     rows = con.execute("SELECT pool_id, workload_type, running, queued FROM pool_workload_counts "
                        "ORDER BY pool_id, workload_type").fetchall()
     assert rows == [("pool-a", "infer", 1, None), ("pool-a", "train", 3, 2), ("pool-b", "notebook", None, None)]
+
+
+def test_what_the_tables_skip_is_in_rejected_documents(con):
+    """The cut answer of p2 and the two unreadable items of p1 are recorded (with the response they came from), and
+    count in the snapshot's rejected_documents; the pools' tables are untouched by them."""
+    rows = con.execute(
+        "SELECT project_id, source, item_index, reason, severity, documents, excerpt, response_id IS NOT NULL "
+        "FROM rejected_documents ORDER BY project_id, item_index").fetchall()
+    assert rows == [
+        ("p1", "runtime_metrics", 2, "item is not an object", "error", 1, '"not an item"', True),
+        ("p1", "runtime_metrics", 3, "item has no metadata.name", "error", 1, '{"table":{}}', True),
+        ("p2", "runtime_metrics", None, "body is not valid JSON", "error", 1, '{"items": [ {"metadata": ', True),
+    ]
+    assert con.execute("SELECT rejected_documents FROM snapshots").fetchall() == [(3,)]

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline.reports import ReportTable, export_reports
-from pipeline.reports.charts import Figure, Skipped, billing_chart, build_charts, capacity_chart, expiry_chart
+from pipeline.reports.charts import (CHART_HEADINGS, Figure, Skipped, accelerator_use_chart, billing_chart, build_charts,
+                                     capacity_chart, expiry_chart, idle_chart)
 from pipeline.reports.svg import esc, nice_ticks
 from pipeline.reports.values import display_width, truncate, truncate_middle
 
@@ -229,8 +230,10 @@ def test_skipped_charts_are_explained_on_the_page(tmp_path):
 def test_a_column_of_the_wrong_type_costs_the_chart_not_the_export():
     rows = [{"day": D1, "flavor": "gpu", "available_node_hours": "lots"}]
     result = build_charts([report("capacity_utilization", rows)], TODAY)
-    assert len(result) == 1 and isinstance(result[0], Skipped)
+    # two charts read capacity_utilization: by state (wrong type) and accelerator use (its columns are missing)
+    assert len(result) == 2 and all(isinstance(r, Skipped) for r in result)
     assert "unexpected type" in result[0].reason
+    assert result[1].heading == CHART_HEADINGS["accelerator_use"] and "lacks columns" in result[1].reason
 
 
 def test_only_reports_with_known_names_get_charts():
@@ -254,3 +257,35 @@ def test_text_width_and_truncation_handle_wide_and_combining_characters():
     assert truncate("cafe\u0301s-and-more", 5) == "cafe\u0301…"  # the accent stays with its letter
     assert truncate_middle("training-pool-number-0042", 16) == "training-p…-0042"
     assert esc('"<&>\'\x00') == "&quot;&lt;&amp;&gt;&#x27;\ufffd"
+
+
+def test_accelerator_use_stacks_up_to_the_provisioned_card_hours():
+    # 100 card-hours provisioned, 80 allocatable, 40 allocated, measured at 25 %: 10 busy, 30 allocated but not
+    # busy, 40 unallocated, 20 not allocatable. A CPU flavor (no card-hours) is not drawn.
+    rows = [{"day": D1, "level": "flavor", "flavor": "gpu8", "provisioned_card_hours": 100.0,
+             "allocatable_card_hours": 80.0, "allocated_card_hours": 40.0, "accelerator_util_mean": 25.0},
+            {"day": D1, "level": "flavor", "flavor": "cpu", "provisioned_card_hours": None,
+             "allocatable_card_hours": None, "allocated_card_hours": None, "accelerator_util_mean": None}]
+    fig = accelerator_use_chart(report("capacity_by_flavor", rows))
+    assert isinstance(fig, Figure) and len(fig.svgs) == 1
+    tips = tooltips(fig.svgs[0])
+    for label, value in (("measured busy", "10"), ("allocated, not measured busy", "30"), ("unallocated", "40"),
+                         ("not allocatable", "20")):
+        assert any(label in t and value in t for t in tips), (label, tips)
+
+
+def test_idle_chart_ranks_pools_by_idle_cost_over_the_period():
+    rows = [{"day": D1, "pool_id": "a", "display_name": "pool A", "idle_card_hours": 10.0,
+             "estimated_idle_cost": 10.0, "currency": "EUR", "flagged": False},
+            {"day": D1, "pool_id": "b", "display_name": "pool B", "idle_card_hours": 50.0,
+             "estimated_idle_cost": 25.0, "currency": "EUR", "flagged": False},
+            {"day": D1 + timedelta(days=1), "pool_id": "a", "display_name": "pool A", "idle_card_hours": 30.0,
+             "estimated_idle_cost": 30.0, "currency": "EUR", "flagged": True}]
+    fig = idle_chart(report("idle_capacity", rows))
+    assert isinstance(fig, Figure)
+    tips = [t for t in tooltips(fig.svgs[0]) if " · " in t]  # the bars (legend swatches have a title too)
+    assert [t.split(" · ")[0] for t in tips] == ["pool A", "pool B"]  # 40 EUR over two days, then 25 EUR
+    assert "40 EUR" in tips[0] and "25 EUR" in tips[1]
+    assert isinstance(idle_chart(report("idle_capacity", rows[:0], pa.schema([("pool_id", pa.string()),
+                                                                              ("idle_card_hours", pa.float64())]))),
+                      Skipped)

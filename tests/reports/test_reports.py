@@ -64,8 +64,20 @@ def fleet_a(tmp_path_factory) -> Path:
     for i, at in enumerate(TIMES):
         listings, shows = _fleet_a(i)
         publish_snapshot(root, at, listings, shows=shows,
-                         flavors={("r1", "p1"): [flavor_doc("f1", gpu=("nvidia-t4", 8)), flavor_doc("fcpu")]})
+                         flavors={("r1", "p1"): [flavor_doc("f1", gpu=("nvidia-t4", 8)), flavor_doc("fcpu")]},
+                         runtime=_runtime_a())
     return root
+
+
+def _runtime_a() -> dict:
+    """Allocation of pool-a (idle: none of its 16 cards held) and pool-e (queued with no free core)."""
+    def item(name, capacity, allocated, available, queued):
+        return {"metadata": {"name": name}, "table": {
+            "capacity": {"value": capacity}, "allocated": {"value": allocated}, "available": {"value": available},
+            "workload": {"allocated": {"train": 1}, "queue": {"train": queued}}}}
+    return {("r1", "p1"): {"items": [item("pool-a", {"cpu": 16, "nvidia.com/gpu": 16}, {"cpu": 1, "nvidia.com/gpu": 0},
+                                          {"cpu": 15, "nvidia.com/gpu": 16}, 0)]},
+            ("r1", "p3"): {"items": [item("pool-e", {"cpu": 8}, {"cpu": 8}, {"cpu": 0}, 2)]}}
 
 
 @pytest.fixture(scope="module")

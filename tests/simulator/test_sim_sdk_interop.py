@@ -107,6 +107,64 @@ def test_pagination_and_nodes(sdk, sim):
     assert len(nodes.items) == len(sim.fleet.nodes(pid, doc["metadata"]["name"]))
 
 
+def test_nodes_read_by_the_sdk(sdk, sim):
+    """ListPoolNodesRequest reads every node (no limit sent, as poolscope sends none): name, phase, AZ, IP, the
+    billing label, and resources in whatever spelling (numbers become text: the SDK types them as str). It
+    drops status.driver, os and plugins, which its model lacks; the raw JSON keeps them."""
+    checked = 0
+    for project in sim.projects:
+        client = sdk.client(sim, project.id)
+        for state in sim.fleet.pool_states(project.id):
+            served = sim.fleet.nodes(project.id, state.name)
+            got = client.list_pool_nodes(sdk.m.ListPoolNodesRequest(pool_name=state.name)).items or []
+            assert [n.metadata.name for n in got] == [n["metadata"]["name"] for n in served]
+            for node, doc in zip(got, served):
+                status = doc["status"]
+                assert (node.status.phase, node.status.az, node.status.private_ip) == \
+                    (status["phase"], status["az"], status["privateIp"])
+                assert node.spec.flavor == doc["spec"]["flavor"]
+                assert node.metadata.labels.os_modelarts_billing_status == \
+                    doc["metadata"]["labels"].get("os.modelarts/billing.status")
+                assert node.status.resources.cpu == str(status["resources"]["cpu"])
+                assert node.status.resources.memory == status["resources"]["memory"]
+                for key, attr in (("nvidia.com/gpu", "nvidia_com_gpu"), ("huawei.com/ascend-snt9", "huawei_com_ascend_snt9"),
+                                  ("huawei.com/ascend-snt3", "huawei_com_ascend_snt3")):
+                    want = status["resources"].get(key)
+                    assert getattr(node.status.resources, attr) == (None if want is None else str(want))
+                if "availableResources" in status:
+                    assert node.status.available_resources.cpu == str(status["availableResources"]["cpu"])
+                else:
+                    assert node.status.available_resources is None
+                assert not hasattr(node.status, "driver") and not hasattr(node.status, "plugins")
+                checked += 1
+    assert checked > 10
+
+
+def test_workload_statistics_read_by_the_sdk_in_its_shape_only(sdk, sim):
+    """The SDK reads root `statistics` (integers); for the docs' root `statics` it returns nothing, which is
+    why poolscope reads the raw JSON."""
+    from pipeline.simulator.workloads import statics_shape, workload_counts
+
+    shapes = set()
+    for project in sim.projects:
+        client = sdk.client(sim, project.id)
+        for state in sim.fleet.pool_states(project.id):
+            answer = client.show_workload_statistics(sdk.m.ShowWorkloadStatisticsRequest(pool_name=state.name))
+            counts = workload_counts(sim.fleet.seed, state, sim.fleet.now)
+            if statics_shape(sim.fleet.seed, state.name):
+                shapes.add("statics")
+                assert answer.statistics is None
+                continue
+            shapes.add("statistics")
+            by_type = {i.type: i for i in answer.statistics.items}
+            assert set(by_type) == set(counts)
+            for kind, c in counts.items():
+                assert by_type[kind].status.running == c["Running"] and by_type[kind].status.queue == c["Queue"]
+                assert by_type[kind].status.completed == c["Completed"] and by_type[kind].total == sum(c.values())
+            assert answer.statistics.total == sum(sum(c.values()) for c in counts.values())
+    assert shapes == {"statics", "statistics"}
+
+
 def test_project_id_lookup_through_iam(sdk, sim):
     """Without a project id the SDK asks IAM (`GET /v3/projects?name=<region>`), signed with the AK/SK."""
     client = sdk.client(sim, project_id=None, region="cn-east-3")
