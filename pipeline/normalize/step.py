@@ -63,7 +63,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
     """`fetches` and `snapshots` from the raw set's call log; returns row counts and the snapshot summary."""
     run = read_run(raw_dir)
     snapshot_at = snapshot_at_of(snapshot_id)
-    con = duckdb.connect(":memory:", config={"enable_progress_bar": False})  # stdout is the caller's
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")  # stdout is the caller's
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE TEMP TABLE fetches_rows AS " + sql_text("normalize", "fetches"), {
