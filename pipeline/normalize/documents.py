@@ -154,6 +154,9 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
             "preserve_insertion_order": False,
         },
     )
+    # A long query would otherwise draw DuckDB's progress bar on the caller's stdout (a CLI's output, a parent
+    # process reading JSON from it).
+    con.execute("SET enable_progress_bar = false")
     # Strings without an offset (creationTimestamp) are read as UTC, whatever the machine's zone.
     con.execute("SET TimeZone = 'UTC'")
     return con
@@ -297,6 +300,7 @@ def rejected_count(out_dir: Path) -> int:
     """Documents (or bodies) that could not be used, from a written `rejected_documents.parquet`: its error rows,
     a summary row counting for the documents it stands for. Warnings are not rejections."""
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
     try:
         row = con.execute(
             "SELECT coalesce(sum(documents) FILTER (WHERE severity = 'error'), 0) FROM read_parquet($p)",

@@ -64,6 +64,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
     run = read_run(raw_dir)
     snapshot_at = snapshot_at_of(snapshot_id)
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")  # stdout is the caller's
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE TEMP TABLE fetches_rows AS " + sql_text("normalize", "fetches"), {

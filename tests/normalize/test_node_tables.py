@@ -118,5 +118,6 @@ def test_what_the_node_tables_skip_is_listed_for_rejected_documents():
     rows = reject_rows("node_pages", [("pool-a", PAGE_1), ("pool-a", PAGE_2), ("pool-b", b'{"items": [ {"metadata": '),
                                    ("pool-d", {"items": {"not": "a list"}}), ("pool-d", {"items": [NODE_C]})])
     assert [(r[2], r[4], r[5]) for r in rows] == [
-        ("pool-a", 1, "item is not an object"), ("pool-a", 1, "item has no metadata.name"), ("pool-a", 1, "item has no metadata.name"),
+        ("pool-a", 1, "item has no metadata.name"), ("pool-a", 1, "item has no metadata.name"),
+        ("pool-a", 1, "item is not an object"),
         ("pool-b", 3, "body is not valid JSON"), ("pool-d", 4, "body has no items array")]
