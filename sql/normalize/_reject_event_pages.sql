@@ -5,7 +5,7 @@
 --   region, project_id, pool_id, call, page   the page (as event_pages)
 --   item_index  INTEGER  0-based index in `items`; NULL for the whole page
 --   reason      VARCHAR  body is not valid JSON | body is not an object | body's items is not an array |
---                        item is not an object
+--                        item is not an object | item has no reason or message (neither is text: not an event)
 --   item        VARCHAR  the item's JSON, NULL for the whole page
 WITH items AS (
     SELECT region, project_id, pool_id, call, page, unnest(range(len(l))) AS item_index, unnest(l) AS item
@@ -22,6 +22,10 @@ FROM event_pages
 WHERE NOT json_valid(content) OR json_type(content) <> 'OBJECT'
    OR coalesce(json_type(content, '$.items'), 'NULL') NOT IN ('ARRAY', 'NULL')
 UNION ALL
-SELECT region, project_id, pool_id, call, page, item_index::INTEGER, 'item is not an object', item::VARCHAR
+SELECT region, project_id, pool_id, call, page, item_index::INTEGER,
+       CASE WHEN json_type(item) IS DISTINCT FROM 'OBJECT' THEN 'item is not an object'
+            ELSE 'item has no reason or message' END,
+       item::VARCHAR
 FROM items
 WHERE json_type(item) IS DISTINCT FROM 'OBJECT'
+   OR (json_type(item, '$.reason') IS DISTINCT FROM 'VARCHAR' AND json_type(item, '$.message') IS DISTINCT FROM 'VARCHAR')

@@ -9,7 +9,8 @@
 -- per event, keyed by (region, project_id, pool_id, reason, first_at, message), the most advanced observation
 -- of it winning (latest last_at, then largest count, then latest snapshot): an event repeated since (count and
 -- last_at grown) replaces its older row. A page that is not valid JSON, or has no items list, is skipped here
--- (its bytes stay in the raw landing, its call in fetches); so is an item that is not an object.
+-- (its bytes stay in the raw landing, its call in fetches); so is an item that is not an event: not an object, or
+-- an object with neither a reason nor a message (text), e.g. another API's item answered on this path.
 --
 -- column          type         meaning (source path in the ListEvents item)
 -- snapshot_id     VARCHAR      snapshot, sortable UTC text like 20261128T060000Z (run)
@@ -55,6 +56,7 @@ events AS (
            pool_ts(item ->> '$.lastTimestamp') AS last_at
     FROM items
     WHERE json_type(item) = 'OBJECT'
+      AND (json_type(item, '$.reason') = 'VARCHAR' OR json_type(item, '$.message') = 'VARCHAR')
 ),
 parsed AS (
     SELECT *,

@@ -49,7 +49,7 @@ NO_TIMES = event("PoolStatusChange", "from Creating to Running", first=None, las
 POOLS = [pool_doc(name, available={"f1": 1}) for name in ("pool-a", "pool-b", "pool-c", "pool-d")]
 FIRST = {
     ("pool_events", R, P, "pool-a"): [page(FLAP, SCALE, "not an event", token="t1"), page(REORDERED, MILLIS, UNKNOWN)],
-    ("pool_events", R, P, "pool-b"): [page(MISMATCH, WRONG_REASON, NO_TIMES)],
+    ("pool_events", R, P, "pool-b"): [page(MISMATCH, WRONG_REASON, NO_TIMES, {"kind": "ResourceFlavor"})],
     ("pool_events", R, P, "pool-c"): [b'{"items": [ {"reason": ', page(FLAP)],  # a cut page, then a good one
     ("pool_events", R, P, "pool-d"): [{"items": {"not": "a list"}}, 503],
 }
@@ -168,6 +168,7 @@ def test_what_the_table_skipped_is_in_rejected_documents(con):
                       "WHERE source = 'pool_events' ORDER BY pool_id, item_index NULLS FIRST").fetchall()
     assert got == [
         ("pool-a", 2, "item is not an object", "error", '"not an event"'),
+        ("pool-b", 3, "item has no reason or message", "error", '{"kind":"ResourceFlavor"}'),
         ("pool-c", None, "body is not valid JSON", "error", '{"items": [ {"reason": '),
         ("pool-d", None, "body's items is not an array", "error", '{"items": {"not": "a list"}}'),
     ]
@@ -179,7 +180,8 @@ def test_reject_reasons_on_every_shape():
     from pipeline.sqlfiles import sql_text
 
     pages = [b'{"items": [ {"reason": ', b'[1, 2]', b'{"items": {"not": "a list"}}', b'{"kind": "EventList"}',
-             b'{"items": null}', b'{"items": [{"reason": "x"}, "not an event", 7]}']
+             b'{"items": null}', b'{"items": [{"reason": "x"}, "not an event", 7, {"kind": "ResourceFlavor"}, '
+             b'{"message": "m"}, {"reason": 5, "message": null}]}']
     c = duckdb.connect()
     try:
         c.execute("CREATE TEMP TABLE event_pages (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
@@ -192,5 +194,7 @@ def test_reject_reasons_on_every_shape():
     assert [(page, index, reason, item) for *_, page, index, reason, item in got] == [
         (1, None, "body is not valid JSON", None), (2, None, "body is not an object", None),
         (3, None, "body's items is not an array", None),
-        (6, 1, "item is not an object", '"not an event"'), (6, 2, "item is not an object", "7")]
+        (6, 1, "item is not an object", '"not an event"'), (6, 2, "item is not an object", "7"),
+        (6, 3, "item has no reason or message", '{"kind":"ResourceFlavor"}'),
+        (6, 5, "item has no reason or message", '{"reason":5,"message":null}')]
     assert {row[:4] for row in got} == {("r1", "p1", "pool-a", "pool_events")}
