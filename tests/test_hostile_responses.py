@@ -38,12 +38,22 @@ GOOD_POOLS = listing(pool_doc("pool-good-1", available={"modelarts.vm.cpu.8u": 2
                      pool_doc("pool-good-2", available={"modelarts.vm.cpu.8u": 1}))
 
 
+# The other families' calls get empty answers of their own shape: these tests are about the pool listing.
+EMPTY_ANSWERS = (("/metrics/runtime/pools", {"kind": "PoolMetricsList", "items": []}),
+                 ("/monitor", {"metrics": []}), ("/nodes", {"kind": "NodeList", "items": []}),
+                 ("/workloads", {"statistics": {"total": 0, "items": []}}), ("/events", {"kind": "EventList", "items": []}))
+
+
 def gateway(answers: dict[str, Reply]):
-    """Each project's listing as given; the flavor catalog for any other path."""
+    """Each project's listing as given; an empty answer to the other families' calls; the flavor catalog for any
+    other path."""
     def script(req: Received) -> Reply:
         parts = req.path.split("/")
         if len(parts) == 4 and parts[1] == "v2" and parts[3] == "pools":
             return answers[parts[2]]
+        for suffix, empty in EMPTY_ANSWERS:
+            if req.path.endswith(suffix):
+                return Reply(200, json.dumps(empty).encode())
         return Reply(200, FLAVORS)
     return script
 
