@@ -173,6 +173,11 @@ class Collect(_Model):
         default=True, description="ShowPoolRuntimeMetrics, 1 call per project: allocated vs capacity, queues")
     pool_nodes: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListPoolNodes, 1 call per pool: nodes and their allocated resources")
+    pool_monitor: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ShowPoolMonitor, 2 calls per pool: hourly average and maximum")
+    monitor_backfill_days: Annotated[int, Field(strict=True, ge=1, le=60)] = Field(
+        default=60, description="ShowPoolMonitor: how far back a pool with no stored point is read, in days "
+                                "(1..60: 60 days of hourly points is the service's 1,440-point limit)")
 
 
 class Config(_Model):

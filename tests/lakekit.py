@@ -101,7 +101,8 @@ def flavor_doc(name: str, *, cpu: str = "8", memory: str = "32Gi", gpu: tuple[st
 def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], list[dict] | int],
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
-                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None) -> str:
+                     runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
+                     monitor: dict[tuple[str, str, str], list[tuple[str, dict | bytes | int]]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
     `listings`: (region, project_id) -> the pools its ListPools returned, or an HTTP status if it failed.
@@ -109,6 +110,8 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
+    `monitor`: (region, project_id, pool_id) -> the ShowPoolMonitor calls of the pool, in order, each as (query
+    string as sent, e.g. "period=3600&statistics=average&time_range=...", answer: document, bytes or status).
     """
     layout = Layout(root)
     landing = RawLanding(layout, at.strftime("%Y%m%dT%H%M%SZ"), at)
@@ -129,6 +132,11 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
+    for (region, project_id, pool_id), calls in (monitor or {}).items():
+        ref = TargetRef(region, project_id, ENDPOINT)
+        for page, (query, result) in enumerate(calls):
+            _record(landing, "pool_monitor", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}/monitor", at, result,
+                    query=query, page=page)
     raw_dir = landing.seal({"targets": targets})
     with writer_lock(layout):
         staged = stage(layout, raw_dir, landing.snapshot_id)
@@ -136,18 +144,19 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     return landing.snapshot_id
 
 
-def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result) -> None:
+def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result,
+            query: str = "", page: int = 0) -> None:
     if isinstance(result, int):
         code = ERROR_CODES.get(result, str(result))
         body = json.dumps({"error_code": code, "error_msg": "simulated"}).encode()
         attempt = Attempt(1, at, 5.0, result, f"http_{result}", code, "r" * 32, body)
-        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
-                       error_msg="simulated", attempts=[attempt])
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query=query,
+                       outcome="error", error_msg="simulated", attempts=[attempt], page=page)
     else:
         body = result if isinstance(result, bytes) else json.dumps(result).encode()
         attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, body)
-        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
-                       error_msg=None, attempts=[attempt])
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query=query, outcome="ok",
+                       error_msg=None, attempts=[attempt], page=page)
 
 
 def query_catalog(db: Path, sql: str) -> list:

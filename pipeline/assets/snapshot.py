@@ -22,7 +22,7 @@ from pipeline.land.fetch import planned
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "projects", *POOL_TABLES, "pool_allocation",
-                           "pool_workload_counts")
+                           "pool_workload_counts", "pool_metrics")
 SNAPSHOT_AT_TAG = "poolscope/snapshot_at"  # set by an in-process caller (the CLI, the demo's clock)
 
 

@@ -40,6 +40,12 @@ class TableDoc:
 # Pool tables (one row per snapshot x pool x ...), each with a current_<table> view (sql/catalog/).
 POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
                "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
+# Snapshot tables whose rows are facts about a time, not about the snapshot: consecutive snapshots ask for
+# overlapping windows (ShowPoolMonitor re-reads a pool's latest point), so the view keeps one row per key, the
+# latest snapshot's (by snapshot_id, sortable UTC text). Each snapshot's Parquet keeps what it read.
+DEDUPLICATED: dict[str, tuple[str, ...]] = {
+    "pool_metrics": ("region", "project_id", "pool_id", "metric", "statistic", "at"),
+}
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
 HISTORY_FOLDER = "history"  # pool_changes, pool_versions (lake/_history/)
 
@@ -72,7 +78,8 @@ def _sources(layout: Layout) -> dict[str, str]:
     """
     from pipeline.history.store import history_sources  # here: history_store imports this module
 
-    out = {table: select_lake_files(files) for table, files in live_files(layout).items() if files}
+    out = {table: _deduplicated(table, select_lake_files(files))
+           for table, files in live_files(layout).items() if files}
     out.update(history_sources(layout))  # before derived/: the record replaces the whole-lake files
     derived = layout.lake / "derived"
     for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:
@@ -84,6 +91,15 @@ def _sources(layout: Layout) -> dict[str, str]:
             out.setdefault(d.name, f"SELECT * FROM read_parquet({quote_literal(pattern)}, union_by_name = true, "
                                    f"hive_partitioning = false)")
     return out
+
+
+def _deduplicated(table: str, select: str) -> str:
+    """The view's SELECT: for a DEDUPLICATED table, one row per key, the latest snapshot's."""
+    keys = DEDUPLICATED.get(table)
+    if not keys:
+        return select
+    return (f"SELECT * FROM ({select}) QUALIFY row_number() OVER (PARTITION BY "
+            f"{', '.join(quote_ident(k) for k in keys)} ORDER BY snapshot_id DESC) = 1")
 
 
 def lake_connection(layout: Layout) -> duckdb.DuckDBPyConnection:

@@ -31,7 +31,8 @@ def test_asset_graph_is_pinned():
                            "lake_compaction"])
     assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
-                           "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts"}
+                           "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts",
+                           "pool_metrics"}
     for table in TABLES:
         assert graph.get(dg.AssetKey(table)).parent_keys == {dg.AssetKey("raw_snapshot")}
     # The flow's order (pipeline/flow.py): land -> normalize/check/commit -> history -> reports/catalog/cleanup.
