@@ -32,6 +32,7 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "data" / "inventory.duckdb"), read_only=True)
     calls = con.execute("SELECT call, outcome, count(*) FROM fetches GROUP BY ALL ORDER BY 1").fetchall()
     assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1),
+                     ("pool_monitor", "ok", 2 * expected),  # hourly average and maximum, per pool read
                      ("pool_nodes", "ok", expected),  # one per pool read
                      ("runtime_metrics", "ok", 3)]  # with each project's token: no token more
     assert sorted(r[0] for r in con.execute("SELECT DISTINCT project_id FROM pools").fetchall()) == sorted(
