@@ -139,3 +139,39 @@ def test_overlapping_snapshots_keep_one_row_per_point_the_latest(tmp_path):
         assert c.execute("SELECT count(*) FROM read_parquet($f)", {"f": files}).fetchone() == (4,)
     finally:
         c.close()
+
+
+def test_what_the_table_skips_is_named_for_rejected_documents():
+    """sql/normalize/_reject_monitor_pages.sql (for the rejected_documents path): one row per body, series, point or
+    statistic pool_metrics.sql could not read, with its place."""
+    from pipeline.sqlfiles import sql_text
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("CREATE TEMP TABLE monitor_pages (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
+                    "call VARCHAR, page BIGINT, content VARCHAR, query VARCHAR)")
+        pages = [("pool-a", 1, json.dumps(AVERAGE_A), q("average")), ("pool-a", 2, MAXIMUM_A.decode(), q("maximum")),
+                 ("pool-b", 3, "<html>gateway</html>", q("average")), ("pool-b", 4, '{"metrics": {}}', q("maximum")),
+                 ("pool-c", 5, json.dumps({"metrics": [{"metric": {"metricName": "cpuUsage"},
+                                                        "dataPoints": [{"timestamp": T0, "statistics": [{"value": 3}]}]}]}),
+                  "period=3600")]
+        con.executemany("INSERT INTO monitor_pages VALUES ('r1', 'p1', ?, 'pool_monitor', ?, ?, ?)", pages)
+        rows = con.execute(sql_text("normalize", "_reject_monitor_pages")).fetchall()
+        kept = con.execute("SELECT count(*) FROM (" + sql_text("normalize", "pool_metrics") + ")",
+                           {"snapshot_id": "s", "snapshot_at": AT}).fetchone()[0]
+    finally:
+        con.close()
+    assert [(r[2], r[4], r[5]) for r in rows] == [
+        ("pool-a", 1, "metrics[2]: no metricName"),
+        ("pool-a", 1, "metrics[3]: no dataPoints array"),
+        ("pool-a", 1, "metrics[4]: not an object"),
+        ("pool-a", 2, "metrics[0].dataPoints[1].statistics[0]: value is not a number"),    # "lots"
+        ("pool-a", 2, "metrics[0].dataPoints[2]: timestamp is not epoch milliseconds"),    # "yesterday"
+        ("pool-a", 2, "metrics[0].dataPoints[3].statistics[0]: value is not a number"),    # {"v": 1}
+        ("pool-a", 2, "metrics[0].dataPoints[4]: not an object"),
+        ("pool-a", 2, "metrics[0].dataPoints[5].statistics[0]: value is not a number"),    # 1e400
+        ("pool-b", 3, "body is not JSON"),
+        ("pool-b", 4, "no metrics array in the body"),
+        ("pool-c", 5, "metrics[0].dataPoints[0].statistics[0]: no statistic named"),      # and none asked for
+    ]
+    assert kept == 7  # the rows of test_rows_from_both_shapes_with_no_data_flagged: nothing read is rejected
