@@ -312,7 +312,8 @@ class Fetcher:
         """ShowPoolMonitor of one pool at period=3600: two calls, the hourly average (landed as page 0) and the
         hourly maximum (page 1), both `pool_monitor` calls with the pool's id (one family: one switch, one
         cursor, one window; the statistic of an answer is in its body, so normalize needs no page number). No
-        call when the window is empty (the lake already holds the hour before the snapshot)."""
+        call when the window is empty: the lake's points already reach the snapshot's hour (a snapshot dated
+        before the latest one)."""
         window = self.monitor_window(ref, pool_id)
         if window is None:
             if self.on_plan_more:
@@ -395,7 +396,7 @@ def _ref(target: Target) -> TargetRef:
 
 
 def _no_response(exc: ModelArtsError) -> Attempt:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
     return Attempt(1, datetime.now(timezone.utc), 0.0, exc.status, exc.reason or "error", exc.error_code,
                    exc.request_id, b"")

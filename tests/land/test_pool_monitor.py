@@ -204,3 +204,32 @@ def test_a_failed_statistic_is_asked_again_and_an_old_cursor_is_capped_at_60_day
     assert {parse_query(r.query)["time_range"] for r in requests} == {f"{end3 - 60 * DAY}.{end3}.86400"}
     keys = query_catalog(db, 'SELECT count(*), count(DISTINCT (pool_id, metric, statistic, "at")) FROM pool_metrics')
     assert keys[0][0] == keys[0][1]
+
+
+def test_the_window_runs_from_the_cursor_to_the_snapshots_hour(tmp_path):
+    from pipeline.land.fetch import Fetcher
+    from pipeline.land.landing import RawLanding, TargetRef
+
+    (tmp_path / "poolscope.yaml").write_text(
+        "storage: {root: data}\ncollect: {monitor_backfill_days: 60}\n"
+        "targets: [{region: cn-north-4, project_id: 0123456789abcdef0123456789abcdef}]\n")
+    at = datetime(2026, 11, 1, 10, 30, 15, tzinfo=timezone.utc)
+    hour = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    landing = RawLanding(Layout(tmp_path / "data"), "20261101T103015Z", at)
+    try:
+        cursors = {"pool_monitor": {("r1", "p", "fresh"): hour - timedelta(hours=1),
+                                    ("r1", "p", "odd"): datetime(2026, 11, 1, 7, 45, tzinfo=timezone.utc),
+                                    ("r1", "p", "stale"): hour - timedelta(days=90),
+                                    ("r1", "p", "ahead"): hour,
+                                    ("r2", "p", "fresh"): hour - timedelta(hours=5)}}
+        fetcher = Fetcher(load_config(tmp_path / "poolscope.yaml"), AkSkCredentials(AK, SK), landing, cursors=cursors)
+        ref = TargetRef("r1", "p", "http://127.0.0.1:9")
+        assert fetcher.monitor_window(ref, "fresh") == (hour - timedelta(hours=1), hour)   # its last hour, re-read
+        assert fetcher.monitor_window(ref, "odd") == (hour - timedelta(hours=3), hour)     # from its hour
+        assert fetcher.monitor_window(ref, "stale") == (hour - timedelta(days=60), hour)   # capped: 1,440 points
+        assert fetcher.monitor_window(ref, "new") == (hour - timedelta(days=60), hour)     # no cursor: backfill
+        assert fetcher.monitor_window(ref, "ahead") is None                                # nothing to ask
+        start, end = fetcher.monitor_window(ref, "stale")
+        assert (end - start).total_seconds() / 60 * 60 / 3600 == 1440
+    finally:
+        landing.abandon()
