@@ -181,6 +181,11 @@ class Collect(_Model):
         default=True, description="ShowWorkloadStatistics, 1 call per pool: workloads per type and status")
     pool_events: Annotated[bool, Field(strict=True)] = Field(
         default=True, description="ListEvents, 1+ calls per pool: events since the last stored one")
+    pool_monitor: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="ShowPoolMonitor, 2 calls per pool: hourly average and maximum")
+    monitor_backfill_days: Annotated[int, Field(strict=True, ge=1, le=60)] = Field(
+        default=60, description="ShowPoolMonitor: how far back a pool with no stored point is read, in days "
+                                "(1..60: 60 days of hourly points is the service's 1,440-point limit)")
 
 
 class Config(_Model):

@@ -105,7 +105,7 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
                      shows: dict[tuple[str, str, str], dict | int] | None = None,
                      flavors: dict[tuple[str, str], list[dict]] | None = None, *, catalog: bool = True,
                      runtime: dict[tuple[str, str], dict | bytes | int] | None = None,
-                     monitor: dict[tuple[str, str, str], dict | bytes | int] | None = None,
+                     monitor: dict[tuple[str, str, str], list[tuple[str, dict | bytes | int]]] | None = None,
                      per_pool: dict[tuple[str, str, str, str], list[dict | bytes | int]] | None = None) -> str:
     """Land and publish one snapshot taken at `at`. Returns its snapshot id.
 
@@ -114,7 +114,8 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     `flavors`: (region, project_id) -> the flavor catalog read through that project (one page).
     `catalog`: rebuild the catalog after the commit (False: commit only, for tests that read the lake's files).
     `runtime`: (region, project_id) -> the ShowPoolRuntimeMetrics answer (a document, raw bytes, or a status).
-    `monitor`: (region, project_id, pool_id) -> a ShowPoolMonitor answer for that pool, as `runtime`.
+    `monitor`: (region, project_id, pool_id) -> the ShowPoolMonitor calls of the pool, in order, each as (query
+    string as sent, e.g. "period=3600&statistics=average&time_range=...", answer: document, bytes or status).
     `per_pool`: (call, region, project_id, pool_id) -> the pages a per-pool call got, in order (each a document,
     raw bytes, or a status), e.g. ("pool_nodes", "r1", "p1", "pool-a") -> [page0, page1].
     """
@@ -137,9 +138,11 @@ def publish_snapshot(root: Path, at: datetime, listings: dict[tuple[str, str], l
     for (region, project_id), result in (runtime or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         _record(landing, "runtime_metrics", ref, None, f"/v2/{project_id}/metrics/runtime/pools", at, result)
-    for (region, project_id, pool_id), result in (monitor or {}).items():
+    for (region, project_id, pool_id), calls in (monitor or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
-        _record(landing, "pool_monitor", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}/monitor", at, result)
+        for page, (query, result) in enumerate(calls):
+            _record(landing, "pool_monitor", ref, pool_id, f"/v2/{project_id}/pools/{pool_id}/monitor", at, result,
+                    query=query, page=page)
     for (call, region, project_id, pool_id), pages in (per_pool or {}).items():
         ref = TargetRef(region, project_id, ENDPOINT)
         path = _PER_POOL_PATHS.get(call, "/v2/{pid}/pools/{pool}/" + call).format(pid=project_id, pool=pool_id)
@@ -158,17 +161,17 @@ _PER_POOL_PATHS = {"pool_nodes": "/v2/{pid}/pools/{pool}/nodes",
 
 
 def _record(landing: RawLanding, call: str, ref: TargetRef, pool_id, path: str, at: datetime, result,
-            page: int = 0) -> None:
+            query: str = "", page: int = 0) -> None:
     if isinstance(result, int):
         code = ERROR_CODES.get(result, str(result))
         body = json.dumps({"error_code": code, "error_msg": "simulated"}).encode()
         attempt = Attempt(1, at, 5.0, result, f"http_{result}", code, "r" * 32, body)
-        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="error",
-                       error_msg="simulated", attempts=[attempt], page=page)
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query=query,
+                       outcome="error", error_msg="simulated", attempts=[attempt], page=page)
     else:
         body = result if isinstance(result, bytes) else json.dumps(result).encode()
         attempt = Attempt(1, at, 5.0, 200, "ok", None, "r" * 32, body)
-        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query="", outcome="ok",
+        landing.record(call=call, target=ref, pool_id=pool_id, method="GET", path=path, query=query, outcome="ok",
                        error_msg=None, attempts=[attempt], page=page)
 
 

@@ -33,6 +33,7 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     calls = con.execute("SELECT call, outcome, count(*) FROM fetches GROUP BY ALL ORDER BY 1").fetchall()
     assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1),
                      ("pool_events", "ok", expected),  # one per pool read (a fresh fleet: one page each)
+                     ("pool_monitor", "ok", 2 * expected),  # hourly average and maximum, per pool read
                      ("pool_nodes", "ok", expected),  # one per pool read
                      ("runtime_metrics", "ok", 3),  # with each project's token: no token more
                      ("workload_statistics", "ok", expected)]  # one per pool read

@@ -42,7 +42,7 @@ POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_
                "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
 # Snapshot tables whose catalog view keeps one row per thing across snapshots instead of one per snapshot: the
 # view is sql/catalog/_dedup_<table>.sql over the table's rows (`observed`).
-DEDUPLICATED = ("pool_events",)
+DEDUPLICATED = ("pool_events", "pool_metrics")
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
 HISTORY_FOLDER = "history"  # pool_changes, pool_versions (lake/_history/)
 
@@ -75,7 +75,8 @@ def _sources(layout: Layout) -> dict[str, str]:
     """
     from pipeline.history.store import history_sources  # here: history_store imports this module
 
-    out = {table: select_lake_files(files) for table, files in live_files(layout).items() if files}
+    out = {table: select_lake_files(files)
+           for table, files in live_files(layout).items() if files}
     out.update(history_sources(layout))  # before derived/: the record replaces the whole-lake files
     derived = layout.lake / "derived"
     for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:

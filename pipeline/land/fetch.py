@@ -9,7 +9,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -318,12 +318,53 @@ class Fetcher:
             return done + [self._land("pool_events", ref, pool_id, exc, page=len(exc.pages))]
         return [self._land("pool_events", ref, pool_id, p, page=i) for i, p in enumerate(pages)]
 
+    def monitor_window(self, ref: TargetRef, pool_id: str) -> tuple[datetime, datetime] | None:
+        """The [start, end) a pool's ShowPoolMonitor asks for, or None when it is empty.
+
+        The end is the snapshot time rounded down to the hour: hourly points are whole hours. The start is the
+        pool's cursor (the latest point the lake holds, on the hour): asked again, so that a point the service
+        had only partly aggregated is refreshed (the catalog keeps the latest snapshot's value of a point). A
+        pool without a cursor, or whose cursor is older than that, starts `collect.monitor_backfill_days` before
+        the end: 60 days x 24 h = 1,440 hourly points, the service's limit (durationMin * 60 / period =
+        86,400 * 60 / 3,600 = 1,440), so no call ever asks for more.
+        """
+        end = self.landing.snapshot_at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=self.config.collect.monitor_backfill_days)
+        cursor = self.cursors.get("pool_monitor", {}).get((ref.region, ref.project_id, pool_id))
+        if cursor is not None:
+            start = max(start, cursor.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0))
+        return (start, end) if start < end else None
+
+    async def fetch_pool_monitor(self, ref: TargetRef, pool_id: str) -> list[CallRecord]:
+        """ShowPoolMonitor of one pool at period=3600: two calls, the hourly average (landed as page 0) and the
+        hourly maximum (page 1), both `pool_monitor` calls with the pool's id (one family: one switch, one
+        cursor, one window; the statistic of an answer is in its body, so normalize needs no page number). No
+        call when the window is empty: the lake's points already reach the snapshot's hour (a snapshot dated
+        before the latest one)."""
+        window = self.monitor_window(ref, pool_id)
+        if window is None:
+            if self.on_plan_more:
+                self.on_plan_more(-1)  # planned with the pools, not made
+            return []
+        start, end = window
+        client = self.client(ref.endpoint)
+
+        async def ask(page: int, statistic: str) -> CallRecord:
+            try:
+                result = await client.show_pool_monitor(ref.project_id, pool_id, start=start, end=end,
+                                                        period=MONITOR_PERIOD_S, statistics=statistic)
+            except ModelArtsError as exc:
+                result = exc
+            return self._land("pool_monitor", ref, pool_id, result, page=page)
+        return list(await asyncio.gather(*(ask(i, s) for i, s in enumerate(MONITOR_STATISTICS))))
+
     def per_pool_families(self) -> list[tuple[str, Callable]]:
         """The per-pool call families switched on in `collect:`, as (call name, fetch method(ref, pool_id))."""
         c = self.config.collect
         families = [("pool_nodes", c.pool_nodes, self.fetch_pool_nodes),
                     ("workload_statistics", c.workload_statistics, self.fetch_workload_statistics),
-                    ("pool_events", c.pool_events, self.fetch_pool_events)]
+                    ("pool_events", c.pool_events, self.fetch_pool_events),
+                    ("pool_monitor", c.pool_monitor, self.fetch_pool_monitor)]
         return [(call, fetch) for call, on, fetch in families if on]
 
     async def fetch_per_pool(self) -> list[CallRecord]:
@@ -431,7 +472,10 @@ def read_cursors(catalog: Path) -> Cursors:
     return out
 
 
-CURSOR_FAMILIES: tuple[str, ...] = ("pool_events",)
+CURSOR_FAMILIES: tuple[str, ...] = ("pool_events", "pool_monitor")
+# ShowPoolMonitor as a snapshot asks for it: hourly points, average (page 0) then maximum (page 1).
+MONITOR_PERIOD_S = 3600
+MONITOR_STATISTICS = ("average", "maximum")
 
 
 def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:

@@ -73,12 +73,18 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         })
         con.execute(f"COPY fetches_rows TO {quote_literal(out_dir / 'fetches.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         fetches = con.execute("SELECT count(*) FROM fetches_rows").fetchone()[0]
+        # The query string of each call (not a fetches column): a table may need what was asked, e.g. the period
+        # of ShowPoolMonitor points, which its answer does not repeat.
+        con.execute("CREATE TEMP TABLE call_queries AS SELECT call_id, query FROM read_json($calls, "
+                    "format = 'newline_delimited', columns = {call_id: 'VARCHAR', query: 'VARCHAR'})",
+                    {"calls": str(raw_dir / "calls.jsonl")})
         con.execute(f"CREATE TEMP TABLE {FAMILY_REJECTED} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
                     "call VARCHAR, page BIGINT, response_id VARCHAR, item_index INTEGER, reason VARCHAR, "
                     "severity VARCHAR, item VARCHAR, excerpt VARCHAR)")
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
+        runtime.update(_monitor(con, layout, out_dir, snapshot_id, snapshot_at))
         nodes = _nodes(con, layout, out_dir, snapshot_id, snapshot_at)
         workloads = _workload_statistics(con, layout, out_dir, snapshot_id, snapshot_at)
         events = _events(con, layout, out_dir, snapshot_id, snapshot_at)
@@ -119,7 +125,6 @@ def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, sna
 
 
 RUNTIME_TABLES = ("pool_allocation", "pool_workload_counts")
-MONITOR_TABLES = ("pool_metrics",)
 
 
 def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
@@ -127,10 +132,8 @@ def _runtime(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snap
     """Allocation and queues from the landed ShowPoolRuntimeMetrics answers (sql/normalize/pool_allocation.sql,
     pool_workload_counts.sql)."""
     con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
-    return {**_from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
-                           snapshot_id, snapshot_at),
-            **_from_bodies(con, layout, out_dir, MONITOR_TABLES, "monitor_pages", ("pool_monitor",),
-                           snapshot_id, snapshot_at)}
+    return _from_bodies(con, layout, out_dir, RUNTIME_TABLES, "runtime_pages", ("runtime_metrics",),
+                        snapshot_id, snapshot_at)
 
 
 NODE_TABLES = ("nodes", "node_resources")
@@ -166,28 +169,40 @@ def _events(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snaps
                         snapshot_id, snapshot_at)
 
 
+MONITOR_TABLES = ("pool_metrics",)
+
+
+def _monitor(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+             snapshot_at: datetime) -> dict[str, int]:
+    """Measured utilization from the landed ShowPoolMonitor answers (sql/normalize/pool_metrics.sql)."""
+    return _from_bodies(con, layout, out_dir, MONITOR_TABLES, "monitor_pages", ("pool_monitor",),
+                        snapshot_id, snapshot_at)
+
+
 def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, tables: tuple[str, ...],
                  pages_table: str, calls: tuple[str, ...], snapshot_id: str, snapshot_at: datetime) -> dict[str, int]:
     """Tables from the landed bodies of the ok `calls` of the run: they are loaded once as `pages_table`
     (region, project_id, pool_id = the pool a per-pool call asked about else NULL, call, page = call order,
-    content) for each sql/normalize/<table>.sql, whose rows go to <table>.parquet. Returns the rows of each
-    table."""
+    content, query = the call's query string as sent) for each sql/normalize/<table>.sql, whose rows go to
+    <table>.parquet. Returns the rows of each table."""
     pages = con.execute(
-        "SELECT region, project_id, pool_id, call, row_number() OVER (ORDER BY call_id) AS page, raw_file, call_id "
-        "FROM fetches_rows WHERE list_contains($calls, call) AND outcome = 'ok' AND raw_file IS NOT NULL",
+        "SELECT f.region, f.project_id, f.pool_id, f.call, row_number() OVER (ORDER BY f.call_id) AS page, "
+        "f.raw_file, f.call_id, q.query FROM fetches_rows AS f LEFT JOIN call_queries AS q USING (call_id) "
+        "WHERE list_contains($calls, f.call) AND f.outcome = 'ok' AND f.raw_file IS NOT NULL",
         {"calls": list(calls)}
     ).fetchall()
     con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
-                "call VARCHAR, page BIGINT, content VARCHAR, response_id VARCHAR)")
+                "call VARCHAR, page BIGINT, content VARCHAR, response_id VARCHAR, query VARCHAR)")
     if pages:
         index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
-                                       "pool_id": pool, "call": call, "page": page, "response_id": call_id}
-                                      for region, pid, pool, call, page, raw, call_id in pages])
+                                       "pool_id": pool, "call": call, "page": page, "response_id": call_id,
+                                       "query": query}
+                                      for region, pid, pool, call, page, raw, call_id, query in pages])
         con.register("page_index", index)
         try:
             con.execute(
                 f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, t.content, "
-                "i.response_id "
+                "i.response_id, i.query "
                 "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
                 {"files": index.column("path").to_pylist()},
             )

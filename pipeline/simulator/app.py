@@ -19,6 +19,7 @@ from pipeline.simulator.events import EVENT_TYPES
 from pipeline.simulator.faults import LISTING_GLITCHES, Decision, FaultEngine
 from pipeline.simulator.fleet import Fleet
 from pipeline.simulator.iam import IamError, PasswordAuth, list_projects
+from pipeline.simulator.monitor import pool_monitor
 from pipeline.simulator.query import MAX_LIMIT, page, parse_limit, parse_query, parse_selector
 from pipeline.simulator.runtime import runtime_metrics
 from pipeline.simulator.workloads import workload_statistics
@@ -80,6 +81,7 @@ _ROUTES = (
     _Route("list_pools", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/?$"), "GET"),
     _Route("show_pool", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/?$"), "GET"),
     _Route("list_nodes", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/nodes/?$"), "GET"),
+    _Route("pool_monitor", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/monitor/?$"), "GET"),
     _Route("list_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/resourceflavors/?$"), "GET"),
     _Route("workload_statistics",
            re.compile(r"^/v2/(?P<pid>[^/]+)/statistics/pools/(?P<pool>[^/]+)/workloads/?$"), "GET"),
@@ -209,6 +211,11 @@ class Api:
                 raise errors.pool_not_found()
             items, meta = page(nodes, query, f"nodes:{pid}:{params['pool']}", self.node_page_size)
             body = {"apiVersion": "v2", "kind": "NodeList", "metadata": meta, "items": items}
+        elif route.name == "pool_monitor":
+            state = self.fleet.pool_state(pid, params["pool"])
+            if state is None:
+                raise errors.pool_not_found()
+            body = pool_monitor(self.fleet.seed, state, query, self.fleet.now)
         elif route.name == "list_flavors":
             flavors = self.fleet.flavors(pid)
             if "labelSelector" in query:

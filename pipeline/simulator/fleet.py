@@ -131,6 +131,11 @@ class Fleet:
     def pool(self, project_id: str, name: str) -> dict | None:
         return next((d for d in self.pools(project_id) if d["metadata"]["name"] == name), None)
 
+    def pool_state(self, project_id: str, name: str) -> PoolState | None:
+        with self._lock:
+            world = self._worlds.get(project_id)
+            return world.pools.get(name) if world else None
+
     def nodes(self, project_id: str, name: str) -> list[dict] | None:
         with self._lock:
             world = self._worlds.get(project_id)

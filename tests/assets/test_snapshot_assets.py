@@ -121,6 +121,7 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert query(db, "SELECT call, count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches "
                      "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
                                                     ["pool_events", expected_pools, 0],  # one page per pool read
+                                                    ["pool_monitor", 2 * expected_pools, 0],  # average, maximum
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
                                                     ["project_names", 4, 0],  # one IAM call per region (4)
                                                     ["runtime_metrics", 3, 0],  # one per readable project

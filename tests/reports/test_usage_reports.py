@@ -80,7 +80,8 @@ def usage_lake(tmp_path_factory):
         publish_snapshot(root, utc(day.year, day.month, day.day, 0), {("r1", "p1"): pools},
                          flavors={("r1", "p1"): [flavor_doc("f8", gpu=("nvidia-a100", 8)), flavor_doc("fcpu")]},
                          runtime={("r1", "p1"): _runtime(i)},
-                         monitor={("r1", "p1", "pool-g"): monitor} if monitor else None)
+                         monitor={("r1", "p1", "pool-g"): [("period=3600&statistics=average", monitor)]}
+                         if monitor else None)
     prices = root / "prices.csv"
     prices.write_text("flavor,billing_mode,price_per_node_hour,currency\nf8,pay_per_use,8.0,EUR\n")
     con = duckdb.connect(str(root / "inventory.duckdb"), read_only=True)

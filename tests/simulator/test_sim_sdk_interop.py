@@ -226,3 +226,32 @@ def test_pool_events_read_by_the_sdk(sdk, sim):
     with pytest.raises(sdk.exc.ClientRequestException) as info:
         client.list_events(sdk.m.ListEventsRequest(resource="pools", name=pool, limit=501))
     assert info.value.status_code == 400 and info.value.error_code == "ModelArts.50004000"
+
+
+def test_pool_monitor_read_by_the_sdk(sdk, sim):
+    pid = sim.projects[0].id
+    client = sdk.client(sim, pid)
+    state = min(sim.fleet.pool_states(pid), key=lambda s: s.created_at)  # the oldest: every hour has a point
+    end = int(sim.fleet.now.timestamp() * 1000)
+    start = end - 6 * 3_600_000
+    answer = client.show_pool_monitor(sdk.m.ShowPoolMonitorRequest(
+        pool_name=state.name, time_range=f"{start}.{end}.360", statistics="average", period="3600"))
+    record = sim.requests[-1]
+    assert record.status == 200 and record.path.endswith(f"/pools/{state.name}/monitor")
+    names = [m.metric.metric_name for m in answer.metrics]
+    assert names[:2] == ["cpuUsage", "memUsedRate"]
+    first = answer.metrics[0]
+    assert first.metric.namespace == "PAAS.AGGR" and first.metric.dimensions[0].name == "clusterId"
+    assert [p.timestamp for p in first.data_points] == [start + i * 3_600_000 for i in range(6)]
+    assert all(p.unit == "Percent" and p.statistics[0].statistic == "average" for p in first.data_points)
+    assert all(p.statistics[0].value == -1 or 0 <= p.statistics[0].value <= 100 for p in first.data_points)
+
+
+def test_pool_monitor_limit_raises_in_the_sdk(sdk, sim):
+    pid = sim.projects[0].id
+    state = sim.fleet.pool_states(pid)[0]
+    end = int(sim.fleet.now.timestamp() * 1000)
+    with pytest.raises(sdk.exc.ClientRequestException) as info:
+        sdk.client(sim, pid).show_pool_monitor(sdk.m.ShowPoolMonitorRequest(
+            pool_name=state.name, time_range=f"{end - 86_460_000}.{end}.1441", period="60"))
+    assert info.value.status_code == 400 and info.value.error_code == "ModelArts.50004000"
