@@ -208,6 +208,8 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
             )
         finally:
             con.unregister("page_index")
+    if has_sql("normalize", f"_prepare_{pages_table}"):
+        con.execute(sql_text("normalize", f"_prepare_{pages_table}"))  # what several of the tables read
     if has_sql("normalize", f"_reject_{pages_table}"):
         # What the tables skip (an unreadable page, an element of the wrong shape), for rejected_documents: the
         # file gives (region, project_id, pool_id, call, page, reason) and, where it can, item_index, item (the

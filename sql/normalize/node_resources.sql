@@ -21,32 +21,21 @@
 -- allocated      DOUBLE       capacity - available, in unit; NULL when either is NULL
 -- capacity_raw   VARCHAR      the quantity as given, e.g. 5, "1073m", "15548Mi"
 -- available_raw  VARCHAR      as capacity_raw
-WITH items AS (
-    SELECT region, project_id, pool_id, page,
-           unnest(from_json(json_extract(content, '$.items'), '["JSON"]')) AS node,
-           generate_subscripts(from_json(json_extract(content, '$.items'), '["JSON"]'), 1) AS idx
-    FROM node_pages
-    WHERE pool_id IS NOT NULL AND json_valid(content) AND json_type(content, '$.items') = 'ARRAY'
-),
--- the same nodes as table nodes: objects with a name, the first listing of a name per pool
-named AS (
-    SELECT region, project_id, pool_id, node ->> '$.metadata.name' AS node_name, node
-    FROM items
-    WHERE json_type(node) = 'OBJECT' AND json_type(node, '$.metadata.name') = 'VARCHAR'
-      AND coalesce(node ->> '$.metadata.name', '') <> ''
-    QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id, node ->> '$.metadata.name'
-                               ORDER BY page, idx) = 1
+WITH named AS (
+    SELECT region, project_id, pool_id, node_name,
+           from_json(node, '{"status": {"resources": "JSON", "availableResources": "JSON"}}').status AS st
+    FROM node_items
 ),
 -- every member of the two maps, read by key (keys hold dots and slashes: no JSON paths)
 entries AS (
     SELECT n.region, n.project_id, n.pool_id, n.node_name, 'capacity' AS side, e.key AS resource,
            json_quantity_text(e.value) AS raw
-    FROM named AS n, json_each(json_extract(n.node, '$.status.resources')) AS e
-    WHERE json_type(n.node, '$.status.resources') = 'OBJECT'
+    FROM named AS n, json_each(n.st.resources) AS e
+    WHERE json_type(n.st.resources) = 'OBJECT'
     UNION ALL
     SELECT n.region, n.project_id, n.pool_id, n.node_name, 'available', e.key, json_quantity_text(e.value)
-    FROM named AS n, json_each(json_extract(n.node, '$.status.availableResources')) AS e
-    WHERE json_type(n.node, '$.status.availableResources') = 'OBJECT'
+    FROM named AS n, json_each(n.st.availableResources) AS e
+    WHERE json_type(n.st.availableResources) = 'OBJECT'
 ),
 wide AS (
     SELECT region, project_id, pool_id, node_name, resource,

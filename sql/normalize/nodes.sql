@@ -43,71 +43,60 @@
 -- taints               VARCHAR      taints as given, a JSON array of {key, value, effect, timeAdded} (status.taints)
 -- unschedulable        BOOLEAN      true when a taint's effect is NoSchedule or NoExecute (no new workload lands
 --                                   there); false when there are none; NULL without status.taints
-WITH items AS (
-    SELECT region, project_id, pool_id, page,
-           unnest(from_json(json_extract(content, '$.items'), '["JSON"]')) AS node,
-           generate_subscripts(from_json(json_extract(content, '$.items'), '["JSON"]'), 1) AS idx
-    FROM node_pages
-    WHERE pool_id IS NOT NULL AND json_valid(content) AND json_type(content, '$.items') = 'ARRAY'
-),
-named AS (
-    SELECT region, project_id, pool_id, json_scalar(node, '$.metadata.name') AS node_name, node
-    FROM items
-    WHERE json_type(node) = 'OBJECT' AND json_type(node, '$.metadata.name') = 'VARCHAR'
-      AND coalesce(node ->> '$.metadata.name', '') <> ''
-    QUALIFY row_number() OVER (PARTITION BY region, project_id, pool_id, node ->> '$.metadata.name'
-                               ORDER BY page, idx) = 1
+WITH parsed AS (
+    SELECT region, project_id, pool_id, node_name,
+           from_json(node, '{"metadata": {"labels": "JSON", "annotations": "JSON", "creationTimestamp": "JSON"},
+                             "spec": {"flavor": "JSON", "os": "JSON", "extendParams": "JSON"},
+                             "status": {"phase": "JSON", "az": "JSON", "privateIp": "JSON", "driver": "JSON",
+                                        "os": "JSON", "plugins": "JSON", "taints": "JSON"}}') AS n
+    FROM node_items
 ),
 taints AS (
     SELECT region, project_id, pool_id, node_name,
            bool_or(json_scalar(t, '$.effect') IN ('NoSchedule', 'NoExecute')) AS tainted
-    FROM (SELECT region, project_id, pool_id, node_name,
-                 unnest(from_json(json_extract(node, '$.status.taints'), '["JSON"]')) AS t
-          FROM named WHERE json_type(node, '$.status.taints') = 'ARRAY')
+    FROM (SELECT region, project_id, pool_id, node_name, unnest(from_json(n.status.taints, '["JSON"]')) AS t
+          FROM parsed WHERE json_type(n.status.taints) = 'ARRAY')
     GROUP BY ALL
 ),
 plugins AS (
     SELECT region, project_id, pool_id, node_name,
            count(*) FILTER (WHERE json_scalar(pl, '$.phase') IS DISTINCT FROM 'Running') AS not_running
-    FROM (SELECT region, project_id, pool_id, node_name,
-                 unnest(from_json(json_extract(node, '$.status.plugins'), '["JSON"]')) AS pl
-          FROM named WHERE json_type(node, '$.status.plugins') = 'ARRAY')
+    FROM (SELECT region, project_id, pool_id, node_name, unnest(from_json(n.status.plugins, '["JSON"]')) AS pl
+          FROM parsed WHERE json_type(n.status.plugins) = 'ARRAY')
     GROUP BY ALL
 )
 SELECT
     $snapshot_id::VARCHAR AS snapshot_id,
     $snapshot_at::TIMESTAMPTZ AS snapshot_at,
-    n.region,
-    n.project_id,
-    n.pool_id,
-    n.node_name,
-    json_scalar(n.node, '$.status.phase') AS phase,
-    json_scalar(n.node, '$.status.az') AS az,
-    json_scalar(n.node, '$.spec.flavor') AS flavor,
-    json_scalar(n.node, '$.status.privateIp') AS private_ip,
-    CASE trim(json_scalar(n.node, '$.metadata.labels."os.modelarts/billing.status"'))
+    p.region,
+    p.project_id,
+    p.pool_id,
+    p.node_name,
+    json_scalar(p.n.status.phase, '$') AS phase,
+    json_scalar(p.n.status.az, '$') AS az,
+    json_scalar(p.n.spec.flavor, '$') AS flavor,
+    json_scalar(p.n.status.privateIp, '$') AS private_ip,
+    CASE trim(json_scalar(p.n.metadata.labels, '$."os.modelarts/billing.status"'))
         WHEN '0' THEN 'normal' WHEN '1' THEN 'frozen' WHEN '2' THEN 'deleted' END AS billing_status,
-    json_scalar(n.node, '$.metadata.labels."os.modelarts/billing.status"') AS billing_status_raw,
-    json_scalar(n.node, '$.status.driver.phase') AS driver_phase,
-    json_scalar(n.node, '$.status.driver.version') AS driver_version,
-    coalesce(json_scalar(n.node, '$.status.os.name'), json_scalar(n.node, '$.spec.os.name')) AS os_name,
-    CASE WHEN json_type(n.node, '$.status.plugins') = 'ARRAY' THEN json_extract(n.node, '$.status.plugins')::VARCHAR
-    END AS plugins,
-    CASE WHEN json_type(n.node, '$.status.plugins') = 'ARRAY' THEN coalesce(p.not_running, 0)::INTEGER
+    json_scalar(p.n.metadata.labels, '$."os.modelarts/billing.status"') AS billing_status_raw,
+    json_scalar(p.n.status.driver, '$.phase') AS driver_phase,
+    json_scalar(p.n.status.driver, '$.version') AS driver_version,
+    coalesce(json_scalar(p.n.status.os, '$.name'), json_scalar(p.n.spec.os, '$.name')) AS os_name,
+    CASE WHEN json_type(p.n.status.plugins) = 'ARRAY' THEN json(p.n.status.plugins)::VARCHAR END AS plugins,
+    CASE WHEN json_type(p.n.status.plugins) = 'ARRAY' THEN coalesce(pl.not_running, 0)::INTEGER
     END AS plugins_not_running,
-    pool_ts(json_scalar(n.node, '$.metadata.creationTimestamp')) AS created_at,
-    coalesce(json_scalar(n.node, '$.metadata.labels."os.modelarts.node/nodepool"'),
-             json_scalar(n.node, '$.metadata.labels."os.modelarts.node/nodepoolname"'),
-             json_scalar(n.node, '$.spec.extendParams.nodePoolName')) AS nodepool,
-    json_scalar(n.node, '$.metadata.labels."os.modelarts.node/elastic.quota"') AS elastic_quota,
-    json_scalar(n.node, '$.metadata.labels."os.modelarts.node/cluster"') AS cluster,
-    json_scalar(n.node, '$.metadata.labels."os.modelarts.node/underlying.instance.id"') AS instance_id,
-    pool_bool(json_scalar(n.node, '$.metadata.labels."os.modelarts.node/ha.redundant.enabled"')) AS ha_redundant,
-    json_scalar(n.node, '$.metadata.annotations."os.modelarts.node/drain"') AS drain,
-    CASE WHEN json_type(n.node, '$.status.taints') = 'ARRAY' THEN json_extract(n.node, '$.status.taints')::VARCHAR
-    END AS taints,
-    CASE WHEN json_type(n.node, '$.status.taints') = 'ARRAY' THEN coalesce(t.tainted, false) END AS unschedulable
-FROM named AS n
+    pool_ts(json_scalar(p.n.metadata.creationTimestamp, '$')) AS created_at,
+    coalesce(json_scalar(p.n.metadata.labels, '$."os.modelarts.node/nodepool"'),
+             json_scalar(p.n.metadata.labels, '$."os.modelarts.node/nodepoolname"'),
+             json_scalar(p.n.spec.extendParams, '$.nodePoolName')) AS nodepool,
+    json_scalar(p.n.metadata.labels, '$."os.modelarts.node/elastic.quota"') AS elastic_quota,
+    json_scalar(p.n.metadata.labels, '$."os.modelarts.node/cluster"') AS cluster,
+    json_scalar(p.n.metadata.labels, '$."os.modelarts.node/underlying.instance.id"') AS instance_id,
+    pool_bool(json_scalar(p.n.metadata.labels, '$."os.modelarts.node/ha.redundant.enabled"')) AS ha_redundant,
+    json_scalar(p.n.metadata.annotations, '$."os.modelarts.node/drain"') AS drain,
+    CASE WHEN json_type(p.n.status.taints) = 'ARRAY' THEN json(p.n.status.taints)::VARCHAR END AS taints,
+    CASE WHEN json_type(p.n.status.taints) = 'ARRAY' THEN coalesce(t.tainted, false) END AS unschedulable
+FROM parsed AS p
 LEFT JOIN taints AS t USING (region, project_id, pool_id, node_name)
-LEFT JOIN plugins AS p USING (region, project_id, pool_id, node_name)
-ORDER BY n.region, n.project_id, n.pool_id, n.node_name
+LEFT JOIN plugins AS pl USING (region, project_id, pool_id, node_name)
+ORDER BY p.region, p.project_id, p.pool_id, p.node_name
