@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks import simproc
-from benchmarks.bench_fetch import FETCH, LATENCY_MS, POOLS_PER_PROJECT, PROJECTS, THROTTLE
+from benchmarks.bench_fetch import FETCH, LATENCY_MS, LISTING_ONLY, POOLS_PER_PROJECT, PROJECTS, THROTTLE
 from benchmarks.harness import Figure
 from pipeline.normalize.documents import normalize
 from pipeline.normalize.step import raw_bodies
@@ -87,7 +87,8 @@ def _fetch_seconds(raw_dir: Path) -> float:
 
 def end_to_end(work: Path) -> list[Figure]:
     with simproc.start(work, projects=PROJECTS, pools_per_project=POOLS_PER_PROJECT, latency_ms=LATENCY_MS,
-                       rate_limit=THROTTLE, fetch=FETCH) as sim:
+                       rate_limit=THROTTLE, fetch=FETCH,
+                       collect=LISTING_ONLY) as sim:
         cmd = snapshot_command(sim.config)
         start = time.perf_counter()
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=simproc.cli_env())
@@ -124,7 +125,8 @@ def _land_main(config_path: str, root: str) -> int:
 
 
 def peak_memory(work: Path) -> list[Figure]:
-    with simproc.start(work, projects=BIG_PROJECTS, pools_per_project=BIG_POOLS_PER_PROJECT, fetch=FETCH) as sim:
+    with simproc.start(work, projects=BIG_PROJECTS, pools_per_project=BIG_POOLS_PER_PROJECT, fetch=FETCH,
+                       collect=LISTING_ONLY) as sim:
         land = [sys.executable, "-m", "benchmarks.bench_snapshot", "--land", str(sim.config), str(work / "land-only")]
         _, land_code, land_output, land_rss = run_measured(land, work)
         wall, code, output, rss = run_measured(snapshot_command(sim.config), work)

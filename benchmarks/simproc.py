@@ -72,7 +72,8 @@ class SimProcess:
 
 
 def start(workdir: Path, *, projects: int, pools_per_project: int, latency_ms: float = 0.0,
-          rate_limit: float = 0.0, fetch: dict | None = None, seed: int = 7) -> SimProcess:
+          rate_limit: float = 0.0, fetch: dict | None = None, collect: dict | None = None,
+          seed: int = 7) -> SimProcess:
     """Start `poolscope simulator` and wait until it serves; its config targets every project."""
     workdir.mkdir(parents=True, exist_ok=True)
     raw_config = workdir / "simulator.yaml"
@@ -98,6 +99,8 @@ def start(workdir: Path, *, projects: int, pools_per_project: int, latency_ms: f
         doc = yaml.safe_load(raw_config.read_text(encoding="utf-8"))
         if fetch:
             doc["fetch"] = dict(fetch)
+        if collect is not None:
+            doc["collect"] = dict(collect)
         config = workdir / "poolscope.yaml"
         config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
         return SimProcess(proc, url, config, [t["project_id"] for t in doc["targets"]])
