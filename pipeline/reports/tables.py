@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -149,14 +149,29 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
             created.append(name)
     con.register("prices", table)
     con.execute(sql_text(SQL_FOLDER, "_macros"))
-    # capacity_utilization, as a table macro of its parameters: the reports built on its rows (idle_capacity,
-    # pressure) read the same numbers instead of repeating its arithmetic.
-    body = re.sub(r"\$(from_day|to_day|period_hours)\b", r"\1", report_sql("capacity_utilization"))
-    con.execute(f"CREATE OR REPLACE TEMP MACRO capacity_rows(from_day, to_day, period_hours) AS TABLE {body}")
     return created
 
 
+def _cache_capacity(con: duckdb.DuckDBPyConnection, from_day: date, to_day: date, period_hours: float,
+                    idle: "IdleRule") -> None:
+    """capacity_utilization's rows of [from_day - (idle days - 1), to_day], computed once into a temp table and
+    read through the table macro capacity_rows(from_day, to_day, period_hours): the reports built on those rows
+    (idle_capacity, whose streaks look back idle days; pressure) read the same numbers without repeating the
+    integration (the costliest query of the reports)."""
+    lo = from_day - timedelta(days=max(idle.days, 1) - 1)
+    sql = report_sql("capacity_utilization")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE capacity_cache AS {sql}",
+                _params(sql, lo, to_day, period_hours, None, idle) | {"from_day": lo})
+    con.execute("CREATE OR REPLACE TEMP MACRO capacity_rows(from_day, to_day, period_hours) AS TABLE "
+                "SELECT * FROM capacity_cache WHERE day BETWEEN from_day::DATE AND to_day::DATE")
+
+
+def _uses_capacity(name: str) -> bool:
+    return "capacity_rows(" in re.sub(r"--[^\n]*", "", report_sql(name))
+
+
 def _cleanup(con: duckdb.DuckDBPyConnection, temp_views: list[str]) -> None:
+    con.execute("DROP TABLE IF EXISTS temp.capacity_cache")
     con.unregister("prices")
     for name in temp_views:
         con.execute(f"DROP VIEW IF EXISTS temp.{name}")
@@ -191,6 +206,8 @@ def report_arrow(con: duckdb.DuckDBPyConnection, name: str, from_day: date, to_d
     params = _params(sql, from_day, to_day, period_hours, as_of, idle)
     temp_views = _prepare(con, prices, exclude)
     try:
+        if _uses_capacity(name):
+            _cache_capacity(con, from_day, to_day, period_hours, idle)
         return con.sql(sql, params=params).to_arrow_table()
     finally:
         _cleanup(con, temp_views)
@@ -208,6 +225,8 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, from_day: date,
     rows: dict[str, int] = {}
     temp_views = _prepare(con, table, exclude)
     try:
+        if any(_uses_capacity(name) for name in REPORTS):
+            _cache_capacity(con, from_day, to_day, period_hours, idle)
         for name in REPORTS:
             sql = report_sql(name)
             params = _params(sql, from_day, to_day, period_hours, as_of, idle)

@@ -286,27 +286,21 @@ GROUP BY region, project_id;
 
 -- USE, beside the node counts: what the pools' resources were held for (allocation, queues) and measured at.
 --
--- pool_usage_days(from_day, to_day, period_hours) -> TABLE, one row per day x pool of pool_days with held hours:
--- allocation and queues from the runtime metrics of each snapshot (pool_allocation, pool_workload_counts), held
--- for the same hours as that snapshot's node counts (the integration rule above), so they are time-weighted
--- exactly as node-hours are. A snapshot without a runtime reading of the pool (collect.runtime_metrics off,
--- the call failed, the pool missing from the answer) adds held hours but no allocation: allocation_hours says
--- how many hours the shares stand for.
---   pk, d                   as pool_days
---   allocation_hours        DOUBLE  held hours with a runtime reading of the pool
---   allocatable_card_hours  DOUBLE  accelerator cards the scheduler could place (pool_allocation.capacity, unit
---                                   cards, every accelerator key) x hours; NULL without accelerator readings
---   allocated_card_hours    DOUBLE  cards held by workloads x hours, as allocatable_card_hours
---   available_card_hours    DOUBLE  cards free x hours (pool_allocation.available), as allocatable_card_hours
---   allocatable_core_hours, allocated_core_hours      DOUBLE  the same for cpu, in cores
---   allocatable_byte_hours, allocated_byte_hours      DOUBLE  the same for memory, in bytes
---   queued_hours            DOUBLE  held hours whose reading had at least one queued workload (any type)
---   queued_workload_hours   DOUBLE  queued workloads x hours (its ratio to queued_hours: the mean queue)
---   max_queued              INTEGER the longest queue read that day
---   pressure_hours          DOUBLE  held hours whose reading had queued workloads AND no free capacity: no
---                                   available card on an accelerator pool, less than one free core on a
---                                   CPU-only pool
-CREATE OR REPLACE TEMP MACRO pool_usage_days(from_day, to_day, period_hours) AS TABLE
+-- pool_readings(from_day, to_day, period_hours) -> TABLE, one row per pool x snapshot with a runtime reading
+-- (pool_allocation, pool_workload_counts: ShowPoolRuntimeMetrics) in the window pool_days reads. A report joins
+-- them to pool_days on (pk, t), so that a reading holds for the same hours as that snapshot's node counts (the
+-- integration rule above): time-weighted exactly as node-hours are. A snapshot without a reading of the pool
+-- (collect.runtime_metrics off, the call failed, the pool missing from the answer) has no row: its held hours
+-- carry no allocation.
+--   pk, t                        as pool_days
+--   cap_cards, alloc_cards, free_cards   DOUBLE  accelerator cards (every key of unit cards): capacity, allocated,
+--                                                available; NULL without accelerator keys
+--   cap_cores, alloc_cores, free_cores   DOUBLE  the same for cpu, in cores
+--   cap_bytes, alloc_bytes               DOUBLE  the same for memory, in bytes
+--   queued                       BIGINT  workloads queued for resources (every type); NULL without a queue reading
+--   pressure                     BOOLEAN queued > 0 and no free capacity: no available card on an accelerator pool,
+--                                        less than one free core on a CPU-only pool
+CREATE OR REPLACE TEMP MACRO pool_readings(from_day, to_day, period_hours) AS TABLE
 WITH alloc AS (
     SELECT pool_key(region, project_id, pool_id) AS pk, epoch(snapshot_at) AS t,
            sum(capacity) FILTER (WHERE unit = 'cards') AS cap_cards,
@@ -327,26 +321,11 @@ queue AS (
     WHERE snapshot_day BETWEEN report_lo_day(from_day, period_hours) AND to_day::DATE
     GROUP BY ALL
 )
-SELECT o.d, o.pk,
-       coalesce(sum(o.held_hours) FILTER (WHERE a.pk IS NOT NULL OR q.pk IS NOT NULL), 0) AS allocation_hours,
-       sum(o.held_hours * a.cap_cards) AS allocatable_card_hours,
-       sum(o.held_hours * a.alloc_cards) AS allocated_card_hours,
-       sum(o.held_hours * a.free_cards) AS available_card_hours,
-       sum(o.held_hours * a.cap_cores) AS allocatable_core_hours,
-       sum(o.held_hours * a.alloc_cores) AS allocated_core_hours,
-       sum(o.held_hours * a.cap_bytes) AS allocatable_byte_hours,
-       sum(o.held_hours * a.alloc_bytes) AS allocated_byte_hours,
-       coalesce(sum(o.held_hours) FILTER (WHERE q.queued > 0), 0) AS queued_hours,
-       coalesce(sum(o.held_hours * q.queued), 0) AS queued_workload_hours,
-       max(q.queued)::INTEGER AS max_queued,
-       coalesce(sum(o.held_hours) FILTER (
-           WHERE q.queued > 0 AND CASE WHEN a.cap_cards > 0 THEN coalesce(a.free_cards, 0) < 1
-                                       ELSE coalesce(a.free_cores, 0) < 1 END), 0) AS pressure_hours
-FROM pool_days(from_day, to_day, period_hours) AS o
-LEFT JOIN alloc AS a USING (pk, t)
-LEFT JOIN queue AS q USING (pk, t)
-WHERE o.held_hours > 0
-GROUP BY o.d, o.pk;
+SELECT coalesce(a.pk, q.pk) AS pk, coalesce(a.t, q.t) AS t, a.* EXCLUDE (pk, t), q.queued,
+       coalesce(q.queued > 0 AND CASE WHEN a.cap_cards > 0 THEN coalesce(a.free_cards, 0) < 1
+                                      ELSE coalesce(a.free_cores, 0) < 1 END, false) AS pressure
+FROM alloc AS a
+FULL JOIN queue AS q USING (pk, t);
 
 -- pool_util_hours(from_day, to_day) -> TABLE, one row per pool x hour of [from_day, to_day] with a measured
 -- accelerator point (pool_metrics: gpuUtil or npuUtil at period 3600; a -1 point is no data and not here):

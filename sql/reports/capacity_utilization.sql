@@ -95,6 +95,9 @@
 -- pressure_hours                DOUBLE       hours held with workloads queued AND no free accelerator card (or,
 --                                            on a CPU-only pool, less than one free core): where work waits
 --                                            for nodes; on rollups pool-hours
+-- mean_queued                   DOUBLE       queued workloads, time-weighted over queued_hours (rollups: over
+--                                            their pools' queued pool-hours)
+-- max_queued                    INTEGER      the longest queue read that day (rollups: of any of their pools)
 -- estimated_cost                DOUBLE       ESTIMATED: provisioned node-hours x price_per_node_hour from the
 --                                            price file, matched on flavor and the pool's billing mode at each
 --                                            snapshot; NULL when no price file is loaded or nothing matched
@@ -146,8 +149,24 @@ flavor_info AS (
 has_prices AS (
     SELECT count(*) > 0 AS loaded FROM prices
 ),
+-- USE per day x pool: each snapshot's runtime reading held for that snapshot's hours (pool_readings)
 usage AS (
-    SELECT * FROM pool_usage_days($from_day, $to_day, $period_hours)
+    SELECT o.d, o.pk,
+           coalesce(sum(o.held_hours) FILTER (WHERE r.pk IS NOT NULL), 0) AS allocation_hours,
+           sum(o.held_hours * r.cap_cards) AS allocatable_card_hours,
+           sum(o.held_hours * r.alloc_cards) AS allocated_card_hours,
+           sum(o.held_hours * r.cap_cores) AS allocatable_core_hours,
+           sum(o.held_hours * r.alloc_cores) AS allocated_core_hours,
+           sum(o.held_hours * r.cap_bytes) AS allocatable_byte_hours,
+           sum(o.held_hours * r.alloc_bytes) AS allocated_byte_hours,
+           coalesce(sum(o.held_hours) FILTER (WHERE r.queued > 0), 0) AS queued_hours,
+           coalesce(sum(o.held_hours * r.queued), 0) AS queued_workload_hours,
+           max(r.queued) AS max_queued,
+           coalesce(sum(o.held_hours) FILTER (WHERE r.pressure), 0) AS pressure_hours
+    FROM obs_days AS o
+    JOIN pool_readings($from_day, $to_day, $period_hours) AS r USING (pk, t)
+    WHERE o.held_hours > 0
+    GROUP BY o.d, o.pk
 ),
 util_hours AS (
     SELECT * FROM pool_util_hours($from_day, $to_day)
@@ -165,6 +184,7 @@ pool_use AS (
            u.allocatable_card_hours, u.allocated_card_hours, u.allocatable_core_hours, u.allocated_core_hours,
            u.allocatable_byte_hours, u.allocated_byte_hours,
            coalesce(u.queued_hours, 0) AS queued_hours, coalesce(u.pressure_hours, 0) AS pressure_hours,
+           coalesce(u.queued_workload_hours, 0) AS queued_workload_hours, u.max_queued,
            m.util_mean, m.util_p95, coalesce(m.measured_hours, 0) AS measured_hours,
            -- the pool's weight in a rollup's mean utilization: its cards (1 when unknown)
            coalesce(u.allocatable_card_hours / nullif(u.allocation_hours, 0), 1) AS util_weight
@@ -306,6 +326,8 @@ rollup_rows AS (
            sum(allocated_byte_hours) AS allocated_byte_hours,
            sum(queued_hours) AS queued_hours,
            sum(pressure_hours) AS pressure_hours,
+           sum(queued_workload_hours) AS queued_workload_hours,
+           max(max_queued) AS max_queued,
            sum(util_mean * measured_hours * util_weight) / nullif(sum(measured_hours * util_weight)
                FILTER (WHERE util_mean IS NOT NULL), 0) AS util_mean,
            sum(measured_hours) AS measured_hours
@@ -375,6 +397,8 @@ SELECT DATE '1970-01-01' + d::INTEGER AS day, level, region, project_id, pn.proj
        measured_hours::DOUBLE AS measured_hours,
        queued_hours::DOUBLE AS queued_hours,
        pressure_hours::DOUBLE AS pressure_hours,
+       (queued_workload_hours / nullif(queued_hours, 0))::DOUBLE AS mean_queued,
+       max_queued::INTEGER AS max_queued,
        estimated_cost::DOUBLE AS estimated_cost,
        currency,
        unpriced_node_hours::DOUBLE AS unpriced_node_hours

@@ -34,19 +34,13 @@ flavors AS (
     FROM capacity
     WHERE level = 'flavor'
     GROUP BY ALL
-),
-usage AS (
-    SELECT DATE '1970-01-01' + d::INTEGER AS day, pk, queued_workload_hours, max_queued
-    FROM pool_usage_days($from_day, $to_day, $period_hours)
 )
 SELECT c.day, c.region, c.project_id, c.project_name, c.pool_id, c.display_name, c.pool_type, c.parent,
        f.flavors, f.accelerator_type,
        c.pressure_hours, c.queued_hours,
-       (u.queued_workload_hours / nullif(c.queued_hours, 0))::DOUBLE AS mean_queued,
-       u.max_queued,
+       c.mean_queued, c.max_queued,
        c.allocated_card_share, c.allocated_cpu_share, c.available_node_hours, c.allocation_hours
 FROM capacity AS c
 LEFT JOIN flavors AS f USING (day, region, project_id, pool_id)
-LEFT JOIN usage AS u ON u.day = c.day AND u.pk = pool_key(c.region, c.project_id, c.pool_id)
 WHERE c.level = 'pool' AND c.pressure_hours > 0
 ORDER BY c.day, c.pressure_hours DESC, c.region, c.project_id, c.pool_id
