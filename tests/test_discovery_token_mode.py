@@ -17,6 +17,8 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     with run_simulator(config) as sim:
         (tmp_path / "poolscope.yaml").write_text(
             "storage: {root: data}\ncredentials: {method: token}\n"
+            # every per-pool family too (off by default): each call uses the project's token
+            "collect: {pool_nodes: true, workload_statistics: true, pool_events: true, pool_monitor: true}\n"
             f"discover: {{regions: [cn-north-4], iam_endpoint: '{sim.url}', endpoint: '{sim.url}'}}\n"
         )
         cfg = load_config(tmp_path / "poolscope.yaml")

@@ -61,7 +61,10 @@ def gateway(answers: dict[str, Reply]):
 def write_config(root: Path, url: str, projects, **fetch) -> Path:
     fetch = {"max_attempts": 2, "timeout_s": 60, "backoff_base_s": None, **fetch}
     fetch.pop("backoff_base_s")
-    lines = ["storage: {root: ./data}", "fetch: " + json.dumps(fetch), "targets:"]
+    # every per-pool family on (off by default): their answers are landed and masked like the listings
+    lines = ["storage: {root: ./data}", "fetch: " + json.dumps(fetch),
+             "collect: {pool_nodes: true, workload_statistics: true, pool_events: true, pool_monitor: true}",
+             "targets:"]
     lines += [f"  - {{region: cn-north-4, project_id: {p}, endpoint: '{url}'}}" for p in projects]
     path = root / "poolscope.yaml"
     path.write_text("\n".join(lines) + "\n")

@@ -81,7 +81,8 @@ def test_hostile_strings_round_trip_to_catalog_and_exports(tmp_path):
     outside = base / "outside.txt"
     outside.write_text("keep me")
     names = ["poolscope-reports.xlsx", "poolscope-reports.html", "pool_changes.csv", "subscriptions.csv",
-             *(f"{n}.csv" for n in LEVEL_NAMES), "billing_modes.csv", "coverage.csv"]
+             *(f"{n}.csv" for n in LEVEL_NAMES), "billing_modes.csv", "idle_capacity.csv", "pressure.csv",
+             "coverage.csv"]
     for name in names:
         (out / name).symlink_to(outside)
     before = sorted(p.name for p in base.iterdir())

@@ -50,7 +50,8 @@ print(argv[argv.index("--workspace") + 1])
 """
 REPORT_FILES = ("poolscope-reports.xlsx", "poolscope-reports.html", "coverage.csv", "capacity_total.csv",
                 "capacity_by_region.csv", "capacity_by_project.csv", "capacity_by_pool.csv", "capacity_by_flavor.csv",
-                "capacity_sub_pools.csv", "billing_modes.csv", "subscriptions.csv", "pool_changes.csv")
+                "capacity_sub_pools.csv", "billing_modes.csv", "subscriptions.csv", "idle_capacity.csv",
+                "pressure.csv", "pool_changes.csv")
 
 
 def test_catalog_table_reads_as_dataframe(tmp_path):

@@ -56,9 +56,10 @@ def test_cli_report_writes_every_format(lake):
     wb = openpyxl.load_workbook(out / "poolscope-reports.xlsx", read_only=True)
     names = wb.sheetnames
     # README, then one sheet per report; capacity_utilization is one sheet per level, each summable on its own
-    assert names == ["README", *LEVEL_NAMES, "billing_modes", "subscriptions", "pool_changes"]
+    assert names == ["README", *LEVEL_NAMES, "billing_modes", "subscriptions", "idle_capacity", "pressure",
+                     "pool_changes"]
     assert not (out / "capacity_utilization.csv").exists()  # no file mixes the levels
-    for name in (*LEVEL_NAMES, "billing_modes", "subscriptions", "pool_changes"):
+    for name in (*LEVEL_NAMES, "billing_modes", "subscriptions", "idle_capacity", "pressure", "pool_changes"):
         with open(out / f"{name}.csv", newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh))
         assert header, name

@@ -148,6 +148,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, prices: Path | pa.Table | None,
                         f"{quote_ident(database)}.main.{name} WHERE snapshot_id NOT IN ({ids})")
             created.append(name)
     con.register("prices", table)
+    # A report query can run for seconds: DuckDB would draw its progress bar on the caller's stdout.
+    con.execute("SET enable_progress_bar = false")
     con.execute(sql_text(SQL_FOLDER, "_macros"))
     return created
 

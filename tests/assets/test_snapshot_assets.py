@@ -95,6 +95,9 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     with run_simulator(config) as sim:
         cfg = tmp_path / "poolscope.yaml"
         sim.write_config(cfg, storage_root="./data")
+        # every per-pool family on (off by default): Dagster lands and normalizes them like the CLI
+        cfg.write_text(cfg.read_text() + "collect: {pool_nodes: true, workload_statistics: true, pool_events: true, "
+                                         "pool_monitor: true}\n")
         expected_pools = sum(len(sim.fleet.pools(p.id)) for p in sim.projects if not p.forbidden)
         result = dg.materialize(
             [raw_snapshot, pool_tables, inventory_catalog],

@@ -29,7 +29,7 @@ def _config(sim, tmp_path, **collect):
     path = sim.write_config(tmp_path / "poolscope.yaml", storage_root="./data")
     data = yaml.safe_load(path.read_text())
     # the other families off: this test is about the monitor
-    data["collect"] = {"pool_nodes": False, "runtime_metrics": False, **collect}
+    data["collect"] = {"pool_nodes": False, "runtime_metrics": False, "pool_monitor": True, **collect}
     data["fetch"] = {"max_attempts": 1}
     path.write_text(yaml.safe_dump(data))
     return load_config(path)

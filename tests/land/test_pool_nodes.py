@@ -29,8 +29,8 @@ def _snapshot(tmp_path, *, collect=None, targets=None, node_page_size=500, seed=
     with run_simulator(config) as sim:
         path = sim.write_config(tmp_path / "poolscope.yaml", storage_root="./data")
         data = yaml.safe_load(path.read_text())
-        if collect is not None:
-            data["collect"] = collect
+        # both families of this file on (they are off by default), unless the test says otherwise
+        data["collect"] = {"pool_nodes": True, "workload_statistics": True, **(collect or {})}
         if targets is not None:
             data["targets"] = targets(sim)
         path.write_text(yaml.safe_dump(data))
