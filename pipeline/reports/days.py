@@ -227,18 +227,16 @@ FORMAT_HINTS = {
 # largest first, since the page shows the first rows only.
 _NODE_HOURS = ("provisioned_node_hours", "available_node_hours", "abnormal_node_hours", "provisioned_card_hours",
                "observed_hours", "carried_hours", "gap_hours")
-_USE = ("allocated_card_share", "accelerator_util_mean", "queued_hours")
 HTML_COLUMNS = {
     "capacity_total": ("day", "pools", "provisioned_node_hours", "available_node_hours", "creating_node_hours",
                        "abnormal_node_hours", "deleting_node_hours", "provisioned_card_hours",
-                       "available_card_hours", *_USE, "observed_hours", "carried_hours", "gap_hours",
-                       "estimated_cost"),
-    "capacity_by_region": ("day", "region", "pools", *_NODE_HOURS, *_USE),
-    "capacity_by_project": ("day", "region", "project_name", "project_id", "pools", *_NODE_HOURS, *_USE),
-    "capacity_by_pool": ("day", "project_name", "pool_id", "display_name", "requested_nodes", *_NODE_HOURS, *_USE),
+                       "available_card_hours", "observed_hours", "carried_hours", "gap_hours", "estimated_cost"),
+    "capacity_by_region": ("day", "region", "pools", *_NODE_HOURS),
+    "capacity_by_project": ("day", "region", "project_name", "project_id", "pools", *_NODE_HOURS),
+    "capacity_by_pool": ("day", "project_name", "pool_id", "display_name", "requested_nodes", *_NODE_HOURS),
     "capacity_by_flavor": ("day", "pool_id", "display_name", "flavor", "accelerator_type", "accelerator_cards",
                            "provisioned_node_hours", "available_node_hours", "provisioned_card_hours",
-                           "allocated_card_share", "accelerator_util_mean", "carried_hours", "gap_hours"),
+                           "carried_hours", "gap_hours"),
     "capacity_sub_pools": ("day", "pool_id", "display_name", "parent", "provisioned_node_hours",
                            "available_node_hours", "provisioned_card_hours"),
     "billing_modes": ("day", "region", "project_name", "project_id", "billing_mode", "period_type", "pools",
@@ -247,11 +245,11 @@ HTML_COLUMNS = {
                       "auto_renew", "subscribed_at", "subscribed_at_basis", "estimated_expiry", "days_to_expiry",
                       "implausible_term"),
     "pool_changes": ("snapshot_at", "project_name", "pool_id", "display_name", "change_type", "changed_fields"),
-    "idle_capacity": ("day", "display_name", "pool_id", "project_name", "flavors", "idle_reason", "idle_days",
-                      "flagged", "allocated_card_share", "accelerator_util_mean", "idle_card_hours",
-                      "estimated_idle_cost"),
-    "pressure": ("day", "display_name", "pool_id", "project_name", "pool_type", "flavors", "pressure_hours",
-                 "queued_hours", "mean_queued", "max_queued", "allocated_card_share", "allocated_cpu_share"),
+    # the capacity views above stay as wide as the page allows: the use columns are in the files and the charts
+    "idle_capacity": ("day", "display_name", "project_name", "flavors", "idle_reason", "idle_days", "flagged",
+                      "allocated_card_share", "accelerator_util_mean", "idle_card_hours", "estimated_idle_cost"),
+    "pressure": ("day", "display_name", "project_name", "flavors", "pressure_hours", "queued_hours", "mean_queued",
+                 "max_queued", "allocated_card_share"),
 }
 HTML_SORT = {
     **{name: (("day", "descending"), ("provisioned_node_hours", "descending"))
