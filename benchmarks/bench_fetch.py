@@ -35,10 +35,10 @@ from pipeline.land.step import land
 PROJECTS, POOLS_PER_PROJECT = 1000, 20
 LATENCY_MS, THROTTLE = 50.0, 200.0
 FETCH = {"rate_limit": 190, "concurrency": 20}
-# The listing alone (the figures before issue 13), and every call family a snapshot can make (its default).
+# The listing alone (the figures before issue 13), and every call family a snapshot can make.
 LISTING_ONLY = {"runtime_metrics": False, "pool_nodes": False, "pool_monitor": False, "workload_statistics": False,
                 "pool_events": False}
-EVERY_FAMILY: dict = {}
+EVERY_FAMILY = {family: True for family in LISTING_ONLY}
 SDK_SAMPLE = 50
 PROBE_REQUESTS, PROBE_CONCURRENCY = 1000, 64
 
@@ -110,7 +110,7 @@ def simulator_capacity(work: Path) -> float:
 
 
 def every_family(work_root: Path | None, pools_per_project: int = POOLS_PER_PROJECT) -> Figure:
-    """The same estate with every collect family on (a snapshot's default): about 2 + 5 calls per pool (runtime
+    """The same estate with every collect family on: about 2 calls per project + 5 per pool (runtime
     metrics per project; nodes, two ShowPoolMonitor, workload statistics, events per pool). The throttle is the
     bound: calls made / 200 req/s."""
     work = Path(tempfile.mkdtemp(prefix="poolscope-bench-fetch-all-", dir=work_root))
