@@ -7,9 +7,13 @@
 -- snapshot_at   TIMESTAMPTZ  snapshot time, UTC (run)
 -- region        VARCHAR      region of the target (config or discovery)
 -- project_id    VARCHAR      IAM project id of the target; "" for an IAM project discovery call
--- pool_id       VARCHAR      pool id asked for by a ShowPool call; NULL for a listing
+-- pool_id       VARCHAR      pool id a per-pool call asked about (ShowPool, and the collect: families below);
+--                            NULL for a listing and the per-project calls
 -- call          VARCHAR      list_pools | show_pool | list_resource_flavors | list_projects (IAM discovery) |
---                             project_names (IAM project list for the names, once per region)
+--                             project_names (IAM project list for the names, once per region) |
+--                             runtime_metrics (ShowPoolRuntimeMetrics, per project) | pool_nodes (ListPoolNodes) |
+--                             pool_monitor (ShowPoolMonitor; page 0 average, page 1 maximum) |
+--                             workload_statistics (ShowWorkloadStatistics) | pool_events (ListEvents)
 -- endpoint      VARCHAR      base URL called (no credentials, no query)
 -- workspace_id  VARCHAR      workspaceId filter of the target, NULL when none
 -- label_selector  VARCHAR    labelSelector filter of the target, NULL when none
