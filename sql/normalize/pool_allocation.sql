@@ -22,16 +22,8 @@
 -- available_raw  VARCHAR      as capacity_raw
 -- measured_at    TIMESTAMPTZ  when the service measured it (table.capacity.timestamp)
 -- window         VARCHAR      its averaging window: 1s | 1m | 1h (table.capacity.window)
-WITH items AS (
-    SELECT region, project_id, page, unnest(from_json(json_extract(content, '$.items'), '["JSON"]')) AS item
-    FROM runtime_pages
-    WHERE json_valid(content) AND json_type(content, '$.items') = 'ARRAY'
-),
-pools AS (
-    SELECT region, project_id, item ->> '$.metadata.name' AS pool_id, json_extract(item, '$.table') AS t
-    FROM items
-    WHERE json_type(item) = 'OBJECT' AND json_type(item, '$.table') = 'OBJECT'
-      AND coalesce(item ->> '$.metadata.name', '') <> ''
+WITH pools AS (
+    SELECT region, project_id, pool_id, t FROM runtime_items  -- _prepare_runtime_pages.sql
 ),
 -- every member of the three value maps, read by key (keys hold dots and slashes: no JSON paths)
 entries AS (

@@ -13,16 +13,11 @@
 -- workload_type  VARCHAR      train | infer | notebook | warmUpTask | x-infer | ... as given
 -- running        INTEGER      workloads holding resources (table.workload.allocated.<type>)
 -- queued         INTEGER      workloads waiting for resources (table.workload.queue.<type>)
-WITH items AS (
-    SELECT region, project_id, unnest(from_json(json_extract(content, '$.items'), '["JSON"]')) AS item
-    FROM runtime_pages
-    WHERE json_valid(content) AND json_type(content, '$.items') = 'ARRAY'
-),
-pools AS (
-    SELECT region, project_id, item ->> '$.metadata.name' AS pool_id, json_extract(item, '$.table.workload') AS w
-    FROM items
-    WHERE json_type(item) = 'OBJECT' AND json_type(item, '$.table.workload') = 'OBJECT'
-      AND coalesce(item ->> '$.metadata.name', '') <> ''
+WITH pools AS (
+    -- the items of _prepare_runtime_pages.sql that have a workload object
+    SELECT region, project_id, pool_id, json_extract(t, '$.workload') AS w
+    FROM runtime_items
+    WHERE json_type(t, '$.workload') = 'OBJECT'
 ),
 entries AS (
     SELECT p.region, p.project_id, p.pool_id, 'running' AS side, e.key AS workload_type, e.value ->> '$' AS n
