@@ -191,8 +191,12 @@ def test_secret_echoes_in_every_form_leak_nowhere(tmp_path, caplog):
     assert any("calls.jsonl" in name for name, _ in texts) and any("responses.jsonl" in name for name, _ in texts)
     # and the flavor catalog, the IAM project list for the names (one region: one call), and the runtime
     # metrics of the three projects whose listing worked, and the nodes, the workload statistics and the events
-    # of each of the four pools they listed (one call each), and their two ShowPoolMonitor calls (average, maximum)
-    assert sum(name.endswith(".body") for name, _ in texts) == len(answers) + 2 + 3 + 4 + 4 + 4 + 2 * 4
+    # of each of the four pools they listed (one call each), and their two ShowPoolMonitor calls (average, maximum);
+    # the per-pool answers as lines of their family's pack (pipeline/land/landing.py), the others one file each
+    assert sum(name.endswith(".body") for name, _ in texts) == len(answers) + 2 + 3
+    packs = {name.rsplit("/", 1)[1]: text.count("\n") for name, text in texts if name.endswith(".pack")}
+    assert packs == {"pool_nodes-0001.pack": 4, "workload_statistics-0001.pack": 4, "pool_events-0001.pack": 4,
+                     "pool_monitor-0001.pack": 2 * 4}
     texts += [("catalog values", _catalog_text(db)), ("log", caplog.text)]
     texts += [(f"exception {i}", t) for i, exc in enumerate(caught)
               for t in (str(exc), repr(exc), exc.error_msg or "", "".join(traceback.format_exception(exc)))]

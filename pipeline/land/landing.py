@@ -5,9 +5,19 @@ projects there are), then `seal()` renames the folder into `lake/raw/snapshot_id
 Files of a sealed set are never changed again; `renormalize` rebuilds tables from them.
 
     calls.jsonl       one line per API call (the `fetches` table is built from it)
-    responses.jsonl   one line per attempt, final or not, pointing at its body file
+    responses.jsonl   one line per attempt, final or not, pointing at its body file (and offset in a pack)
     bodies/<call>-<attempt>.body
+    bodies/<family>-<n>.pack
     run.json          the run: snapshot id and time, started/finished, targets
+
+Packs: the per-pool families (PACKED_CALLS) make several calls per pool, a million small answers an hour on a
+large estate, and one file each cost more to write, and to read back in normalize, than everything else done
+with them (measured: ~50 us per file read against ~3 us per line of a pack). The final answer of such a call
+is appended to its family's pack instead, as one line `<call_id> <body>`; the body's bytes are there unchanged,
+at `body_offset` for `body_bytes` (responses.jsonl, calls.jsonl). Only a body that can be a line goes there:
+held in memory, valid UTF-8, no CR or LF byte; any other (a pretty-printed answer, binary junk, a spilled large
+one, an earlier attempt) keeps its own file. A pack is closed at PACK_MAX_BYTES and the next one opened, so
+that normalize reads them in parallel and no single string grows past that.
 
 The one exception to byte-for-byte: credential values (the AK, the SK, a security token) are masked out of
 bodies, in every form `pipeline.modelarts.masking` derives (any case, percent-encoded, base64, JSON-escaped),
@@ -81,6 +91,9 @@ class CallRecord:
     duration_ms: float
     body_file: str | None  # the final attempt's body, relative to the raw set folder
     page: int = 0
+    # Where the body sits in body_file when that is a pack (several bodies); None when the file is the body.
+    body_offset: int | None = None
+    body_bytes: int | None = None
     reason: str | None = None  # the final attempt's reason: ok, http_503, timeout, truncated_json, ...
     # A pool body (ok list_pools / show_pool) that repeats a key in some object (pipeline.modelarts.repeated):
     # the normalizer then reads the last value, as the SDK does. None: not checked (other calls; a body over
@@ -89,6 +102,22 @@ class CallRecord:
 
 
 POOL_CALLS = ("list_pools", "show_pool")  # the calls whose bodies hold pools (normalized)
+# The per-pool families: their final answers are packed (see the module docstring).
+PACKED_CALLS = ("pool_nodes", "pool_monitor", "workload_statistics", "pool_events")
+PACK_MAX_BYTES = 64 << 20
+
+
+def packable(body) -> bool:
+    """Can this body be one line of a pack, byte for byte? (In memory, valid UTF-8, no CR or LF.)"""
+    if not isinstance(body, bytes) or b"\n" in body or b"\r" in body:
+        return False
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _iso(moment: datetime) -> str:
@@ -126,6 +155,8 @@ class RawLanding:
         # Short values are ignored by the masker: masking short strings would corrupt ordinary text.
         self._masker = Masker(tuple(secrets))
         self._lock = threading.Lock()
+        self._packs: dict[str, tuple[object, str, int]] = {}  # call -> (open file, relative name, bytes written)
+        self._pack_count: dict[str, int] = {}
         self._seq = 0
         self.records: list[CallRecord] = []
         self.final: Path | None = None
@@ -144,6 +175,30 @@ class RawLanding:
         with open(self.work / rel, "wb") as fh:
             fh.write(data)
         return rel, len(data), hashlib.sha256(data).hexdigest()
+
+    def _pack_body(self, call: str, call_id: str, body: bytes) -> tuple[str, int, int, str] | None:
+        """Append a final answer to its family's pack; returns (pack, offset, size, sha256), or None when the
+        body (masked) cannot be a line and needs its own file."""
+        if not isinstance(body, bytes):  # spilled: large, it lands by a rename
+            return None
+        data = self._masker.mask_bytes(body)
+        if not packable(data):
+            return None
+        prefix = call_id.encode() + b" "
+        with self._lock:
+            fh, rel, size = self._packs.get(call, (None, "", 0))
+            if fh is None or size >= PACK_MAX_BYTES:
+                if fh is not None:  # full: durable now, as the rest of the set is at seal()
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
+                n = self._pack_count[call] = self._pack_count.get(call, 0) + 1
+                rel = f"bodies/{call}-{n:04d}.pack"
+                fh, size = open(self.work / rel, "ab"), 0
+            fh.write(prefix + data + b"\n")
+            offset = size + len(prefix)
+            self._packs[call] = (fh, rel, size + len(prefix) + len(data) + 1)
+        return rel, offset, len(data), hashlib.sha256(data).hexdigest()
 
     def _take_spilled(self, body: SpilledBody, dest: Path) -> tuple[int, str]:
         """Move a spool file into the set, masked; returns its (size, sha256) as landed.
@@ -190,16 +245,23 @@ class RawLanding:
         """Land every attempt's body of one call and its index lines; returns the call's fetch record.
         `reason` overrides the final attempt's for the call's record (a listing found incomplete afterwards)."""
         call_id = self.next_call_id()
-        body_file = None
+        body_file = body_offset = None
         lines = []
         for a in attempts:
-            rel, size, digest = self._write_body(f"{call_id}-{a.attempt}", a.body)
+            packed = None
+            if a is attempts[-1] and outcome == "ok" and call in PACKED_CALLS:
+                packed = self._pack_body(call, call_id, a.body)
+            if packed:
+                rel, body_offset, size, digest = packed
+            else:
+                rel, size, digest = self._write_body(f"{call_id}-{a.attempt}", a.body)
             body_file = rel
             lines.append(json.dumps({
                 "call_id": call_id, "attempt": a.attempt, "final": a is attempts[-1],
                 "started_at": _iso(a.started_at), "duration_ms": round(a.duration_ms, 3),
                 "http_status": a.http_status, "reason": a.reason, "error_code": a.error_code,
                 "request_id": a.request_id, "body_file": rel, "body_bytes": size, "body_sha256": digest,
+                **({"body_offset": body_offset} if packed else {}),
             }))
         last = attempts[-1] if attempts else None
         repeated = None
@@ -214,7 +276,8 @@ class RawLanding:
             outcome=outcome, http_status=last.http_status if last else None,
             error_code=last.error_code if last else None, error_msg=error_msg,
             request_id=last.request_id if last else None, attempts=len(attempts), started_at=started,
-            duration_ms=round(total_ms, 3), body_file=body_file, page=page,
+            duration_ms=round(total_ms, 3), body_file=body_file, page=page, body_offset=body_offset,
+            body_bytes=size if body_offset is not None else None,
             reason=reason or (last.reason if last else None), repeated_keys=repeated,
         )
         line = asdict(rec)
@@ -230,10 +293,11 @@ class RawLanding:
     def seal(self, run: dict) -> Path:
         """Flush, fsync and move the set into place; from here on it is immutable."""
         with self._lock:
-            for fh in (self._calls, self._responses):
+            for fh in (self._calls, self._responses, *(f for f, _, _ in self._packs.values())):
                 fh.flush()
                 os.fsync(fh.fileno())
                 fh.close()
+            self._packs.clear()
             meta = {
                 "snapshot_id": self.snapshot_id,
                 "snapshot_at": _iso(self.snapshot_at),
@@ -257,6 +321,7 @@ class RawLanding:
         """Close files; the folder stays in _tmp as debris that the next run cleans up."""
         release(self.work)
         with self._lock:
-            for fh in (self._calls, self._responses):
+            for fh in (self._calls, self._responses, *(f for f, _, _ in self._packs.values())):
                 if not fh.closed:
                     fh.close()
+            self._packs.clear()

@@ -187,7 +187,8 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
     <table>.parquet. Returns the rows of each table."""
     pages = con.execute(
         "SELECT f.region, f.project_id, f.pool_id, f.call, row_number() OVER (ORDER BY f.call_id) AS page, "
-        "f.raw_file, f.call_id, q.query FROM fetches_rows AS f LEFT JOIN call_queries AS q USING (call_id) "
+        "f.raw_file, f.raw_offset IS NOT NULL AS packed, f.call_id, q.query "
+        "FROM fetches_rows AS f LEFT JOIN call_queries AS q USING (call_id) "
         "WHERE list_contains($calls, f.call) AND f.outcome = 'ok' AND f.raw_file IS NOT NULL",
         {"calls": list(calls)}
     ).fetchall()
@@ -196,16 +197,32 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
     if pages:
         index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
                                        "pool_id": pool, "call": call, "page": page, "response_id": call_id,
-                                       "query": query}
-                                      for region, pid, pool, call, page, raw, call_id, query in pages])
+                                       "query": query, "packed": packed}
+                                      for region, pid, pool, call, page, raw, packed, call_id, query in pages])
+        files = sorted({str(layout.root / raw) for *_, raw, packed, _, _ in pages if not packed})
+        packs = sorted({str(layout.root / raw) for *_, raw, packed, _, _ in pages if packed})
         con.register("page_index", index)
         try:
-            con.execute(
-                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, t.content, "
-                "i.response_id, i.query "
-                "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
-                {"files": index.column("path").to_pylist()},
-            )
+            if files:
+                con.execute(
+                    f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, "
+                    "t.content, i.response_id, i.query "
+                    "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename AND NOT i.packed",
+                    {"files": files},
+                )
+            if packs:
+                # A pack line is `<call_id> <body>` (pipeline/land/landing.py); a pack may also hold answers
+                # that are not this table's (another call) or not final: the index picks the ones it names.
+                con.execute(
+                    f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, "
+                    "l.content, i.response_id, i.query "
+                    "FROM (SELECT filename, left(line, strpos(line, ' ') - 1) AS call_id, "
+                    "             substr(line, strpos(line, ' ') + 1) AS content "
+                    "      FROM (SELECT filename, unnest(string_split(content, chr(10))) AS line "
+                    "            FROM read_text($packs)) WHERE strpos(line, ' ') > 0) AS l "
+                    "JOIN page_index AS i ON i.path = l.filename AND i.response_id = l.call_id AND i.packed",
+                    {"packs": packs},
+                )
         finally:
             con.unregister("page_index")
     if has_sql("normalize", f"_prepare_{pages_table}"):

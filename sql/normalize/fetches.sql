@@ -34,7 +34,10 @@
 -- duration_ms   DOUBLE       wall time from the first attempt's start to the final attempt's end
 -- started_at    TIMESTAMPTZ  when the first attempt started
 -- call_id       VARCHAR      id of the call within the raw set (bodies/<call_id>-<attempt>.body)
--- raw_file      VARCHAR      final attempt's landed body, relative to the storage root
+-- raw_file      VARCHAR      final attempt's landed body, relative to the storage root: its own file, or the pack
+--                            of its family (bodies/<call>-<n>.pack, one line `<call_id> <body>` per answer)
+-- raw_offset    BIGINT       where the body starts in raw_file when that is a pack; NULL when the file is the body
+-- raw_bytes     BIGINT       length of the body in a pack (bytes from raw_offset); NULL when the file is the body
 SELECT
     $snapshot_id::VARCHAR AS snapshot_id,
     $snapshot_at::TIMESTAMPTZ AS snapshot_at,
@@ -56,7 +59,9 @@ SELECT
     c.duration_ms,
     c.started_at,
     c.call_id,
-    CASE WHEN c.body_file IS NOT NULL THEN $raw_dir || '/' || c.body_file END AS raw_file
+    CASE WHEN c.body_file IS NOT NULL THEN $raw_dir || '/' || c.body_file END AS raw_file,
+    c.body_offset AS raw_offset,
+    c.body_bytes AS raw_bytes
 FROM read_json(
     $calls,
     format = 'newline_delimited',
@@ -65,7 +70,8 @@ FROM read_json(
         target: 'STRUCT(region VARCHAR, project_id VARCHAR, endpoint VARCHAR, workspace_id VARCHAR, label_selector VARCHAR, status VARCHAR)',
         pool_id: 'VARCHAR', outcome: 'VARCHAR', http_status: 'INTEGER', error_code: 'VARCHAR',
         reason: 'VARCHAR', error_msg: 'VARCHAR', request_id: 'VARCHAR', attempts: 'INTEGER', started_at: 'TIMESTAMPTZ',
-        duration_ms: 'DOUBLE', body_file: 'VARCHAR'
+        duration_ms: 'DOUBLE', body_file: 'VARCHAR',
+        body_offset: 'BIGINT', body_bytes: 'BIGINT'
     }
 ) AS c
 ORDER BY c.call_id

@@ -121,3 +121,36 @@ def test_what_the_node_tables_skip_is_listed_for_rejected_documents():
         ("pool-a", 1, "item has no metadata.name"), ("pool-a", 1, "item has no metadata.name"),
         ("pool-a", 1, "item is not an object"),
         ("pool-b", 3, "body is not valid JSON"), ("pool-d", 4, "body has no items array")]
+
+
+def test_packed_and_unpacked_pages_read_alike_across_packs(tmp_path, monkeypatch):
+    """The same nodes whether their page was packed (one line of a family pack, packs rotated every two lines
+    here) or kept its own file (a pretty-printed page has newlines, a pack line cannot hold it)."""
+    import json
+
+    monkeypatch.setattr("pipeline.land.landing.PACK_MAX_BYTES", 1)  # every pack holds one line
+    pools = [f"pool-{i}" for i in range(5)]
+    node = {"metadata": {"name": "os-node-x"}, "status": {"phase": "Available", "resources": {"cpu": "4"}}}
+    pages = {("pool_nodes", "r1", "p1", p): [{"items": [dict(node, metadata={"name": f"os-node-{p}"})]}]
+             for p in pools}
+    pages[("pool_nodes", "r1", "p1", "pool-2")] = [json.dumps({"items": [
+        dict(node, metadata={"name": "os-node-pool-2"})]}, indent=2).encode()]
+    publish_snapshot(tmp_path, AT, {("r1", "p1"): [pool_doc(p, available={"f1": 1}) for p in pools]},
+                     per_pool=pages)
+    c = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    try:
+        assert c.execute("SELECT pool_id, node_name, phase FROM nodes ORDER BY 1").fetchall() == [
+            (p, f"os-node-{p}", "Available") for p in pools]
+        files = c.execute("SELECT pool_id, raw_file, raw_offset, raw_bytes FROM fetches WHERE call = 'pool_nodes' "
+                          "ORDER BY pool_id").fetchall()
+    finally:
+        c.close()
+    assert [f[1].rsplit("/", 1)[1] for f in files] == [
+        "pool_nodes-0001.pack", "pool_nodes-0002.pack", f"{files[2][1].rsplit('/', 1)[1]}",
+        "pool_nodes-0003.pack", "pool_nodes-0004.pack"]
+    assert files[2][1].endswith(".body") and files[2][2:] == (None, None)
+    for pool_id, raw_file, offset, size in files:
+        if offset is not None:  # the body's bytes, where fetches says they are
+            with open(tmp_path / raw_file, "rb") as fh:
+                fh.seek(offset)
+                assert json.loads(fh.read(size))["items"][0]["metadata"]["name"] == f"os-node-{pool_id}"
