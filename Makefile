@@ -10,7 +10,7 @@ DAGSTER_PORT ?= 3000
 # Trust the platform's certificate store (where a corporate CA lives), not only uv's bundled roots.
 export UV_SYSTEM_CERTS ?= 1
 
-.PHONY: install browser demo test soak bench dev clean
+.PHONY: install browser demo test soak bench dev sql clean
 
 install: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
@@ -49,6 +49,11 @@ bench: $(UV)
 dev: install
 	@test -f $(DEMO_CONFIG) || { echo "no $(DEMO_CONFIG): run 'make demo' first"; exit 2; }
 	$(BIN)/poolscope dev --out demo-data --port $(DAGSTER_PORT)
+
+# The demo's catalog in the DuckDB shell, read-only (poolscope sql; the shell comes with the duckdb-cli package).
+sql: install
+	@test -f $(DEMO_CONFIG) || { echo "no $(DEMO_CONFIG): run 'make demo' first"; exit 2; }
+	$(BIN)/poolscope sql --config $(DEMO_CONFIG)
 
 clean:
 	rm -rf $(VENV) .tools demo-data .pytest_cache .hypothesis

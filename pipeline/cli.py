@@ -14,7 +14,7 @@ def package_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline import commands, demo, init
+    from pipeline import commands, demo, init, sqlshell
     from pipeline.simulator import cli as simulator_cli
 
     parser = argparse.ArgumentParser(
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_parsers(sub)
     commands.add_parsers(sub)
     demo.add_parsers(sub)
+    sqlshell.add_parsers(sub)
     simulator_cli.add_parser(sub)
     return parser
 

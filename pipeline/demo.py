@@ -11,6 +11,7 @@ demo's last state, evolved by the hours since), so a Materialize adds the next s
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ EXAMPLE_QUERIES = [
     ),
 ]
 
+# The one query the demo prints as a `poolscope sql -c` command line.
+SQL_EXAMPLE = "SELECT region, count(*) AS pools FROM current_pools GROUP BY ALL ORDER BY region"
 
 DEMO_CODES = {0: "done: the demo's snapshots, reports and catalog are in --out", 2: "usage error"}
 DEV_CODES = {
@@ -175,7 +178,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print(f"compacted {len(compacted.days)} closed day(s): {compacted.files_before} snapshot file(s) -> "
           f"{compacted.files_after} day file(s) (poolscope compact)")
     exported = _export(config, layout, out / "exports")
-    _print_catalog(layout)
+    _print_catalog(layout, config_path)
     print("\nReports (history, capacity, billing, subscriptions) for "
           f"{exported.from_day} .. {exported.to_day}:")
     for fmt, paths in exported.files.items():
@@ -191,7 +194,7 @@ def _export(config, layout: Layout, out: Path):
     return export(config, days[0], days[-1], out_dir=out)
 
 
-def _print_catalog(layout: Layout) -> None:
+def _print_catalog(layout: Layout, config_path: Path) -> None:
     con = duckdb.connect(str(layout.catalog), read_only=True)
     try:
         views = [r[0] for r in con.execute(
@@ -214,7 +217,16 @@ def _print_catalog(layout: Layout) -> None:
                 print(f"  ... {len(rows) - 12} more")
     finally:
         con.close()
-    print(f"\nQuery it:      duckdb -readonly {layout.catalog}   (or python: duckdb.connect(path, read_only=True))")
+    from pipeline.sqlshell import command_line
+
+    # Commands runnable as printed, from this folder, on a machine with nothing but poolscope installed
+    # (tests/test_demo.py runs every "  $ " line).
+    shell = command_line(config_path)
+    print("\nQuery it (read-only: the DuckDB shell with the tables listed; -c runs one query for scripts):")
+    print(f"  $ {shell}")
+    print(f"  $ {shell} -c {shlex.quote(SQL_EXAMPLE)}")
+    print(f"  python: duckdb.connect({str(layout.catalog)!r}, read_only=True)   (DuckDB 1.4 or newer; README: "
+          "\"Query it from your tools\")")
     print("Open Dagster:  make dev   (UI on http://127.0.0.1:3000, same simulated fleet, demo credentials)")
 
 

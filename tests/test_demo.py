@@ -1,11 +1,13 @@
 """`poolscope demo` end to end (fewer snapshots than the default 48, same code path)."""
 
+import re
 import subprocess
 import sys
 
 import duckdb
 
 from clikit import cli_env
+from ptykit import Terminal
 from pipeline.simulator import DEMO_AK, DEMO_SK
 
 
@@ -26,6 +28,7 @@ def test_demo_takes_hourly_snapshots_and_prints_what_it_made(tmp_path):
     assert ids == ["20261101T000000Z", "20261101T010000Z", "20261101T020000Z", "20261101T030000Z"]
     assert con.execute("SELECT count(*) FROM pools").fetchone()[0] > 0
     _printed_queries_agree_with_the_reports(con, out, tmp_path / "demo" / "exports")
+    _printed_commands_work(con, out, tmp_path, env)
     assert (tmp_path / "demo" / "poolscope.yaml").is_file()
     config_text = (tmp_path / "demo" / "poolscope.yaml").read_text()
     assert DEMO_SK not in config_text and DEMO_AK not in config_text  # credentials stay out of files
@@ -92,3 +95,32 @@ def _printed_queries_agree_with_the_reports(con, out: str, exports) -> None:
     with open(exports / "coverage.csv", newline="", encoding="utf-8") as fh:
         unread = sum(int(r["snapshots"]) for r in csv.DictReader(fh) if r["kind"] == "unreadable_project")
     assert sum(n for call, _code, _status, n, _max in failed if call == "list_pools") == unread > 0
+
+
+def _printed_commands_work(con, out: str, cwd, env) -> None:
+    """The demo's command lines ("  $ ..."), run as printed from the folder the demo ran in: the interactive
+    shell lists the tables and answers what is typed; the -c one prints the pools per region."""
+    commands = [line[4:] for line in out.splitlines() if line.startswith("  $ ")]
+    assert len(commands) == 2 and "duckdb -readonly" not in out, out
+    interactive, scripted = commands
+    assert " sql --config " in interactive and scripted.startswith(interactive + " -c ")
+    regions = con.execute("SELECT region, count(*) FROM current_pools GROUP BY ALL ORDER BY region").fetchall()
+    proc = subprocess.run(scripted, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    boxed = [line for line in proc.stdout.splitlines() if line.startswith("│")]
+    assert len(boxed) == 2 + len(regions) > 3, proc.stdout  # names, types, then one line per region
+    for region, pools in regions:
+        assert any(re.fullmatch(rf"│ {region} +│ +{pools} │", line) for line in boxed), (region, proc.stdout)
+
+    views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+    term = Terminal(interactive, shell=True, cwd=cwd, env=env)
+    try:
+        term.expect(rf"{len(views)} tables:")
+        term.expect(r"D\s*$")  # the shell's prompt, after the listing
+        assert all(v in term.text.split() for v in views), term.text
+        term.type("SELECT 'current pools: ' || count(*) AS answer FROM current_pools;")
+        term.expect(rf"current pools: {sum(n for _r, n in regions)}")
+        term.type(".quit")
+    finally:
+        code = term.close()
+    assert code == 0, term.text

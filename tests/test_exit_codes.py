@@ -26,8 +26,10 @@ from pipeline.cli import build_parser
 POOLSCOPE = str(Path(sys.executable).parent / "poolscope")
 ARGPARSE_USAGE = 2  # argparse's own exit on a bad command line: every command has it
 # Returns whose code is not in our source, with the words the --help must use for them (reviewed by hand:
-# pipeline/demo.py dev_command `return proc.wait()`: Dagster's webserver ran in the foreground and ended).
-NOT_DERIVED = {("dev_command", "proc.wait()"): "the exit code of the Dagster webserver (dg dev)"}
+# pipeline/demo.py dev_command `return proc.wait()`: Dagster's webserver ran in the foreground and ended;
+# pipeline/sqlshell.py sql_command `return proc.wait()`: the DuckDB shell ran in the foreground and ended).
+NOT_DERIVED = {("dev_command", "proc.wait()"): "the exit code of the Dagster webserver (dg dev)",
+               ("sql_command", "proc.wait()"): "the exit code of the DuckDB shell"}
 
 
 def commands() -> dict[str, object]:

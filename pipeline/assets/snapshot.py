@@ -4,6 +4,8 @@ Each asset runs steps of pipeline/flow.py, in its order; `poolscope snapshot` ru
 (pipeline/runner.py), so the CLI and Dagster share one path.
 """
 
+import shlex
+
 import dagster as dg
 import duckdb
 
@@ -163,7 +165,8 @@ def inventory_catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> 
         "snapshots": len(manifests),
         "latest_snapshot": latest.snapshot_id if latest else "",
         "report_days": dg.MetadataValue.json([d.isoformat() for d in days]),
-        "open_with": dg.MetadataValue.md(f"```\nduckdb -readonly {path}\n```"),
+        # the read-only SQL shell on the catalog (README "Query it from your tools" lists the other tools)
+        "open_with": dg.MetadataValue.md(f"```\npoolscope sql --config {shlex.quote(str(config.path))}\n```"),
     })
 
 

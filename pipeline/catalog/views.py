@@ -45,6 +45,11 @@ POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_
 DEDUPLICATED = ("pool_events", "pool_metrics")
 SNAPSHOT_DAY_TABLES_FOLDER = "normalize"  # tables under lake/<table>/snapshot_day=<D>/ (a snapshot_day column)
 HISTORY_FOLDER = "history"  # pool_changes, pool_versions (lake/_history/)
+# The oldest DuckDB release whose readers open the catalog file (its storage format, named by the release that
+# introduced it) and whose SQL every view uses: DuckDB 1.4 (the LTS line), 1.5 and 2.x all open it.
+# tests/catalog/test_old_duckdb.py queries every view through the older releases.
+CATALOG_STORAGE_VERSION = "v1.4.0"
+CATALOG_ALIAS = "inventory"  # the database name a reader gets too (DuckDB names a file's database after its stem)
 
 
 def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:
@@ -128,13 +133,21 @@ def build_catalog(layout: Layout, docs: Mapping[str, TableDoc]) -> Path:
 
 
 def _write_catalog(tmp: Path, sources: Mapping[str, str], docs: Mapping[str, TableDoc]) -> None:
-    con = duckdb.connect(str(tmp))
+    # Attached with an explicit storage version: a file opened by `duckdb.connect(path)` gets the writing
+    # release's newest format, which older readers (the 1.4 LTS line, the 1.5 CLI, DBeaver's bundled driver)
+    # refuse outright. The catalog holds only views, which the oldest format supported here stores as well.
+    con = duckdb.connect(":memory:")
     try:
+        con.execute(f"ATTACH {quote_literal(str(tmp))} AS {CATALOG_ALIAS} "
+                    f"(STORAGE_VERSION {quote_literal(CATALOG_STORAGE_VERSION)})")
+        con.execute(f"USE {CATALOG_ALIAS}")
         # One transaction: a commit per view and comment cost ~0.2 s of a small snapshot's run.
         con.execute("BEGIN")
         _create_views(con, sources, docs, comments=True)
         con.execute("COMMIT")
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {CATALOG_ALIAS}")
+        con.execute("USE memory")
+        con.execute(f"DETACH {CATALOG_ALIAS}")
     finally:
         con.close()
 
