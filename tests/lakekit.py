@@ -21,7 +21,7 @@ from pipeline.lake.store import writer_lock
 from pipeline.check.checks import check
 from pipeline.lake.commit import commit_staged, publish
 from pipeline.normalize.step import stage
-from pipeline.sqlfiles import sql_text
+from pipeline.sqlfiles import has_sql, sql_text
 
 ENDPOINT = "http://127.0.0.1:9"
 ERROR_CODES = {401: "APIGW.0301", 403: "APIGW.0302", 404: "ModelArts.50015001", 429: "APIGW.0308",
@@ -191,7 +191,8 @@ def utc(*args) -> datetime:
 
 
 def reject_rows(pages_table: str, pages: list[tuple[str, object]]) -> list[tuple]:
-    """Run sql/normalize/_reject_<pages_table>.sql over hand-made pages (pool_id, body)."""
+    """Run sql/normalize/_reject_<pages_table>.sql (after its _prepare_ file, if any) over hand-made pages
+    (pool_id, body)."""
     c = duckdb.connect(":memory:")
     try:
         c.execute(sql_text("normalize", "_macros"))
@@ -201,6 +202,8 @@ def reject_rows(pages_table: str, pages: list[tuple[str, object]]) -> list[tuple
         for i, (pool, body) in enumerate(pages, start=1):
             text = body.decode() if isinstance(body, bytes) else json.dumps(body)
             c.execute(f"INSERT INTO {pages_table} VALUES ('r1', 'p1', ?, 'x', ?, ?)", [pool, i, text])
+        if has_sql("normalize", f"_prepare_{pages_table}"):  # as pipeline/normalize/step.py runs them
+            c.execute(sql_text("normalize", f"_prepare_{pages_table}"))
         return c.execute(sql_text("normalize", f"_reject_{pages_table}")).fetchall()
     finally:
         c.close()
