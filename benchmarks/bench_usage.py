@@ -96,8 +96,10 @@ def run(projects: int = PROJECTS, pools_per_project: int = POOLS_PER_PROJECT) ->
         log("landing the listings alone, then the listings with every family ...")
         base_raw = land(work / "base", fleet, usage=False)
         usage_raw = land(work / "usage", fleet, usage=True)
-        files = sum(1 for _ in (usage_raw / "bodies").iterdir()) if (usage_raw / "bodies").is_dir() else 0
-        log(f"  {files:,} bodies landed")
+        with open(usage_raw / "calls.jsonl", encoding="utf-8") as fh:
+            files = sum(1 for _ in fh)  # one body per call (in its own file, or a line of its family's pack)
+        size = sum(p.stat().st_size for p in (usage_raw / "bodies").iterdir())
+        log(f"  {files:,} bodies landed, {size / 2**20:,.0f} MiB")
         t_base, rows_base = time_stage(work / "base", base_raw)
         t_usage, rows_usage = time_stage(work / "usage", usage_raw)
         new = {t: r for t, r in rows_usage.items() if t not in rows_base or t in ("fetches",)}
