@@ -120,14 +120,15 @@ def every_family(work_root: Path | None, pools_per_project: int = POOLS_PER_PROJ
 
     Timed: the hourly steady state, i.e. a snapshot after one already committed (the lake's cursors then ask
     ShowPoolMonitor for the hour since the last point, ListEvents for what came since the last event), with
-    the fleet advanced an hour in between (scaling, failures: new events). The first snapshot, untimed here,
+    the fleet advanced an hour in between (scaling, failures: new events). The fleet's clock starts at this
+    hour (`--start now`), so the monitor answers carry their points as the service's would. The first snapshot, untimed here,
     is reported for its calls: it backfills monitor points (1 day in this run, `collect.monitor_backfill_days:
     1`, instead of the default 60: at 1,440 points a call, 40,000 monitor calls would land ~20 GB)."""
     work = Path(tempfile.mkdtemp(prefix="poolscope-bench-fetch-all-", dir=work_root))
     collect = dict(EVERY_FAMILY, monitor_backfill_days=1)
     try:
         with simproc.start(work, projects=projects, pools_per_project=pools_per_project, latency_ms=LATENCY_MS,
-                           rate_limit=THROTTLE, fetch=FETCH, collect=collect) as sim:
+                           rate_limit=THROTTLE, fetch=FETCH, collect=collect, start="now") as sim:
             config = load_config(sim.config)
             creds = AkSkCredentials(simproc.AK, simproc.SK)
             start = time.perf_counter()

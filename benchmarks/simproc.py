@@ -73,7 +73,7 @@ class SimProcess:
 
 def start(workdir: Path, *, projects: int, pools_per_project: int, latency_ms: float = 0.0,
           rate_limit: float = 0.0, fetch: dict | None = None, collect: dict | None = None,
-          seed: int = 7) -> SimProcess:
+          seed: int = 7, start: str | None = None) -> SimProcess:
     """Start `poolscope simulator` and wait until it serves; its config targets every project."""
     workdir.mkdir(parents=True, exist_ok=True)
     raw_config = workdir / "simulator.yaml"
@@ -81,7 +81,7 @@ def start(workdir: Path, *, projects: int, pools_per_project: int, latency_ms: f
         "simulator", "--projects", str(projects), "--pools-per-project", str(pools_per_project),
         "--seed", str(seed), "--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit),
         "--config-out", str(raw_config), "--storage-root", str(workdir / "data"),
-    ]
+    ] + (["--start", start] if start else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env())
     url = None
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

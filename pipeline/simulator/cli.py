@@ -5,10 +5,12 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 
 from pipeline.exitcodes import HelpFormatter, epilog
 from pipeline.modelarts.credentials import mask_ak
 from pipeline.simulator.faults import Faults
+from pipeline.simulator.generate import DEFAULT_START
 from pipeline.simulator.runner import DEMO_AK, DEMO_SK, Simulator, SimulatorConfig
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
@@ -40,6 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--regions", help="comma-separated region ids to spread projects over")
     p.add_argument("--config-out", metavar="FILE", help="write a poolscope.yaml targeting every project")
     p.add_argument("--storage-root", default="./data", help="storage.root written by --config-out")
+    p.add_argument("--start", metavar="TIME", default=None,
+                   help="the fleet's clock at start: an ISO 8601 UTC time, or 'now' (this hour), so that "
+                        "snapshots dated now get monitor points and events up to now (default "
+                        f"{DEFAULT_START.isoformat()}, reproducible)")
     p.add_argument("--advance-every", type=float, default=0.0, metavar="SECONDS",
                    help="advance the simulated clock by one hour every SECONDS of wall time (0: never)")
     p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD:DOMAIN",
@@ -84,6 +90,18 @@ def _burst(spec: str | None) -> tuple[int, int] | None:
     return period, length
 
 
+def _start(spec: str | None) -> datetime:
+    if not spec:
+        return DEFAULT_START
+    if spec == "now":
+        return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    try:
+        at = datetime.fromisoformat(spec.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"--start takes an ISO 8601 time or 'now', not {spec!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, bool]:
     """The simulator config, and whether the credential is the demo pair (only that one may be printed)."""
     ak, sk = os.environ.get(ENV_AK), os.environ.get(ENV_SK)
@@ -102,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, bool]:
         projects=args.projects, pools_per_project=args.pools_per_project, seed=args.seed, faults=faults,
         ak=None if demo else ak, sk=None if demo else sk, users=_users(args.user), token_ttl_s=args.token_ttl,
         regions=tuple(r.strip() for r in args.regions.split(",") if r.strip()) if args.regions else None,
-        port=args.port,
+        port=args.port, start=_start(args.start),
     )
     return config, demo
 

@@ -86,3 +86,27 @@ def test_demo_credentials_are_printed(tmp_path):
     proc, lines = _start(tmp_path, {}, "--projects", "1", "--pools-per-project", "1")
     _stop(proc)
     assert any(DEMO_AK in line and DEMO_SK in line for line in lines)
+
+
+def test_start_sets_the_fleets_clock(tmp_path):
+    """--start now: the fleet's clock is this hour, so a snapshot dated now asks for points the fleet has;
+    an ISO time is taken as given; the default stays the reproducible 2026-11-01."""
+    from datetime import datetime, timezone
+
+    def clock(*flags: str) -> str:
+        proc, lines = _start(tmp_path, {}, *flags)
+        try:
+            url = next(line.rsplit(" ", 1)[1] for line in lines if " listening on " in line)
+            return call(_Remote(url, DEMO_AK, DEMO_SK), "GET", "/_simulator/state", sign=False).json()["now"]
+        finally:
+            _stop(proc)
+
+    before = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = datetime.fromisoformat(clock("--start", "now"))
+    after = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    assert now in (before, after)
+    assert clock("--start", "2026-06-01T10:00:00Z") == "2026-06-01T10:00:00+00:00"
+    assert clock() == "2026-11-01T00:00:00+00:00"
+    bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "simulator", "--start", "yesterday"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--start takes an ISO 8601 time or 'now'" in bad.stderr
