@@ -152,6 +152,11 @@ def demo_command(args: argparse.Namespace) -> int:
             # The report partitions start on the demo's first day: `make dev` shows the demo's days filled, not a
             # year of empty partitions before them.
             fh.write(f"reports:\n  start_date: {start.date().isoformat()}\n")
+            # Every call family, so that the usage reports (allocation, measured utilization, idle capacity,
+            # pressure) have data: a few dozen pools cost ~5 calls each per snapshot; the monitor's first
+            # backfill is 2 days (the default 60 would land 1,440 points a call for nothing the demo shows).
+            fh.write("collect:\n  runtime_metrics: true\n  pool_nodes: true\n  workload_statistics: true\n"
+                     "  pool_events: true\n  pool_monitor: true\n  monitor_backfill_days: 2\n")
         meta["port"] = int(sim.url.rsplit(":", 1)[1])
         config = load_config(config_path)
         from pipeline.runner import dagster_home
