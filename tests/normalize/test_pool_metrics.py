@@ -156,6 +156,7 @@ def test_what_the_table_skips_is_named_for_rejected_documents():
                                                         "dataPoints": [{"timestamp": T0, "statistics": [{"value": 3}]}]}]}),
                   "period=3600")]
         con.executemany("INSERT INTO monitor_pages VALUES ('r1', 'p1', ?, 'pool_monitor', ?, ?, ?)", pages)
+        con.execute(sql_text("normalize", "_prepare_monitor_pages"))  # as pipeline/normalize/step.py runs it
         rows = con.execute(sql_text("normalize", "_reject_monitor_pages")).fetchall()
         kept = con.execute("SELECT count(*) FROM (" + sql_text("normalize", "pool_metrics") + ")",
                            {"snapshot_id": "s", "snapshot_at": AT}).fetchone()[0]
