@@ -251,7 +251,8 @@ class Api:
         out = []
         for doc in docs:
             labels = doc["metadata"]["labels"]
-            if workspace is not None and labels.get("os.modelarts/workspace.id") != workspace:
+            # An absent label means the default workspace "0" (the docs' examples omit it).
+            if workspace is not None and labels.get("os.modelarts/workspace.id", "0") != workspace:
                 continue
             if status is not None and doc["status"]["phase"] not in _STATUS_FILTER[status]:
                 continue
