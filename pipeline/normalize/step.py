@@ -113,6 +113,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
              snapshot_at: datetime) -> int:
     """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # k8s_quantity (data disk sizes)
     return _from_bodies(con, layout, out_dir, ("flavors",), "flavor_pages", ("list_resource_flavors",),
                         snapshot_id, snapshot_at)["flavors"]
 

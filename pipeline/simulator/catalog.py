@@ -116,7 +116,10 @@ def resource_flavor_doc(flavor: Flavor, azs: tuple[str, ...]) -> dict:
             "card": str(flavor.cards),
             "chip": str(flavor.cards),
         }
-    spec["dataVolume"] = [{"volumeType": "SSD", "size": "100Gi" if flavor.kind == "cpu" else "800Gi"}]
+    # Data disks: the docs' flavor examples all say dataVolumes, the SDK's model dataVolume (reference section 9,
+    # both an array of {volumeType, size}). Accelerator flavors carry the docs' key, CPU flavors the SDK's.
+    disks = [{"volumeType": "SSD", "size": "100Gi" if flavor.kind == "cpu" else "800Gi"}]
+    spec["dataVolume" if flavor.kind == "cpu" else "dataVolumes"] = disks
     spec["billingModes"] = list(flavor.billing_modes)
     spec["billingCode"] = flavor.name
     spec["jobFlavors"] = list(flavor.job_flavors)

@@ -171,3 +171,60 @@ def test_flavor_resource_ids_become_rows_and_a_malformed_one_a_warning(run):
          "os.modelarts/flavor.resource.ids = modelarts.vm.cpu.8ud=r-9")]
     # The raw value stays where it always was.
     assert run.rows("pool_annotations", "pool_id = 'pool-bad'")[0]["value"] == "modelarts.vm.cpu.8ud=r-9"
+
+
+# ------------------------------------------------------------------------------------------- flavor storage
+
+def test_flavor_data_disks_are_read_from_both_keys(tmp_path):
+    import duckdb
+    from lakekit import flavor_doc, publish_snapshot, utc
+
+    def with_disks(name: str, key: str | None, disks) -> dict:
+        doc = flavor_doc(name)
+        if key is not None:
+            doc["spec"][key] = disks
+        return doc
+
+    catalog = [
+        # the docs' ListResourceFlavors example: dataVolumes, an array, size with its unit
+        with_disks("modelarts.vm.cpu8u32g", "dataVolumes", [{"volumeType": "SSD", "size": "500Gi"}]),
+        # the SDK's key, an array too (ResourceFlavorSpec.data_volume: list)
+        with_disks("f.sdk", "dataVolume", [{"volumeType": "GPSSD", "size": "100Gi"}]),
+        # one disk object instead of an array; a bare number is GiB (the docs' unit)
+        with_disks("f.object", "dataVolume", {"volumeType": "SAS", "size": "200"}),
+        # two disks, one in Ti; junk elements are not disks
+        with_disks("f.two", "dataVolumes", [{"volumeType": "SSD", "size": "1Ti"}, "junk",
+                                            {"volumeType": "SATA", "size": "512Mi"}]),
+        with_disks("f.badsize", "dataVolumes", [{"volumeType": "SSD", "size": "lots"}, {"size": "10"}]),
+        with_disks("f.none", None, None),
+        with_disks("f.null", "dataVolumes", None),
+    ]
+    publish_snapshot(tmp_path, utc(2026, 11, 1, 0), {("r1", "p1"): []}, flavors={("r1", "p1"): catalog})
+    con = duckdb.connect(str(tmp_path / "inventory.duckdb"), read_only=True)
+    try:
+        got = con.execute("SELECT flavor, data_volume_key, data_volume_type, data_volume_size_gib, "
+                          "data_volume_count, data_volume_total_gib FROM flavors ORDER BY flavor").fetchall()
+        comments = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() "
+                                    "WHERE table_name = 'flavors' AND column_name LIKE 'data_volume%'").fetchall())
+    finally:
+        con.close()
+    assert got == [
+        ("f.badsize", "dataVolumes", "SSD", None, 2, None),
+        ("f.none", None, None, None, None, None),
+        ("f.null", None, None, None, None, None),
+        ("f.object", "dataVolume", "SAS", 200.0, 1, 200.0),
+        ("f.sdk", "dataVolume", "GPSSD", 100.0, 1, 100.0),
+        ("f.two", "dataVolumes", "SSD", 1024.0, 2, 1024.5),
+        ("modelarts.vm.cpu8u32g", "dataVolumes", "SSD", 500.0, 1, 500.0),
+    ]
+    assert set(comments) == {"data_volume_key", "data_volume_type", "data_volume_size_gib", "data_volume_count",
+                             "data_volume_total_gib"} and all(comments.values())
+
+
+def test_simulator_flavors_carry_both_documented_shapes():
+    from pipeline.simulator.catalog import FLAVORS, resource_flavor_doc
+
+    keys = {name: {k for k in ("dataVolume", "dataVolumes") if k in resource_flavor_doc(f, ("az1",))["spec"]}
+            for name, f in FLAVORS.items()}
+    assert set().union(*keys.values()) == {"dataVolume", "dataVolumes"}
+    assert all(len(k) == 1 for k in keys.values())
