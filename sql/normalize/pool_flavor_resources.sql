@@ -25,7 +25,7 @@ WITH a AS (
     SELECT snapshot_id, snapshot_at, region, project_id, pool_id,
            json_keys(ids) AS keys, json_extract_string(ids, '$.*') AS vals
     FROM a
-    WHERE coalesce(try(json_type(ids)) = 'OBJECT', false)
+    WHERE coalesce(CASE WHEN json_valid(ids) THEN json_type(ids) = 'OBJECT' END, false)
 )
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id,
        unnest(keys) AS flavor,

@@ -73,7 +73,7 @@ j AS (
     FROM u
 ),
 parsed AS (
-    SELECT *, CASE WHEN dep IS NOT NULL THEN coalesce(try(json_type(dep)) = 'OBJECT', false) END AS dep_ok
+    SELECT *, CASE WHEN dep IS NOT NULL THEN coalesce(CASE WHEN json_valid(dep) THEN json_type(dep) = 'OBJECT' END, false) END AS dep_ok
     FROM j
 )
 SELECT snapshot_id, snapshot_at, region, project_id, pool_id,

@@ -100,7 +100,9 @@ WITH listed AS (
                                OR (starts_with(kv[1], 'os.modelarts.pool/scope.external.dependency.')
                                    AND length(kv[1]) > 44))
                               AND kv[2] IS NOT NULL
-                              AND NOT coalesce(try(json_type(kv[2])) = 'OBJECT', false))) AS kv
+                              -- json_valid, not try(): try() in a lambda costs ~15x
+                              AND NOT coalesce(CASE WHEN json_valid(kv[2]) THEN json_type(kv[2]) = 'OBJECT' END,
+                                               false))) AS kv
         FROM docs
         WHERE (contains(p.metadata.annotations::VARCHAR, 'scope.external.dependency.')
                OR contains(p.metadata.annotations::VARCHAR, 'os.modelarts/flavor.resource.ids'))
