@@ -39,7 +39,8 @@ TABLES = {
         LEFT JOIN failed AS f ON f.s = s.s AND f.j = p.j""",
     "pools": """
         SELECT snapshot_id, snapshot_at, region, project_id, pool_id, pool_id AS display_name,
-               '0' AS workspace_id, CASE WHEN logical THEN 'Logical' ELSE 'Dedicate' END AS pool_type,
+               '0' AS workspace_id, false AS workspace_id_assumed,
+               CASE WHEN logical THEN 'Logical' ELSE 'Dedicate' END AS pool_type,
                'Running' AS phase, parent, coalesce(parent, pool_id) AS root, parent IS NULL AS is_physical,
                TIMESTAMPTZ '2026-07-01 00:00:00+00' + to_hours(born) AS created_at,
                CASE billing_code WHEN '0' THEN 'pay_per_use' WHEN '1' THEN 'yearly_monthly'

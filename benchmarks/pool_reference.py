@@ -27,7 +27,7 @@ INT = re.compile(r"[ \t\n\r\f]*[+-]?[0-9]{1,12}[ \t\n\r\f]*")
 _CTX = ("snapshot_id", "region", "project_id", "pool_id")
 # Column names of every table, in order, without snapshot_at (which follows snapshot_id in the files).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "pools": (*_CTX, "display_name", "workspace_id", "resource_id", "pool_type", "phase", "message", "parent",
+    "pools": (*_CTX, "display_name", "workspace_id", "workspace_id_assumed", "resource_id", "pool_type", "phase", "message", "parent",
               "root", "is_physical", "created_at", "description", "billing_mode", "period_type", "period_num",
               "auto_renew", "order_id", "subpools_count", "control_mode", "cm_to_yearly_monthly_restricted",
               "cm_flavor_change_restricted", "cm_service_restricted", "cm_frozen", "cm_police_frozen",
@@ -35,12 +35,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "driver_update_strategy", "gpu_driver_state", "npu_driver_state", "source", "response_id"),
     "pool_labels": (*_CTX, "key", "value"),
     "pool_annotations": (*_CTX, "key", "value"),
-    "pool_scopes": (*_CTX, "scope_type", "requested", "state"),
+    "pool_scopes": (*_CTX, "scope_type", "requested", "state", "dependency_raw", "dependency_readable",
+                    "dependency_type", "dependency_status", "dependency_message", "network_access_type",
+                    "network_access_status", "network_access_message"),
     "pool_resources": (*_CTX, "flavor", "count", "max_count"),
     "pool_resource_azs": (*_CTX, "flavor", "az", "count"),
     "pool_capacity": (*_CTX, "state", "flavor", "count", "max_count", "node_pool"),
     "pool_capacity_azs": (*_CTX, "state", "flavor", "az", "count", "node_pool"),
     "pool_job_flavors": (*_CTX, "job_flavor"),
+    "pool_flavor_resources": (*_CTX, "flavor", "resource_id"),
     # excerpt is not compared: it is the document's text as sent, which only the raw bytes know.
     "rejected_documents": ("snapshot_id", "region", "project_id", "response_id", "source", "item_index",
                            "pool_id", "reason", "severity", "documents", "kept_response_id", "kept_item_index"),
@@ -50,7 +53,30 @@ _INTS = {"period_num", "subpools_count", "control_mode", "count", "max_count", "
          "documents"}
 COUNT = re.compile(r"[ \t\n\r\f]*[+-]?[0-9]{1,10}[ \t\n\r\f]*")
 REJECTED_CAP = 100  # rows listed one by one per body and reason
-_BOOLS = {"is_physical", "auto_renew", "requested"} | {c for c in COLUMNS["pools"] if c.startswith("cm_")}
+_BOOLS = ({"is_physical", "auto_renew", "requested", "workspace_id_assumed", "dependency_readable"}
+          | {c for c in COLUMNS["pools"] if c.startswith("cm_")})
+DEPENDENCY = "os.modelarts.pool/scope.external.dependency."  # + <Scope>: JSON text
+RESOURCE_IDS = "os.modelarts/flavor.resource.ids"  # JSON text {flavor: resource id}
+NOT_JSON_OBJECT = "annotation is not a JSON object (kept raw)"
+
+
+def json_object(v) -> dict | None:
+    """The JSON object a text holds, or None (not text, not JSON, not an object)."""
+    if not isinstance(v, str):
+        return None
+    try:
+        d = json.loads(v)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def json_annotations(annotations) -> list[tuple[str, str | None]]:
+    """(key, value as text) of the annotations that hold JSON text: the scope dependencies and the resource ids."""
+    if not isinstance(annotations, dict):
+        return []
+    return [(k, text(v)) for k, v in annotations.items()
+            if k == RESOURCE_IDS or (k.startswith(DEPENDENCY) and len(k) > len(DEPENDENCY))]
 
 
 def text(v):
@@ -144,30 +170,33 @@ def reference(bodies: list[tuple[BodyRef, object]]) -> dict[str, Counter]:
             name = obj(obj(doc).get("metadata")).get("name")
             where = (ref.snapshot_id, ref.region, ref.project_id, ref.response_id, ref.source, index)
             if not isinstance(name, str) or not name.strip(" \t\n\r\f\v"):
-                errors.append((*where, None, "pool has no metadata.name", None, None))
+                errors.append((*where, None, "pool has no metadata.name", None, None, "error"))
                 continue
             field = bad_count(doc)
             if field:  # rejected before duplicates are looked for: a later document of that name is kept
                 errors.append((*where, name, f"invalid count at {field}: not an integer in 0..2147483647", None,
-                               None))
+                               None, "error"))
                 continue
             key = (ref.snapshot_id, ref.project_id, name)
             if key in seen:
-                errors.append((*where, name, "duplicate pool id in snapshot", *seen[key]))
+                errors.append((*where, name, "duplicate pool id in snapshot", *seen[key], "error"))
                 continue
             seen[key] = (ref.response_id, index)
             flatten(ref, name, doc, out)
+            for k, v in json_annotations(obj(doc.get("metadata")).get("annotations")):
+                if v is not None and json_object(v) is None:
+                    errors.append((*where, name, NOT_JSON_OBJECT, None, None, "warning"))
     listed: Counter = Counter()  # (response_id, reason) -> rows listed one by one
     more: Counter = Counter()
     for row in sorted(errors, key=lambda r: (r[3], r[7], -1 if r[5] is None else r[5])):
-        group = (*row[:5], row[7])
+        group = (*row[:5], row[7], row[10])
         if listed[group] < REJECTED_CAP:
             listed[group] += 1
-            out["rejected_documents"][(*row[:8], "error", 1, *row[8:])] += 1
+            out["rejected_documents"][(*row[:8], row[10], 1, *row[8:10])] += 1
         else:
             more[group] += 1
-    for (*where, reason), n in more.items():
-        out["rejected_documents"][(*where, None, None, reason, "error", n, None, None)] += 1
+    for (*where, reason, severity), n in more.items():
+        out["rejected_documents"][(*where, None, None, reason, severity, n, None, None)] += 1
     return out
 
 
@@ -183,10 +212,12 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
     if cn is None:
         cn = obj(spec.get("containernetwork")).get("mode")
     ctx = (ref.snapshot_id, ref.region, ref.project_id, pid)
+    workspace = text(lab.get("os.modelarts/workspace.id"))
     out["pools"][(
-        *ctx, text(lab.get("os.modelarts/name")), text(lab.get("os.modelarts/workspace.id")),
+        *ctx, text(lab.get("os.modelarts/name")), "0" if workspace is None else workspace, workspace is None,
         text(lab.get("os.modelarts/resource.id")), text(spec.get("type")), text(status.get("phase")),
-        text(status.get("message")), parent, text(status.get("root")) or None, parent is None,
+        text(status.get("message")), parent, text(status.get("root")) or None,
+        parent is None and text(spec.get("type")) != "Logical",
         timestamp(meta.get("creationTimestamp")), text(ann.get("os.modelarts/description")),
         {"0": "pay_per_use", "1": "yearly_monthly"}.get(text(ann.get("os.modelarts/billing.mode")), "unknown"),
         None if period is None else {"2": "month", "3": "year", "4": "hour"}.get(period, "unknown"),
@@ -210,8 +241,22 @@ def flatten(ref: BodyRef, pid: str, doc: dict, out: dict[str, Counter]) -> None:
         st = obj(s).get("scopeType")
         if st not in (None, "") and st not in states:
             states[st] = text(obj(s).get("state"))
-    for st in set(map(text, requested)) | set(states):
-        out["pool_scopes"][(*ctx, st, st in map(text, requested), states.get(st))] += 1
+    deps = [(k[len(DEPENDENCY):], v) for k, v in json_annotations(annotations) if k != RESOURCE_IDS]
+    listed = set(map(text, requested)) | set(states)
+    lower = {s.lower() for s in listed}
+    for st in listed | {d for d, _ in deps if d.lower() not in lower}:
+        dep = next((v for d, v in deps if d == st), None)
+        if dep is None:
+            dep = next((v for d, v in deps if d.lower() == st.lower()), None)
+        parsed = json_object(dep)
+        access = obj((parsed or {}).get("network_access"))
+        fields = ((parsed.get("type"), parsed.get("status"), parsed.get("message"), access.get("type"),
+                   access.get("status"), access.get("message")) if parsed is not None else (None,) * 6)
+        out["pool_scopes"][(*ctx, st, st in map(text, requested), states.get(st), dep,
+                            None if dep is None else parsed is not None, *map(text, fields))] += 1
+    ids = json_object(text(ann.get(RESOURCE_IDS)))
+    for flavor, rid in (ids or {}).items():
+        out["pool_flavor_resources"][(*ctx, flavor, text(rid))] += 1
     for r in arr(spec.get("resources")):
         r = obj(r)
         if any(k in r and r[k] is not None for k in ("flavor", "count", "maxCount", "azs")):

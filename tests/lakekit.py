@@ -35,7 +35,7 @@ def pool_doc(
     pool_type: str = "Dedicate",
     phase: str = "Running",
     parent: str | None = None,
-    workspace_id: str = "0",
+    workspace_id: str | None = "0",             # None: no workspace label (the docs' newer examples)
     created: str = "2026-10-01T00:00:00Z",
     requested: dict[str, int] | None = None,     # flavor -> spec count
     available: dict[str, int] | None = None,     # flavor -> nodes available
@@ -55,7 +55,10 @@ def pool_doc(
     job_flavors: list[str] | None = None,
 ) -> dict:
     """A wire-format pool document (reference section 3); absent things are omitted, never null."""
-    lab = {"os.modelarts/name": display_name or name, "os.modelarts/workspace.id": workspace_id, **(labels or {})}
+    lab = {"os.modelarts/name": display_name or name}
+    if workspace_id is not None:
+        lab["os.modelarts/workspace.id"] = workspace_id
+    lab.update(labels or {})
     ann = dict(annotations or {})
     for key, value in [("os.modelarts/billing.mode", billing_mode), ("os.modelarts/period.type", period_type),
                        ("os.modelarts/period.num", period_num), ("os.modelarts/auto.renew", auto_renew),

@@ -23,9 +23,9 @@ from pipeline.lake.store import read_manifests
 from pipeline.land.fetch import planned
 
 GROUP = "snapshot"
-TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "projects", *POOL_TABLES, "pool_allocation",
-                           "pool_workload_counts", "pool_metrics", "nodes", "node_resources", "workload_statistics",
-                           "pool_events")
+TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "virtual_flavors", "projects", *POOL_TABLES,
+                           "pool_allocation", "pool_workload_counts", "pool_metrics", "nodes", "node_resources",
+                           "workload_statistics", "pool_events")
 SNAPSHOT_AT_TAG = "poolscope/snapshot_at"  # set by an in-process caller (the CLI, the demo's clock)
 
 

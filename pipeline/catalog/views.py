@@ -39,7 +39,7 @@ class TableDoc:
 
 # Pool tables (one row per snapshot x pool x ...), each with a current_<table> view (sql/catalog/).
 POOL_TABLES = ("pools", "pool_labels", "pool_annotations", "pool_scopes", "pool_resources", "pool_resource_azs",
-               "pool_capacity", "pool_capacity_azs", "pool_job_flavors")
+               "pool_capacity", "pool_capacity_azs", "pool_job_flavors", "pool_flavor_resources")
 # Snapshot tables whose catalog view keeps one row per thing across snapshots instead of one per snapshot: the
 # view is sql/catalog/_dedup_<table>.sql over the table's rows (`observed`).
 DEDUPLICATED = ("pool_events", "pool_metrics")

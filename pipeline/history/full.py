@@ -54,7 +54,8 @@ TABLES: tuple[str, ...] = ("pool_changes", "pool_versions")
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
 
 # The columns of `pools` that make up a pool's content (every column but snapshot_id, snapshot_at,
-# snapshot_day, source, response_id and the key region/project_id/pool_id). Spelled out in _observations.sql,
+# snapshot_day, source, response_id, the key region/project_id/pool_id, and workspace_id_assumed, which the
+# content's labels already hold: the workspace label is there or not). Spelled out in _observations.sql,
 # _rows.sql, _entries.sql and pool_versions.sql; tests/history/test_history.py checks this list against the pools
 # table's documented columns, so a new pools column cannot be silently left out of the history.
 CONTENT_COLUMNS: dict[str, str] = {

@@ -6,6 +6,7 @@ per API and per endpoint). A failed call is landed like a successful one: failur
 
 import asyncio
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_e
 from pipeline.land.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
 from pipeline.sqlfiles import sql_text
+from pipeline.modelarts.body import Body, SpilledBody
 from pipeline.modelarts.responses import parse_json_lenient
 from pipeline.modelarts.errors import redact, truncate
 
@@ -61,6 +63,8 @@ class Fetcher:
         self.on_plan_more: Callable[[int], None] | None = None
         # The pools this snapshot read, per project: the only pools the per-pool calls may ask about.
         self.pools_read: dict[ProjectKey, set[str]] = {}
+        # (region, endpoint) whose answers this snapshot showed a Logical pool in: their virtual flavors are read.
+        self.logical_regions: set[tuple[str, str]] = set()
         self.credentials = credentials
         self.landing = landing
         self.on_call = on_call
@@ -152,7 +156,7 @@ class Fetcher:
                         target.label_selector, target.status)
         key = (target.region, target.base_url, target.project_id)
         if target.pools:
-            shown = await self._show_pools(client, ref, target.pools)
+            shown = await self._show_pools(client, ref, target.pools, (target.region, target.base_url))
             self.pools_read.setdefault(key, set()).update(r.pool_id for r in shown if r.outcome == "ok")
             return shown
         try:
@@ -163,6 +167,8 @@ class Fetcher:
         except ModelArtsError as exc:
             result = exc
             return [self._land("list_pools", ref, None, result)]
+        if _mentions_logical(result.body):
+            self.logical_regions.add((target.region, target.base_url))
         confirms = await self._confirm_vanished(client, target, ref, result)
         listed = _listed_pool_ids(result) or set()
         self.pools_read.setdefault(key, set()).update(listed | {c.pool_id for c in confirms if c.outcome == "ok"})
@@ -191,15 +197,19 @@ class Fetcher:
         listed = _listed_pool_ids(listing)
         if listed is None:
             return []  # unreadable here: normalize rejects what it cannot read, and nothing is inferred
-        return await self._show_pools(client, ref, sorted(expected - listed))
+        return await self._show_pools(client, ref, sorted(expected - listed), (target.region, target.base_url))
 
-    async def _show_pools(self, client: ModelArtsClient, ref: TargetRef, names: list[str]) -> list[CallRecord]:
+    async def _show_pools(self, client: ModelArtsClient, ref: TargetRef, names: list[str],
+                          region_key: tuple[str, str]) -> list[CallRecord]:
         """ShowPool each named pool concurrently; each answer (or error) is landed as a show_pool row."""
         async def show(name: str) -> CallRecord:
             try:
                 result = await client.show_pool(ref.project_id, name)
             except ModelArtsError as exc:
                 result = exc
+            else:
+                if _mentions_logical(result.body):
+                    self.logical_regions.add(region_key)
             return self._land("show_pool", ref, name, result)
         return list(await asyncio.gather(*(show(n) for n in names)))
 
@@ -214,6 +224,20 @@ class Fetcher:
             done = [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(exc.pages)]
             return done + [self._land("list_resource_flavors", ref, None, exc, page=len(exc.pages))]
         return [self._land("list_resource_flavors", ref, None, p, page=i) for i, p in enumerate(pages)]
+
+    async def fetch_virtual_flavors(self, region: str, endpoint: str, project_id: str) -> list[CallRecord]:
+        """The virtual flavors of Logical pools (GET /v1/{project_id}/virtualresourceflavors), once per region and
+        endpoint, beside the flavor catalog and through the same project; landed as
+        `list_virtual_resource_flavors` calls (one per page)."""
+        client = self.client(endpoint)
+        ref = TargetRef(region, project_id, endpoint)
+        call = "list_virtual_resource_flavors"
+        try:
+            pages = await client.list_virtual_resource_flavors(project_id)
+        except ModelArtsError as exc:
+            done = [self._land(call, ref, None, p, page=i) for i, p in enumerate(exc.pages)]
+            return done + [self._land(call, ref, None, exc, page=len(exc.pages))]
+        return [self._land(call, ref, None, p, page=i) for i, p in enumerate(pages)]
 
     async def _guarded(self, call: str, ref: TargetRef, work) -> list[CallRecord]:
         """Safety net: an unexpected exception while fetching one target is that call's error row (reason
@@ -392,10 +416,14 @@ class Fetcher:
             for t, recs in zip(targets, results):
                 if all(r.outcome == "ok" or _confirmed_gone(r) for r in recs):
                     readable.setdefault((t.region, t.base_url), t.project_id)
-            more = await asyncio.gather(*(
-                self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
-                              self.fetch_flavors(region, endpoint, pid))
-                for (region, endpoint), pid in readable.items()))
+            catalog = [self._guarded("list_resource_flavors", TargetRef(region, pid, endpoint),
+                                     self.fetch_flavors(region, endpoint, pid))
+                       for (region, endpoint), pid in readable.items()]
+            # Virtual flavors only serve Logical pools: asked where this snapshot saw one (1 call per such region).
+            catalog += [self._guarded("list_virtual_resource_flavors", TargetRef(region, pid, endpoint),
+                                      self.fetch_virtual_flavors(region, endpoint, pid))
+                        for (region, endpoint), pid in readable.items() if (region, endpoint) in self.logical_regions]
+            more = await asyncio.gather(*catalog)
             records += [rec for recs in more for rec in recs]
         if self.config.collect.runtime_metrics:
             # Once per project whose pools were read: a project the listing could not read has nothing to add.
@@ -411,7 +439,8 @@ class Fetcher:
 
 
 # Calls that a progress count leaves out: one-off lookups beside the pools, and later pages of a paged call.
-_UNPLANNED = frozenset({"list_resource_flavors", "project_names", "list_projects", "runtime_metrics"})
+_UNPLANNED = frozenset({"list_resource_flavors", "list_virtual_resource_flavors", "project_names", "list_projects",
+                        "runtime_metrics"})
 
 
 def planned(rec: CallRecord) -> bool:
@@ -496,6 +525,23 @@ def _listed_pool_ids(listing: ApiResponse) -> set[str] | None:
             return None  # an item without a readable name could be any pool
         names.add(name)
     return names
+
+
+# A pool document's `"type": "Logical"` (spec.type), white space allowed around the colon.
+_LOGICAL_TYPE = re.compile(rb'"type"\s*:\s*"Logical"')
+
+
+def _mentions_logical(body: Body) -> bool:
+    """Whether an answer holds a Logical pool's type, read from the bytes without parsing them (a listing can be
+    large). A false positive (the text inside some other value) costs one virtual flavor call, never data."""
+    if isinstance(body, SpilledBody):
+        tail = b""
+        for chunk in body.chunks():
+            if _LOGICAL_TYPE.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+        return False
+    return _LOGICAL_TYPE.search(body) is not None
 
 
 def _confirmed_gone(rec: CallRecord) -> bool:

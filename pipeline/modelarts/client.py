@@ -248,6 +248,16 @@ class ModelArtsClient:
         params = present([("labelSelector", label_selector), ("limit", limit)])
         return await self.paginate(path, params, project_id=project_id, max_pages=max_pages)
 
+    async def list_virtual_resource_flavors(
+        self, project_id: str, *, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> list[ApiResponse]:
+        """GET /v1/{project_id}/virtualresourceflavors: the virtual (NPU slice) flavors of Logical pools, with
+        `virtualResourceTemplateName` and `visibility` (absent from SDK 3.1.219; the docs name no query parameter
+        and show one page with empty metadata; a metadata.continue is followed all the same). One ApiResponse
+        per page."""
+        path = f"/v1/{segment(project_id, 'project_id')}/virtualresourceflavors"
+        return await self.paginate(path, (), project_id=project_id, max_pages=max_pages)
+
     async def list_pool_nodes(
         self, project_id: str, pool_name: str, *, limit: int | None = None, max_pages: int = DEFAULT_MAX_PAGES
     ) -> list[ApiResponse]:

@@ -63,11 +63,13 @@ TABLES: tuple[str, ...] = (
     "pool_capacity",
     "pool_capacity_azs",
     "pool_job_flavors",
+    "pool_flavor_resources",
     "rejected_documents",
 )
 # Largest first, so that the COPYs running side by side finish at about the same time.
 _WRITE_ORDER = ("pool_labels", "pools", "pool_annotations", "pool_capacity_azs", "pool_job_flavors",
-                "pool_capacity", "pool_scopes", "pool_resource_azs", "pool_resources", "rejected_documents")
+                "pool_capacity", "pool_scopes", "pool_resource_azs", "pool_resources", "pool_flavor_resources",
+                "rejected_documents")
 assert sorted(_WRITE_ORDER) == sorted(TABLES)
 
 SOURCES = ("list_pools", "show_pool")

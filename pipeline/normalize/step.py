@@ -82,6 +82,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
                     "call VARCHAR, page BIGINT, response_id VARCHAR, item_index INTEGER, reason VARCHAR, "
                     "severity VARCHAR, item VARCHAR, excerpt VARCHAR)")
         flavors = _flavors(con, layout, out_dir, snapshot_id, snapshot_at)
+        virtual_flavors = _virtual_flavors(con, layout, out_dir, snapshot_id, snapshot_at)
         projects = _projects(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime = _runtime(con, layout, out_dir, snapshot_id, snapshot_at)
         runtime.update(_monitor(con, layout, out_dir, snapshot_id, snapshot_at))
@@ -106,15 +107,26 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
                "errors_by_code": dict(codes), "rejected": rejected}
-    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "projects": projects, **runtime, **nodes,
+    return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "virtual_flavors": virtual_flavors,
+            "projects": projects, **runtime, **nodes,
             **workloads, **events}, summary
 
 
 def _flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
              snapshot_at: datetime) -> int:
     """The flavor catalog from the landed resourceflavors pages (see sql/normalize/flavors.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # k8s_quantity (data disk sizes)
     return _from_bodies(con, layout, out_dir, ("flavors",), "flavor_pages", ("list_resource_flavors",),
                         snapshot_id, snapshot_at)["flavors"]
+
+
+def _virtual_flavors(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,
+                     snapshot_at: datetime) -> int:
+    """The virtual flavors of Logical pools from the landed virtualresourceflavors pages
+    (see sql/normalize/virtual_flavors.sql)."""
+    con.execute(sql_text("normalize", "_macros"))  # k8s_quantity
+    return _from_bodies(con, layout, out_dir, ("virtual_flavors",), "virtual_flavor_pages",
+                        ("list_virtual_resource_flavors",), snapshot_id, snapshot_at)["virtual_flavors"]
 
 
 def _projects(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, snapshot_id: str,

@@ -83,6 +83,7 @@ _ROUTES = (
     _Route("list_nodes", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/nodes/?$"), "GET"),
     _Route("pool_monitor", re.compile(r"^/v2/(?P<pid>[^/]+)/pools/(?P<pool>[^/]+)/monitor/?$"), "GET"),
     _Route("list_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/resourceflavors/?$"), "GET"),
+    _Route("list_virtual_flavors", re.compile(r"^/v1/(?P<pid>[^/]+)/virtualresourceflavors/?$"), "GET"),
     _Route("workload_statistics",
            re.compile(r"^/v2/(?P<pid>[^/]+)/statistics/pools/(?P<pool>[^/]+)/workloads/?$"), "GET"),
     _Route("list_events", re.compile(r"^/v1/(?P<pid>[^/]+)/events/?$"), "GET"),
@@ -223,6 +224,10 @@ class Api:
                 flavors = [f for f in flavors if selector(f["metadata"]["labels"])]
             items, meta = page(flavors, query, f"flavors:{pid}")
             body = {"apiVersion": "v1", "kind": "ResourceFlavorList", "metadata": meta, "items": items}
+        elif route.name == "list_virtual_flavors":
+            # No query parameters and no paging are documented: one page, the docs' empty list metadata.
+            body = {"kind": "ResourceFlavorList", "apiVersion": "v1", "metadata": {},
+                    "items": self.fleet.virtual_flavors(pid)}
         elif route.name == "list_events":
             body = self._list_events(pid, query)
         elif route.name == "runtime_metrics":
@@ -251,7 +256,8 @@ class Api:
         out = []
         for doc in docs:
             labels = doc["metadata"]["labels"]
-            if workspace is not None and labels.get("os.modelarts/workspace.id") != workspace:
+            # An absent label means the default workspace "0" (the docs' examples omit it).
+            if workspace is not None and labels.get("os.modelarts/workspace.id", "0") != workspace:
                 continue
             if status is not None and doc["status"]["phase"] not in _STATUS_FILTER[status]:
                 continue

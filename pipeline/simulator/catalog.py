@@ -116,7 +116,10 @@ def resource_flavor_doc(flavor: Flavor, azs: tuple[str, ...]) -> dict:
             "card": str(flavor.cards),
             "chip": str(flavor.cards),
         }
-    spec["dataVolume"] = [{"volumeType": "SSD", "size": "100Gi" if flavor.kind == "cpu" else "800Gi"}]
+    # Data disks: the docs' flavor examples all say dataVolumes, the SDK's model dataVolume (reference section 9,
+    # both an array of {volumeType, size}). Accelerator flavors carry the docs' key, CPU flavors the SDK's.
+    disks = [{"volumeType": "SSD", "size": "100Gi" if flavor.kind == "cpu" else "800Gi"}]
+    spec["dataVolume" if flavor.kind == "cpu" else "dataVolumes"] = disks
     spec["billingModes"] = list(flavor.billing_modes)
     spec["billingCode"] = flavor.name
     spec["jobFlavors"] = list(flavor.job_flavors)
@@ -134,3 +137,38 @@ def resource_flavor_doc(flavor: Flavor, azs: tuple[str, ...]) -> dict:
             "phase": {az: ("soldout" if az[-1] in flavor.soldout_suffixes else "normal") for az in azs}
         },
     }
+
+
+@dataclass(frozen=True)
+class VirtualFlavor:
+    """A virtual (slice of an NPU) flavor of Logical pools, as `GET /v1/{pid}/virtualresourceflavors` lists it."""
+
+    name: str
+    template: str  # virtualResourceTemplateName: the allocation template it is cut from
+    cpu: int
+    memory_gi: int
+    visibility: str  # visible | invisible (the docs' example says "invisible")
+    npu_type: str = ""  # spec.npu.type (the template's allocation type); "" -> no npu object, like the example
+    resource_key: str = ""
+
+
+# The first is the docs' example (OTC api-ref, virtual_resource_flavors); the others are shaped after its table.
+VIRTUAL_FLAVORS: tuple[VirtualFlavor, ...] = (
+    VirtualFlavor("snt9-280t-vir10-3c-16g", "snt9-280t", 8, 32, "invisible"),
+    VirtualFlavor("snt9-280t-vir05-3c-16g", "snt9-280t", 4, 16, "visible", "vir05_3c_16g",
+                  "huawei.com/ascend-snt9-vir05-3c-16g"),
+    VirtualFlavor("snt9b-vir08-5c-32g", "snt9b-256t", 12, 48, "visible", "vir08_5c_32g",
+                  "huawei.com/ascend-snt9b-vir08-5c-32g"),
+)
+
+
+def virtual_flavor_doc(flavor: VirtualFlavor) -> dict:
+    """One ResourceFlavor item of `GET /v1/{pid}/virtualresourceflavors` (docs: Obtaining Virtual Resource
+    Flavors): type Logical, arm64 (Ascend hosts), the template name and visibility, npu only when it has one."""
+    spec: dict = {"cpuArch": "arm64", "cpu": str(flavor.cpu), "memory": f"{flavor.memory_gi}Gi", "type": "Logical"}
+    if flavor.npu_type:
+        spec["npu"] = {"type": flavor.npu_type, "size": "1", "resourceKey": flavor.resource_key}
+    spec["virtualResourceTemplateName"] = flavor.template
+    spec["visibility"] = flavor.visibility
+    return {"kind": "ResourceFlavor", "apiVersion": "v1", "metadata": {"name": flavor.name, "labels": {}},
+            "spec": spec}

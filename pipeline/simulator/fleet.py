@@ -12,7 +12,8 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pipeline.simulator.catalog import FLAVORS, REGION_AZS, resource_flavor_doc
+from pipeline.simulator.catalog import (FLAVORS, REGION_AZS, VIRTUAL_FLAVORS, resource_flavor_doc,
+                                       virtual_flavor_doc)
 from pipeline.simulator.events import EventLog
 from pipeline.simulator.evolve import Change, ProjectPools, step
 from pipeline.simulator.generate import (
@@ -160,6 +161,12 @@ class Fleet:
             return []
         zones = REGION_AZS[info.region]
         return [resource_flavor_doc(f, zones) for f in FLAVORS.values()]
+
+    def virtual_flavors(self, project_id: str) -> list[dict]:
+        """The virtual flavors of Logical pools (GET /v1/{pid}/virtualresourceflavors), the same in every region."""
+        if self.project(project_id) is None:
+            return []
+        return [virtual_flavor_doc(f) for f in VIRTUAL_FLAVORS]
 
     def snapshot(self) -> dict[str, list[dict]]:
         with self._lock:

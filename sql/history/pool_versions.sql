@@ -28,8 +28,8 @@
 -- content                         JSON         the whole content, {field path: value}, keys sorted (see above)
 -- display_name                    VARCHAR      as in pools: name shown in the console
 --                                              (metadata.labels."os.modelarts/name")
--- workspace_id                    VARCHAR      as in pools: workspace, "0" = default
---                                              (metadata.labels."os.modelarts/workspace.id")
+-- workspace_id                    VARCHAR      as in pools: workspace, "0" = default, also when the label is
+--                                              absent (metadata.labels."os.modelarts/workspace.id")
 -- resource_id                     VARCHAR      as in pools: CBC resource id
 --                                              (metadata.labels."os.modelarts/resource.id")
 -- pool_type                       VARCHAR      as in pools: Dedicate (physical) | Logical (spec.type)
@@ -40,8 +40,8 @@
 --                                              or "" (status.parent)
 -- root                            VARCHAR      as in pools: root (physical) pool id; NULL when absent or ""
 --                                              (status.root)
--- is_physical                     BOOLEAN      as in pools: true when the pool has no parent (status.parent absent,
---                                              null or "")
+-- is_physical                     BOOLEAN      as in pools: true when the pool is not of type Logical and has no
+--                                              parent (status.parent absent, null or "")
 -- created_at                      TIMESTAMPTZ  as in pools: creation time; NULL when absent or unparsable
 --                                              (metadata.creationTimestamp)
 -- description                     VARCHAR      as in pools: (metadata.annotations."os.modelarts/description")

@@ -9,7 +9,8 @@
 -- project_id    VARCHAR      IAM project id of the target; "" for an IAM project discovery call
 -- pool_id       VARCHAR      pool id a per-pool call asked about (ShowPool, and the collect: families below);
 --                            NULL for a listing and the per-project calls
--- call          VARCHAR      list_pools | show_pool | list_resource_flavors | list_projects (IAM discovery) |
+-- call          VARCHAR      list_pools | show_pool | list_resource_flavors | list_virtual_resource_flavors
+--                             (virtualresourceflavors, per region with a Logical pool) | list_projects (IAM discovery) |
 --                             project_names (IAM project list for the names, once per region) |
 --                             runtime_metrics (ShowPoolRuntimeMetrics, per project) | pool_nodes (ListPoolNodes) |
 --                             pool_monitor (ShowPoolMonitor; page 0 average, page 1 maximum) |

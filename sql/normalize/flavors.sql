@@ -22,6 +22,16 @@
 -- job_flavors         VARCHAR[]    job flavors a pool of this flavor offers (spec.jobFlavors)
 -- soldout_azs         VARCHAR[]    AZs where the flavor is sold out (status.phase.<az> = soldout)
 -- az_status           JSON         sale status per AZ as given (status.phase)
+-- data_volume_key     VARCHAR      where the node's data disks were read: dataVolumes (the docs' key, an array in
+--                                  every example) | dataVolume (the SDK's key, the simulator's older shape) |
+--                                  NULL when neither is there (spec.dataVolumes, else spec.dataVolume; each may
+--                                  hold an array of disks or one disk object, both are read)
+-- data_volume_type    VARCHAR      disk type of the first data disk: SSD | GPSSD | SAS | SATA, open enum
+--                                  (spec.dataVolumes[0].volumeType)
+-- data_volume_size_gib DOUBLE      size of the first data disk in GiB: "500Gi" -> 500, a k8s quantity converted,
+--                                  a bare number taken as GiB (the docs' unit) (spec.dataVolumes[0].size)
+-- data_volume_count   INTEGER      data disks listed (elements of the array that are objects; 1 for an object)
+-- data_volume_total_gib DOUBLE     sum of the sizes of the listed disks in GiB; NULL when a size is unreadable
 WITH docs AS (
     SELECT region, project_id, page, unnest(from_json(json_extract(content, '$.items'), '["JSON"]')) AS doc
     FROM flavor_pages
@@ -34,9 +44,22 @@ WITH docs AS (
              WHEN json_type(doc, '$.spec.npu') = 'OBJECT' THEN 'npu' END AS accelerator,
         CASE WHEN json_type(doc, '$.spec.gpu') = 'OBJECT' THEN json_extract(doc, '$.spec.gpu')
              ELSE json_extract(doc, '$.spec.npu') END AS acc,
-        regexp_extract(trim(doc ->> '$.spec.memory'), '^([0-9]*\.?[0-9]+)\s*([A-Za-z]*)$', ['n', 'unit']) AS mem
+        regexp_extract(trim(doc ->> '$.spec.memory'), '^([0-9]*\.?[0-9]+)\s*([A-Za-z]*)$', ['n', 'unit']) AS mem,
+        CASE WHEN json_type(doc, '$.spec.dataVolumes') IN ('ARRAY', 'OBJECT') THEN 'dataVolumes'
+             WHEN json_type(doc, '$.spec.dataVolume') IN ('ARRAY', 'OBJECT') THEN 'dataVolume' END AS dv_key
     FROM docs
     WHERE json_type(doc) = 'OBJECT'
+), volumes AS (
+    SELECT *,
+           list_filter(CASE json_type(dv) WHEN 'ARRAY' THEN from_json(dv, '["JSON"]') WHEN 'OBJECT' THEN [dv] END,
+                       lambda v: json_type(v) = 'OBJECT') AS vols
+    FROM (SELECT *, json_extract(doc, '$.spec.' || dv_key) AS dv FROM fields)
+), sized AS (
+    SELECT *,
+           list_transform(vols, lambda v: CASE
+               WHEN regexp_full_match(trim(v ->> '$.size'), '[0-9]+(\.[0-9]*)?') THEN TRY_CAST(trim(v ->> '$.size') AS DOUBLE)
+               ELSE k8s_quantity(v ->> '$.size') / 1073741824.0 END) AS sizes
+    FROM volumes
 )
 SELECT
     $snapshot_id::VARCHAR AS snapshot_id,
@@ -66,8 +89,14 @@ SELECT
          THEN list_sort(list_filter(json_keys(json_extract(doc, '$.status.phase')),
                                     lambda k: json_extract_string(json_extract(doc, '$.status.phase'), '$."' || k || '"') = 'soldout')) END
         AS soldout_azs,
-    json_extract(doc, '$.status.phase') AS az_status
-FROM fields
+    json_extract(doc, '$.status.phase') AS az_status,
+    dv_key AS data_volume_key,
+    vols[1] ->> '$.volumeType' AS data_volume_type,
+    sizes[1] AS data_volume_size_gib,
+    CASE WHEN dv_key IS NOT NULL THEN len(vols) END::INTEGER AS data_volume_count,
+    CASE WHEN len(vols) > 0 AND NOT list_contains(list_transform(sizes, lambda x: x IS NULL), true)
+         THEN list_sum(sizes) END AS data_volume_total_gib
+FROM sized
 WHERE flavor IS NOT NULL AND trim(flavor) <> ''
 -- A flavor listed twice (across pages) is kept once: the first occurrence.
 QUALIFY row_number() OVER (PARTITION BY region, project_id, flavor ORDER BY page) = 1

@@ -9,7 +9,12 @@
 -- project_id                       VARCHAR      IAM project id (run)
 -- pool_id                          VARCHAR      pool id (metadata.name)
 -- display_name                     VARCHAR      name shown in the console (metadata.labels."os.modelarts/name")
--- workspace_id                     VARCHAR      workspace, "0" = default (metadata.labels."os.modelarts/workspace.id")
+-- workspace_id                     VARCHAR      workspace, "0" = default (metadata.labels."os.modelarts/workspace.id");
+--                                               "0" when the label is absent (or null): the docs' examples of
+--                                               2024-11 on omit it for pools of the default workspace, so
+--                                               WHERE workspace_id = '0' finds them (workspace_id_assumed says so)
+-- workspace_id_assumed             BOOLEAN      true when workspace_id is the assumed "0" of an absent (or null)
+--                                               label, false when the label gave it
 -- resource_id                      VARCHAR      CBC resource id (metadata.labels."os.modelarts/resource.id")
 -- pool_type                        VARCHAR      Dedicate (physical) | Logical (spec.type)
 -- phase                            VARCHAR      Creating | Running | Abnormal | Deleting | Error | CreationFailed |
@@ -17,7 +22,10 @@
 -- message                          VARCHAR      status message (status.message)
 -- parent                           VARCHAR      parent pool id of a logical sub-pool; NULL when absent or "" (status.parent)
 -- root                             VARCHAR      root (physical) pool id; NULL when absent or "" (status.root)
--- is_physical                      BOOLEAN      true when the pool has no parent (status.parent absent, null or "")
+-- is_physical                      BOOLEAN      true when the pool is neither of type Logical (spec.type) nor has a
+--                                               parent (status.parent absent, null or ""): a Logical sub-pool is never
+--                                               physical, even before its status names the parent (a create
+--                                               response's status is {})
 -- created_at                       TIMESTAMPTZ  creation time; NULL when absent or unparsable (metadata.creationTimestamp)
 -- description                      VARCHAR      (metadata.annotations."os.modelarts/description")
 -- billing_mode                     VARCHAR      pay_per_use ("0") | yearly_monthly ("1") | unknown (absent or any
@@ -79,14 +87,15 @@ SELECT
     project_id,
     pool_id,
     lab[1] AS display_name,
-    lab[2] AS workspace_id,
+    coalesce(lab[2], '0') AS workspace_id,
+    lab[2] IS NULL AS workspace_id_assumed,
     lab[3] AS resource_id,
     p.spec.type AS pool_type,
     p.status.phase AS phase,
     p.status.message AS message,
     pool_text(p.status.parent) AS parent,
     pool_text(p.status.root) AS root,
-    pool_text(p.status.parent) IS NULL AS is_physical,
+    pool_text(p.status.parent) IS NULL AND p.spec.type IS DISTINCT FROM 'Logical' AS is_physical,
     pool_ts(p.metadata.creationTimestamp) AS created_at,
     ann[1] AS description,
     CASE ann[2] WHEN '0' THEN 'pay_per_use' WHEN '1' THEN 'yearly_monthly' ELSE 'unknown' END AS billing_mode,

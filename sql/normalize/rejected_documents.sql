@@ -46,8 +46,15 @@
 --                                  body not checked for repeated keys (a repeated key reads its first value)
 --                                                                 (a body over 8 MiB, or too deeply nested for
 --                                                                  the landing's check; item_index NULL)
+--                                  annotation is not a JSON object (kept raw)
+--                                                                 (the value of os.modelarts/flavor.resource.ids or
+--                                                                  of an os.modelarts.pool/scope.external.dependency.
+--                                                                  <Scope> annotation is not JSON object text: it
+--                                                                  stays in pool_annotations and in
+--                                                                  pool_scopes.dependency_raw, unparsed; excerpt is
+--                                                                  "<key> = <value>")
 -- severity          VARCHAR      error: the body or document was not used (every reason above);
---                                warning: the document was used (the two warning reasons above)
+--                                warning: the document was used (the three warning reasons above)
 -- documents         INTEGER      documents this row stands for: 1, or for a summary row the number of further
 --                                documents of the body rejected for the same reason and not listed one by one
 -- excerpt           VARCHAR      first 200 characters of the offending text: the body, or the item's JSON (bytes
@@ -80,6 +87,28 @@ WITH listed AS (
            w.pool_id, w.reason, 'warning', w.excerpt, NULL, NULL, NULL
     FROM _key_warnings AS w
     JOIN _bodies AS b USING (body_idx)
+    UNION ALL
+    SELECT i.body_idx, d.snapshot_id, d.snapshot_at, d.region, d.project_id, d.response_id, d.source, d.item_index,
+           d.pool_id, 'annotation is not a JSON object (kept raw)', 'warning',
+           left(d.kv[1] || ' = ' || d.kv[2], 200), NULL, NULL, NULL
+    FROM (
+        -- Only documents whose annotations mention one of the keys pay for walking their keys.
+        SELECT doc_key, snapshot_id, snapshot_at, region, project_id, response_id, source, item_index, pool_id,
+               unnest(list_filter(
+                   list_zip(json_keys(p.metadata.annotations), json_extract_string(p.metadata.annotations, '$.*')),
+                   lambda kv: (kv[1] = 'os.modelarts/flavor.resource.ids'
+                               OR (starts_with(kv[1], 'os.modelarts.pool/scope.external.dependency.')
+                                   AND length(kv[1]) > 44))
+                              AND kv[2] IS NOT NULL
+                              -- json_valid, not try(): try() in a lambda costs ~15x
+                              AND NOT coalesce(CASE WHEN json_valid(kv[2]) THEN json_type(kv[2]) = 'OBJECT' END,
+                                               false))) AS kv
+        FROM docs
+        WHERE (contains(p.metadata.annotations::VARCHAR, 'scope.external.dependency.')
+               OR contains(p.metadata.annotations::VARCHAR, 'os.modelarts/flavor.resource.ids'))
+          AND json_type(p.metadata.annotations) = 'OBJECT'
+    ) AS d
+    JOIN _items AS i USING (doc_key)
 ),
 ranked AS (
     SELECT *,

@@ -15,7 +15,8 @@
 -- targets_ok          INTEGER      targets whose every call succeeded
 -- targets_failed      INTEGER      targets with at least one failed call
 -- discovery_failed    INTEGER      IAM project discovery calls that failed (their regions are incomplete)
--- flavor_calls_failed INTEGER      flavor catalog calls that failed (the catalog only; targets are unaffected)
+-- flavor_calls_failed INTEGER      flavor catalog calls that failed: resourceflavors and virtualresourceflavors
+--                                  (flavors and virtual_flavors only; targets are unaffected)
 -- runtime_calls_failed INTEGER     ShowPoolRuntimeMetrics calls that failed (pool_allocation and
 --                                  pool_workload_counts miss those projects; targets are unaffected)
 -- pools               INTEGER      pool rows in the pools table for this snapshot
@@ -39,7 +40,8 @@ WITH calls AS (
         (SELECT count(*) FILTER (WHERE NOT ok) FROM per_target)::INTEGER AS targets_failed,
         (SELECT count(*) FILTER (WHERE call = 'list_projects' AND outcome <> 'ok') FROM calls)::INTEGER
             AS discovery_failed,
-        (SELECT count(*) FILTER (WHERE call = 'list_resource_flavors' AND outcome <> 'ok') FROM calls)::INTEGER
+        (SELECT count(*) FILTER (WHERE call IN ('list_resource_flavors', 'list_virtual_resource_flavors')
+                                 AND outcome <> 'ok') FROM calls)::INTEGER
             AS flavor_calls_failed,
         (SELECT count(*) FILTER (WHERE call = 'runtime_metrics' AND outcome <> 'ok') FROM calls)::INTEGER
             AS runtime_calls_failed,

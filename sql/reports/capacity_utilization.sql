@@ -30,7 +30,8 @@
 --                                            report (snapshot_at up to the end of $to_day); flavor and pool rows
 --                                            only, NULL on rollups
 -- pool_type                     VARCHAR      Dedicate | Logical, as display_name
--- is_physical                   BOOLEAN      the pool has no parent, as display_name: only physical pools are
+-- is_physical                   BOOLEAN      the pool is not Logical and has no parent (pools.is_physical), as
+--                                            display_name: only physical pools are
 --                                            summed into project, region and all rows
 -- parent                        VARCHAR      parent pool of a Logical sub-pool, as display_name
 -- root                          VARCHAR      root (physical) pool, as display_name

@@ -30,9 +30,10 @@ def test_asset_graph_is_pinned():
                            "capacity_utilization", "billing_modes", "subscriptions", "idle_capacity", "pressure",
                            "report_exports",
                            "lake_compaction"])
-    assert set(TABLES) == {"snapshots", "fetches", "flavors", "projects", "pools", "pool_labels", "pool_annotations", "pool_scopes",
+    assert set(TABLES) == {"snapshots", "fetches", "flavors", "virtual_flavors", "projects", "pools", "pool_labels",
+                           "pool_annotations", "pool_scopes",
                            "pool_resources", "pool_resource_azs", "pool_capacity", "pool_capacity_azs",
-                           "pool_job_flavors", "rejected_documents", "pool_allocation", "pool_workload_counts",
+                           "pool_job_flavors", "pool_flavor_resources", "rejected_documents", "pool_allocation", "pool_workload_counts",
                            "pool_metrics", "nodes", "node_resources", "workload_statistics",
                            "pool_events"}
     for table in TABLES:
@@ -99,6 +100,9 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
         cfg.write_text(cfg.read_text() + "collect: {pool_nodes: true, workload_statistics: true, pool_events: true, "
                                          "pool_monitor: true}\n")
         expected_pools = sum(len(sim.fleet.pools(p.id)) for p in sim.projects if not p.forbidden)
+        # Virtual flavors are read once per readable region whose listings hold a Logical pool.
+        logical_regions = len({p.region for p in sim.projects if not p.forbidden
+                               and any(d["spec"]["type"] == "Logical" for d in sim.fleet.pools(p.id))})
         result = dg.materialize(
             [raw_snapshot, pool_tables, inventory_catalog],
             resources=resources_for(str(cfg)),
@@ -123,6 +127,7 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert query(db, "SELECT status, targets, targets_ok, targets_failed FROM snapshots") == [["partial", 4, 3, 1]]
     assert query(db, "SELECT call, count(*), count(*) FILTER (WHERE outcome = 'error') FROM fetches "
                      "GROUP BY ALL ORDER BY 1") == [["list_pools", 4, 1], ["list_resource_flavors", 3, 0],
+                                                    ["list_virtual_resource_flavors", logical_regions, 0],
                                                     ["pool_events", expected_pools, 0],  # one page per pool read
                                                     ["pool_monitor", 2 * expected_pools, 0],  # average, maximum
                                                     ["pool_nodes", expected_pools, 0],  # one per pool read
@@ -135,6 +140,9 @@ def test_materialize_snapshot_against_the_simulator(tmp_path, env):
     assert got == names and len(got) == 4
     assert query(db, "SELECT count(DISTINCT region), count(*) > 0, bool_and(cpu_cores > 0) FROM flavors") == [
         [3, True, True]]
+    assert logical_regions > 0  # the fleet of this seed has sub-pools: the call is exercised
+    assert query(db, "SELECT count(DISTINCT region), count(*), count(*) FILTER (WHERE visibility = 'invisible') "
+                     "FROM virtual_flavors") == [[logical_regions, 3 * logical_regions, logical_regions]]
     comments = query(db, "SELECT comment FROM duckdb_columns() WHERE table_name = 'pools' AND column_name = 'billing_mode'")
     assert "pay_per_use" in comments[0][0]
     # Every table and every column of the catalog is documented.

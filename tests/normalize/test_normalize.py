@@ -95,7 +95,8 @@ CTX = {"snapshot_id": "VARCHAR", "snapshot_at": "TIMESTAMP WITH TIME ZONE", "reg
 POOL_CTX = {**CTX, "pool_id": "VARCHAR"}
 SCHEMAS = {
     "pools": {
-        **POOL_CTX, "display_name": "VARCHAR", "workspace_id": "VARCHAR", "resource_id": "VARCHAR",
+        **POOL_CTX, "display_name": "VARCHAR", "workspace_id": "VARCHAR", "workspace_id_assumed": "BOOLEAN",
+        "resource_id": "VARCHAR",
         "pool_type": "VARCHAR", "phase": "VARCHAR", "message": "VARCHAR", "parent": "VARCHAR", "root": "VARCHAR",
         "is_physical": "BOOLEAN", "created_at": "TIMESTAMP WITH TIME ZONE", "description": "VARCHAR",
         "billing_mode": "VARCHAR", "period_type": "VARCHAR", "period_num": "INTEGER", "auto_renew": "BOOLEAN",
@@ -108,7 +109,11 @@ SCHEMAS = {
     },
     "pool_labels": {**POOL_CTX, "key": "VARCHAR", "value": "VARCHAR"},
     "pool_annotations": {**POOL_CTX, "key": "VARCHAR", "value": "VARCHAR"},
-    "pool_scopes": {**POOL_CTX, "scope_type": "VARCHAR", "requested": "BOOLEAN", "state": "VARCHAR"},
+    "pool_scopes": {**POOL_CTX, "scope_type": "VARCHAR", "requested": "BOOLEAN", "state": "VARCHAR",
+                    "dependency_raw": "VARCHAR", "dependency_readable": "BOOLEAN", "dependency_type": "VARCHAR",
+                    "dependency_status": "VARCHAR", "dependency_message": "VARCHAR",
+                    "network_access_type": "VARCHAR", "network_access_status": "VARCHAR",
+                    "network_access_message": "VARCHAR"},
     "pool_resources": {**POOL_CTX, "flavor": "VARCHAR", "count": "INTEGER", "max_count": "INTEGER"},
     "pool_resource_azs": {**POOL_CTX, "flavor": "VARCHAR", "az": "VARCHAR", "count": "INTEGER"},
     "pool_capacity": {**POOL_CTX, "state": "VARCHAR", "flavor": "VARCHAR", "count": "INTEGER",
@@ -116,6 +121,7 @@ SCHEMAS = {
     "pool_capacity_azs": {**POOL_CTX, "state": "VARCHAR", "flavor": "VARCHAR", "az": "VARCHAR", "count": "INTEGER",
                           "node_pool": "VARCHAR"},
     "pool_job_flavors": {**POOL_CTX, "job_flavor": "VARCHAR"},
+    "pool_flavor_resources": {**POOL_CTX, "flavor": "VARCHAR", "resource_id": "VARCHAR"},
     "rejected_documents": {
         **CTX, "response_id": "VARCHAR", "source": "VARCHAR", "item_index": "INTEGER", "pool_id": "VARCHAR",
         "reason": "VARCHAR", "severity": "VARCHAR", "documents": "INTEGER", "excerpt": "VARCHAR",
@@ -152,11 +158,12 @@ def test_empty_list_body_gives_no_rows_and_no_rejection(run):
 
 # ------------------------------------------------------------------------------------------- doc examples
 
-def check_doc_example(run: Run, source: str, response_id: str, az: str, workspace_id, annotations: dict):
+def check_doc_example(run: Run, source: str, response_id: str, az: str, workspace_assumed: bool, annotations: dict):
     p = run.pool(DOC_POOL)
     assert p == {
         "snapshot_id": SID, "snapshot_at": AT, "region": "cn-north-4", "project_id": "p1", "pool_id": DOC_POOL,
-        "display_name": "auto-pool-os", "workspace_id": workspace_id, "resource_id": "maos-auto-pool-os-72w8d",
+        "display_name": "auto-pool-os", "workspace_id": "0", "workspace_id_assumed": workspace_assumed,
+        "resource_id": "maos-auto-pool-os-72w8d",
         "pool_type": "Dedicate", "phase": "Running", "message": None, "parent": None, "root": DOC_POOL,
         "is_physical": True, "created_at": datetime(2022, 9, 16, 3, 10, 40, tzinfo=timezone.utc),
         "description": "", "billing_mode": "pay_per_use", "period_type": None, "period_num": None,
@@ -168,9 +175,12 @@ def check_doc_example(run: Run, source: str, response_id: str, az: str, workspac
         "gpu_driver_state": None, "npu_driver_state": None, "source": source, "response_id": response_id,
     }
     assert {r["key"]: r["value"] for r in run.rows("pool_annotations")} == annotations
+    no_dependency = {"dependency_raw": None, "dependency_readable": None, "dependency_type": None,
+                     "dependency_status": None, "dependency_message": None, "network_access_type": None,
+                     "network_access_status": None, "network_access_message": None}
     assert strip_ctx(run.rows("pool_scopes")) == [
-        {"scope_type": "Infer", "requested": True, "state": "Enabled"},
-        {"scope_type": "Train", "requested": True, "state": "Enabled"},
+        {"scope_type": "Infer", "requested": True, "state": "Enabled", **no_dependency},
+        {"scope_type": "Train", "requested": True, "state": "Enabled", **no_dependency},
     ]
     assert strip_ctx(run.rows("pool_resources")) == [{"flavor": "modelarts.vm.cpu.4ud", "count": 2, "max_count": 2}]
     assert run.rows("pool_resource_azs") == []
@@ -189,8 +199,9 @@ def test_seed_show_pool_example(run):
     counts = run.run()
     assert counts == {"pools": 1, "pool_labels": 3, "pool_annotations": 2, "pool_scopes": 2, "pool_resources": 1,
                       "pool_resource_azs": 0, "pool_capacity": 1, "pool_capacity_azs": 1, "pool_job_flavors": 0,
+                      "pool_flavor_resources": 0,
                       "rejected_documents": 0}
-    check_doc_example(run, "show_pool", "resp-000", "cn-north-7c", "0",
+    check_doc_example(run, "show_pool", "resp-000", "cn-north-7c", False,
                       {"os.modelarts/description": "", "os.modelarts/billing.mode": "0"})
     assert {r["key"]: r["value"] for r in run.rows("pool_labels")} == {
         "os.modelarts/name": "auto-pool-os", "os.modelarts/workspace.id": "0",
@@ -201,7 +212,8 @@ def test_seed_show_pool_example(run):
 def test_reference_list_pools_example(run):
     run.body((FIXTURES / "list_pools_reference_example.json").read_bytes())
     run.run()
-    check_doc_example(run, "list_pools", "resp-000", "az-7c", None, {
+    # No workspace label (as in the 2024-11 and later examples): the default workspace "0", marked assumed.
+    check_doc_example(run, "list_pools", "resp-000", "az-7c", True, {
         "os.modelarts/description": "", "os.modelarts/billing.mode": "0", "os.modelarts/external-access": "elb",
     })
 
@@ -339,8 +351,8 @@ def test_workspace_display_name_description_subpools(run):
     }))
     run.run()
     p = run.pool("pool-w")
-    assert (p["display_name"], p["workspace_id"], p["description"], p["subpools_count"]) == (
-        "gpu-train-01", "a" * 32, "team \"alpha\"; 训练", 3)
+    assert (p["display_name"], p["workspace_id"], p["workspace_id_assumed"], p["description"], p["subpools_count"]) == (
+        "gpu-train-01", "a" * 32, False, "team \"alpha\"; 训练", 3)
 
 
 # ------------------------------------------------------------------------------------------- child tables
@@ -723,13 +735,14 @@ def test_deeply_nested_and_huge_values(run):
 
 def test_snapshot_at_and_context_columns_everywhere(run):
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    run.pools(pool("pool-c", metadata={"name": "pool-c", "labels": {"k": "v"}},
+    run.pools(pool("pool-c", metadata={"name": "pool-c", "labels": {"k": "v"},
+                                       "annotations": {"os.modelarts/flavor.resource.ids": '{"f":"r"}'}},
                    spec={"scope": ["Train"], "jobFlavors": ["j"], "resources": [{"flavor": "f", "azs": [{"az": "a"}]}]},
                    status={"resources": {"available": [{"flavor": "f", "azs": [{"az": "a", "count": 1}]}]}}),
               region="ap-southeast-1", project="0123456789abcdef0123456789abcdef", snapshot_id="20260102T030405Z",
               snapshot_at=at)
     counts = run.run()
-    expected = {t: 1 for t in TABLES} | {"pool_annotations": 0, "rejected_documents": 0}
+    expected = {t: 1 for t in TABLES} | {"rejected_documents": 0}
     assert counts == expected
     for table in TABLES:
         rows = run.rows(table)

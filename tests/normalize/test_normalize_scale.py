@@ -40,7 +40,9 @@ AT = datetime(2026, 11, 28, 6, tzinfo=timezone.utc)
 
 def local_pools(n: int, seed: int):
     """Stand-in for the simulator's generate_pools: varied, well-formed pools (both status.resources shapes,
-    both container network keys, sub-pools, both billing modes)."""
+    both container network keys, sub-pools, both billing modes), with the docs' shapes of issue 17: no workspace
+    label, a Logical pool with the create response's empty status, scope dependency and resource id annotations
+    (some malformed)."""
     import random
 
     rng = random.Random(seed)
@@ -59,22 +61,34 @@ def local_pools(n: int, seed: int):
         if ann["os.modelarts/billing.mode"] == "1":
             ann |= {"os.modelarts/period.type": rng.choice("234"), "os.modelarts/period.num": str(rng.randint(1, 12)),
                     "os.modelarts/auto.renew": rng.choice("01"), "os.modelarts/order.id": f"CS{i:010d}"}
+        dep = "os.modelarts.pool/scope.external.dependency."
+        ann |= rng.choice([{}, {}, {}, {dep + "Train": '{"type":"Enabled","status":"True","message":"",'
+                                                          '"network_access":{"type":"Enabled","status":"True"}}'},
+                           {dep + "train": '{"type":"Disabled","status":"False","message":"no"}',
+                            dep + "Notebook": '{"type":"Enabled",'}])
+        ann |= rng.choice([{}, {}, {"os.modelarts/flavor.resource.ids": json.dumps({r["flavor"]: f"r{i}" for r in res})},
+                           {"os.modelarts/flavor.resource.ids": "not json"}])
+        labels = {"os.modelarts/name": f"p{i}", "os.modelarts/workspace.id": "0",
+                  "os.modelarts/tenant.project.id": project, "os.modelarts/region": "cn-north-4",
+                  "x.example/unknown": str(rng.random())}
+        if rng.random() < 0.2:
+            del labels["os.modelarts/workspace.id"]
+        status = {"phase": rng.choice(["Running", "Abnormal", "Creating"]),
+                  "resources": {"available": entries[0] if sdk else entries},
+                  "scope": [{"scopeType": "Train", "state": "Enabled"}],
+                  "parent": "" if physical else "pool-parent", "root": name if physical else "pool-parent"}
+        if not physical and rng.random() < 0.2:
+            status = {}
         yield {
             "kind": "Pool", "apiVersion": "v2",
             "metadata": {"name": name, "creationTimestamp": f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T03:10:40Z",
-                         "labels": {"os.modelarts/name": f"p{i}", "os.modelarts/workspace.id": "0",
-                                    "os.modelarts/tenant.project.id": project, "os.modelarts/region": "cn-north-4",
-                                    "x.example/unknown": str(rng.random())},
-                         "annotations": ann},
+                         "labels": labels, "annotations": ann},
             "spec": {"type": "Dedicate" if physical else "Logical", "scope": rng.sample(["Train", "Infer", "Notebook"], 2),
                      "resources": res, "jobFlavors": ["j.small", "j.large"][: rng.randint(0, 2)],
                      "network": {"name": f"net-{i % 7}"},
                      ("containernetwork" if sdk else "containerNetwork"): {"mode": "vpc-router"},
                      "controlMode": rng.choice([0, 0, 1, 8, 10, 16])},
-            "status": {"phase": rng.choice(["Running", "Abnormal", "Creating"]),
-                       "resources": {"available": entries[0] if sdk else entries},
-                       "scope": [{"scopeType": "Train", "state": "Enabled"}],
-                       "parent": "" if physical else "pool-parent", "root": name if physical else "pool-parent"},
+            "status": status,
         }
 
 
@@ -138,6 +152,11 @@ def test_fleet_matches_plain_python_reference(tmp_path, generator):
                      for d in b["items"] for v in d["status"].get("resources", {}).values())
     assert shapes["list"] > 100 and shapes["dict"] > 10  # both shapes of status.resources were exercised
     assert sum(expected["rejected_documents"].values()) > 200  # the show_pool re-reads are duplicates
+    if generator == "local":  # issue 17's shapes were exercised
+        assert sum(n for r, n in expected["rejected_documents"].items() if r[8] == "warning") > 100
+        assert sum(expected["pool_flavor_resources"].values()) > 500
+        assert sum(n for r, n in expected["pools"].items() if r[6]) > 500  # workspace_id_assumed
+        assert sum(n for r, n in expected["pool_scopes"].items() if r[7] is not None) > 500  # dependency_raw
     for table, rows in expected.items():
         got = read_rows(tmp_path / "out", table)
         assert counts[table] == sum(rows.values()), table
