@@ -12,8 +12,9 @@ What it guarantees, per call:
 - no secret (SK, security token, password, IAM token) appears in a repr, an exception message or a log line.
 
 Load is shaped three ways: a semaphore bounds in-flight attempts (held during an attempt only, never during a
-backoff sleep, so a throttled call does not starve the others), a token bucket paces attempts below the
-gateway's limit, and the retry policy (see `retry.py`) spaces out retries.
+backoff sleep, so a throttled call does not starve the others), a pacer keeps attempts under the gateway's
+limit (a token bucket at a fixed rate, or `adaptive.AdaptiveRate`, which finds the limit from the 429s and
+bounds the attempts in flight by rate x latency), and the retry policy (see `retry.py`) spaces out retries.
 
 The pieces it is made of: `calls.py` (what a call is, safe paths), `auth.py` (signature or IAM token per
 attempt), `transport.py` (connection pools, one attempt on the wire), `responses.py` (what a call returns),
