@@ -57,8 +57,9 @@ class Fetcher:
                  on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None,
                  cursors: Cursors | None = None, rates: dict[str, float] | None = None):
         self.config = config
-        # endpoint -> the rate (req/s) the previous snapshot settled on: where this one's controller starts.
-        self.start_rates: dict[str, float] = rates or {}
+        # endpoint -> (the rate (req/s) the previous snapshot settled on, whether a 429 had measured the limit):
+        # where this one's controller starts.
+        self.start_rates: dict[str, tuple[float, bool]] = rates or {}
         self.pacers: dict[str, AdaptiveRate | FixedRate] = {}
         # (region, project_id) -> {pool_id: workspace_id}: what the lake knew before this snapshot.
         self.known_pools: KnownPools = known or {}
@@ -92,7 +93,8 @@ class Fetcher:
         if endpoint not in self.pacers:
             f = self.config.fetch
             if f.rate_limit == "auto":
-                self.pacers[endpoint] = AdaptiveRate(self.start_rates.get(endpoint), max_concurrency=f.concurrency)
+                start, known = self.start_rates.get(endpoint, (None, False))
+                self.pacers[endpoint] = AdaptiveRate(start, limit_known=known, max_concurrency=f.concurrency)
             else:
                 self.pacers[endpoint] = FixedRate(f.rate_limit)
         return self.pacers[endpoint]
@@ -493,9 +495,9 @@ def read_cursors(catalog: Path) -> Cursors:
     return out
 
 
-def read_rates(catalog: Path) -> dict[str, float]:
-    """Per endpoint, the rate the latest snapshot that paced it automatically settled on
-    (sql/history/_rate_start.sql): where the next snapshot's controller starts. None stored (a young lake, a
+def read_rates(catalog: Path) -> dict[str, tuple[float, bool]]:
+    """Per endpoint, the rate the latest snapshot that paced it automatically settled on, and whether a 429 had
+    measured the gateway's limit (sql/history/_rate_start.sql): where the next snapshot's controller starts. None stored (a young lake, a
     lake landed before rates were recorded): the controller starts from its conservative default."""
     if not catalog.exists():
         return {}
@@ -506,7 +508,7 @@ def read_rates(catalog: Path) -> dict[str, float]:
         return {}
     finally:
         con.close()
-    return {endpoint: float(rps) for endpoint, rps in rows if endpoint and rps}
+    return {endpoint: (float(rps), bool(known)) for endpoint, rps, known in rows if endpoint and rps}
 
 
 CURSOR_FAMILIES: tuple[str, ...] = ("pool_events", "pool_monitor")

@@ -4,12 +4,14 @@ One `AdaptiveRate` per endpoint paces every attempt sent to it (all the clients 
 bounds how many are in flight. It learns the limit from the only signal the gateway gives, 429 APIGW.0308:
 
 - Measurement windows. The rate changes only between windows: a window is the attempts sent at one rate, and
-  it is judged once enough of them have come back (at least `MIN_WINDOW`, about a tenth of a second's worth).
+  it is judged once enough of them have come back (at least `MIN_WINDOW`, about a tenth of a second's worth),
+  or early, after `EARLY_429` 429s.
 - Increase while nothing is throttled and the pace is what holds the calls back (the window sent at least
   `USED` of what the rate allowed: a rate the client cannot use, or has no calls for, proves nothing): multiplicatively (x`SLOW_START_FACTOR` per window, "slow start") up to
-  `slow_start_until` (the rate the previous snapshot settled on, else `SLOW_START_CEILING`, the gateway's
-  documented default), additively above it (`additive_step` req/s per second), so that the rate creeps over
-  the limit instead of leaping past it.
+  `slow_start_until` (the rate the previous snapshot settled on when a 429 had measured it, twice that when
+  none had, else `SLOW_START_CEILING`, the gateway's documented default), additively above it (a share of the
+  rate per second: `PROBE_KNOWN` once a 429 measured the limit, `PROBE_UNKNOWN` before), so that the rate
+  creeps over the limit instead of leaping past it.
 - Decrease on 429: while the gateway's bucket is empty it admits `limit` of every `rate` attempts, so the share
   throttled in the window measures the limit: limit ~ rate x (1 - throttled share). The new rate is
   `MARGIN` x that, never more than `MAX_CUT` x the old one; it exits slow start. One cut per window: the 429s
@@ -47,6 +49,9 @@ HEADROOM = 2.0  # concurrency = rate x latency x this
 MIN_CONCURRENCY = 4
 FLOOR_RPS = 1.0
 LATENCY_WEIGHT = 0.1  # of a new sample in the latency average
+EARLY_429 = 4  # 429s that end a window early (once it has MIN_WINDOW answers)
+PROBE_KNOWN = 0.03  # additive increase, req/s per second, as a share of the rate, once a 429 measured the limit
+PROBE_UNKNOWN = 0.15  # ... while no 429 was met yet
 USED = 0.8  # the rate grows only when the window sent at least this share of it (the pace was what held back)
 
 
@@ -65,6 +70,7 @@ class AdaptiveRate:
         self,
         start_rps: float | None = None,
         *,
+        limit_known: bool = False,
         max_concurrency: int = 128,
         ceiling_rps: float = 10_000.0,
         additive_step: float | None = None,
@@ -77,8 +83,15 @@ class AdaptiveRate:
         self.ceiling = float(ceiling_rps)
         self.start_rps = min(self.ceiling, max(FLOOR_RPS, float(start_rps))) if stored else START_RPS
         self.rate = self.start_rps
-        # A stored rate is what the gateway allowed last time: grow fast only up to it, carefully beyond.
-        self.slow_start_until = self.start_rps if stored else SLOW_START_CEILING
+        # A stored rate that a 429 measured is what the gateway allowed last time: grow fast only up to it,
+        # carefully beyond. One that met no 429 only shows what the calls needed: grow fast to twice it.
+        if not stored:
+            self.slow_start_until = SLOW_START_CEILING
+        elif limit_known:
+            self.slow_start_until = self.start_rps
+        else:
+            self.slow_start_until = max(SLOW_START_CEILING, 2 * self.start_rps)
+        self.limit_known = bool(stored and limit_known)
         self._step = additive_step
         self.max_concurrency = int(max_concurrency)
         self._clock = clock
@@ -164,16 +177,21 @@ class AdaptiveRate:
         else:
             self._window_ok += 1
         seen = self._window_ok + self._window_throttled
-        if seen < max(MIN_WINDOW, ticket.rate * WINDOW_S):
+        # A window is judged when it is full, or early once a few 429s say the rate is too high: each further
+        # attempt at it is one more 429.
+        if seen < max(MIN_WINDOW, ticket.rate * WINDOW_S) and not (
+                self._window_throttled >= EARLY_429 and seen >= MIN_WINDOW):
             return
         now = self._clock()
         if self._window_throttled:
-            # Limit ~ rate x share admitted; at least one of the window's attempts is spent measuring it.
+            # Limit ~ rate sent x share admitted (the rate sent: the pace, unless the client could not keep it).
             admitted = self._window_ok / seen
-            self.limit_estimate = max(FLOOR_RPS, ticket.rate * admitted)
+            sent = min(ticket.rate, self._window_sent / max(now - self._window_started, 1e-3))
+            self.limit_estimate = max(FLOOR_RPS, sent * admitted)
             self.rate = max(FLOOR_RPS, min(MAX_CUT * ticket.rate, MARGIN * self.limit_estimate))
             self.slow_start_until = min(self.slow_start_until, self.rate)
             self.cuts += 1
+            self.limit_known = True
             # The attempts already queued at the old pace go at the new one.
             self._next = max(self._next, now + 1.0 / self.rate)
         elif self._window_sent < USED * self.rate * (now - self._window_started):
@@ -181,7 +199,9 @@ class AdaptiveRate:
         elif self.rate < self.slow_start_until:
             self.rate = min(self.slow_start_until, self.rate * SLOW_START_FACTOR)
         else:
-            step = self._step if self._step is not None else max(2.0, 0.1 * self.rate)
+            # Above the limit found, probe slowly; while none was found, faster (the gateway may allow far more).
+            share = PROBE_KNOWN if self.limit_known else PROBE_UNKNOWN
+            step = self._step if self._step is not None else max(1.0, share * self.rate)
             self.rate += step * max(now - self._window_started, WINDOW_S)
         self.rate = min(self.rate, self.ceiling)
         self._window += 1
@@ -191,7 +211,7 @@ class AdaptiveRate:
 
     def stats(self) -> dict:
         return {"mode": "auto", "start_rps": round(self.start_rps, 3), "settled_rps": round(self.settled_rps, 3),
-                "attempts": self.attempts, "throttled": self.throttled, "cuts": self.cuts,
+                "limit_known": self.limit_known, "attempts": self.attempts, "throttled": self.throttled, "cuts": self.cuts,
                 "peak_in_flight": self.peak_in_flight}
 
     # ------------------------------------------------------------------ concurrency
@@ -257,5 +277,6 @@ class FixedRate:
             self.throttled += 1
 
     def stats(self) -> dict:
-        return {"mode": "fixed", "start_rps": self.rate, "settled_rps": self.rate, "attempts": self.attempts,
+        return {"mode": "fixed", "start_rps": self.rate, "settled_rps": self.rate, "limit_known": False,
+                "attempts": self.attempts,
                 "throttled": self.throttled, "cuts": 0, "peak_in_flight": None}

@@ -31,8 +31,9 @@
 --                                  over endpoints (one endpoint: its rate); auto: just under the gateway's limit
 --                                  once a 429 measured it, and where the next snapshot starts
 -- endpoint_rates      VARCHAR      JSON array, one object per endpoint: endpoint, mode, start_rps (the pace at the
---                                  start), settled_rps, attempts, throttled (429s), cuts (times the pace was
---                                  lowered), peak_in_flight (most attempts in flight; NULL for fixed) (run.json)
+--                                  start), settled_rps, limit_known (a 429 measured the gateway's limit, now or in
+--                                  the snapshot it started from), attempts, throttled (429s), cuts (times the pace
+--                                  was lowered), peak_in_flight (most attempts in flight; NULL for fixed) (run.json)
 WITH calls AS (
     SELECT * FROM fetches_rows
 ), per_target AS (
@@ -56,12 +57,12 @@ WITH calls AS (
         (SELECT count(*) FROM calls)::INTEGER AS calls,
         (SELECT coalesce(sum(attempts), 0) FROM calls)::INTEGER AS attempts
 ), rates AS (
-    SELECT unnest(from_json($rates, '[{"endpoint": "VARCHAR", "mode": "VARCHAR", "settled_rps": "DOUBLE",
-                                       "throttled": "INTEGER"}]'), max_depth := 2)
+    SELECT unnest(from_json($rates::VARCHAR, '[{"endpoint": "VARCHAR", "mode": "VARCHAR", "settled_rps": "DOUBLE",
+                                                "throttled": "INTEGER"}]')) AS r
 ), rate_totals AS (
-    SELECT sum(throttled)::INTEGER AS throttled_attempts,
-           CASE WHEN count(DISTINCT mode) = 1 THEN any_value(mode) END AS rate_mode,
-           sum(settled_rps)::DOUBLE AS settled_rps
+    SELECT sum(r.throttled)::INTEGER AS throttled_attempts,
+           CASE WHEN count(DISTINCT r.mode) = 1 THEN any_value(r.mode) END AS rate_mode,
+           sum(r.settled_rps)::DOUBLE AS settled_rps
     FROM rates
 )
 SELECT

@@ -57,7 +57,7 @@ def test_the_settled_rate_and_the_429s_are_recorded_and_start_the_next_snapshot(
     row = query_catalog(catalog, "SELECT throttled_attempts, rate_mode, settled_rps, endpoint_rates FROM snapshots "
                                  f"WHERE snapshot_id = '{first.snapshot_id}'")
     assert row == [[answered_429, "auto", rate["settled_rps"], json.dumps(first.rates)]]
-    assert stored == {url: rate["settled_rps"]}
+    assert stored == {url: (rate["settled_rps"], True)}
     # The next snapshot starts where this one settled, not from the conservative default.
     (again,) = second.rates
     assert again["start_rps"] == rate["settled_rps"]
