@@ -4,10 +4,11 @@
 
 Each row is `land()` of PROJECTS projects (one ListPools each, the listing alone) through `poolscope simulator`
 in a child process (simproc.py). The bound is calls / limit: what the gateway allows however good the client.
-"auto, cold" is a first snapshot (an empty lake: the controller starts at 50 req/s); "auto, warm" the next one,
+"auto, cold" is a first snapshot (an empty lake: the controller starts at 100 req/s); "auto, warm" the next one,
 started from the rate the first settled on (stored in table snapshots, read back as the next start). A gateway
 of 1,000 req/s is faster than this 2-CPU machine serves the client and the simulator together: its rows also
-give the unthrottled wall time (an unpaced client, no throttle) as the machine's own bound.
+give the machine's own bound: the wall time of a client told the limit (`rate_limit: 1000`, `concurrency: 64`)
+against no throttle at all.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def throttle_rows(work: Path, throttle: float, projects: int) -> list[Figure]:
     machine = None
     if throttle >= 1000:
         with simproc.start(work / "free", projects=projects, pools_per_project=POOLS_PER_PROJECT,
-                           latency_ms=LATENCY_MS, fetch={"rate_limit": 10_000, "concurrency": 128, **NO_NAMES},
+                           latency_ms=LATENCY_MS, fetch={"rate_limit": throttle, "concurrency": 64, **NO_NAMES},
                            collect=LISTING_ONLY) as sim:
             machine, _ = _land(sim)
     with simproc.start(work / f"auto-{throttle:g}", projects=projects, pools_per_project=POOLS_PER_PROJECT,

@@ -7,8 +7,8 @@ bounds how many are in flight. It learns the limit from the only signal the gate
   it is judged once enough of them have come back (at least `MIN_WINDOW`, about a tenth of a second's worth),
   or early, after `EARLY_429` 429s.
 - Increase while nothing is throttled and the pace is what holds the calls back (the window sent at least
-  `USED` of what the rate allowed: a rate the client cannot use, or has no calls for, proves nothing): multiplicatively (x`SLOW_START_FACTOR` per window, "slow start") up to
-  `slow_start_until` (the rate the previous snapshot settled on when a 429 had measured it, twice that when
+  `USED` of what the rate allowed: a rate the client cannot use, or has no calls for, proves nothing):
+  multiplicatively (x`SLOW_START_PER_S` per second, "slow start") up to `slow_start_until` (the rate the previous snapshot settled on when a 429 had measured it, twice that when
   none had, else `SLOW_START_CEILING`, the gateway's documented default), additively above it (a share of the
   rate per second: `PROBE_KNOWN` once a 429 measured the limit, `PROBE_UNKNOWN` before), so that the rate
   creeps over the limit instead of leaping past it.
@@ -38,13 +38,17 @@ from dataclasses import dataclass
 
 from pipeline.modelarts.ratelimit import TokenBucket
 
-START_RPS = 50.0  # with nothing stored: a quarter of the gateway's documented default of 200 req/s per API
+START_RPS = 100.0  # with nothing stored: half the gateway's documented default of 200 req/s per API
 SLOW_START_CEILING = 200.0  # multiplicative growth stops here with nothing stored (the documented default)
-SLOW_START_FACTOR = 1.5
+# Slow start doubles the rate per second, not faster: a gateway's burst allowance (a second's worth) hides the
+# limit until it is spent, and the faster the growth, the further past the limit the rate is by then (doubling
+# per second: ~2.7x with a full burst; x1.5 per tenth of a second: ~5x), each excess attempt one more 429.
+SLOW_START_PER_S = 2.0
 MIN_WINDOW = 8  # attempts back before a window is judged
 WINDOW_S = 0.1  # ... or a tenth of a second's worth of them, whichever is more
 MARGIN = 0.95  # the new rate after a 429, as a share of the measured limit
 MAX_CUT = 0.9  # a 429 always lowers the rate by at least 10 %
+MIN_CUT = 0.4  # ... and by at most 60 % at once (a small sample can say "all throttled")
 HEADROOM = 2.0  # concurrency = rate x latency x this
 MIN_CONCURRENCY = 4
 FLOOR_RPS = 1.0
@@ -108,6 +112,8 @@ class AdaptiveRate:
         self._window_ok = 0
         self._window_throttled = 0
         self._window_sent = 0
+        self._after_first_429 = 0
+        self._ok_after_first_429 = 0
         # Pacing: the earliest time the next attempt may go; one waiter at a time sleeps on it (FIFO lock).
         self._next = -math.inf
         self._pace = asyncio.Lock()
@@ -176,19 +182,24 @@ class AdaptiveRate:
             self._window_throttled += 1
         else:
             self._window_ok += 1
+        if self._window_throttled:  # from the first 429 on, the gateway's bucket is empty: those answers measure
+            self._after_first_429 += 1
+            self._ok_after_first_429 += not throttled
         seen = self._window_ok + self._window_throttled
         # A window is judged when it is full, or early once a few 429s say the rate is too high: each further
         # attempt at it is one more 429.
         if seen < max(MIN_WINDOW, ticket.rate * WINDOW_S) and not (
-                self._window_throttled >= EARLY_429 and seen >= MIN_WINDOW):
+                self._window_throttled >= EARLY_429 and self._after_first_429 >= MIN_WINDOW):
             return
         now = self._clock()
         if self._window_throttled:
-            # Limit ~ rate sent x share admitted (the rate sent: the pace, unless the client could not keep it).
-            admitted = self._window_ok / seen
+            # Limit ~ rate sent x share admitted (the rate sent: the pace, unless the client could not keep it),
+            # the share counted from the first 429 on: before it, the gateway's burst allowance was still paying.
+            admitted = self._ok_after_first_429 / self._after_first_429
             sent = min(ticket.rate, self._window_sent / max(now - self._window_started, 1e-3))
             self.limit_estimate = max(FLOOR_RPS, sent * admitted)
-            self.rate = max(FLOOR_RPS, min(MAX_CUT * ticket.rate, MARGIN * self.limit_estimate))
+            self.rate = max(FLOOR_RPS, MIN_CUT * ticket.rate,
+                            min(MAX_CUT * ticket.rate, MARGIN * self.limit_estimate))
             self.slow_start_until = min(self.slow_start_until, self.rate)
             self.cuts += 1
             self.limit_known = True
@@ -197,7 +208,8 @@ class AdaptiveRate:
         elif self._window_sent < USED * self.rate * (now - self._window_started):
             pass  # the pace was not what held the calls back (too few of them, a busy client): no evidence to go faster
         elif self.rate < self.slow_start_until:
-            self.rate = min(self.slow_start_until, self.rate * SLOW_START_FACTOR)
+            self.rate = min(self.slow_start_until,
+                            self.rate * SLOW_START_PER_S ** max(now - self._window_started, WINDOW_S))
         else:
             # Above the limit found, probe slowly; while none was found, faster (the gateway may allow far more).
             share = PROBE_KNOWN if self.limit_known else PROBE_UNKNOWN
@@ -207,6 +219,7 @@ class AdaptiveRate:
         self._window += 1
         self._window_started = now
         self._window_ok = self._window_throttled = self._window_sent = 0
+        self._after_first_429 = self._ok_after_first_429 = 0
         self._wake()  # a higher rate may allow more in flight
 
     def stats(self) -> dict:

@@ -35,7 +35,7 @@ def _config(sim, folder, **fetch):
 
 
 def test_the_settled_rate_and_the_429s_are_recorded_and_start_the_next_snapshot(tmp_path):
-    # 60 listings (+1 flavor call) from the default start of 50 req/s against a 20 req/s gateway: its burst of
+    # 60 listings (+1 flavor call) from the default start of 100 req/s against a 20 req/s gateway: its burst of
     # 20 is spent before the calls are, so the controller meets 429s and measures the limit.
     limit = 20.0
     faults = Faults(rate_limit=limit, latency_ms=5)
@@ -62,7 +62,7 @@ def test_the_settled_rate_and_the_429s_are_recorded_and_start_the_next_snapshot(
     (again,) = second.rates
     assert again["start_rps"] == rate["settled_rps"]
     assert pace_lines(first.rates) == [
-        f"pace {url}: settled at {rate['settled_rps']:.0f} req/s (started at 50); 429s: {answered_429} "
+        f"pace {url}: settled at {rate['settled_rps']:.0f} req/s (started at 100); 429s: {answered_429} "
         f"({100 * answered_429 / rate['attempts']:.1f}% of {rate['attempts']} attempts)"]
 
 
