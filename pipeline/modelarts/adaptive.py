@@ -4,13 +4,13 @@ One `AdaptiveRate` per endpoint paces every attempt sent to it (all the clients 
 bounds how many are in flight. It learns the limit from the only signal the gateway gives, 429 APIGW.0308:
 
 - Measurement windows. The rate changes only between windows: a window is the attempts sent at one rate, and
-  it is judged once enough of them have come back (at least `MIN_WINDOW`, about a tenth of a second's worth),
+  it is judged once enough of them have come back (at least `MIN_WINDOW`, a fifth of a second's worth),
   or early, after `EARLY_429` 429s.
 - Increase while nothing is throttled and the pace is what holds the calls back (the window sent at least
   `USED` of what the rate allowed: a rate the client cannot use, or has no calls for, proves nothing):
   multiplicatively (x`SLOW_START_PER_S` per second, "slow start") up to `slow_start_until` (the rate the previous snapshot settled on when a 429 had measured it, twice that when
   none had, else `SLOW_START_CEILING`, the gateway's documented default), additively above it (a share of the
-  rate per second: `PROBE_KNOWN` once a 429 measured the limit, `PROBE_UNKNOWN` before), so that the rate
+  rate per second: `PROBE_KNOWN` once a 429 in this run measured the limit, `PROBE_UNKNOWN` before), so that the rate
   creeps over the limit instead of leaping past it.
 - Decrease on 429: while the gateway's bucket is empty it admits `limit` of every `rate` attempts, so the share
   throttled in the window measures the limit: limit ~ rate x (1 - throttled share). The new rate is
@@ -44,8 +44,9 @@ SLOW_START_CEILING = 200.0  # multiplicative growth stops here with nothing stor
 # limit until it is spent, and the faster the growth, the further past the limit the rate is by then (doubling
 # per second: ~2.7x with a full burst; x1.5 per tenth of a second: ~5x), each excess attempt one more 429.
 SLOW_START_PER_S = 2.0
-MIN_WINDOW = 8  # attempts back before a window is judged
-WINDOW_S = 0.1  # ... or a tenth of a second's worth of them, whichever is more
+MIN_WINDOW = 16  # attempts back before a window is judged: the throttled share of fewer is too noisy a measure
+WINDOW_S = 0.2  # ... or a fifth of a second's worth of them, whichever is more
+EARLY_SAMPLE = 8  # answers since a window's first 429 that, with EARLY_429 429s among them, judge it early
 MARGIN = 0.95  # the new rate after a 429, as a share of the measured limit
 MAX_CUT = 0.9  # a 429 always lowers the rate by at least 10 %
 MIN_CUT = 0.4  # ... and by at most 60 % at once (a small sample can say "all throttled")
@@ -53,7 +54,7 @@ HEADROOM = 2.0  # concurrency = rate x latency x this
 MIN_CONCURRENCY = 4
 FLOOR_RPS = 1.0
 LATENCY_WEIGHT = 0.1  # of a new sample in the latency average
-EARLY_429 = 4  # 429s that end a window early (once it has MIN_WINDOW answers)
+EARLY_429 = 4  # 429s that end a window early (with EARLY_SAMPLE answers since its first 429)
 PROBE_KNOWN = 0.03  # additive increase, req/s per second, as a share of the rate, once a 429 measured the limit
 PROBE_UNKNOWN = 0.15  # ... while no 429 was met yet
 USED = 0.8  # the rate grows only when the window sent at least this share of it (the pace was what held back)
@@ -189,7 +190,7 @@ class AdaptiveRate:
         # A window is judged when it is full, or early once a few 429s say the rate is too high: each further
         # attempt at it is one more 429.
         if seen < max(MIN_WINDOW, ticket.rate * WINDOW_S) and not (
-                self._window_throttled >= EARLY_429 and self._after_first_429 >= MIN_WINDOW):
+                self._window_throttled >= EARLY_429 and self._after_first_429 >= EARLY_SAMPLE):
             return
         now = self._clock()
         if self._window_throttled:
@@ -211,8 +212,9 @@ class AdaptiveRate:
             self.rate = min(self.slow_start_until,
                             self.rate * SLOW_START_PER_S ** max(now - self._window_started, WINDOW_S))
         else:
-            # Above the limit found, probe slowly; while none was found, faster (the gateway may allow far more).
-            share = PROBE_KNOWN if self.limit_known else PROBE_UNKNOWN
+            # Above a limit this run measured, probe slowly; before, faster (the gateway may allow far more, or
+            # the stored rate may be a low estimate: it came from a handful of answers).
+            share = PROBE_KNOWN if self.limit_estimate is not None else PROBE_UNKNOWN
             step = self._step if self._step is not None else max(1.0, share * self.rate)
             self.rate += step * max(now - self._window_started, WINDOW_S)
         self.rate = min(self.rate, self.ceiling)
