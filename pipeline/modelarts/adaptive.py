@@ -193,9 +193,17 @@ class AdaptiveRate:
                 self._window_throttled >= EARLY_429 and self._after_first_429 >= EARLY_SAMPLE):
             return
         now = self._clock()
-        if self._window_throttled:
-            # Limit ~ rate sent x share admitted (the rate sent: the pace, unless the client could not keep it),
-            # the share counted from the first 429 on: before it, the gateway's burst allowance was still paying.
+        paced = self._window_sent >= USED * self.rate * (now - self._window_started)
+        if self._window_throttled and not paced:
+            # Throttled while sending less than the pace (the last calls of a run, retries, another user of the
+            # key): too few attempts to measure anything; lower the pace gently.
+            self.rate = max(FLOOR_RPS, MAX_CUT * ticket.rate)
+            self.slow_start_until = min(self.slow_start_until, self.rate)
+            self.cuts += 1
+            self._next = max(self._next, now + 1.0 / self.rate)
+        elif self._window_throttled:
+            # Limit ~ rate sent x share admitted, the share counted from the first 429 on: before it, the
+            # gateway's burst allowance was still paying.
             admitted = self._ok_after_first_429 / self._after_first_429
             sent = min(ticket.rate, self._window_sent / max(now - self._window_started, 1e-3))
             self.limit_estimate = max(FLOOR_RPS, sent * admitted)
@@ -206,7 +214,7 @@ class AdaptiveRate:
             self.limit_known = True
             # The attempts already queued at the old pace go at the new one.
             self._next = max(self._next, now + 1.0 / self.rate)
-        elif self._window_sent < USED * self.rate * (now - self._window_started):
+        elif not paced:
             pass  # the pace was not what held the calls back (too few of them, a busy client): no evidence to go faster
         elif self.rate < self.slow_start_until:
             self.rate = min(self.slow_start_until,

@@ -11,7 +11,7 @@ import asyncio
 from modelarts_testkit import AK, SK
 
 from pipeline.modelarts import AkSkCredentials, ModelArtsClient
-from pipeline.modelarts.adaptive import MARGIN, AdaptiveRate
+from pipeline.modelarts.adaptive import MARGIN, AdaptiveRate, Ticket
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 CREDS = AkSkCredentials(AK, SK)
@@ -92,3 +92,17 @@ def test_concurrency_follows_rate_and_latency():
     assert pacer.concurrency == 64  # the configured cap
     pacer.rate = 10.0
     assert pacer.concurrency == 4  # never below a handful
+
+
+def test_429s_met_below_the_pace_lower_it_gently_and_measure_nothing():
+    # The last calls of a run (or retries) meet 429s while far fewer attempts go out than the pace allows: the
+    # share throttled of so few says nothing about the limit, so the pace drops by 10 %, no estimate is made.
+    # (Before: the estimate was taken from that trickle and the stored rate collapsed to 1 req/s.)
+    now = [0.0]
+    pacer = AdaptiveRate(100.0, limit_known=True, clock=lambda: now[0])
+    window = Ticket(0, 100.0)
+    now[0] = 1.0  # a second with no attempt sent through the pace
+    for i in range(16):
+        pacer.done(window, 429 if i % 2 else 200, 0.05)
+    assert pacer.cuts == 1 and pacer.rate == 90.0 and pacer.limit_estimate is None
+    assert pacer.settled_rps == 90.0
