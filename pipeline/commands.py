@@ -188,6 +188,8 @@ def snapshot_command(args: argparse.Namespace) -> int:
     print(f"snapshot {result.snapshot_id}: {result.status}")
     print(f"  targets: {result.targets_ok} ok, {result.targets_failed} failed (of {result.targets})")
     print(f"  pools: {result.pools}; rejected documents: {result.rejected}")
+    for line in pace_lines(result.rates):
+        print(f"  {line}")
     if result.errors_by_code:
         codes = ", ".join(f"{code} x{n}" for code, n in result.errors_by_code.items())
         print(f"  errors by code: {codes}")
@@ -359,3 +361,17 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def pace_lines(rates: list[dict]) -> list[str]:
+    """One line per endpoint: the pace the fetch settled on and the 429s the gateway answered."""
+    out = []
+    for r in rates:
+        attempts, throttled = r.get("attempts") or 0, r.get("throttled") or 0
+        share = f" ({100 * throttled / attempts:.1f}% of {attempts} attempts)" if attempts else ""
+        if r.get("mode") == "auto":
+            pace = f"settled at {r.get('settled_rps', 0):.0f} req/s (started at {r.get('start_rps', 0):.0f})"
+        else:
+            pace = f"fixed at {r.get('settled_rps', 0):g} req/s"
+        out.append(f"pace {r.get('endpoint')}: {pace}; 429s: {throttled}{share}")
+    return out

@@ -61,8 +61,12 @@ class Storage(_Model):
 
 class Fetch(_Model):
     # strict: `concurrency: true` or `verify_tls: "no"` is a mistake to name, not a value to coerce.
-    concurrency: Annotated[int, Field(ge=1, le=1024, strict=True)] = 32
-    rate_limit: Annotated[float, Field(gt=0, le=10_000, strict=True)] = 100.0
+    # The most attempts in flight per endpoint. With rate_limit auto it is a cap: the controller keeps
+    # rate x latency x 2 in flight (Little's law with headroom), so the cap only binds for a fast gateway far away.
+    concurrency: Annotated[int, Field(ge=1, le=1024, strict=True)] = 128
+    # auto: find the gateway's limit per endpoint (pipeline/modelarts/adaptive.py), starting from the rate the
+    # previous snapshot settled on; a number: pace at exactly that many requests per second.
+    rate_limit: Literal["auto"] | Annotated[float, Field(gt=0, le=10_000, strict=True)] = "auto"
     timeout_s: Annotated[float, Field(gt=0, le=600, strict=True)] = 30.0
     max_attempts: Annotated[int, Field(ge=1, le=20, strict=True)] = 6
     max_total_s: Annotated[float, Field(gt=0, le=3600, strict=True)] = 300.0

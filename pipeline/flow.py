@@ -61,6 +61,9 @@ class SnapshotResult:
     # Blocking checks that failed ("table: check"): the snapshot is committed, but Dagster ran no step after
     # them (history, reports, catalog); the next snapshot brings those up to date.
     blocked_by: list[str] = field(default_factory=list)
+    # The pace of the fetch, per endpoint (see table snapshots, endpoint_rates): mode, start_rps, settled_rps,
+    # attempts, throttled (429s met).
+    rates: list[dict] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -149,7 +152,7 @@ def commit(layout: Layout, staged, checks: list[CheckOutcome]) -> SnapshotResult
         snapshot_id=staged.snapshot_id, status=staged.status, targets=staged.targets,
         targets_ok=staged.targets_ok, targets_failed=staged.targets_failed, pools=staged.rows.get("pools", 0),
         rejected=staged.rejected, rows=staged.rows, errors_by_code=staged.errors_by_code, checks=checks,
-        manifest=manifest)
+        manifest=manifest, rates=staged.rates)
     hooks().result = result
     return result
 

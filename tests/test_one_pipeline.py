@@ -70,7 +70,8 @@ def _lake_rows(db) -> dict[str, list]:
     request ids, file paths, write ids, the simulator's port)."""
     volatile = {"started_at", "finished_at", "duration_ms", "request_id", "raw_file", "raw_dir", "committed_at",
                 "attempt_ms", "write_id", "response_id", "kept_response_id", "body_file", "excerpt",
-                "endpoint", "call_id"}  # each simulator has its own port; calls run concurrently
+                "endpoint", "call_id",  # each simulator has its own port; calls run concurrently
+                "endpoint_rates", "settled_rps"}  # the pace is measured on the wall clock (and names the port)
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = {}

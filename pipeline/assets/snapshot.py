@@ -21,6 +21,7 @@ from pipeline.lake.layout import Layout, snapshot_at_of
 from pipeline.normalize.documents import TABLES as POOL_TABLES
 from pipeline.lake.store import read_manifests
 from pipeline.land.fetch import planned
+from pipeline.land.step import read_run
 
 GROUP = "snapshot"
 TABLES: tuple[str, ...] = ("snapshots", "fetches", "flavors", "virtual_flavors", "projects", *POOL_TABLES,
@@ -80,9 +81,15 @@ def raw_snapshot_asset(pool: str = DEFAULT_API_POOL) -> dg.AssetsDefinition:
         on_plan, on_call = _progress_logger(context, hooks)
         snapshot_id, raw_dir = flow.land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
         calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))
+        rates = read_run(raw_dir).get("rates") or []
+        # What the gateway allowed: the pace each endpoint settled on and the 429s met (table snapshots too).
+        pace = {"settled_rps": sum(r.get("settled_rps") or 0 for r in rates),
+                "throttled_429s": sum(r.get("throttled") or 0 for r in rates),
+                "rates": dg.MetadataValue.json(rates)} if rates else {}
         return dg.Output(
             {"snapshot_id": snapshot_id, "raw_dir": str(raw_dir)},
-            metadata={"snapshot_id": snapshot_id, "raw_dir": dg.MetadataValue.path(str(raw_dir)), "calls": calls},
+            metadata={"snapshot_id": snapshot_id, "raw_dir": dg.MetadataValue.path(str(raw_dir)), "calls": calls,
+                      **pace},
         )
 
     return raw_snapshot

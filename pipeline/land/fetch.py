@@ -1,7 +1,9 @@
 """Fetch one snapshot: every target concurrently, each outcome landed as soon as it completes.
 
 Targets are independent; one client per endpoint gives each endpoint its own rate limit (the gateway limits
-per API and per endpoint). A failed call is landed like a successful one: failures are data.
+per API and per endpoint): with `fetch.rate_limit: auto` an `AdaptiveRate` per endpoint finds the gateway's
+limit, starting from the rate the previous snapshot settled on (`read_rates`). A failed call is landed like a
+successful one: failures are data.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ import duckdb
 from pipeline.config import ID_PATTERN as _PROJECT_ID, Config, Target, default_endpoint, default_iam_endpoint
 from pipeline.land.landing import Attempt, CallRecord, RawLanding, TargetRef
 from pipeline.modelarts import ApiResponse, Credentials, ModelArtsClient, ModelArtsError
+from pipeline.modelarts.adaptive import AdaptiveRate, FixedRate
 from pipeline.sqlfiles import sql_text
 from pipeline.modelarts.body import Body, SpilledBody
 from pipeline.modelarts.responses import parse_json_lenient
@@ -54,8 +57,12 @@ class Fetcher:
 
     def __init__(self, config: Config, credentials: Credentials, landing: RawLanding,
                  on_call: OnCall | None = None, on_attempt=None, known: KnownPools | None = None,
-                 cursors: Cursors | None = None):
+                 cursors: Cursors | None = None, rates: dict[str, float] | None = None):
         self.config = config
+        # endpoint -> (the rate (req/s) the previous snapshot settled on, whether a 429 had measured the limit):
+        # where this one's controller starts.
+        self.start_rates: dict[str, tuple[float, bool]] = rates or {}
+        self.pacers: dict[str, AdaptiveRate | FixedRate] = {}
         # (region, project_id) -> {pool_id: workspace_id}: what the lake knew before this snapshot.
         self.known_pools: KnownPools = known or {}
         self.cursors: Cursors = cursors or {}
@@ -78,11 +85,27 @@ class Fetcher:
             verify = str(f.ca_bundle) if f.ca_bundle else f.verify_tls
             self._clients[key] = ModelArtsClient(
                 endpoint, self.credentials, iam_endpoint=iam_endpoint, concurrency=f.concurrency,
-                rate_limit=f.rate_limit, timeout_s=f.timeout_s, max_attempts=f.max_attempts,
+                rate=self.pacer(endpoint), timeout_s=f.timeout_s, max_attempts=f.max_attempts,
                 max_total_s=f.max_total_s, verify=verify, on_attempt=self.on_attempt,
                 max_body_bytes=f.max_body_mb << 20, spool_dir=self.landing.spool_dir,
             )
         return self._clients[key]
+
+    def pacer(self, endpoint: str) -> AdaptiveRate | FixedRate:
+        """The one pacer of an endpoint, shared by its clients (the gateway counts the access key's calls to
+        it, whichever client makes them)."""
+        if endpoint not in self.pacers:
+            f = self.config.fetch
+            if f.rate_limit == "auto":
+                start, known = self.start_rates.get(endpoint, (None, False))
+                self.pacers[endpoint] = AdaptiveRate(start, limit_known=known, max_concurrency=f.concurrency)
+            else:
+                self.pacers[endpoint] = FixedRate(f.rate_limit)
+        return self.pacers[endpoint]
+
+    def rate_stats(self) -> list[dict]:
+        """Per endpoint: how it was paced, the rate it settled on and the 429s it met (run.json `rates`)."""
+        return [{"endpoint": e, **p.stats()} for e, p in sorted(self.pacers.items())]
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients.values()), return_exceptions=True)
@@ -499,6 +522,22 @@ def read_cursors(catalog: Path) -> Cursors:
     finally:
         con.close()
     return out
+
+
+def read_rates(catalog: Path) -> dict[str, tuple[float, bool]]:
+    """Per endpoint, the rate the latest snapshot that paced it automatically settled on, and whether a 429 had
+    measured the gateway's limit (sql/history/_rate_start.sql): where the next snapshot's controller starts. None stored (a young lake, a
+    lake landed before rates were recorded): the controller starts from its conservative default."""
+    if not catalog.exists():
+        return {}
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        rows = con.sql(sql_text("history", "_rate_start")).fetchall()
+    except (duckdb.CatalogException, duckdb.BinderException):  # no snapshots yet, or none with rates
+        return {}
+    finally:
+        con.close()
+    return {endpoint: (float(rps), bool(known)) for endpoint, rps, known in rows if endpoint and rps}
 
 
 CURSOR_FAMILIES: tuple[str, ...] = ("pool_events", "pool_monitor")

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.land.fetch import Fetcher, known_pools, read_cursors
+from pipeline.land.fetch import Fetcher, known_pools, read_cursors, read_rates
 from pipeline.land.landing import CallRecord, RawLanding
 from pipeline.lake.layout import Layout, snapshot_id_for
 from pipeline.lake.space import check_free_space
@@ -35,11 +35,11 @@ def read_run(raw_dir: Path) -> dict:
 
 
 async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
-                 on_plan: Callable[[int], None] | None) -> list[dict]:
+                 on_plan: Callable[[int], None] | None) -> tuple[list[dict], list[dict]]:
     # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
     catalog = Layout(config.root).catalog
     fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(catalog),
-                      cursors=read_cursors(catalog))
+                      cursors=read_cursors(catalog), rates=read_rates(catalog))
     try:
         plan = await fetcher.discover()
         if on_plan:
@@ -55,11 +55,12 @@ async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, 
         names = fetcher.fetch_project_names(plan.targets, plan.named_regions) if config.fetch.project_names \
             else asyncio.sleep(0)
         await asyncio.gather(fetcher.fetch_all(plan.targets), names)
-        return [
+        targets = [
             {"region": t.region, "project_id": t.project_id, "endpoint": t.base_url,
              "workspace_id": t.workspace_id}
             for t in plan.targets
         ]
+        return targets, fetcher.rate_stats()
     finally:
         await fetcher.aclose()
 
@@ -72,11 +73,12 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None 
     layout = Layout(config.root)
     landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
     try:
-        targets = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
+        targets, rates = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
     except BaseException:
         landing.abandon()
         raise
-    return snapshot_id, landing.seal({"targets": targets})
+    # rates: per endpoint, the pace and the 429s met (normalize puts them in table snapshots).
+    return snapshot_id, landing.seal({"targets": targets, "rates": rates})
 
 
 def prepare_write(layout: Layout, config: Config) -> None:

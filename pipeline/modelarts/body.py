@@ -26,9 +26,9 @@ from pipeline.modelarts.jsonshape import JsonShape
 
 MiB = 1 << 20
 DEFAULT_MAX_BODY_BYTES = 64 * MiB
-# A body above this size goes to a file as it arrives instead of RAM. At the default concurrency (32 attempts
-# in flight) that bounds the bodies held in memory to 32 MiB, and still to 1 GiB at the configurable maximum
-# of 1,024. Real answers stay far below: a listing of 200 pools is ~0.4 MiB, an error body well under 1 KiB.
+# A body above this size goes to a file as it arrives instead of RAM. At the default concurrency cap (128
+# attempts in flight; rate_limit auto keeps rate x latency x 2 under it) that bounds the bodies held in memory
+# to 128 MiB, and still to 1 GiB at the configurable maximum of 1,024. Real answers stay far below: a listing of 200 pools is ~0.4 MiB, an error body well under 1 KiB.
 IN_MEMORY_BYTES = 1 * MiB
 # A failed attempt's body waits in the call's history during the back-off, and a snapshot may have a thousand
 # calls waiting: above this size it waits in a file (error bodies are ~200 bytes; a proxy's HTML page a few KiB).

@@ -12,8 +12,9 @@ What it guarantees, per call:
 - no secret (SK, security token, password, IAM token) appears in a repr, an exception message or a log line.
 
 Load is shaped three ways: a semaphore bounds in-flight attempts (held during an attempt only, never during a
-backoff sleep, so a throttled call does not starve the others), a token bucket paces attempts below the
-gateway's limit, and the retry policy (see `retry.py`) spaces out retries.
+backoff sleep, so a throttled call does not starve the others), a pacer keeps attempts under the gateway's
+limit (a token bucket at a fixed rate, or `adaptive.AdaptiveRate`, which finds the limit from the 429s and
+bounds the attempts in flight by rate x latency), and the retry policy (see `retry.py`) spaces out retries.
 
 The pieces it is made of: `calls.py` (what a call is, safe paths), `auth.py` (signature or IAM token per
 attempt), `transport.py` (connection pools, one attempt on the wire), `responses.py` (what a call returns),
@@ -53,7 +54,7 @@ from pipeline.modelarts.errors import (
     parse_error_body,
     redact,
 )
-from pipeline.modelarts.ratelimit import TokenBucket
+from pipeline.modelarts.adaptive import AdaptiveRate, FixedRate
 from pipeline.modelarts.responses import (
     ApiResponse,
     AttemptRecord,
@@ -81,7 +82,9 @@ class ModelArtsClient:
     `verify`: True (httpx's default trust: certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR when `trust_env`),
     False (no verification: for throwaway test setups only), a CA bundle path (file or hashed directory), or a
     ready `ssl.SSLContext`. `rate_limit` is requests per second for this client (None or 0: unpaced), with
-    bursts of `rate_burst` (default a tenth of a second's worth). `http`: an AsyncClient to use instead of our
+    bursts of `rate_burst` (default a tenth of a second's worth). `rate`: a pacer to use instead, shared by the
+    clients of one endpoint: `AdaptiveRate` (`fetch.rate_limit: auto`: finds the gateway's limit, and bounds
+    the attempts in flight by rate x latency) or `FixedRate`. `http`: an AsyncClient to use instead of our
     own; it is not closed by us and its own TLS and proxy settings apply. `max_body_bytes` caps a body after
     decoding (the call ends as `body_too_large`); `spool_dir` is where bodies larger than IN_MEMORY_BYTES go
     (the system's temporary folder if None). `on_attempt(record)` is called after
@@ -98,6 +101,7 @@ class ModelArtsClient:
         concurrency: int = 32,
         rate_limit: float | None = 100.0,
         rate_burst: int | None = None,
+        rate: AdaptiveRate | FixedRate | None = None,
         timeout_s: float = 30.0,
         max_attempts: int = 6,
         max_total_s: float = 120.0,
@@ -139,9 +143,9 @@ class ModelArtsClient:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._clock = clock
         self._sleep = sleep
-        self._bucket = (
-            TokenBucket(rate_limit, rate_burst, clock=clock, sleep=sleep) if rate_limit else None
-        )
+        if rate is None and rate_limit:
+            rate = FixedRate(rate_limit, rate_burst, clock=clock, sleep=sleep)
+        self.rate = rate
         self._rng = rng or random.Random()
         self._on_attempt = on_attempt
         self._auth = Authenticator(credentials, self._iam_base, self._execute_raw, user_agent=user_agent,
@@ -390,33 +394,43 @@ class ModelArtsClient:
         started_at = datetime.now(timezone.utc)
         refreshed_token = False
         attempt = 0
+        throttled = 0  # attempts answered 429
         while True:
             attempt += 1
             # The IAM token first, outside the semaphore: fetching it is itself a call that needs a slot.
             token = await self._auth.token(call.token_scope) if self._auth.uses_token(call) else None
             async with self._semaphore:
-                if self._bucket is not None:
-                    await self._bucket.acquire()
-                # Signed only now, right before sending: X-Sdk-Date must be fresh whatever the queueing was.
-                headers = self._auth.headers(call, token)
-                now = self._clock()
-                if start is None:
-                    start, started_at = now, datetime.now(timezone.utc)
-                remaining = policy.max_total_s - (now - start)
-                if remaining <= 0 and last is not None:
-                    # Waiting for a slot ate the budget: give up with what the previous attempt said.
-                    self._fail(call, history, attempts=attempt - 1, token=last_token, outcome=last, start=start)
-                attempt_started_at = datetime.now(timezone.utc)
-                outcome = await self._attempt(call, headers, timeout_s=min(self._timeout_s, max(remaining, 0.001)))
-                duration_ms = (self._clock() - now) * 1000.0
+                ticket = await self.rate.acquire() if self.rate is not None else None
+                sent: Outcome | None = None
+                retry_after = None
+                try:
+                    # Signed only now, right before sending: X-Sdk-Date must be fresh whatever the queueing was.
+                    headers = self._auth.headers(call, token)
+                    now = self._clock()
+                    if start is None:
+                        start, started_at = now, datetime.now(timezone.utc)
+                    remaining = policy.max_total_s - (now - start)
+                    if remaining <= 0 and last is not None:
+                        # Waiting for a slot ate the budget: give up with what the previous attempt said.
+                        self._fail(call, history, attempts=attempt - 1, token=last_token, outcome=last, start=start)
+                    attempt_started_at = datetime.now(timezone.utc)
+                    sent = outcome = await self._attempt(call, headers,
+                                                         timeout_s=min(self._timeout_s, max(remaining, 0.001)))
+                    duration_ms = (self._clock() - now) * 1000.0
+                    if outcome.headers is not None:
+                        retry_after = parse_retry_after(outcome.headers.get("retry-after"))
+                finally:
+                    if ticket is not None:
+                        if sent is None:
+                            self.rate.done(ticket, None, sent=False)
+                        else:
+                            self.rate.done(ticket, sent.status, duration_ms / 1000.0, retry_after)
             last, last_token = outcome, token
 
             status = outcome.status
             error_code = request_id = None
-            retry_after = None
             if outcome.headers is not None:
                 request_id = outcome.headers.get("x-request-id") or None
-                retry_after = parse_retry_after(outcome.headers.get("retry-after"))
             if status is not None and status >= 400:
                 error_code, _, error_request_id = parse_error_body(status, body_head(outcome.body))
                 request_id = request_id or error_request_id
@@ -458,11 +472,16 @@ class ModelArtsClient:
                 self._auth.invalidate(token)
                 refreshed_token = True
                 delay = 0.0
+            elif status == 429:
+                # Throttled: the gateway's answer about the pace, not about the call, so it does not count
+                # towards max_attempts (two runs sharing an access key must not fail calls); max_total_s bounds it.
+                throttled += 1
+                delay = policy.delay(throttled - 1, self._rng, retry_after)
             elif outcome.retryable:
-                delay = policy.delay(attempt - 1, self._rng, retry_after)
+                delay = policy.delay(attempt - throttled - 1, self._rng, retry_after)
             if delay is not None:
                 elapsed = self._clock() - start
-                if attempt >= policy.max_attempts:
+                if status != 429 and attempt - throttled >= policy.max_attempts:
                     delay, stop_reason = None, f"{policy.max_attempts} attempts made"
                 elif elapsed + delay >= policy.max_total_s:
                     delay = None

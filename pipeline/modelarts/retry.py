@@ -8,7 +8,9 @@
   which spreads a thundering herd best for the fewest total calls (AWS architecture blog, "Exponential Backoff
   And Jitter"). A Retry-After header is a floor: we never come back sooner than the server asked.
 - Give up: after `max_attempts` attempts, or when the next sleep would end past `max_total_s` since the first
-  attempt started. The last error is raised with its attempt count.
+  attempt started. The last error is raised with its attempt count. A 429 is not counted towards
+  `max_attempts` (it is the gateway's word about the pace, not about the call; its retries back off on their
+  own count): only `max_total_s` ends a call that is throttled again and again.
 """
 
 from __future__ import annotations

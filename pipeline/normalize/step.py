@@ -35,6 +35,12 @@ class Staged:
     targets_failed: int
     errors_by_code: dict[str, int] = field(default_factory=dict)
     rejected: int = 0  # documents that could not be used (rejected_documents errors; warnings are not counted)
+    # The pace of the fetch (run.json `rates`, table snapshots): 429s met, auto or fixed, the rate settled on
+    # (summed over endpoints), and per endpoint.
+    throttled: int | None = None
+    rate_mode: str | None = None
+    settled_rps: float | None = None
+    rates: list[dict] = field(default_factory=list)
 
     @property
     def files(self) -> dict[str, Path]:
@@ -93,10 +99,12 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
         con.execute("CREATE TEMP TABLE snapshot_row AS " + sql_text("normalize", "snapshots"), {
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
             "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
+            "rates": json.dumps(run["rates"]) if isinstance(run.get("rates"), list) else None,
         })
         con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-        status, targets, ok, failed = con.execute(
-            "SELECT status, targets, targets_ok, targets_failed FROM snapshot_row").fetchone()
+        status, targets, ok, failed, throttled, rate_mode, settled = con.execute(
+            "SELECT status, targets, targets_ok, targets_failed, throttled_attempts, rate_mode, settled_rps "
+            "FROM snapshot_row").fetchone()
         codes = con.execute(
             "SELECT coalesce(error_code, reason, 'http_' || http_status, 'no_response') AS code, count(*) "
             "FROM fetches_rows WHERE outcome <> 'ok' "
@@ -106,7 +114,8 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
     finally:
         con.close()
     summary = {"status": status, "targets": targets, "targets_ok": ok, "targets_failed": failed,
-               "errors_by_code": dict(codes), "rejected": rejected}
+               "errors_by_code": dict(codes), "rejected": rejected, "throttled": throttled, "rate_mode": rate_mode,
+               "settled_rps": settled, "rates": run.get("rates") if isinstance(run.get("rates"), list) else []}
     return {"fetches": int(fetches), "snapshots": 1, "flavors": flavors, "virtual_flavors": virtual_flavors,
             "projects": projects, **runtime, **nodes,
             **workloads, **events}, summary

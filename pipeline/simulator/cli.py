@@ -30,6 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Serve a simulated ModelArts pool API and IAM on 127.0.0.1. The accepted AK/SK come from "
             f"{ENV_AK}/{ENV_SK} when both are set, else a printed demo pair. Control endpoints (loopback, "
             "unauthenticated): POST /_simulator/advance?hours=H, POST /_simulator/inject?kind=K&count=N, "
+            "POST /_simulator/throttle?rate_limit=R, "
             "GET /_simulator/state."
         ),
         epilog=epilog(SIMULATOR_CODES),

@@ -9,7 +9,7 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 FAULT_KINDS = ("throttle", "error", "stall", "reset", "truncate", "forbidden", "not_found", "empty_listing",
                "partial_listing")
@@ -95,6 +95,16 @@ class FaultEngine:
             raise ValueError("count must be >= 1")
         with self._lock:
             self._injections.append(Injection(kind, count, project_id, path_contains, retry_after_s, status))
+
+    def set_rate_limit(self, rate_limit: float) -> None:
+        """Change the per-credential throttle while serving (a gateway whose limit drops mid-snapshot, another
+        tenant of the access key); the buckets keep their tokens, capped at the new second's worth."""
+        if not (rate_limit >= 0 and math.isfinite(rate_limit)):
+            raise ValueError("rate_limit must be a number >= 0")
+        with self._lock:
+            self.faults = replace(self.faults, rate_limit=float(rate_limit))
+            for bucket in self._buckets.values():
+                bucket.tokens = min(bucket.tokens, max(1.0, rate_limit))
 
     def pending(self) -> int:
         with self._lock:

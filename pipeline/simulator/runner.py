@@ -124,6 +124,10 @@ class Simulator:
         """The next `count` requests matching the filters get fault `kind` (see faults.FAULT_KINDS)."""
         self._faults.inject(kind, count, project_id, path_contains, retry_after_s, status)
 
+    def set_rate_limit(self, rate_limit: float) -> None:
+        """The per-credential throttle from now on (requests per second; 0: none)."""
+        self._faults.set_rate_limit(rate_limit)
+
     @property
     def requests(self) -> list[RequestRecord]:
         with self._records_lock:
@@ -170,13 +174,16 @@ class Simulator:
                             query.get("path_contains"), float(retry) if retry else None,
                             int(status) if status else None)
                 return 200, {"pending": self._faults.pending()}
+            if path == "/_simulator/throttle" and req.method == "POST":
+                self.set_rate_limit(float(query.get("rate_limit", "")))
+                return 200, {"rate_limit": self._faults.faults.rate_limit}
             if path == "/_simulator/state" and req.method == "GET":
                 return 200, self._state()
         except ValueError as e:
             return 400, {"error": str(e)}
         return 404, {"error": "unknown control endpoint",
                      "endpoints": ["POST /_simulator/advance?hours=H", "POST /_simulator/inject?kind=K&count=N",
-                                   "GET /_simulator/state"], "fault_kinds": list(FAULT_KINDS)}
+                                   "POST /_simulator/throttle?rate_limit=R", "GET /_simulator/state"], "fault_kinds": list(FAULT_KINDS)}
 
     def _state(self) -> dict:
         return {

@@ -24,6 +24,17 @@
 --                                  rejected_documents (warnings are not rejections)
 -- calls               INTEGER      API calls made
 -- attempts            INTEGER      HTTP attempts made, retries included
+-- throttled_attempts  INTEGER      attempts the gateway answered 429 (APIGW.0308), every endpoint: retried, and
+--                                  not counted towards fetch.max_attempts; NULL in raw sets landed before it
+-- rate_mode           VARCHAR      auto (fetch.rate_limit: auto, the pace found per endpoint) | fixed (a number);
+--                                  NULL in raw sets landed before it
+-- settled_rps         DOUBLE       requests per second the pace settled on at the end of the snapshot, summed
+--                                  over endpoints (one endpoint: its rate); auto: just under the gateway's limit
+--                                  once a 429 measured it, and where the next snapshot starts
+-- endpoint_rates      VARCHAR      JSON array, one object per endpoint: endpoint, mode, start_rps (the pace at the
+--                                  start), settled_rps, limit_known (a 429 measured the gateway's limit, now or in
+--                                  the snapshot it started from), attempts, throttled (429s), cuts (times the pace
+--                                  was lowered), peak_in_flight (most attempts in flight; NULL for fixed) (run.json)
 WITH calls AS (
     SELECT * FROM fetches_rows
 ), per_target AS (
@@ -47,6 +58,14 @@ WITH calls AS (
             AS runtime_calls_failed,
         (SELECT count(*) FROM calls)::INTEGER AS calls,
         (SELECT coalesce(sum(attempts), 0) FROM calls)::INTEGER AS attempts
+), rates AS (
+    SELECT unnest(from_json($rates::VARCHAR, '[{"endpoint": "VARCHAR", "mode": "VARCHAR", "settled_rps": "DOUBLE",
+                                                "throttled": "INTEGER"}]')) AS r
+), rate_totals AS (
+    SELECT sum(r.throttled)::INTEGER AS throttled_attempts,
+           CASE WHEN count(DISTINCT r.mode) = 1 THEN any_value(r.mode) END AS rate_mode,
+           sum(r.settled_rps)::DOUBLE AS settled_rps
+    FROM rates
 )
 SELECT
     $snapshot_id::VARCHAR AS snapshot_id,
@@ -69,5 +88,9 @@ SELECT
     $pools::INTEGER AS pools,
     $rejected::INTEGER AS rejected_documents,
     calls,
-    attempts
-FROM counts
+    attempts,
+    throttled_attempts,
+    rate_mode,
+    settled_rps,
+    $rates::VARCHAR AS endpoint_rates
+FROM counts, rate_totals

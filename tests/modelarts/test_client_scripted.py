@@ -605,3 +605,24 @@ def test_token_value_is_masked_in_responses():
     with ScriptedServer(iam) as srv:
         run(call(srv.url, list_pools, creds=token_creds(), on_attempt=seen.append))
     assert "canary-token-value" not in repr(seen)
+
+
+def test_429s_do_not_count_towards_max_attempts():
+    # Throttling is the gateway's answer about the pace, not about the call: with max_attempts=2, three 429s
+    # and one 503 still leave room for the fifth attempt, which succeeds.
+    fake = FakeTime()
+    throttled = error_reply(429, "APIGW.0308", "The throttling threshold has been reached")
+    replies = [throttled, throttled, error_reply(503, "APIGW.0613", "busy"), throttled, Reply(200, POOL_LIST)]
+    with ScriptedServer(replies) as srv:
+        resp = run(call(srv.url, list_pools, max_attempts=2, max_total_s=1e6, clock=fake.clock, sleep=fake.sleep))
+    assert resp.attempts == 5 and [r.status for r in resp.history] == [429, 429, 503, 429, 200]
+
+
+def test_the_attempt_budget_still_counts_every_other_failure():
+    fake = FakeTime()
+    throttled = error_reply(429, "APIGW.0308", "The throttling threshold has been reached")
+    busy = error_reply(503, "APIGW.0613", "busy")
+    with ScriptedServer([busy, throttled, busy, Reply(200, POOL_LIST)]) as srv:
+        with pytest.raises(ServerError) as info:
+            run(call(srv.url, list_pools, max_attempts=2, max_total_s=1e6, clock=fake.clock, sleep=fake.sleep))
+    assert info.value.attempts == 3 and len(srv.requests) == 3  # two 503s and the 429 between them
