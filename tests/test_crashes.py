@@ -177,7 +177,7 @@ def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
     misses = 0
     # The fleet's clock at this hour: the snapshots (dated now) then ask for monitor points the fleet has
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    with run_simulator(SimulatorConfig(projects=4, pools_per_project=10, seed=9, ak=AK, sk=SK, start=now,
+    with run_simulator(SimulatorConfig(projects=3, pools_per_project=6, seed=9, ak=AK, sk=SK, start=now,
                                        faults=Faults(latency_ms=20, jitter_ms=20, seed=SEED))) as sim:
         config = sim.write_config(tmp_path / "poolscope.yaml")
         config.write_text(config.read_text() + FAMILIES)
@@ -186,7 +186,7 @@ def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
         assert first.returncode == 0, first.stderr
         assert check_consistent(layout, FAMILY_TABLES)
         assert query_catalog(layout.catalog, "SELECT count(*) > 0 FROM pool_metrics") == [[True]]
-        while min(kills.values()) < 2:
+        while min(kills.values()) < 1:
             phase = min(phases, key=lambda p: (kills[p], phases.index(p)))
             time.sleep(1.0)  # snapshot ids are whole seconds
             known = {str(p) for p in (layout.lake / "nodes").glob("snapshot_day=*/*.parquet")}
@@ -202,7 +202,7 @@ def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
                 kills[phase] += 1
             else:
                 misses += 1
-                assert misses < 12, f"could not hit the phases; kills so far {kills}"
+                assert misses < 9, f"could not hit the phases; kills so far {kills}"
             check_consistent(layout, FAMILY_TABLES)
         time.sleep(1.0)
         last = subprocess.run([*POOLSCOPE, *snapshot], cwd=tmp_path, env=env(), capture_output=True, text=True)

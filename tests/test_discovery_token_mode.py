@@ -27,6 +27,8 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
         result = run_snapshot(cfg, credentials=creds)
         north = [p for p in sim.projects if p.region == "cn-north-4"]
         expected = sum(len(sim.fleet.pools(p.id)) for p in north)
+        # The virtual flavors are asked once per region whose pools include a Logical one
+        logical = any((doc.get("spec") or {}).get("type") == "Logical" for p in north for doc in sim.fleet.pools(p.id))
         paths = [r.path for r in sim.requests]
     assert len(north) == 3
     assert result.status == "complete" and result.targets == 3 and result.pools == expected
@@ -34,6 +36,7 @@ def test_discover_projects_and_snapshot_with_iam_tokens(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "data" / "inventory.duckdb"), read_only=True)
     calls = con.execute("SELECT call, outcome, count(*) FROM fetches GROUP BY ALL ORDER BY 1").fetchall()
     assert calls == [("list_pools", "ok", 3), ("list_projects", "ok", 1), ("list_resource_flavors", "ok", 1),
+                     *([("list_virtual_resource_flavors", "ok", 1)] if logical else []),
                      ("pool_events", "ok", expected),  # one per pool read (a fresh fleet: one page each)
                      ("pool_monitor", "ok", 2 * expected),  # hourly average and maximum, per pool read
                      ("pool_nodes", "ok", expected),  # one per pool read

@@ -9,6 +9,7 @@ The views list their Parquet files explicitly, taken from the manifests and day 
 they can never show a file that is not committed. Paths are absolute, so the catalog opens from any folder.
 """
 
+import errno
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.lake.layout import Layout, new_write_id
+from pipeline.lake.space import no_space
 from pipeline.lake.store import LiveFile, live_files
 from pipeline.sqlfiles import quote_ident, quote_literal
 
@@ -148,6 +150,11 @@ def _write_catalog(tmp: Path, sources: Mapping[str, str], docs: Mapping[str, Tab
         con.execute(f"CHECKPOINT {CATALOG_ALIAS}")
         con.execute("USE memory")
         con.execute(f"DETACH {CATALOG_ALIAS}")
+    except duckdb.Error as exc:
+        # Through ATTACH, DuckDB names the database by its alias in a write error; the user needs the file.
+        if no_space(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp)) from exc
+        raise
     finally:
         con.close()
 
