@@ -14,7 +14,9 @@ bounds how many are in flight. It learns the limit from the only signal the gate
   creeps over the limit instead of leaping past it.
 - Decrease on 429: while the gateway's bucket is empty it admits `limit` of every `rate` attempts, so the share
   throttled in the window measures the limit: limit ~ rate x (1 - throttled share). The new rate is
-  `MARGIN` x that, never more than `MAX_CUT` x the old one; it exits slow start. One cut per window: the 429s
+  `MARGIN` x that, never more than `MAX_CUT` x the old one; it exits slow start. The share is counted from the
+  window's first 429 on, over at least `EARLY_SAMPLE` answers; a window with fewer only cuts by `MAX_CUT` and
+  measures nothing. One cut per window: the 429s
   of attempts sent before the cut say nothing about the new rate. Two runs sharing an access key each see
   the same throttled share and each cut in proportion to its own rate: together they land under the limit.
 - Retry-After on a 429 holds every attempt to the endpoint until then (the gateway asked the access key,
@@ -46,7 +48,8 @@ SLOW_START_CEILING = 200.0  # multiplicative growth stops here with nothing stor
 SLOW_START_PER_S = 2.0
 MIN_WINDOW = 16  # attempts back before a window is judged: the throttled share of fewer is too noisy a measure
 WINDOW_S = 0.2  # ... or a fifth of a second's worth of them, whichever is more
-EARLY_SAMPLE = 8  # answers since a window's first 429 that, with EARLY_429 429s among them, judge it early
+EARLY_SAMPLE = 8  # answers since a window's first 429 that, with EARLY_429 429s among them, judge it early;
+# fewer measure no limit
 MARGIN = 0.95  # the new rate after a 429, as a share of the measured limit
 MAX_CUT = 0.9  # a 429 always lowers the rate by at least 10 %
 MIN_CUT = 0.4  # ... and by at most 60 % at once (a small sample can say "all throttled")
@@ -194,9 +197,11 @@ class AdaptiveRate:
             return
         now = self._clock()
         paced = self._window_sent >= USED * self.rate * (now - self._window_started)
-        if self._window_throttled and not paced:
+        if self._window_throttled and (not paced or self._after_first_429 < EARLY_SAMPLE):
             # Throttled while sending less than the pace (the last calls of a run, retries, another user of the
-            # key): too few attempts to measure anything; lower the pace gently.
+            # key), or with too few answers since the first 429 (the bucket ran dry as the window closed): the
+            # share admitted of so few measures nothing (one 429 alone would read as a limit of zero, and the
+            # next snapshot would start from the floor); lower the pace gently and measure in the next window.
             self.rate = max(FLOOR_RPS, MAX_CUT * ticket.rate)
             self.slow_start_until = min(self.slow_start_until, self.rate)
             self.cuts += 1

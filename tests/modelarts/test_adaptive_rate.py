@@ -106,3 +106,27 @@ def test_429s_met_below_the_pace_lower_it_gently_and_measure_nothing():
         pacer.done(window, 429 if i % 2 else 200, 0.05)
     assert pacer.cuts == 1 and pacer.rate == 90.0 and pacer.limit_estimate is None
     assert pacer.settled_rps == 90.0
+
+
+def test_a_429_at_the_end_of_a_window_measures_no_limit():
+    # The bucket runs dry as a full window closes: its last answer is the first 429. One answer since the first
+    # 429, all throttled, would read as a limit of ~0 (and the next snapshot would start from the floor); it
+    # only lowers the pace by 10 %, and the next window, throttled from its start, measures.
+    now = [0.0]
+    pacer = AdaptiveRate(100.0, clock=lambda: now[0])
+    for _ in range(20):
+        pacer._window_sent += 1  # sent through the pace, as acquire() counts them
+    now[0] = 0.2
+    window = Ticket(0, 100.0)
+    for i in range(20):
+        pacer.done(window, 429 if i == 19 else 200, 0.05)
+    assert pacer.cuts == 1 and pacer.rate == 90.0 and pacer.limit_estimate is None
+    assert pacer.settled_rps == 90.0
+    # The next window: 429s from its first answer on, half admitted at 90 req/s: a limit of ~45.
+    for _ in range(18):
+        pacer._window_sent += 1
+    now[0] = 0.4
+    window = Ticket(1, 90.0)
+    for i in range(18):
+        pacer.done(window, 429 if i % 2 == 0 else 200, 0.05)
+    assert pacer.cuts == 2 and 40 <= pacer.limit_estimate <= 50
