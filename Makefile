@@ -31,9 +31,10 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: chromium not found; the browser test will be skipped"; fi; }
 
-# One worker per core (pytest-xdist); worksteal keeps the long crash suite from finishing last on one worker.
+# One worker per core (pytest-xdist), whole modules to a worker: a module's fixture (a demo, a built lake) is
+# built once; tests/conftest.py hands out the longest modules first.
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist worksteal
+	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist loadscope
 
 # The reliability suite at a larger scale: 200 kill -9s on a new seed, faults over 2,000 projects (~10 min).
 soak: install

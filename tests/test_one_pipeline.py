@@ -63,6 +63,21 @@ def test_two_cli_snapshots_leave_every_derived_table_in_the_catalog_and_the_runs
         assert len(catalog) == 2
         changes = instance.fetch_materializations(dg.AssetKey("pool_changes"), limit=10).records
         assert len(changes) == 2
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+        assert type(instance.run_storage).__name__ == "PooledSqliteRunStorage"
+    # The pooled connections were closed as the CLI exited: the last one checkpoints and removes the WAL file.
+    assert not list((home / "history").glob("*-wal"))
+    # The files are Dagster's own: its stock SQLite storages (a dagster.yaml without poolscope's) read them.
+    stock = tmp_path / "stock"
+    stock.mkdir()
+    (stock / "dagster.yaml").write_text(
+        "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
+        f"  config:\n    base_dir: {home / 'history'}\n"
+        "run_storage:\n  module: dagster._core.storage.runs\n  class: SqliteRunStorage\n"
+        f"  config:\n    base_dir: {home / 'history'}\n")
+    with dg.DagsterInstance.from_config(str(stock)) as instance:
+        assert [r.job_name for r in instance.get_runs()] == ["snapshot_job", "snapshot_job"]
+        assert len(instance.fetch_materializations(dg.AssetKey("pool_changes"), limit=10).records) == 2
 
 
 def _lake_rows(db) -> dict[str, list]:
