@@ -10,12 +10,12 @@ bounds how many are in flight. It learns the limit from the only signal the gate
   `USED` of what the rate allowed: a rate the client cannot use, or has no calls for, proves nothing):
   multiplicatively (x`SLOW_START_PER_S` per second, "slow start") up to `slow_start_until` (the rate the previous snapshot settled on when a 429 had measured it, twice that when
   none had, else `SLOW_START_CEILING`, the gateway's documented default), additively above it (a share of the
-  rate per second: `PROBE_KNOWN` once a 429 in this run measured the limit, `PROBE_UNKNOWN` before), so that the rate
-  creeps over the limit instead of leaping past it.
+  rate per second: `PROBE_UNKNOWN` before a 429 in this run measured the limit, `PROBE_KNOWN` after, below the
+  measured limit, `PROBE_ABOVE` above it), so that the rate creeps over the limit instead of leaping past it.
 - Decrease on 429: while the gateway's bucket is empty it admits `limit` of every `rate` attempts, so the share
   throttled in the window measures the limit: limit ~ rate x (1 - throttled share). The new rate is
   `MARGIN` x that, never more than `MAX_CUT` x the old one; it exits slow start. The share is counted from the
-  window's first 429 on, over at least `EARLY_SAMPLE` answers (a window is not judged before). One cut per
+  answers after the window's first 429, at least `EARLY_SAMPLE` of them (a window is not judged before). One cut per
   window: the 429s
   of attempts sent before the cut say nothing about the new rate. Two runs sharing an access key each see
   the same throttled share and each cut in proportion to its own rate: together they land under the limit.
@@ -48,7 +48,7 @@ SLOW_START_CEILING = 200.0  # multiplicative growth stops here with nothing stor
 SLOW_START_PER_S = 2.0
 MIN_WINDOW = 16  # attempts back before a window is judged: the throttled share of fewer is too noisy a measure
 WINDOW_S = 0.2  # ... or a fifth of a second's worth of them, whichever is more
-EARLY_SAMPLE = 8  # answers since a window's first 429 that measure the limit (with EARLY_429 429s: early)
+EARLY_SAMPLE = 8  # answers after a window's first 429 that measure the limit (with EARLY_429 429s: early)
 MARGIN = 0.95  # the new rate after a 429, as a share of the measured limit
 MAX_CUT = 0.9  # a 429 always lowers the rate by at least 10 %
 MIN_CUT = 0.4  # ... and by at most 60 % at once (a small sample can say "all throttled")
@@ -56,8 +56,9 @@ HEADROOM = 2.0  # concurrency = rate x latency x this
 MIN_CONCURRENCY = 4
 FLOOR_RPS = 1.0
 LATENCY_WEIGHT = 0.1  # of a new sample in the latency average
-EARLY_429 = 4  # 429s that end a window early (with EARLY_SAMPLE answers since its first 429)
+EARLY_429 = 4  # 429s that end a window early (with EARLY_SAMPLE answers after its first 429)
 PROBE_KNOWN = 0.03  # additive increase, req/s per second, as a share of the rate, once a 429 measured the limit
+PROBE_ABOVE = 0.01  # ... and above the limit it measured
 PROBE_UNKNOWN = 0.3  # ... while no 429 was met yet
 UNKNOWN_HEADROOM = 1.5  # slow start from a stored rate that met no 429 goes this far above it
 SETTLE_SPAN_S = 1.0  # a run shorter than this says nothing of what the gateway admits on average
@@ -198,18 +199,20 @@ class AdaptiveRate:
                 (1 - LATENCY_WEIGHT) * self.latency_s + LATENCY_WEIGHT * latency_s)
         if ticket.window != self._window:
             return  # sent at an older rate: already judged
+        if self._window_throttled:  # after the first 429 the gateway's bucket is empty: those answers measure.
+            # Not the first 429 itself: a sample that always starts with a 429 reads the share admitted low (by
+            # an eighth with 8 answers: a limit of 30 req/s measured as 22).
+            self._after_first_429 += 1
+            self._ok_after_first_429 += not throttled
         if throttled:
             self._window_throttled += 1
         else:
             self._window_ok += 1
-        if self._window_throttled:  # from the first 429 on, the gateway's bucket is empty: those answers measure
-            self._after_first_429 += 1
-            self._ok_after_first_429 += not throttled
         seen = self._window_ok + self._window_throttled
         now = self._clock()
         paced = self._window_sent >= USED * self.rate * (now - self._window_started)
         # A window is judged when it is full, or early once a few 429s say the rate is too high: each further
-        # attempt at it is one more 429. A paced window with a 429 waits for EARLY_SAMPLE answers since its first
+        # attempt at it is one more 429. A paced window with a 429 waits for EARLY_SAMPLE answers after its first
         # one: the share admitted of fewer measures nothing (a window whose last answer is its first 429 would
         # read as a limit of zero, and the next snapshot would start from the floor).
         if self._window_throttled and paced and self._after_first_429 < EARLY_SAMPLE:
@@ -244,7 +247,12 @@ class AdaptiveRate:
         else:
             # Above a limit this run measured, probe slowly; before, faster (the gateway may allow far more, or
             # the stored rate may be a low estimate: it came from a handful of answers).
-            share = PROBE_KNOWN if self.limit_estimate is not None else PROBE_UNKNOWN
+            if self.limit_estimate is None:
+                share = PROBE_UNKNOWN
+            elif self.rate < self.limit_estimate:
+                share = PROBE_KNOWN
+            else:  # above what the last 429s measured: each step further is a step into the next 429s
+                share = PROBE_ABOVE
             step = self._step if self._step is not None else max(1.0, share * self.rate)
             self.rate += step * max(now - self._window_started, WINDOW_S)
         self.rate = min(self.rate, self.ceiling)

@@ -123,12 +123,14 @@ def test_a_429_at_the_end_of_a_window_waits_for_a_sample_before_measuring():
     for i in range(20):
         pacer.done(window, 429 if i == 19 else 200, 0.05)
     assert pacer.cuts == 0 and pacer.rate == 100.0 and pacer.limit_estimate is None
-    pacer._window_sent += 7
-    for i in range(7):  # 429, 200, 429, 200, ...: 3 of the 8 answers since the first 429 admitted
+    pacer._window_sent += 8
+    for i in range(8):  # 429, 200, 429, 200, ...: 4 of the 8 answers after the first 429 admitted
         pacer.done(window, 429 if i % 2 == 0 else 200, 0.05)
-        assert pacer.cuts == (1 if i == 6 else 0)
-    assert pacer.limit_estimate == 100.0 * 3 / 8  # sent at the pace (27 in 0.2 s is more), 3/8 admitted
-    assert pacer.rate == 40.0  # 95 % of 37.5, but a cut is at most 60 % at once
+        assert pacer.cuts == (1 if i == 7 else 0)
+    # Sent at the pace (28 in 0.2 s is more), half admitted; the first 429 is not in the sample (a sample that
+    # always starts with a 429 reads the share low).
+    assert pacer.limit_estimate == 100.0 * 4 / 8
+    assert pacer.rate == 0.95 * 50.0
 
 
 def test_with_no_429_the_settled_rate_is_what_the_gateway_admitted_on_average():
