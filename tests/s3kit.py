@@ -65,13 +65,13 @@ class S3Server:
         return f"s3://{self.bucket}/{key}".rstrip("/")
 
     def storage_options(self, **extra: str) -> dict[str, str]:
-        """delta-rs / object_store options for this server. `conditional_put=etag` makes object_store send
-        `If-None-Match: *` on a commit's log entry, so concurrent writers need no lock provider."""
+        """delta-rs (object_store) options for this server. No lock provider and no `conditional_put` option:
+        delta-rs 1.6 always writes a commit's log entry with `If-None-Match: *`, which SeaweedFS honours (412
+        for the loser; benchmarks/SPIKE_DELTA.md)."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_ALLOW_HTTP": "true", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-            "conditional_put": "etag", **extra,
+            "AWS_ALLOW_HTTP": "true", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false", **extra,
         }
 
     def filesystem(self, secret_key: str | None = None):
