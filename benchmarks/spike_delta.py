@@ -318,6 +318,8 @@ def _bulk(store, key: str, spec, first: int, last: int) -> None:
         sid, day = snapshot_of(i)
         t = snapshot_table(spec, i).drop_columns(["snapshot_day"])  # delta-rs keeps partition values in paths
         rel = f"snapshot_day={day}/part-bulk-{i:05d}-{uuid.uuid4()}.parquet"
+        if store.name == "local":  # a local filesystem does not make parent folders on write
+            fs.create_dir(f"{root}/{key}/snapshot_day={day}", recursive=True)
         pq.write_table(t, f"{root}/{key}/{rel}", filesystem=fs)
         size = fs.get_file_info(f"{root}/{key}/{rel}").size
         stats = {"numRecords": t.num_rows, "minValues": {"snapshot_id": sid}, "maxValues": {"snapshot_id": sid},
