@@ -4,8 +4,10 @@ and flavors from the call log. Every step after landing reads only the sealed ra
 `renormalize` rebuilds any snapshot from its landing with the very same code."""
 
 import json
+import mmap
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 
 import duckdb
@@ -208,44 +210,48 @@ def _from_bodies(con: duckdb.DuckDBPyConnection, layout: Layout, out_dir: Path, 
     <table>.parquet. Returns the rows of each table."""
     pages = con.execute(
         "SELECT f.region, f.project_id, f.pool_id, f.call, row_number() OVER (ORDER BY f.call_id) AS page, "
-        "f.raw_file, f.raw_offset IS NOT NULL AS packed, f.call_id, q.query "
+        "f.raw_file, f.raw_offset, f.raw_bytes, f.call_id, q.query "
         "FROM fetches_rows AS f LEFT JOIN call_queries AS q USING (call_id) "
-        "WHERE list_contains($calls, f.call) AND f.outcome = 'ok' AND f.raw_file IS NOT NULL",
+        "WHERE list_contains($calls, f.call) AND f.outcome = 'ok' AND f.raw_file IS NOT NULL "
+        "ORDER BY f.raw_file, f.raw_offset",
         {"calls": list(calls)}
     ).fetchall()
     con.execute(f"CREATE TEMP TABLE {pages_table} (region VARCHAR, project_id VARCHAR, pool_id VARCHAR, "
                 "call VARCHAR, page BIGINT, content VARCHAR, response_id VARCHAR, query VARCHAR)")
-    if pages:
+    files = [p for p in pages if p[6] is None]
+    if files:
         index = pa.Table.from_pylist([{"path": str(layout.root / raw), "region": region, "project_id": pid,
                                        "pool_id": pool, "call": call, "page": page, "response_id": call_id,
-                                       "query": query, "packed": packed}
-                                      for region, pid, pool, call, page, raw, packed, call_id, query in pages])
-        files = sorted({str(layout.root / raw) for *_, raw, packed, _, _ in pages if not packed})
-        packs = sorted({str(layout.root / raw) for *_, raw, packed, _, _ in pages if packed})
+                                       "query": query}
+                                      for region, pid, pool, call, page, raw, _, _, call_id, query in files])
         con.register("page_index", index)
         try:
-            if files:
-                con.execute(
-                    f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, "
-                    "t.content, i.response_id, i.query "
-                    "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename AND NOT i.packed",
-                    {"files": files},
-                )
-            if packs:
-                # A pack line is `<call_id> <body>` (pipeline/land/landing.py); a pack may also hold answers
-                # that are not this table's (another call) or not final: the index picks the ones it names.
-                con.execute(
-                    f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, "
-                    "l.content, i.response_id, i.query "
-                    "FROM (SELECT filename, left(line, strpos(line, ' ') - 1) AS call_id, "
-                    "             substr(line, strpos(line, ' ') + 1) AS content "
-                    "      FROM (SELECT filename, unnest(string_split(content, chr(10))) AS line "
-                    "            FROM read_text($packs)) WHERE strpos(line, ' ') > 0) AS l "
-                    "JOIN page_index AS i ON i.path = l.filename AND i.response_id = l.call_id AND i.packed",
-                    {"packs": packs},
-                )
+            con.execute(
+                f"INSERT INTO {pages_table} SELECT i.region, i.project_id, i.pool_id, i.call, i.page, "
+                "t.content, i.response_id, i.query "
+                "FROM read_text($files) AS t JOIN page_index AS i ON i.path = t.filename",
+                {"files": sorted(set(index["path"].to_pylist()))},
+            )
         finally:
             con.unregister("page_index")
+    packed = [p for p in pages if p[6] is not None]
+    for raw, group in groupby(packed, key=lambda p: p[5]):
+        # A pack holds `<call_id> <body>` lines (pipeline/land/landing.py); the call log says where each body is,
+        # so the bodies are cut out by offset, a pack at a time (no string of a whole pack is ever built).
+        group = list(group)
+        with open(layout.root / raw, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            bodies = pa.array([data[offset:offset + size] for *_, offset, size, _, _ in group], pa.binary())
+        columns = list(zip(*[(region, pid, pool, call, page, call_id, query)
+                             for region, pid, pool, call, page, _, _, _, call_id, query in group]))
+        chunk = pa.table({"region": pa.array(columns[0], pa.string()), "project_id": pa.array(columns[1], pa.string()),
+                          "pool_id": pa.array(columns[2], pa.string()), "call": pa.array(columns[3], pa.string()),
+                          "page": pa.array(columns[4], pa.int64()), "content": bodies.cast(pa.string()),
+                          "response_id": pa.array(columns[5], pa.string()), "query": pa.array(columns[6], pa.string())})
+        con.register("pack_pages", chunk)
+        try:
+            con.execute(f"INSERT INTO {pages_table} SELECT * FROM pack_pages")
+        finally:
+            con.unregister("pack_pages")
     if has_sql("normalize", f"_prepare_{pages_table}"):
         con.execute(sql_text("normalize", f"_prepare_{pages_table}"))  # what several of the tables read
     if has_sql("normalize", f"_reject_{pages_table}"):
