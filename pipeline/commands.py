@@ -1,4 +1,4 @@
-"""`poolscope snapshot`, `renormalize`, `report`, `history` and `compact`: thin wrappers that turn results into
+"""`poolscope snapshot`, `renormalize`, `report`, `history`, `compact` and `migrate`: thin wrappers that turn results into
 exit codes.
 
 Exit codes: 0 complete, 3 partial (some targets failed), 1 failed (none succeeded, or a fatal error),
@@ -52,6 +52,11 @@ COMPACT_CODES = {
     1: f"{_BUSY_WAIT}, or a day's rewrite did not match its sources (nothing of that day replaced)",
     2: f"{_USAGE}, or the storage root is not writable",
 }
+MIGRATE_CODES = {
+    0: "migrated, and every table shows the same rows per snapshot in both lakes",
+    1: "a table or snapshot differs between the lakes (each difference is listed), or a storage error",
+    2: f"{_USAGE}: also a --to that is the old root, or a bucket without its region or credentials",
+}
 SNAPSHOT_EXIT_CODES = epilog(SNAPSHOT_CODES)
 
 
@@ -104,6 +109,22 @@ def add_parsers(sub) -> None:
                    help="wait this long for a running snapshot to finish (default: fail at once)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     c.set_defaults(func=compact_command)
+
+    m = sub.add_parser("migrate", help="copy the lake into Delta Lake tables at a new root (a folder or "
+                                       "s3://bucket/prefix), raw sets included, and check it row for row",
+                       epilog=epilog(MIGRATE_CODES), formatter_class=fmt)
+    m.add_argument("--config", required=True, metavar="FILE", help="poolscope.yaml of the lake to copy")
+    m.add_argument("--to", required=True, metavar="ROOT",
+                   help="the new root: a folder, or s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID, "
+                        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)")
+    m.add_argument("--endpoint", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL, else AWS's); "
+                                                     "plain http only on loopback")
+    m.add_argument("--region", help="S3 region (default: AWS_REGION)")
+    m.add_argument("--virtual-hosted", action="store_true",
+                   help="address the bucket as a host name (default: path style, which OBS and MinIO take)")
+    m.add_argument("--no-raw", action="store_true", help="leave the raw sets where they are")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    m.set_defaults(func=migrate_command)
 
 
 def _day(text: str) -> date:
@@ -305,15 +326,59 @@ def compact_command(args: argparse.Namespace) -> int:
     return 0
 
 
-class _DayProgress:
-    """A progress bar over days being compacted, on a terminal."""
+def migrate_command(args: argparse.Namespace) -> int:
+    from pipeline.lake.delta import DeltaLake
+    from pipeline.lake.migrate import MigrationError, migrate
+    from pipeline.lake.storage import StorageError, is_s3_url, storage_for
 
-    def __init__(self, show: bool):
+    try:
+        config = load_usable_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    s3 = {k: v for k, v in (("endpoint", args.endpoint), ("region", args.region)) if v is not None}
+    if args.virtual_hosted:
+        s3["path_style"] = False
+    if s3 and not is_s3_url(args.to):
+        return _fail("--endpoint, --region and --virtual-hosted are for a bucket; --to is a folder", 2)
+    to = args.to if is_s3_url(args.to) else str(Path(args.to).expanduser().resolve())
+    try:
+        target = DeltaLake(storage_for(to, s3 or None, key="--to"))
+    except StorageError as exc:
+        message = str(exc).replace("--to.s3.", "--").replace("--to.root", "--to")
+        return _fail(message.replace("set it in the file or in AWS_REGION", "give --region or set AWS_REGION"), 2)
+    bar = _DayProgress(sys.stderr.isatty() and not args.no_progress, "migrating")
+    try:
+        result = migrate(Layout(config.root), target, raw=not args.no_raw, on_day=bar.day)
+    except MigrationError as exc:
+        return _fail(str(exc), 2)
+    except OSError as exc:
+        return _fail(f"{target.storage.describe()}: {_os_reason(exc)}", 1)
+    except Exception as exc:  # delta-rs raises its own errors for a bucket it cannot reach: one line, no secret
+        return _fail(f"{target.storage.describe()}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", 1)
+    finally:
+        bar.close()
+    print(f"migrated {len(result.days)} day(s), {result.snapshots} snapshot(s) to {target.storage.describe()} in "
+          f"{result.seconds:.1f}s; {len(result.skipped)} day(s) were there already; "
+          f"{result.raw_files} raw file(s) copied ({result.raw_bytes / 2**20:,.1f} MiB)")
+    print("  checked, rows per table: " + ", ".join(f"{t}: {n}" for t, n in sorted(result.checked.items())))
+    if result.mismatches:
+        for line in result.mismatches[:50]:
+            print(f"  differs: {line}", file=sys.stderr)
+        more = len(result.mismatches) - 50
+        return _fail(f"{len(result.mismatches)} table/snapshot count(s) differ between the lakes"
+                     + (f" ({more} more not listed)" if more > 0 else ""), 1)
+    return 0
+
+
+class _DayProgress:
+    """A progress bar over days being compacted (or migrated), on a terminal."""
+
+    def __init__(self, show: bool, label: str = "compacting"):
         self._bar = self._task = None
         if show:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("compacting"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[day]}"), TimeElapsedColumn(), transient=True)
             self._bar.start()
 

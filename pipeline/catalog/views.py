@@ -97,6 +97,41 @@ def _sources(layout: Layout) -> dict[str, str]:
     return out
 
 
+def delta_sources(lake) -> dict[str, str]:
+    """table -> the SELECT of its view over a Delta lake (pipeline/lake/delta.py): every table's files, kept to
+    the rows of the writes its `snapshots` rows name. `snapshots` is listed first: a write it names appended its
+    rows before, and they are swept only a grace period after being replaced, so the listing is consistent."""
+    from pipeline.lake.delta import SNAPSHOTS, visible_select
+
+    snapshots = lake.files(SNAPSHOTS)
+    if not snapshots:
+        return {}
+    paths = ", ".join(quote_literal(f) for f in snapshots)
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE (write_id) FROM read_parquet([{paths}], hive_partitioning = true, "
+                      "hive_types = {'snapshot_day': DATE}, union_by_name = true)"}
+    current = f"(SELECT snapshot_id, write_id FROM read_parquet([{paths}], hive_partitioning = false))"
+    for table in lake.tables():
+        if table != SNAPSHOTS:
+            files = lake.files(table)
+            if files:
+                out[table] = visible_select(files, current)
+    return out
+
+
+def delta_connection(lake) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (in memory) with every documented view over a Delta lake, local or in a bucket:
+    what an analyst opens where there is no inventory.duckdb (`poolscope sql` on a bucket)."""
+    from pipeline.catalog.docs import table_docs
+
+    con = lake.connect()
+    try:
+        _create_views(con, delta_sources(lake), table_docs(), comments=False)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def lake_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
     """An in-memory database with the catalog's views over the lake as committed now (no comments, no file):
     for a step that reads the lake before the catalog file is rebuilt (the reports of a snapshot's days)."""

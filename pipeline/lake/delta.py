@@ -142,6 +142,37 @@ class DeltaLake:
         replaced, version = self._publish(snapshot_id, write_id, _with_key(snapshot_row, snapshot_id, write_id))
         return Written(snapshot_id, write_id, {**counts, SNAPSHOTS: 1}, version, replaced)
 
+    def commit_day(self, day: str, tables: Mapping[str, pa.Table], snapshot_rows: pa.Table, *,
+                   threads: int = 4) -> dict[str, int]:
+        """Commit many writes of one day at once (`poolscope migrate`): each table's rows in one append (every row
+        already carries its snapshot_id and write_id), then the day's snapshots rows in one commit replacing those
+        snapshot ids' rows. Same visibility as `commit_snapshot`: nothing shows before that last commit."""
+        check_day(day)
+        ids = sorted(set(snapshot_rows["snapshot_id"].to_pylist()))
+        if len(ids) != snapshot_rows.num_rows or any(day_of(i) != day for i in ids):
+            raise DeltaLakeError(f"the snapshots rows of a day's commit must be one per snapshot of {day}")
+        current = dict(zip(snapshot_rows["snapshot_id"].to_pylist(), snapshot_rows["write_id"].to_pylist()))
+
+        def add(item: tuple[str, pa.Table]) -> int:
+            table, rows = item
+            pairs = set(zip(rows["snapshot_id"].to_pylist(), rows["write_id"].to_pylist()))
+            if not pairs <= set(current.items()):
+                raise DeltaLakeError(f"{table}: rows of writes the day's snapshots rows do not name")
+            data = rows.drop_columns([PARTITION]) if PARTITION in rows.column_names else rows
+            data = data.append_column(PARTITION, pa.array([day] * data.num_rows, pa.string()))
+            self._retry(lambda: self._write(table, data, mode="append"))
+            return data.num_rows
+
+        items = [(t, rows) for t, rows in sorted(tables.items()) if t != SNAPSHOTS and rows.num_rows]
+        with ThreadPoolExecutor(max(1, min(threads, len(items) or 1))) as pool:
+            counts = dict(zip([t for t, _ in items], pool.map(add, items)))
+        row = snapshot_rows.drop_columns([PARTITION]) if PARTITION in snapshot_rows.column_names else snapshot_rows
+        row = row.append_column(PARTITION, pa.array([day] * row.num_rows, pa.string()))
+        which = ", ".join(_quote(i) for i in ids)
+        self._retry(lambda: self._write(SNAPSHOTS, row, mode="overwrite",
+                                        predicate=f"{PARTITION} = {_quote(day)} AND snapshot_id IN ({which})"))
+        return {**counts, SNAPSHOTS: row.num_rows}
+
     def _publish(self, snapshot_id: str, write_id: str, row: pa.Table) -> tuple[str | None, int]:
         """Replace the snapshot's row in `snapshots` with `row`; returns (the write id replaced, new version)."""
         predicate = f"{PARTITION} = {_quote(day_of(snapshot_id))} AND snapshot_id = {_quote(snapshot_id)}"
@@ -171,7 +202,7 @@ class DeltaLake:
         """Every table that has been created, `snapshots` included."""
         from pyarrow.fs import FileSelector, FileType
 
-        fs = self.storage.filesystem(self._environ)
+        fs = self.filesystem()
         try:
             infos = fs.get_file_info(FileSelector(self.storage.fs_path("lake"), allow_not_found=True))
         except OSError as exc:
@@ -183,6 +214,10 @@ class DeltaLake:
                 if log.type == FileType.Directory:
                     names.append(info.base_name)
         return sorted(names)
+
+    def filesystem(self):
+        """A pyarrow filesystem on which Storage.fs_path() names this lake's objects."""
+        return self.storage.filesystem(self._environ)
 
     def connect(self, database: str = ":memory:"):
         """A DuckDB connection that reads this lake's file URIs (Storage.duckdb)."""
@@ -218,7 +253,7 @@ class DeltaLake:
         if mixed:
             import pyarrow.dataset as ds
 
-            fs = self.storage.filesystem(self._environ)
+            fs = self.filesystem()
             base = self.storage.fs_path("lake", table)
             for day, path in mixed:
                 keys = ds.dataset(f"{base}/{path}", format="parquet", filesystem=fs).to_table(columns=list(KEY))
