@@ -118,6 +118,27 @@ def delta_sources(lake) -> dict[str, str]:
     return out
 
 
+def _registered_sources(con: duckdb.DuckDBPyConnection, lake) -> dict[str, str]:
+    """As delta_sources, over each table's Arrow dataset registered on `con` (`_delta_<table>`): for a bucket,
+    pyarrow's own S3 reader (parallel, pre-buffered ranges) instead of DuckDB reading every range through the
+    Python fsspec bridge. Measured on SeaweedFS, 10 days x 2,000 pools: open 0.2-0.4 s instead of 1.0-1.2 s,
+    the capacity report 1.2-1.7 s instead of 1.8-2.0 s. (On a local disk DuckDB's own reader is the faster.)"""
+    from pipeline.lake.delta import SNAPSHOTS
+
+    snapshots = lake.open(SNAPSHOTS)
+    if snapshots is None:
+        return {}
+    day = "REPLACE (CAST(snapshot_day AS DATE) AS snapshot_day)"  # a string in the Delta schema
+    con.register(f"_delta_{SNAPSHOTS}", snapshots.to_pyarrow_dataset())
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE (write_id) {day} FROM _delta_{SNAPSHOTS}"}
+    for table in lake.tables():
+        if table != SNAPSHOTS:
+            con.register(f"_delta_{table}", lake.open(table).to_pyarrow_dataset())
+            out[table] = (f"SELECT * EXCLUDE (write_id) {day} FROM _delta_{table} WHERE (snapshot_id, write_id) IN "
+                          f"(SELECT snapshot_id, write_id FROM _delta_{SNAPSHOTS})")
+    return out
+
+
 def delta_connection(lake) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection (in memory) with every documented view over a Delta lake, local or in a bucket:
     what an analyst opens where there is no inventory.duckdb (`poolscope sql` on a bucket)."""
@@ -125,7 +146,8 @@ def delta_connection(lake) -> duckdb.DuckDBPyConnection:
 
     con = lake.connect()
     try:
-        _create_views(con, delta_sources(lake), table_docs(), comments=False)
+        sources = _registered_sources(con, lake) if lake.storage.is_s3 else delta_sources(lake)
+        _create_views(con, sources, table_docs(), comments=False)
     except BaseException:
         con.close()
         raise
