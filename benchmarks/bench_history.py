@@ -1,11 +1,11 @@
 """Workload 6: the history step of one snapshot at 7, 90 and 365 days of hourly snapshots of 2,000 pools.
 
-One lake of 365 days is generated straight into Parquet (benchmarks/fleet_lake.py, as the daily compaction
+One lake of 365 days is generated straight into Delta tables (benchmarks/fleet_lake.py, as the daily compaction
 leaves it: one file per table and day, the latest day's snapshots in files of their own), and each age is the
-lake with the later snapshots' manifests moved aside. At each age: the full recomputation over every snapshot
-but the last few (`rebuild_history`, the baseline: what every snapshot paid before the history was
-incremental), then those few snapshots are committed again one at a time (their manifests put back) and
-`update_history` folds each in; the figure is the median fold. The fleet churns hard: every pool's capacity
+lake with the later snapshots' `snapshots` rows (their commit points) taken out. At each age: the full
+recomputation over every snapshot but the last few (`rebuild_history`, the baseline: what every snapshot paid
+before the history was incremental), then those few snapshots are committed again one at a time (their rows
+put back) and `update_history` folds each in; the figure is the median fold. The fleet churns hard: every pool's capacity
 changes once a day and ~5% of pools flip an abnormal node every hour (~200 changes per snapshot).
 Targets: <= 1 s per snapshot at 365 days, and 365 days / 7 days <= 1.5.
 """
@@ -16,9 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import write_deltalake
+
 from benchmarks.fleet_lake import make_compacted_fleet_lake
 from benchmarks.harness import Figure
 from pipeline.history.store import rebuild_history, update_history
+from pipeline.lake.delta import PARTITION, SNAPSHOTS
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import writer_lock
 
@@ -43,23 +48,29 @@ def measure(ages: tuple[int, ...] = AGES, pools: int = POOLS, folds: int = FOLDS
         _say(f"generated {counts['snapshots']:,} snapshots, {counts['pools']:,} pool rows in "
              f"{time.perf_counter() - started:.0f}s")
         layout = Layout(root)
-        aside = Path(tmp) / "aside"
-        aside.mkdir()
-        ids = sorted(p.stem for p in layout.manifests.glob("*.json"))
-        for sid in ids:  # a rename keeps the manifest's inode and mtime: put back, it is the same commit
-            layout.manifest(sid).rename(aside / f"{sid}.json")
+        lake = layout.tables()
+        # Every snapshot's rows are in the tables; its snapshots row (the commit point) is taken out and put back
+        # as the lake grows older: the same commit, with the same write id.
+        rows = lake.open(SNAPSHOTS).to_pyarrow_table()
+        lake.open(SNAPSHOTS).delete()
+        ids = sorted(rows["snapshot_id"].to_pylist())
+
+        def show(snapshot_ids: list[str]) -> None:
+            if snapshot_ids:
+                write_deltalake(lake.uri(SNAPSHOTS), rows.filter(pc.is_in(rows["snapshot_id"], pa.array(snapshot_ids))),
+                                mode="append", partition_by=[PARTITION])
+
         shown = 0
         for age in ages:
             end = age * 24
-            for sid in ids[shown:end - folds]:
-                (aside / f"{sid}.json").rename(layout.manifest(sid))
+            show(ids[shown:end - folds])
             with writer_lock(layout):
                 started = time.perf_counter()
                 rebuilt = rebuild_history(layout, memory_limit=MEMORY_LIMIT)
                 full = time.perf_counter() - started
             times = []
             for sid in ids[end - folds:end]:
-                (aside / f"{sid}.json").rename(layout.manifest(sid))
+                show([sid])
                 with writer_lock(layout):
                     started = time.perf_counter()
                     result = update_history(layout)

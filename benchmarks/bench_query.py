@@ -1,7 +1,7 @@
 """Workload 4: queries over 90 days of hourly snapshots of 2,000 pools, before and after compaction.
 
-The lake is generated straight into Parquet (benchmarks/fleet_lake.py: one file per snapshot and table, real
-manifests and catalog), i.e. what 90 days of hourly snapshots leave. The baseline is the same query on that
+The lake is generated straight into Delta tables (benchmarks/fleet_lake.py: one file per snapshot and table, real
+Delta tables and catalog), i.e. what 90 days of hourly snapshots leave. The baseline is the same query on that
 lake; then `compact` (the code the daily Dagster job runs) rewrites it as one file per table and day, and the
 same queries run again. Targets: the 90-day capacity report <= 5 s, opening the catalog <= 0.5 s.
 """

@@ -2,22 +2,22 @@
 minute instead of the hours the fetch path would take. Shared by the query and history benchmarks and the
 report tests.
 
-The files, manifests and catalog are the real ones (pipeline.lake.store.commit, commit_day, build_catalog):
-`make_fleet_lake` writes one file per snapshot and table, exactly what hourly snapshots leave before compaction;
-`make_compacted_fleet_lake` writes what the daily compaction leaves (one file per table and day, committed by
-day records), a month at a time, so that a year of 2,000 pools fits in memory.
+The Delta tables and the catalog are the real ones (pipeline/lake/delta.py's commits, build_catalog):
+`make_fleet_lake` commits each snapshot on its own (one file per snapshot and table), exactly what hourly
+snapshots leave before compaction; `make_compacted_fleet_lake` commits a day at a time (one file per table and
+day, what the daily compaction leaves), a month at a time, so that a year of 2,000 pools fits in memory.
 """
 
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from pipeline.catalog.views import build_catalog
 from pipeline.catalog.docs import table_docs
+from pipeline.catalog.views import build_catalog
 from pipeline.lake.layout import Layout
-from pipeline.lake.store import commit, commit_day
+from pipeline.lake.store import _commit_record
 
 START = datetime(2026, 8, 1, tzinfo=timezone.utc)
 
@@ -141,13 +141,34 @@ def _at(snapshot_id: str) -> datetime:
     return datetime.strptime(snapshot_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
-def _commit_snapshots(layout: Layout, stage: Path, ids: list[str]) -> None:
-    """Commit each snapshot's staged files (stage/<table>/snapshot_id=<ID>/*.parquet) under its manifest."""
+WRITE_ID = "bench"
+
+
+def _with_record(rows: pa.Table) -> pa.Table:
+    """The snapshots rows as a commit leaves them (the commit record column; pipeline/lake/store.py)."""
+    records = [_commit_record(f"lake/raw/snapshot_id={sid}/{WRITE_ID}", {}, {}, "")
+               for sid in rows["snapshot_id"].to_pylist()]
+    return rows.append_column("commit_record", pa.array(records, pa.string()))
+
+
+def _commit_snapshots(layout: Layout, con: duckdb.DuckDBPyConnection, selects: dict[str, str], ids: list[str]) -> None:
+    """Commit each snapshot of `ids` on its own: one file per table and snapshot."""
+    lake = layout.tables()
     for sid in ids:
-        files = {t: next((stage / t / f"snapshot_id={sid}").glob("*.parquet"))
-                 for t in TABLES if (stage / t / f"snapshot_id={sid}").is_dir()}
-        commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=_at(sid), status="complete",
-               raw_dir=layout.raw / f"snapshot_id={sid}", table_files=files, rows={})
+        tables = {t: con.sql(f"SELECT * FROM ({q}) WHERE snapshot_id = '{sid}'").to_arrow_table()
+                  for t, q in selects.items()}
+        lake.commit_snapshot(sid, WRITE_ID, {t: r for t, r in tables.items() if t != "snapshots"},
+                             _with_record(tables["snapshots"]))
+
+
+def _commit_days(layout: Layout, con: duckdb.DuckDBPyConnection, selects: dict[str, str], days: list[str]) -> None:
+    """Commit each day's snapshots at once: one file per table and day."""
+    lake = layout.tables()
+    for day in days:
+        where = f"strftime(timezone('UTC', snapshot_at), '%Y-%m-%d') = '{day}'"
+        tables = {t: con.sql(f"SELECT *, '{WRITE_ID}' AS write_id FROM ({q}) WHERE {where} ORDER BY snapshot_id")
+                  .to_arrow_table() for t, q in selects.items()}
+        lake.commit_day(day, {t: r for t, r in tables.items() if t != "snapshots"}, _with_record(tables["snapshots"]))
 
 
 def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
@@ -161,22 +182,19 @@ def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, re
     layout = Layout(root)
     layout.ensure()
     snaps = days * 24 * 60 // step_minutes
-    stage = layout.tmp / "fleet-stage"
-    stage.mkdir(parents=True, exist_ok=True)
     con = _connect(threads)
     _define(con, snaps=snaps, pools=pools, projects=projects, regions=regions, step_minutes=step_minutes,
             fail_per_mille=fail_per_mille)
     _observe(con, "snaps")
+    selects = {}
     for table, sql in TABLES.items():
-        con.execute(f"COPY ({sql.format(projects=projects, snaps='snaps')}) TO '{stage / table}' "
-                    f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_id), WRITE_PARTITION_COLUMNS true, "
-                    f"OVERWRITE_OR_IGNORE true)")
+        con.execute(f"CREATE TABLE staged_{table} AS {sql.format(projects=projects, snaps='snaps')}")
+        selects[table] = f"SELECT * FROM staged_{table}"
     counts = dict(con.execute("SELECT 'pools', count(*) FROM obs UNION ALL SELECT 'snapshots', count(*) FROM snaps"
                               ).fetchall())
     ids = [r[0] for r in con.execute("SELECT snapshot_id FROM snaps ORDER BY s").fetchall()]
+    _commit_snapshots(layout, con, selects, ids)
     con.close()
-    _commit_snapshots(layout, stage, ids)
-    shutil.rmtree(stage, ignore_errors=True)
     build_catalog(layout, table_docs())
     return counts
 
@@ -186,9 +204,9 @@ def make_compacted_fleet_lake(root: Path, *, days: int, pools: int, projects: in
                               chunk_days: int = 30, threads: int | None = None,
                               on_chunk=None) -> dict:
     """The lake of `make_fleet_lake` (hourly snapshots) as the daily compaction leaves it: days 0, 1, ... are
-    read from one file per table and day (day records in lake/_days/), except the days in `own_files_days`,
-    whose snapshots keep one file per table, as the day still receiving snapshots does. Generated
-    `chunk_days` at a time. Every snapshot has its manifest. No catalog is built (a year of snapshots
+    read from one file per table and day, except the days in `own_files_days`, whose snapshots keep one file
+    per table, as the day still receiving snapshots does. Generated `chunk_days` at a time. Every snapshot has
+    its snapshots row. No catalog is built (a year of snapshots
     makes it slow and the history does not need it); call build_catalog if wanted."""
     layout = Layout(root)
     layout.ensure()
@@ -199,41 +217,17 @@ def make_compacted_fleet_lake(root: Path, *, days: int, pools: int, projects: in
     counts = {"pools": 0, "snapshots": snaps}
     for first in range(0, days, chunk_days):
         last = min(days, first + chunk_days)
-        stage = layout.tmp / f"fleet-stage-{first}"
-        for sub in ("days", "own"):
-            (stage / sub).mkdir(parents=True, exist_ok=True)
         con.execute(f"CREATE OR REPLACE VIEW chunk AS SELECT * FROM snaps WHERE s >= {first * 24} AND s < {last * 24}")
         _observe(con, "chunk")
         counts["pools"] += con.execute("SELECT count(*) FROM obs").fetchall()[0][0]
-        own = [d for d in own_files_days if first <= d < last]
-        own_filter = " OR ".join(f"(s >= {d * 24} AND s < {d * 24 + 24})" for d in own) or "false"
+        selects = {}
         for table, sql in TABLES.items():
-            select = sql.format(projects=projects, snaps="chunk")
-            con.execute(f"COPY (SELECT *, strftime(timezone('UTC', snapshot_at), '%Y-%m-%d') AS snapshot_day "
-                        f"FROM ({select}) WHERE snapshot_id NOT IN (SELECT snapshot_id FROM chunk WHERE {own_filter}) "
-                        f"ORDER BY snapshot_id) "
-                        f"TO '{stage / 'days' / table}' (FORMAT parquet, COMPRESSION zstd, "
-                        f"PARTITION_BY (snapshot_day), OVERWRITE_OR_IGNORE true)")
-            if own:
-                con.execute(f"COPY (SELECT * FROM ({select}) WHERE snapshot_id IN "
-                            f"(SELECT snapshot_id FROM chunk WHERE {own_filter})) TO '{stage / 'own' / table}' "
-                            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (snapshot_id), "
-                            f"WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)")
+            con.execute(f"CREATE OR REPLACE TABLE staged_{table} AS {sql.format(projects=projects, snaps='chunk')}")
+            selects[table] = f"SELECT * FROM staged_{table}"
         chunk = con.execute("SELECT snapshot_id, s // 24 FROM chunk ORDER BY s").fetchall()
-        for sid, day in chunk:
-            if day not in own:
-                commit(layout, snapshot_id=sid, write_id="bench", snapshot_at=_at(sid), status="complete",
-                       raw_dir=layout.raw / f"snapshot_id={sid}", table_files={}, rows={})
-        _commit_snapshots(layout, stage / "own", [sid for sid, day in chunk if day in own])
-        by_day: dict[str, dict[str, str]] = {}
-        for sid, day in chunk:
-            if day not in own:
-                by_day.setdefault(_at(sid).strftime("%Y-%m-%d"), {})[sid] = "bench"
-        for day, members in by_day.items():
-            files = {t: next((stage / "days" / t / f"snapshot_day={day}").glob("*.parquet"))
-                     for t in TABLES if (stage / "days" / t / f"snapshot_day={day}").is_dir()}
-            commit_day(layout, day=day, write_id="bench", snapshots=members, table_files=files, rows={})
-        shutil.rmtree(stage, ignore_errors=True)
+        own = {d for d in own_files_days if first <= d < last}
+        _commit_days(layout, con, selects, sorted({_at(sid).strftime("%Y-%m-%d") for sid, d in chunk if d not in own}))
+        _commit_snapshots(layout, con, selects, [sid for sid, d in chunk if d in own])
         if on_chunk:
             on_chunk(last, days)
     con.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.exitcodes import HelpFormatter, epilog
-from pipeline.lake.layout import Layout
+from pipeline.lake.layout import LakeFormatError, Layout
 from pipeline.lake.store import LakeBusyError
 from pipeline.modelarts import CredentialsError
 
@@ -156,6 +156,8 @@ def check_storage(config: Config) -> Config:
         probe = layout.tmp / f".write-probe-p{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink(missing_ok=True)
+    except LakeFormatError as exc:
+        raise ConfigError(f"{config.path}: storage.root: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{config.path}: storage.root: cannot write to {config.root}: {_os_reason(exc)}") from None
     return config
@@ -332,7 +334,7 @@ def migrate_command(args: argparse.Namespace) -> int:
     from pipeline.lake.storage import StorageError, is_s3_url, storage_for
 
     try:
-        config = load_usable_config(args.config)
+        config = load_config(args.config)  # not load_usable_config: the old lake is read, never prepared
     except ConfigError as exc:
         return _fail(str(exc), 2)
     s3 = {k: v for k, v in (("endpoint", args.endpoint), ("region", args.region)) if v is not None}

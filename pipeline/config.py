@@ -364,6 +364,12 @@ def parse_config(data: object, path: Path) -> Config:
         # would be written somewhere else or not at all.
         raise ConfigError(f"{path}: storage.root: {str(storage.root)!r}: the folder's path must not contain "
                           "a backslash or '?' (DuckDB cannot open files there); choose another folder")
+    if re.search(r"[\[\]]|%[0-9A-Fa-f]{2}", str(storage.root)):
+        # delta-rs (deltalake 1.6) reads a table's location as a URL: a bracket fails as a host name, and a %XX
+        # sequence is decoded into another folder.
+        raise ConfigError(f"{path}: storage.root: {str(storage.root)!r}: the folder's path must not contain "
+                          "'[', ']' or a '%' followed by two hex digits (the Delta tables cannot be opened there); "
+                          "choose another folder")
     for key, folder in (("storage.root", storage.root), ("reports.output", reports.output)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise ConfigError(f"{path}: {key}: {folder} is a file, not a folder")

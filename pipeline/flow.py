@@ -33,7 +33,7 @@ from pipeline.land.landing import CallRecord
 from pipeline.lake.layout import Layout
 from pipeline.lake.lease import discard
 from pipeline.lake.space import StorageFullError, check_free_space, no_space
-from pipeline.lake.store import LakeBusyError, Manifest, collect_garbage, writer_lock
+from pipeline.lake.store import LakeBusyError, Manifest, collect_garbage, upkeep_due, writer_lock
 from pipeline.modelarts import Credentials
 
 log = logging.getLogger(__name__)
@@ -125,15 +125,16 @@ def normalize(layout: Layout, raw_dir: Path, snapshot_id: str):
 
 
 def check(staged) -> list[CheckOutcome]:
-    """Step check: the data checks over the staged tables (recorded in the manifest; they gate the reports)."""
+    """Step check: the data checks over the staged tables (recorded with the snapshots row; they gate the
+    reports)."""
     from pipeline.check.checks import check as run_checks
 
     return run_checks(staged)
 
 
 def commit(layout: Layout, staged, checks: list[CheckOutcome]) -> SnapshotResult:
-    """Step commit: the manifest rename makes the staged tables visible. A full disk before that point is
-    StorageFullError (nothing committed)."""
+    """Step commit: the snapshots row, committed after every table's rows, makes the staged tables visible. A
+    full disk before that point is StorageFullError (nothing committed)."""
     from pipeline.lake.commit import commit_staged
 
     try:
@@ -209,12 +210,12 @@ def catalog(layout: Layout) -> Path:
 
 
 def cleanup(layout: Layout) -> None:
-    """Step cleanup: remove files no manifest, day record or history record names any more. After the catalog
-    step: a catalog left stale by a crashed run may name files that are no longer live, and must be replaced
-    before they can be removed."""
+    """Step cleanup: crash debris, and once a day the tables' upkeep (rows of crashed or replaced writes, files
+    no table version needs; store.collect_garbage). After the catalog step: a catalog left stale by a crashed
+    run may name files that are no longer live, and must be replaced before they can be removed."""
     try:
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
-            collect_garbage(layout)
+            collect_garbage(layout, tables=upkeep_due(layout))
     except OSError as exc:
         log.warning("garbage collection skipped (the next run retries): %s", exc)
 

@@ -2,12 +2,12 @@
 snapshot job) and of a compaction.
 
 Each victim is the real CLI (a subprocess) against the simulator over HTTP. A watcher polls the storage for
-the marker a phase leaves (its work folder, the sealed raw set, the moved table files, the catalog being
-written, the compaction's work folder) and kills the process a random few milliseconds after the marker
-appears. After every kill, from another process: the catalog opens; every snapshot it shows has a manifest
-and exactly the rows its manifest records, table by table (no partial snapshot is visible); every file the
-manifests and day records name exists. At the end a normal run succeeds, removes the debris, and the catalog
-shows every committed snapshot.
+the marker a phase leaves (its work folder, the sealed raw set, a new table data file, the catalog being
+written, a compaction's new file) and kills the process a random few milliseconds after the marker appears.
+After every kill, from another process: the catalog opens; every snapshot it shows has its snapshots row and
+exactly the rows that row's commit recorded, table by table (no partial snapshot is visible); every file the
+Delta logs name exists. At the end a normal run succeeds, removes the debris, and the catalog shows every
+committed snapshot.
 """
 
 import json
@@ -22,7 +22,7 @@ from pathlib import Path
 from clikit import POOLSCOPE, cli_env
 from lakekit import query_catalog
 from pipeline.lake.layout import Layout
-from pipeline.lake.store import collect_garbage, live_files, read_manifests, writer_lock
+from pipeline.lake.store import collect_garbage, read_manifests, writer_lock
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
 
 AK, SK = "AKCRASHTEST000000001", "crash-test-sk-0123456789abcdefghijklmno"
@@ -54,8 +54,14 @@ def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) ->
         "history": lambda: glob_any(layout.tmp, "history-*"),
         "reports": lambda: glob_any(layout.tmp, "reports-*"),
         "catalog": lambda: glob_any(layout.root, ".inventory.*.tmp"),
-        "compacting": lambda: glob_any(layout.tmp, "compact-*"),
+        "compacting": new_table_file,
     }
+
+
+def active_files(layout: Layout) -> set[str]:
+    """Every data file a table's current version names."""
+    lake = layout.tables()
+    return {f for table in lake.tables() for f in lake.files(table)}
 
 
 def kill_at(args: list[str], cwd: Path, marker, rng: random.Random, jitter_s: float) -> tuple[bool, float]:
@@ -84,16 +90,15 @@ def kill_at(args: list[str], cwd: Path, marker, rng: random.Random, jitter_s: fl
 def check_consistent(layout: Layout, tables: tuple[str, ...] = TABLES) -> set[str]:
     """What a reader sees matches the commit records. Returns the snapshot ids the catalog shows."""
     manifests = {m.snapshot_id: m for m in read_manifests(layout)}
-    for files in live_files(layout).values():
-        for f in files:
-            assert f.path.is_file(), f"a committed record names a missing file: {f.path}"
+    for f in active_files(layout):
+        assert Path(f).is_file(), f"a table's log names a missing file: {f}"
     if not layout.catalog.exists():
         return set()
     sql = " UNION ALL ".join(f"SELECT '{t}' AS t, snapshot_id, count(*) AS n FROM {t} GROUP BY ALL" for t in tables)
     seen = query_catalog(layout.catalog, sql)
     visible = set()
     for table, sid, n in seen:
-        assert sid in manifests, f"the catalog shows {sid}, which has no manifest"
+        assert sid in manifests, f"the catalog shows {sid}, which has no snapshots row"
         assert n == manifests[sid].tables[table]["rows"], (table, sid, n, manifests[sid].tables[table]["rows"])
         visible.add(sid)
     for sid in visible:  # every table of a visible snapshot is visible (an empty table has no group above)
@@ -154,9 +159,8 @@ def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path):
     assert not list(layout.tmp.iterdir()), "the debris of killed runs is removed by the next run"
     with writer_lock(layout):
         collect_garbage(layout, grace_s=0)  # what the next runs do once the grace period has passed
-    live = {f.path.resolve() for files in live_files(layout).values() for f in files}
-    on_disk = {p.resolve() for p in layout.lake.glob("*/snapshot_day=*/*.parquet")}
-    assert on_disk == live, "only committed files remain"
+    on_disk = {str(p) for p in layout.lake.glob("*/snapshot_day=*/*.parquet")}
+    assert on_disk == active_files(layout), "only committed files remain"
     assert check_consistent(layout) == visible
     print(json.dumps({"seed": seed, "kills": kills, "misses": misses, "snapshots": len(visible)}))
 

@@ -1,7 +1,8 @@
 """Text that looks like SQL, quoting or formulas goes through a real snapshot (landing, normalize, commit, catalog,
 history, reports, exports) byte for byte: no SQL is ever spliced from data. The storage root's own path has
-quotes, a semicolon, `--`, `%`, `[`, `*` in it too (it is spliced into SQL as a quoted literal; a backslash or
-`?` is refused by the config: DuckDB reads them as a separator and as options in a file path).
+quotes, a semicolon, `--`, `%`, `*` in it too (it is spliced into SQL as a quoted literal; a backslash or `?` is
+refused by the config, DuckDB reads them as a separator and as options in a file path; so are `[`, `]` and a
+`%XX` escape, which delta-rs reads as a URL's host name and as an escape: tests/test_config.py).
 """
 
 import csv
@@ -31,7 +32,7 @@ HOSTILE = [
     "$1 ? :name {x}",
 ]
 PROJECT = "p'1;--"  # an id from IAM discovery is not validated like a configured one
-DIR_NAME = "it's; -- 50% [x] *\"lake\""
+DIR_NAME = "it's; -- 50% *\"lake\""
 
 
 def _pool(i: int, value: str, **extra) -> dict:

@@ -129,9 +129,8 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
     )
     for table in TABLES:
         meta = dict(metadata.get(table, {}))
-        info = manifest.tables.get(table)
-        if info:
-            meta["path"] = dg.MetadataValue.path(str(layout.root / info["file"]))
+        if table in manifest.tables:
+            meta["path"] = dg.MetadataValue.path(str(layout.table_dir(table)))
         meta["snapshot_id"] = snapshot_id
         yield dg.MaterializeResult(asset_key=table, metadata=meta)
     for o in outcomes:

@@ -5,8 +5,9 @@ only while nobody else has it open, so an analyst's open session would block eve
 catalog is built under a temporary name and renamed over the old one. A reader that has the old file open
 keeps reading the old inode (a complete, older view of the lake); the next `connect` sees the new one.
 
-The views list their Parquet files explicitly, taken from the manifests and day records (store.live_files), so
-they can never show a file that is not committed. Paths are absolute, so the catalog opens from any folder.
+The views list their Parquet files explicitly, each Delta table's active files (`delta_sources`), and keep only
+the rows of writes a `snapshots` row names, so they can never show a row that is not committed. Paths are
+absolute, so the catalog opens from any folder.
 """
 
 import errno
@@ -20,7 +21,6 @@ import duckdb
 
 from pipeline.lake.layout import Layout, new_write_id
 from pipeline.lake.space import no_space
-from pipeline.lake.store import LiveFile, live_files
 from pipeline.sqlfiles import quote_ident, quote_literal
 
 
@@ -54,36 +54,17 @@ CATALOG_STORAGE_VERSION = "v1.4.0"
 CATALOG_ALIAS = "inventory"  # the database name a reader gets too (DuckDB names a file's database after its stem)
 
 
-def select_lake_files(files: list[LiveFile], *, hive: bool = True) -> str:
-    """A SELECT over committed snapshot-table files (with the snapshot_day partition column when `hive`).
-    Rows a compacted file holds for a since-replaced write are filtered out by snapshot id (rare: only a
-    snapshot re-run after its day was compacted)."""
-    options = "hive_partitioning = true, hive_types = {'snapshot_day': DATE}" if hive else "hive_partitioning = false"
-    whole = [f for f in files if not f.exclude]
-    parts = []
-    if whole:
-        paths = ", ".join(quote_literal(str(f.path.resolve())) for f in whole)
-        parts.append(f"SELECT * FROM read_parquet([{paths}], union_by_name = true, {options})")
-    for f in files:
-        if f.exclude:
-            stale = ", ".join(quote_literal(sid) for sid in f.exclude)
-            parts.append(f"SELECT * FROM read_parquet({quote_literal(str(f.path.resolve()))}, {options}) "
-                         f"WHERE snapshot_id NOT IN ({stale})")
-    return " UNION ALL BY NAME ".join(parts)
-
-
 def _sources(layout: Layout) -> dict[str, str]:
     """table -> the SELECT of its view.
 
-    Snapshot tables list their files from the manifests and day records (each commit is one rename), the history
-    (pool_changes, pool_versions) from its record (lake/_history/record.json, one rename too). Derived
+    Snapshot tables list their files from their Delta logs (`delta_sources`), the history (pool_changes,
+    pool_versions) from its record (lake/_history/record.json, one rename). Derived
     tables (lake/derived/<name>.parquet) and daily report partitions (lake/reports/<name>/day=<D>.parquet) are
     each replaced whole by a rename, so a view may glob them: a reader sees every file complete, old or new.
     """
     from pipeline.history.store import history_sources  # here: history_store imports this module
 
-    out = {table: select_lake_files(files)
-           for table, files in live_files(layout).items() if files}
+    out = delta_sources(layout.tables())
     out.update(history_sources(layout))  # before derived/: the record replaces the whole-lake files
     derived = layout.lake / "derived"
     for f in sorted(derived.glob("*.parquet")) if derived.is_dir() else []:
@@ -97,6 +78,11 @@ def _sources(layout: Layout) -> dict[str, str]:
     return out
 
 
+# Columns of the snapshots table that belong to the commit protocol, not to the documented table: which write is
+# current, and what the commit recorded (raw set, checks, rows per table; pipeline/lake/store.py).
+PROTOCOL_COLUMNS = "write_id, commit_record"
+
+
 def delta_sources(lake) -> dict[str, str]:
     """table -> the SELECT of its view over a Delta lake (pipeline/lake/delta.py): every table's files, kept to
     the rows of the writes its `snapshots` rows name. `snapshots` is listed first: a write it names appended its
@@ -107,8 +93,8 @@ def delta_sources(lake) -> dict[str, str]:
     if not snapshots:
         return {}
     paths = ", ".join(quote_literal(f) for f in snapshots)
-    out = {SNAPSHOTS: f"SELECT * EXCLUDE (write_id) FROM read_parquet([{paths}], hive_partitioning = true, "
-                      "hive_types = {'snapshot_day': DATE}, union_by_name = true)"}
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({PROTOCOL_COLUMNS}) FROM read_parquet([{paths}], "
+                      "hive_partitioning = true, hive_types = {'snapshot_day': DATE}, union_by_name = true)"}
     current = f"(SELECT snapshot_id, write_id FROM read_parquet([{paths}], hive_partitioning = false))"
     for table in lake.tables():
         if table != SNAPSHOTS:
@@ -130,7 +116,7 @@ def _registered_sources(con: duckdb.DuckDBPyConnection, lake) -> dict[str, str]:
         return {}
     day = "REPLACE (CAST(snapshot_day AS DATE) AS snapshot_day)"  # a string in the Delta schema
     con.register(f"_delta_{SNAPSHOTS}", snapshots.to_pyarrow_dataset())
-    out = {SNAPSHOTS: f"SELECT * EXCLUDE (write_id) {day} FROM _delta_{SNAPSHOTS}"}
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({PROTOCOL_COLUMNS}) {day} FROM _delta_{SNAPSHOTS}"}
     for table in lake.tables():
         if table != SNAPSHOTS:
             con.register(f"_delta_{table}", lake.open(table).to_pyarrow_dataset())

@@ -12,14 +12,14 @@ snapshot's files and the state, nothing else), writes the snapshot's rows as a s
 naming the new state and files. The catalog reads `pool_changes` from the files and `pool_versions` from the
 closed versions in the files plus the open ones in the state (`history_sources`).
 
-Why a record of its own rather than the snapshot's manifest: the state and the rows it was computed with are
-committed together by one rename, so they can never disagree (a crash leaves the previous record whole, and the
-next run folds the snapshot again); and a snapshot committed out of order does not force rewriting later
-snapshots' manifests, whose day files compaction may already have rewritten.
+Why a record of its own rather than columns of the snapshots table: the state and the rows it was computed with
+are committed together by one rename, so they can never disagree (a crash leaves the previous record whole, and
+the next run folds the snapshot again); and a snapshot committed out of order does not force rewriting later
+snapshots' rows.
 
-Which snapshots a record reflects is told by a digest of the manifests' file marks (name, inode, mtime, size) up
-to its snapshot: a re-run, a late snapshot, `renormalize` or a removed manifest each change a mark (a commit
-renames a new file over the old one), without reading every manifest. When the digest no longer matches:
+Which snapshots a record reflects is told by a digest of the committed writes (snapshot id, write id: the
+`snapshots` table's key columns) up to its snapshot: a re-run, a late snapshot or `renormalize` each commit a
+new write id, without reading every snapshot's rows. When the digest no longer matches:
 the record before the latest fold (kept as `previous`) is used if it still matches (a re-run or late arrival
 of the latest snapshot: one fold), otherwise the history is rebuilt from scratch by the full recomputation
 (pipeline/history/full.py). A record written by other SQL or code (`rules`) is rebuilt too.
@@ -39,14 +39,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.catalog.views import create_lake_views, select_lake_files
+from pipeline.catalog.views import create_lake_views
 from pipeline.sqlfiles import quote_literal, sql_digest
 from pipeline.history.full import INPUTS, PARQUET_OPTIONS, SQL_FOLDER, build_history_base
 from pipeline.history.fold import fold_snapshot
 from pipeline.lake.layout import Layout, check_snapshot_id, day_of, new_write_id
-from pipeline.lake.store import (
-    GRACE_S, DayRecord, Manifest, _mark_replaced, _write_json, live_files, read_manifests,
-)
+from pipeline.lake.delta import PARTITION
+from pipeline.lake.store import GRACE_S, Manifest, _mark_replaced, _write_json, read_manifests
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.lease import discard, work_dir
 
@@ -69,8 +68,8 @@ class HistoryRecord:
 
     snapshot_id: str | None  # every committed snapshot up to this one is folded in; None: the lake had none
     write_id: str | None  # that snapshot's write
-    manifests: str  # digest of the marks of the manifests up to snapshot_id (see _marks)
-    count: int  # how many manifests that is
+    manifests: str  # digest of the committed writes up to snapshot_id (see _marks; the name is the record format's)
+    count: int  # how many snapshots that is
     rules: str  # digest of the SQL and code that computed this history
     state: str  # the state file, relative to the root
     parts: list[dict]  # {"kind": base | day | segment, "key": write id | day | snapshot id,
@@ -133,26 +132,9 @@ def rules_digest() -> str:
 
 
 def _marks(layout: Layout) -> list[tuple[str, str]]:
-    """(snapshot id, mark) of every committed manifest, in id order. A commit renames a new file over the old
-    one, so a re-run or renormalize changes the mark (inode, mtime, size); one directory scan, no reads."""
-    out = []
-    try:
-        entries = os.scandir(layout.manifests)
-    except FileNotFoundError:
-        return out
-    with entries:
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".json"):
-                continue
-            sid = entry.name[:-5]
-            try:
-                check_snapshot_id(sid)
-                st = entry.stat()
-            except (ValueError, OSError):
-                continue
-            out.append((sid, f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"))
-    out.sort()
-    return out
+    """(snapshot id, write id) of every committed snapshot, in id order: a re-run or renormalize commits a new
+    write id, so it changes the mark; one read of the snapshots table's two key columns."""
+    return sorted(layout.tables().current_writes().items())
 
 
 def _digest(marks: list[tuple[str, str]]) -> str:
@@ -167,7 +149,7 @@ def _upto(marks: list[tuple[str, str]], snapshot_id: str | None) -> list[tuple[s
 
 
 def _matches(layout: Layout, record: HistoryRecord, marks: list[tuple[str, str]]) -> bool:
-    """The record reflects exactly the committed manifests up to its snapshot, and its files are there."""
+    """The record reflects exactly the committed writes up to its snapshot, and its files are there."""
     upto = _upto(marks, record.snapshot_id)
     return (record.rules == rules_digest() and len(upto) == record.count and _digest(upto) == record.manifests
             and all(p.is_file() for p in record.referenced(layout.root)))
@@ -334,25 +316,35 @@ def rebuild_history(layout: Layout, *, reason: str = "requested", grace_s: float
 
 
 def _read_manifest(layout: Layout, snapshot_id: str) -> Manifest | None:
-    try:
-        return Manifest(**json.loads(layout.manifest(snapshot_id).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None  # unreadable: the catalog skips it too (store.read_manifests)
+    return next((m for m in read_manifests(layout) if m.snapshot_id == snapshot_id), None)
 
 
 def snapshot_sources(layout: Layout, manifest: Manifest) -> dict[str, str]:
-    """table -> a SELECT of one snapshot's rows: from its own files, or from its day's compacted file while the
-    day record covers its write (store.live_files, on this one snapshot)."""
-    records = []
-    try:
-        day = layout.day_record(day_of(manifest.snapshot_id))
-        if day.exists():
-            records.append(DayRecord(**json.loads(day.read_text(encoding="utf-8"))))
-    except (OSError, ValueError, TypeError):
-        pass
-    sid = quote_literal(manifest.snapshot_id)
-    return {table: f"SELECT * FROM ({select_lake_files(files, hive=False)}) WHERE snapshot_id = {sid}"
-            for table, files in live_files(layout, [manifest], records).items() if table in INPUTS and files}
+    """table -> a SELECT of one snapshot's rows (its committed write's): the files of its day that can hold them
+    (the Delta log's statistics of snapshot_id and write_id prune the rest, e.g. a compacted day's other
+    files)."""
+    import pyarrow as pa
+
+    lake = layout.tables()
+    sid, wid = manifest.snapshot_id, manifest.write_id
+    day = day_of(sid)
+    out = {}
+    for table in INPUTS:
+        dt = lake.open(table)
+        if dt is None:
+            continue
+        a = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+        root = Path(lake.storage.fs_path("lake", table))
+        files = [str(root / f["path"]) for f in a
+                 if f[f"partition.{PARTITION}"] == day
+                 and (f.get("min.snapshot_id") or "") <= sid <= (f.get("max.snapshot_id") or "~")
+                 and (f.get("min.write_id") or "") <= wid <= (f.get("max.write_id") or "~")]
+        if files:
+            paths = ", ".join(quote_literal(f) for f in files)
+            out[table] = (f"SELECT * EXCLUDE (write_id) FROM read_parquet([{paths}], hive_partitioning = false, "
+                          f"union_by_name = true) WHERE snapshot_id = {quote_literal(sid)} "
+                          f"AND write_id = {quote_literal(wid)}")
+    return out
 
 
 def _merge_days(layout: Layout, parts: list[dict], before_day: str, write_id: str, work: Path) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Step commit (pipeline/lake/store.py holds the protocol: files, then the manifest rename), and the catalog
-rebuild after it."""
+"""Step commit (pipeline/lake/store.py holds the protocol: every table's rows, then the snapshots row, in Delta
+tables), and the catalog rebuild after it."""
 
 from pathlib import Path
 
@@ -13,9 +13,9 @@ from pipeline.normalize.step import Staged
 
 
 def commit_staged(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manifest:
-    """Commit staged tables: the manifest rename makes them visible. The caller holds the writer lock.
+    """Commit staged tables: the snapshots row makes them visible. The caller holds the writer lock.
 
-    The check outcomes are recorded in the manifest, so that later steps (reports) can be gated on them.
+    The check outcomes are recorded with the snapshots row, so that later steps (reports) can be gated on them.
     """
     manifest = commit(
         layout, snapshot_id=staged.snapshot_id, write_id=staged.write_id,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -124,6 +125,9 @@ class DeltaLake:
         return data.num_rows
 
     def _write(self, table: str, data: pa.Table, *, mode: str, predicate: str | None = None) -> None:
+        # Every column nullable: a table takes its schema from its first write, and a column that had no NULL
+        # there (a Parquet REQUIRED field, as DuckDB writes some) would refuse a later snapshot's NULLs.
+        data = data.cast(pa.schema([f.with_nullable(True) for f in data.schema], metadata=data.schema.metadata))
         # schema_mode="merge": a release that adds a column appends to tables written by the one before it.
         write_deltalake(self.uri(table), data, mode=mode, predicate=predicate, partition_by=[PARTITION],
                         configuration=TABLE_CONFIG, schema_mode="merge" if mode == "append" else None,
@@ -226,7 +230,12 @@ class DeltaLake:
     def files(self, table: str, version: int | None = None) -> list[str]:
         """The table's active files (URIs a DuckDB from `Storage.duckdb()` reads), at `version` or the latest."""
         dt = self.open(table, version)
-        return [] if dt is None else dt.file_uris()
+        if dt is None:
+            return []
+        if self.storage.is_s3:
+            return dt.file_uris()
+        # delta-rs gives a local file as a URL path (a space as %20, '%' as %25): DuckDB wants the path itself
+        return [unquote(u) for u in dt.file_uris()]
 
     # ------------------------------------------------------------------ upkeep
 
@@ -300,8 +309,10 @@ class DeltaLake:
         out = {}
         for table in self.tables():
             dt = self.open(table)
+            # full: also files no log version ever named (a writer killed between writing a file and its
+            # commit); the retention keeps those of writers still at work.
             removed = dt.vacuum(retention_hours=math.ceil(grace / 3600), dry_run=False,
-                                enforce_retention_duration=False)
+                                enforce_retention_duration=False, full=True)
             dt.cleanup_metadata()
             out[table] = len(removed)
         return out

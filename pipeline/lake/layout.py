@@ -1,18 +1,16 @@
 """Where things live under the storage root. One place, so that no module invents a path of its own.
 
-    <root>/inventory.duckdb                          the catalog: views over committed files only
+    <root>/inventory.duckdb                          the catalog: views over committed rows only
     <root>/lake/raw/snapshot_id=<ID>/<WRITE>/        raw landing of one snapshot run (immutable)
-    <root>/lake/<table>/snapshot_day=<D>/<ID>_<WRITE>.parquet     one snapshot's rows of a table
-    <root>/lake/<table>/snapshot_day=<D>/day_<WRITE>.parquet      a compacted day: all its snapshots' rows
-    <root>/lake/_manifests/<ID>.json                 the commit record of a snapshot: its files per table
-    <root>/lake/_days/<D>.json                       the commit record of a compacted day (see store.DayRecord)
+    <root>/lake/<table>/                             a Delta table (pipeline/lake/delta.py): _delta_log/ and
+                                                     snapshot_day=<D>/part-*.parquet
     <root>/lake/_history/                            pool_changes / pool_versions: record.json, state, files
                                                      (see history_store.py)
     <root>/lake/_tmp/                                work in progress; debris after a crash
-    <root>/lake/.lock                                one writer at a time
+    <root>/lake/.lock                                one writer at a time for the local steps
 
-A snapshot's table files are invisible until its manifest names them, and the catalog is rebuilt from the
-manifests alone, so a crash at any point leaves the previous state intact.
+A snapshot's rows are invisible until its `snapshots` row is committed, and the catalog is rebuilt from the
+committed tables alone, so a crash at any point leaves the previous state intact.
 """
 
 import re
@@ -61,6 +59,10 @@ def new_write_id() -> str:
     return secrets.token_hex(4)
 
 
+class LakeFormatError(RuntimeError):
+    """The storage root holds a lake of an older format (the message says how to migrate it)."""
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
@@ -78,10 +80,6 @@ class Layout:
         return self.lake / "raw"
 
     @property
-    def manifests(self) -> Path:
-        return self.lake / "_manifests"
-
-    @property
     def tmp(self) -> Path:
         return self.lake / "_tmp"
 
@@ -89,29 +87,38 @@ class Layout:
     def lock(self) -> Path:
         return self.lake / ".lock"
 
+    @property
+    def upkeep_marker(self) -> Path:
+        """Touched when the tables' upkeep (sweep, vacuum) last ran (store.upkeep_due)."""
+        return self.lake / ".upkeep"
+
     def raw_dir(self, snapshot_id: str, write_id: str) -> Path:
         return self.raw / f"snapshot_id={check_snapshot_id(snapshot_id)}" / write_id
 
-    def table_file(self, table: str, snapshot_id: str, write_id: str) -> Path:
-        return self.lake / table / f"snapshot_day={day_of(snapshot_id)}" / f"{snapshot_id}_{write_id}.parquet"
+    def table_dir(self, table: str) -> Path:
+        return self.lake / table
 
-    def compacted_file(self, table: str, day: str, write_id: str) -> Path:
-        return self.lake / table / f"snapshot_day={check_day(day)}" / f"day_{write_id}.parquet"
+    def tables(self, grace_s: float | None = None):
+        """The lake's Delta tables (pipeline/lake/delta.py) on this root's local disk."""
+        from pipeline.lake.delta import DeltaLake
+        from pipeline.lake.storage import Storage
 
-    @property
-    def day_records(self) -> Path:
-        return self.lake / "_days"
-
-    def day_record(self, day: str) -> Path:
-        return self.day_records / f"{check_day(day)}.json"
+        storage = Storage(local=self.root.resolve())
+        return DeltaLake(storage, {}) if grace_s is None else DeltaLake(storage, {}, grace_s=grace_s)
 
     @property
     def history(self) -> Path:
         return self.lake / "_history"
 
-    def manifest(self, snapshot_id: str) -> Path:
-        return self.manifests / f"{check_snapshot_id(snapshot_id)}.json"
-
     def ensure(self) -> None:
-        for p in (self.raw, self.manifests, self.day_records, self.tmp):
+        """Create the folders, after refusing a lake of the format before Delta tables: writing Delta tables
+        into its table folders would hide its files (and vacuum would delete them)."""
+        from pipeline.lake.folder_format import is_folder_format
+
+        if is_folder_format(self):
+            raise LakeFormatError(
+                f"{self.lake} holds a lake of the format before Delta tables (lake/_manifests/); copy it with "
+                f"`poolscope migrate --config <this config> --to <new root>`, then point storage.root at the new "
+                "root (the old one is left as it is)")
+        for p in (self.raw, self.tmp):
             p.mkdir(parents=True, exist_ok=True)

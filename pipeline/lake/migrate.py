@@ -2,8 +2,8 @@
 (pipeline/lake/delta.py) at another root, a local folder or a bucket, then checked row for row.
 
 A day at a time: every table's rows of the day's committed snapshots (compacted day files and snapshot files
-alike, through the same `live_files` reading the catalog uses, so a replaced write's rows stay behind) are
-appended in one commit per table, each row keeping its snapshot's write id, and the day's `snapshots` rows are
+alike, read as the old catalog read them, pipeline/lake/folder_format.py, so a replaced write's rows stay
+behind) are appended in one commit per table, each row keeping its snapshot's write id, and the day's `snapshots` rows are
 committed last (DeltaLake.commit_day): a migration stopped half way shows whole days only, and a second run
 skips the days whose snapshots are already there with the same write ids. The raw sets are copied byte for byte
 to the same place under the new root (`lake/raw/snapshot_id=<ID>/<WRITE>/`), skipping files already there with
@@ -21,10 +21,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.catalog.views import delta_sources, select_lake_files
+from pipeline.catalog.views import delta_sources
 from pipeline.lake.delta import SNAPSHOTS, DeltaLake
+from pipeline.lake.folder_format import live_files, read_manifests, select_files
 from pipeline.lake.layout import Layout, day_of
-from pipeline.lake.store import live_files, read_manifests
+from pipeline.lake.store import _commit_record
 from pipeline.sqlfiles import quote_ident
 
 OnDay = Callable[[str, int, int], None]
@@ -56,6 +57,7 @@ def migrate(layout: Layout, target: DeltaLake, *, raw: bool = True, on_day: OnDa
     result = MigrationResult()
     manifests = read_manifests(layout)
     files = live_files(layout, manifests)
+    by_id = {m.snapshot_id: m for m in manifests}
     by_day: dict[str, dict[str, str]] = {}
     for m in manifests:
         by_day.setdefault(day_of(m.snapshot_id), {})[m.snapshot_id] = m.write_id
@@ -70,6 +72,8 @@ def migrate(layout: Layout, target: DeltaLake, *, raw: bool = True, on_day: OnDa
             else:
                 tables = _day_rows(con, files, day, writes)
                 snapshot_rows = tables.pop(SNAPSHOTS, None)
+                if snapshot_rows is not None:
+                    snapshot_rows = _with_commit_records(snapshot_rows, by_id)
                 if snapshot_rows is None or snapshot_rows.num_rows != len(writes):
                     raise MigrationError(f"{day}: the old lake's snapshots table lacks rows of "
                                          f"{len(writes) - (snapshot_rows.num_rows if snapshot_rows else 0)} "
@@ -93,6 +97,18 @@ def _same_folder(a: Path, b: Path | None) -> bool:
     return b is not None and a.resolve() == b.resolve()
 
 
+def _with_commit_records(rows: pa.Table, manifests) -> pa.Table:
+    """The snapshots rows with the commit record each snapshot's manifest held (pipeline/lake/store.py)."""
+    records = []
+    for sid in rows["snapshot_id"].to_pylist():
+        m = manifests[sid]
+        records.append(_commit_record(m.raw_dir, {t: info.get("rows", 0) for t, info in m.tables.items()},
+                                      m.checks, m.committed_at))
+    if "commit_record" in rows.column_names:
+        rows = rows.drop_columns(["commit_record"])
+    return rows.append_column("commit_record", pa.array(records, pa.string()))
+
+
 def _day_rows(con: duckdb.DuckDBPyConnection, files, day: str, writes: dict[str, str]) -> dict[str, pa.Table]:
     """table -> the rows of `writes`' snapshots on `day`, each with the write id of its snapshot."""
     con.register("day_writes", pa.table({"snapshot_id": list(writes), "write_id": list(writes.values())}))
@@ -102,8 +118,7 @@ def _day_rows(con: duckdb.DuckDBPyConnection, files, day: str, writes: dict[str,
             of_day = [f for f in live if f.path.parent.name == f"snapshot_day={day}"]
             if not of_day:
                 continue
-            # The files' own snapshot_day column, if any, is the partition folder read back: the new lake has its own.
-            rows = con.sql(f"SELECT t.* EXCLUDE (snapshot_day), w.write_id FROM ({select_lake_files(of_day)}) AS t "
+            rows = con.sql(f"SELECT t.*, w.write_id FROM ({select_files(of_day)}) AS t "
                            "JOIN day_writes AS w USING (snapshot_id)").to_arrow_table()
             if rows.num_rows:
                 out[table] = rows
@@ -140,7 +155,7 @@ def _check(con: duckdb.DuckDBPyConnection, files, target: DeltaLake, result: Mig
     reader = target.connect()
     try:
         for table, live in sorted(files.items()):
-            old = dict(con.sql(f"SELECT snapshot_id, count(*) FROM ({select_lake_files(live)}) GROUP BY ALL").fetchall())
+            old = dict(con.sql(f"SELECT snapshot_id, count(*) FROM ({select_files(live)}) GROUP BY ALL").fetchall())
             new = {}
             if table in new_sources:
                 new = dict(reader.sql(f"SELECT snapshot_id, count(*) FROM ({new_sources[table]}) AS {quote_ident(table)} "

@@ -1,17 +1,10 @@
-"""Committing to the lake: atomic visibility, idempotent replacement, one writer, crash debris cleanup.
+"""Committing to the lake: a snapshot's tables committed to Delta tables with its `snapshots` row last (the commit
+point, pipeline/lake/delta.py), the committed snapshots as the later steps read them, one writer per storage
+root for the steps that still write local files (history, reports, catalog), and crash debris cleanup.
 
-The commit point of a snapshot is the rename of its manifest into `lake/_manifests/<ID>.json`. Table files are
-moved into their final folders first, under names no manifest references yet, so until that rename nothing
-new is visible; after it, everything is. Re-running a snapshot id writes new files and a new manifest that
-replaces the old one: the old files become garbage, removed later (after a grace period, because a reader may
-still hold a catalog that points at them).
-
-Compaction (pipeline/lake/compaction.py) rewrites a day's snapshot files as one file per table and commits
-them with a day record, `lake/_days/<D>.json`, naming the snapshots (id and write id) whose rows it holds.
-`live_files` is the single reading of both kinds of record: a snapshot is read from its day's compacted file
-while the record covers its current write, from its own files otherwise (a snapshot taken or re-run after the
-compaction), and a compacted file's rows of a since-replaced write are filtered out. So a record can go stale
-but never wrong, and each commit is still one rename.
+A re-run of a snapshot id commits a new write whose `snapshots` row replaces the old one in one commit: readers
+see either write whole. The replaced write's rows stay in the tables, unseen, until `collect_garbage` (the daily
+compaction) sweeps them after the grace period, because a reader may still hold a file list that names them.
 """
 
 import errno
@@ -21,14 +14,15 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
-from pipeline.lake.layout import Layout, check_day, check_snapshot_id
+from pipeline.lake.delta import SNAPSHOTS
+from pipeline.lake.layout import Layout, check_snapshot_id, snapshot_at_of
 from pipeline.lake.lease import (
     RECORD_BYTES, Lease, entry_alive, hold_lock_lease, host_id, lease_alive, release_lock_lease,
 )
@@ -114,17 +108,22 @@ def _remote_holder(fd: int) -> Lease | None:
 
 @dataclass(frozen=True)
 class Manifest:
+    """A committed snapshot as the steps after the commit see it: its row in the `snapshots` Delta table."""
+
     snapshot_id: str
     write_id: str
-    snapshot_at: str
+    snapshot_at: str  # ISO 8601, UTC
     status: str
     raw_dir: str  # relative to the storage root
-    tables: dict[str, dict]  # table -> {"file": path relative to the root, "rows": int}
+    tables: dict[str, dict]  # table -> {"rows": int}
     committed_at: str
     checks: dict[str, bool] = field(default_factory=dict)  # data check -> passed, when the snapshot was staged
 
-    def files(self, root: Path) -> dict[str, Path]:
-        return {t: root / info["file"] for t, info in self.tables.items()}
+
+def _commit_record(raw_dir: str, rows: Mapping[str, int], checks: Mapping[str, bool], committed_at: str) -> str:
+    """The snapshots row's `commit_record` column: what the commit adds to the row normalize wrote."""
+    return json.dumps({"raw_dir": raw_dir, "tables": {t: {"rows": int(n)} for t, n in sorted(rows.items())},
+                       "checks": dict(checks), "committed_at": committed_at}, sort_keys=True)
 
 
 def commit(
@@ -139,43 +138,30 @@ def commit(
     rows: dict[str, int],
     checks: dict[str, bool] | None = None,
 ) -> Manifest:
-    """Move freshly written table files into the lake and publish the manifest (the commit point)."""
+    """Commit a snapshot's staged table files to the lake's Delta tables (pipeline/lake/delta.py): every table's
+    rows, then its `snapshots` row, the commit point."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     check_snapshot_id(snapshot_id)
-    previous = layout.manifest(snapshot_id)
-    if previous.exists():  # a re-run: the replaced write's files start their grace period now
-        try:
-            _mark_replaced(Manifest(**json.loads(previous.read_text(encoding="utf-8"))).files(layout.root).values())
-        except (OSError, ValueError, TypeError):
-            pass
-    tables = _move_in(layout, table_files, rows, lambda t: layout.table_file(t, snapshot_id, write_id))
-    manifest = Manifest(
-        snapshot_id=snapshot_id,
-        write_id=write_id,
-        snapshot_at=snapshot_at.astimezone(timezone.utc).isoformat(),
-        status=status,
-        raw_dir=str(raw_dir.relative_to(layout.root)),
-        tables=tables,
-        committed_at=datetime.now(timezone.utc).isoformat(),
-        checks=dict(checks or {}),
-    )
-    _write_json(layout.manifest(snapshot_id), layout.manifests / f".{snapshot_id}.{write_id}.tmp",
-                manifest.__dict__)
-    return manifest
-
-
-def _move_in(layout: Layout, table_files: Mapping[str, Path], rows: Mapping[str, int],
-             dest_of: Callable[[str], Path]) -> dict[str, dict]:
-    """Move written table files to their final names (which no record references yet) and make the moves
-    durable. Returns the record's `tables`: table -> {"file": path relative to the root, "rows": n}."""
-    tables: dict[str, dict] = {}
-    for table, src in sorted(table_files.items()):
-        dest = dest_of(table)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
-        tables[table] = {"file": str(dest.relative_to(layout.root)), "rows": int(rows.get(table, 0))}
-    for parent in {dest_of(t).parent for t in table_files}:
-        fsync_dir(parent)
-    return tables
+    if SNAPSHOTS not in table_files:
+        raise ValueError(f"snapshot {snapshot_id}: no snapshots table staged")
+    committed_at = datetime.now(timezone.utc).isoformat()
+    rel_raw = str(raw_dir.relative_to(layout.root))
+    tables = {t: pq.read_table(f) for t, f in table_files.items() if t != SNAPSHOTS}
+    row = pq.read_table(table_files[SNAPSHOTS])
+    if "commit_record" in row.column_names:
+        row = row.drop_columns(["commit_record"])
+    counts = {t: int(rows.get(t, tables[t].num_rows if t in tables else 1)) for t in table_files}
+    row = row.append_column("commit_record", pa.array(
+        [_commit_record(rel_raw, counts, checks or {}, committed_at)] * row.num_rows, pa.string()))
+    layout.tables().commit_snapshot(snapshot_id, write_id, tables, row)
+    for f in table_files.values():  # consumed, as a move into the lake consumed them before
+        f.unlink(missing_ok=True)
+    return Manifest(snapshot_id=snapshot_id, write_id=write_id,
+                    snapshot_at=snapshot_at.astimezone(timezone.utc).isoformat(), status=status, raw_dir=rel_raw,
+                    tables={t: {"rows": n} for t, n in sorted(counts.items())}, committed_at=committed_at,
+                    checks=dict(checks or {}))
 
 
 def _write_json(final: Path, tmp: Path, data: dict) -> None:
@@ -188,100 +174,40 @@ def _write_json(final: Path, tmp: Path, data: dict) -> None:
     fsync_dir(final.parent)
 
 
-def _read_records(folder: Path, kind: type) -> list:
-    """Every `<name>.json` record in `folder` as `kind`, in name order. One that cannot be read is skipped,
-    never fatal: records are written whole and renamed into place, so only outside damage makes one."""
-    out = []
-    if not folder.is_dir():
-        return out
-    for path in sorted(folder.glob("*.json")):
-        try:
-            out.append(kind(**json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError):
-            continue
-    return out
-
-
 def read_manifests(layout: Layout) -> list[Manifest]:
-    """Committed snapshots, oldest first."""
-    return _read_records(layout.manifests, Manifest)
-
-
-@dataclass(frozen=True)
-class DayRecord:
-    """The commit record of a compacted day."""
-
-    day: str
-    write_id: str
-    snapshots: dict[str, str]  # snapshot id -> the write id whose rows the compacted files hold
-    tables: dict[str, dict]  # table -> {"file": path relative to the root, "rows": int}
-    compacted_at: str
+    """Committed snapshots, oldest first: the rows of the `snapshots` table."""
+    dt = layout.tables().open(SNAPSHOTS)
+    if dt is None:
+        return []
+    present = {f.name for f in dt.schema().fields}
+    columns = [c for c in ("snapshot_id", "write_id", "snapshot_at", "status", "commit_record") if c in present]
+    rows = dt.to_pyarrow_table(columns=columns).to_pylist()
+    out = []
+    for r in rows:
+        try:
+            record = json.loads(r.get("commit_record") or "{}")
+        except ValueError:
+            record = {}
+        at = r.get("snapshot_at") or snapshot_at_of(r["snapshot_id"])
+        out.append(Manifest(
+            snapshot_id=r["snapshot_id"], write_id=r["write_id"],
+            snapshot_at=at.astimezone(timezone.utc).isoformat() if isinstance(at, datetime) else str(at),
+            status=r.get("status") or "", raw_dir=record.get("raw_dir", ""), tables=record.get("tables", {}),
+            committed_at=record.get("committed_at", ""), checks=record.get("checks", {})))
+    out.sort(key=lambda m: m.snapshot_id)
+    return out
 
 
 def _mark_replaced(files: Iterable[Path]) -> None:
     """Stamp files about to be replaced with the current time: garbage collection's grace period counts from
-    a file's mtime, and must count from when the file stopped being live, not from when it was written (a
-    compacted day's snapshot files are hours old). Done before the commit point: if the commit never
-    happens, the files simply stay live."""
+    a file's mtime, and must count from when the file stopped being live, not from when it was written.
+    Done before the commit point: if the commit never happens, the files simply stay live."""
     now = time.time()
     for f in files:
         try:
             os.utime(f, (now, now))
         except FileNotFoundError:
             pass
-
-
-def commit_day(layout: Layout, *, day: str, write_id: str, snapshots: Mapping[str, str],
-               table_files: dict[str, Path], rows: Mapping[str, int], replaces: Iterable[Path] = ()) -> DayRecord:
-    """Move a day's compacted files into the lake and publish its record (the commit point). `replaces`: the
-    files the day was read from until now."""
-    check_day(day)
-    _mark_replaced(replaces)
-    tables = _move_in(layout, table_files, rows, lambda t: layout.compacted_file(t, day, write_id))
-    record = DayRecord(day=day, write_id=write_id, snapshots=dict(sorted(snapshots.items())), tables=tables,
-                       compacted_at=datetime.now(timezone.utc).isoformat())
-    layout.day_records.mkdir(parents=True, exist_ok=True)
-    _write_json(layout.day_record(day), layout.day_records / f".{day}.{write_id}.tmp", record.__dict__)
-    return record
-
-
-def read_day_records(layout: Layout) -> list[DayRecord]:
-    """Compacted days, oldest first (a day whose record cannot be read is read from its snapshots' files)."""
-    return _read_records(layout.day_records, DayRecord)
-
-
-@dataclass(frozen=True)
-class LiveFile:
-    """A committed table file and the snapshots whose rows in it are stale (replaced by a later write)."""
-
-    path: Path
-    exclude: tuple[str, ...] = ()
-
-
-def live_files(layout: Layout, manifests: list[Manifest] | None = None,
-               records: list[DayRecord] | None = None) -> dict[str, list[LiveFile]]:
-    """table -> the files holding the committed rows of every snapshot, each row exactly once, in time order."""
-    current = {m.snapshot_id: m for m in (read_manifests(layout) if manifests is None else manifests)}
-    records = read_day_records(layout) if records is None else records
-    entries: list[tuple[str, str, LiveFile]] = []  # (time-order key, table, file)
-    covered: set[str] = set()
-    for rec in records:
-        live = {sid for sid, w in rec.snapshots.items() if sid in current and current[sid].write_id == w}
-        if not live:
-            continue
-        covered |= live
-        stale = tuple(sorted(set(rec.snapshots) - live))
-        for table, info in rec.tables.items():
-            entries.append((min(live), table, LiveFile(layout.root / info["file"], stale)))
-    for sid, m in current.items():
-        if sid in covered:
-            continue
-        for table, info in m.tables.items():
-            entries.append((sid, table, LiveFile(layout.root / info["file"])))
-    out: dict[str, list[LiveFile]] = {}
-    for _, table, f in sorted(entries, key=lambda e: e[0]):
-        out.setdefault(table, []).append(f)
-    return out
 
 
 def clean_debris(layout: Layout) -> int:
@@ -298,40 +224,40 @@ def clean_debris(layout: Layout) -> int:
             else:
                 entry.unlink(missing_ok=True)
             removed += 1
-    for folder in (layout.manifests, layout.day_records):
-        for entry in folder.glob(".*.tmp") if folder.is_dir() else []:
-            entry.unlink(missing_ok=True)
-            removed += 1
     for entry in layout.root.glob(".inventory.*.duckdb.tmp*") if layout.root.is_dir() else []:
         entry.unlink(missing_ok=True)
         removed += 1
     return removed
 
 
-def collect_garbage(layout: Layout, grace_s: float = GRACE_S) -> dict[str, int]:
-    """Remove crash debris and replaced files. Call only while holding the writer lock.
+UPKEEP_EVERY_S = 86_400.0
 
-    - crash debris (`clean_debris`): entries of `_tmp/` whose owner's lease is stale (a live process, here or
-      on another host, may be landing or staging there without the lock, which it only takes to commit),
-      half-written records and catalogs;
-    - table files that are not live (replaced snapshots' files, and snapshot files a compacted day now
-      holds), once older than `grace_s`: a reader's catalog may still point at them for a while.
-    Raw sets are never deleted: they are the source of truth.
-    """
-    removed = {"tmp": clean_debris(layout), "table_files": 0}
-    referenced = {f.path.resolve() for files in live_files(layout).values() for f in files}
-    now = time.time()
-    skip = {layout.raw.name, layout.manifests.name, layout.day_records.name, layout.tmp.name}
-    for table_dir in layout.lake.iterdir() if layout.lake.is_dir() else []:
-        if not table_dir.is_dir() or table_dir.name in skip:
-            continue
-        for f in table_dir.glob("snapshot_day=*/*.parquet"):
-            if f.resolve() in referenced:
-                continue
-            try:
-                if now - f.stat().st_mtime >= grace_s:
-                    f.unlink()
-                    removed["table_files"] += 1
-            except FileNotFoundError:
-                pass
+
+def upkeep_due(layout: Layout, every_s: float = UPKEEP_EVERY_S) -> bool:
+    """Is the tables' upkeep (sweep, vacuum) due? Once a day: it reads every table's log and lists its files
+    (~1 s on a small lake, far more than a snapshot's other cleanup), and what it removes is unseen anyway."""
+    try:
+        return time.time() - layout.upkeep_marker.stat().st_mtime >= every_s
+    except FileNotFoundError:
+        return True
+
+
+def collect_garbage(layout: Layout, grace_s: float = GRACE_S, *, tables: bool = True) -> dict[str, int]:
+    """Remove crash debris (`clean_debris`), and with `tables` in the Delta tables the rows of crashed or
+    replaced writes and the files no table version needs, once older than `grace_s` (DeltaLake.sweep, vacuum).
+    Call only while holding the writer lock. Raw sets are never deleted: they are the source of truth."""
+    removed = {"tmp": clean_debris(layout), "rows": 0, "table_files": 0}
+    if tables:
+        lake = layout.tables()
+        removed["rows"] = sum(lake.sweep(grace_s=grace_s).values())
+        if removed["rows"] and layout.catalog.exists():
+            # The sweep rewrote files the catalog names: it must name the new ones before vacuum can remove
+            # the old (with the grace, an analyst's open catalog keeps working that long).
+            from pipeline.catalog.docs import table_docs
+            from pipeline.catalog.views import build_catalog
+
+            build_catalog(layout, table_docs())
+        removed["table_files"] = sum(lake.vacuum(grace_s=grace_s).values())
+        layout.upkeep_marker.parent.mkdir(parents=True, exist_ok=True)
+        layout.upkeep_marker.touch()
     return removed

@@ -18,8 +18,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
+from deltalake import write_deltalake
 
 import lakekit
 from clikit import cli_env
@@ -34,6 +37,7 @@ from pipeline.history.store import (
     history_sources, read_record, rebuild_history, record_path, update_history,
 )
 from pipeline.catalog.views import lake_connection
+from pipeline.lake.delta import SNAPSHOTS
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import read_manifests, writer_lock
 from pipeline.modelarts import AkSkCredentials
@@ -293,7 +297,7 @@ def test_out_of_order_commits_and_a_crash_after_commit(tmp_path, monkeypatch):
     same_as_full_recomputation(layout, tmp_path)
 
     # a snapshot removed by hand: rebuilt
-    layout.manifest(read_manifests(layout)[0].snapshot_id).unlink()
+    hide(layout, [read_manifests(layout)[0].snapshot_id])
     assert update(layout).rebuilt
     same_as_full_recomputation(layout, tmp_path)
 
@@ -355,14 +359,20 @@ def test_fleet_folded_hour_by_hour_then_from_compacted_days(tmp_path):
 
 def test_a_fold_reads_only_its_own_snapshot(tmp_path):
     """The cost of a fold cannot grow with the lake's age: with every older snapshot's table files gone (the
-    manifests kept), the next snapshot still folds, and gives the rows the full recomputation gives."""
+    snapshots table kept), the next snapshot still folds, and gives the rows the full recomputation gives."""
     layout = Layout(tmp_path)
     for h in range(3):
         snap(tmp_path, utc(2026, 11, 1, h), fleet(h))
     update(layout)
     snap(tmp_path, utc(2026, 11, 1, 5), fleet(6))
     aside = tmp_path / "aside"
-    older = [f for m in read_manifests(layout)[:-1] for f in m.files(tmp_path).values()]
+    latest = read_manifests(layout)[-1].snapshot_id
+    lake = layout.tables()
+    # every table's files of the older snapshots, but the snapshots table's (the index of what is committed)
+    older = [Path(lake.storage.fs_path("lake", table, a["path"])) for table in lake.tables() if table != SNAPSHOTS
+             for a in pa.table(lake.open(table).get_add_actions(flatten=True)).to_pylist()
+             if a["max.snapshot_id"] < latest]
+    assert older
     for f in older:
         (aside / f.relative_to(tmp_path)).parent.mkdir(parents=True, exist_ok=True)
         f.rename(aside / f.relative_to(tmp_path))
@@ -420,6 +430,23 @@ def test_replaced_files_wait_out_the_grace_period(tmp_path):
     assert set(layout.history.rglob("*.parquet")) == named
 
 
+def hide(layout: Layout, snapshot_ids: list[str]) -> pa.Table:
+    """Take snapshots out of the committed lake (their snapshots rows, the commit points); returns the rows."""
+    lake = layout.tables()
+    dt = lake.open(SNAPSHOTS)
+    rows = dt.to_pyarrow_table()
+    rows = rows.filter(pc.is_in(rows["snapshot_id"], pa.array(snapshot_ids, pa.string())))
+    if snapshot_ids:
+        dt.delete("snapshot_id IN (" + ", ".join(f"'{s}'" for s in snapshot_ids) + ")")
+    return rows
+
+
+def show(layout: Layout, rows: pa.Table) -> None:
+    """Put hidden snapshots back: their snapshots rows, as they were."""
+    if rows.num_rows:
+        write_deltalake(layout.tables().uri(SNAPSHOTS), rows, mode="append", partition_by=["snapshot_day"])
+
+
 VICTIM = """
 import sys
 from pathlib import Path
@@ -460,14 +487,11 @@ def test_kill_9_during_history_updates(tmp_path):
         assert all(p.is_file() for p in record.referenced(tmp_path))
         # what the record shows equals the full recomputation over the snapshots it names
         got = incremental(layout)
-        hidden = [m for m in read_manifests(layout) if m.snapshot_id > record.snapshot_id]
-        for m in hidden:
-            layout.manifest(m.snapshot_id).rename(tmp_path / f"{m.snapshot_id}.hidden")
+        hidden = hide(layout, [m.snapshot_id for m in read_manifests(layout) if m.snapshot_id > record.snapshot_id])
         try:
             want = reference(layout, tmp_path / "reference")
         finally:
-            for m in hidden:
-                (tmp_path / f"{m.snapshot_id}.hidden").rename(layout.manifest(m.snapshot_id))
+            show(layout, hidden)
         assert got == want
     assert kills >= 2, kills
     assert not update(layout).rebuilt

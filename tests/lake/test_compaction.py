@@ -1,4 +1,5 @@
-"""Compaction: one file per table and day, committed atomically, and every query answers the same before and after.
+"""Compaction (Delta optimize): one file per table and day, each table's commit atomic, and every query answers the
+same before and after.
 
 The lake comes from the real path (simulator -> run_snapshot) over three simulated days, with failed and
 forbidden projects so that every table, the history and the reports have rows of every kind.
@@ -20,13 +21,11 @@ from lakekit import query_catalog
 from pipeline.assets.maintenance import compaction_definitions
 from pipeline.assets.resources import resources_for
 from pipeline.config import load_config
-from pipeline.lake.compaction import CompactionError, compact, compact_lake, plan_days
+from pipeline.lake.compaction import CompactionError, compact, compact_lake, day_files
 from pipeline.history.full import build_history
 from pipeline.lake.layout import Layout
 from pipeline.reports.tables import REPORTS, report_arrow
-from pipeline.lake.store import (
-    LakeBusyError, collect_garbage, live_files, read_day_records, read_manifests, writer_lock,
-)
+from pipeline.lake.store import LakeBusyError, collect_garbage, read_manifests, writer_lock
 from pipeline.modelarts import AkSkCredentials
 from pipeline.simulator import SimulatorConfig, run_simulator
 from pipeline.flow import renormalize, run_snapshot
@@ -36,7 +35,18 @@ START = datetime(2026, 11, 1, 18, tzinfo=timezone.utc)
 
 
 def snapshot_files(root: Path) -> list[Path]:
+    """Every table data file on disk, active or waiting for vacuum."""
     return sorted(p for p in (root / "lake").glob("*/snapshot_day=*/*.parquet"))
+
+
+def active_files(layout: Layout) -> set[str]:
+    lake = layout.tables()
+    return {f for table in lake.tables() for f in lake.files(table)}
+
+
+def versions(layout: Layout) -> dict[str, int]:
+    lake = layout.tables()
+    return {table: lake.open(table).version() for table in lake.tables()}
 
 
 def canonical(row) -> str:
@@ -138,18 +148,15 @@ def test_every_query_answers_the_same_after_compaction(lake, tmp_path):
     assert after.keys() == before.keys()
     for key in before:
         assert after[key] == before[key], key
-    # One file per table and day is what the catalog now reads; the snapshot files wait out the grace period.
-    records = read_day_records(layout)
-    assert [r.day for r in records] == result.days
-    for r in records:
-        assert set(r.snapshots) == {m.snapshot_id for m in read_manifests(layout)
-                                    if m.snapshot_id.startswith(r.day.replace("-", ""))}
+    # One file per table and day is what the catalog now reads; the replaced files wait out the grace period.
+    per_day = day_files(layout)
+    assert sorted(per_day) == result.days
+    assert all(files == 1 for tables in per_day.values() for files, _ in tables.values())
+    assert result.files_after == sum(len(tables) for tables in per_day.values()) < result.files_before
     assert len(snapshot_files(config.root)) == files_before + result.files_after
     with writer_lock(layout):
         collect_garbage(layout, grace_s=0)
-    tables = {p.parent.parent.name for p in snapshot_files(config.root)}
-    assert len(snapshot_files(config.root)) == sum(len(r.tables) for r in records) <= len(tables) * 3
-    assert all(p.name.startswith("day_") for p in snapshot_files(config.root))
+    assert {str(p) for p in snapshot_files(config.root)} == active_files(layout)
     assert fresh(layout.catalog, tmp_path / "w3") == before
 
 
@@ -157,11 +164,12 @@ def test_compacting_twice_changes_nothing_and_the_latest_day_waits(lake):
     root, config, layout = lake
     first = compact_lake(layout)
     assert len(first.days) == 2  # the latest day is still receiving snapshots
-    records = {r.day: r.write_id for r in read_day_records(layout)}
+    latest = max(day_files(layout))
+    assert latest not in first.days and any(files > 1 for files, _ in day_files(layout)[latest].values())
+    committed = versions(layout)
     again = compact_lake(layout)
-    assert again.days == [] and sorted(again.skipped) == sorted(records)
-    assert {r.day: r.write_id for r in read_day_records(layout)} == records  # nothing rewritten
-    assert [p.day for p in plan_days(layout) if p.needed] == []
+    assert again.days == [] and sorted(again.skipped) == sorted(first.days)
+    assert versions(layout) == committed  # nothing rewritten
 
 
 def test_a_snapshot_taken_or_rerun_after_compaction_reads_right(lake, tmp_path):
@@ -181,40 +189,46 @@ def test_a_snapshot_taken_or_rerun_after_compaction_reads_right(lake, tmp_path):
         for table in ("pools", "fetches", "snapshots"):
             got = query_catalog(layout.catalog, f"SELECT count(*) FROM {table} WHERE snapshot_id = '{sid}'")[0][0]
             assert got == manifests[sid].tables[table]["rows"], (sid, table)
-    # The re-run's stale rows are filtered out of its day's compacted file.
-    assert f"snapshot_id IN ('{rerun}')" in query_catalog(
-        layout.catalog, "SELECT sql FROM duckdb_views() WHERE view_name = 'pools'")[0][0]
+    # The re-run's replaced rows are still in its day's compacted file, hidden by the snapshots row's write id.
+    lake = layout.tables()
+    day = rerun[:4] + "-" + rerun[4:6] + "-" + rerun[6:8]
+    in_files = duckdb.sql(f"SELECT count(*) FROM read_parquet({sorted(lake.files('pools'))!r}) "
+                          f"WHERE snapshot_id = '{rerun}'").fetchall()[0][0]
+    assert in_files > manifests[rerun].tables["pools"]["rows"]
     before = fresh(layout.catalog, tmp_path / "w1")
-    result = compact_lake(layout, include_latest=True)
-    assert sorted(result.days) == sorted({rerun[:4] + "-" + rerun[4:6] + "-" + rerun[6:8], "2026-11-02"})
-    assert "snapshot_id IN" not in query_catalog(layout.catalog, "SELECT sql FROM duckdb_views() WHERE view_name = 'pools'")[0][0]
+    result = compact_lake(layout, include_latest=True, grace_s=0)
+    assert sorted(result.days) == sorted({day, "2026-11-02"})
+    # the replaced write's rows were swept before the day was rewritten
+    in_files = duckdb.sql(f"SELECT count(*) FROM read_parquet({sorted(lake.files('pools'))!r}) "
+                          f"WHERE snapshot_id = '{rerun}'").fetchall()[0][0]
+    assert in_files == manifests[rerun].tables["pools"]["rows"]
     assert fresh(layout.catalog, tmp_path / "w2") == before
 
 
-def test_a_failed_compaction_commits_nothing_and_the_next_one_cleans_up(lake, tmp_path, monkeypatch):
+def test_a_failed_compaction_loses_nothing_and_the_next_one_finishes(lake, tmp_path, monkeypatch):
+    """A compaction that fails part way (a disk error on the third table's rewrite): the tables it rewrote
+    and those it did not answer the same, and the next compaction finishes the day."""
     root, config, layout = lake
     before = fresh(layout.catalog, tmp_path / "w1")
-    import pipeline.lake.store as store
+    from deltalake.table import TableOptimizer
 
-    real_replace = os.replace
+    real, calls = TableOptimizer.compact, []
 
-    def crash_on_record(src, dst):
-        if "/_days/" in str(dst):
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(store.os, "replace", crash_on_record)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(TableOptimizer, "compact", failing)
+    with pytest.raises(CompactionError, match="No space left on device"):
         compact_lake(layout, include_latest=True)
-    monkeypatch.setattr(store.os, "replace", real_replace)
-    assert read_day_records(layout) == []
-    orphans = [p for p in snapshot_files(config.root) if p.name.startswith("day_")]
-    assert orphans  # moved into place, but never referenced
+    monkeypatch.undo()
     assert fresh(layout.catalog, tmp_path / "w2") == before
     result = compact_lake(layout, include_latest=True, grace_s=0)
-    assert result.garbage["table_files"] >= len(orphans)
-    assert not any(p.exists() for p in orphans)
-    assert not list(layout.tmp.iterdir()) and not list(layout.day_records.glob(".*.tmp"))
+    assert result.days and all(files == 1 for tables in day_files(layout).values() for files, _ in tables.values())
+    assert not list(layout.tmp.iterdir())
+    assert {str(p) for p in snapshot_files(config.root)} == active_files(layout)
     assert fresh(layout.catalog, tmp_path / "w3") == before
 
 
@@ -238,33 +252,19 @@ def test_a_catalog_left_stale_by_a_crash_is_replaced_before_its_files_go(lake, t
     with pytest.raises(OSError):
         compact_lake(layout, include_latest=True)
     monkeypatch.undo()
-    assert read_day_records(layout)  # committed, but the catalog still names the snapshot files
-    stale = catalog_files(layout.catalog)
-    assert stale and all(Path(p).name[0].isdigit() for p in stale)
+    stale = catalog_files(layout.catalog)  # committed, but the catalog still names the replaced files
+    assert stale and not stale <= active_files(layout)
     real_gc = compaction.collect_garbage
 
     def gc_checking_the_catalog(layout_, grace_s):
         named = catalog_files(layout_.catalog)
-        live = {str(f.path.resolve()) for files in live_files(layout_).values() for f in files}
-        assert named <= live, "garbage collection would remove files the current catalog names"
+        assert named <= active_files(layout_), "garbage collection would remove files the current catalog names"
         return real_gc(layout_, grace_s)
 
     monkeypatch.setattr(compaction, "collect_garbage", gc_checking_the_catalog)
     result = compact_lake(layout, include_latest=True, grace_s=0)
     assert result.days == [] and result.garbage["table_files"] >= len(stale)
     assert fresh(layout.catalog, tmp_path / "w2") == before
-
-
-def test_a_short_compacted_file_is_refused(lake, monkeypatch):
-    """The row-count check before commit: a file that lost rows on the way is never committed."""
-    root, config, layout = lake
-    import pipeline.lake.compaction as compaction
-
-    real = compaction._rows_in
-    monkeypatch.setattr(compaction, "_rows_in", lambda con, path: real(con, path) - 1)
-    with pytest.raises(CompactionError, match="nothing committed"):
-        compact_lake(layout, include_latest=True)
-    assert read_day_records(layout) == []
 
 
 def test_dagster_compacts_one_day_partition(lake, tmp_path):
@@ -276,7 +276,8 @@ def test_dagster_compacts_one_day_partition(lake, tmp_path):
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["compacted"].value is True and meta["files_after"].value < meta["files_before"].value
-    assert [r.day for r in read_day_records(layout)] == ["2026-11-02"]
+    assert all(files == 1 for files, _ in day_files(layout)["2026-11-02"].values())
+    assert any(files > 1 for files, _ in day_files(layout)["2026-11-01"].values())  # other days left alone
     assert fresh(layout.catalog, tmp_path / "w2") == before
     again = dg.materialize([asset], resources=resources, partition_key="2026-11-02")
     meta = again.get_asset_materialization_events()[0].materialization.metadata

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datetime import date
+
 import duckdb
 import pytest
 
 from clikit import cli_env
+from folderlake import FolderLake
 from lakekit import flavor_doc, pool_doc, publish_snapshot, utc
 from pipeline.catalog.views import delta_connection
-from pipeline.lake.compaction import compact_lake
 from pipeline.lake.delta import DeltaLake
 from pipeline.lake.layout import Layout
 from pipeline.lake.migrate import MigrationError, migrate
@@ -23,6 +25,9 @@ from pipeline.lake.storage import storage_for
 from s3kit import seaweed
 
 TABLES_COMPARED = ("pools", "pool_labels", "pool_capacity", "fetches", "snapshots", "flavors", "pool_resources")
+FLAVORS = {("cn-north-4", "p1"): [flavor_doc("modelarts.vm.gpu.a", gpu=("A100", 8)), flavor_doc("modelarts.vm.cpu.b")]}
+BASE = [utc(2026, 11, 30, h) for h in (20, 21, 22, 23)] + [utc(2026, 12, 1, h) for h in (0, 1)]
+RERUN = [utc(2026, 11, 30, 21), utc(2026, 11, 30, 22)]
 
 
 def _fleet(hour: int, extra: bool = False) -> dict:
@@ -34,16 +39,31 @@ def _fleet(hour: int, extra: bool = False) -> dict:
 
 
 @pytest.fixture(scope="module")
-def old_lake(tmp_path_factory):
+def sources(tmp_path_factory):
+    """Two lakes made by the pipeline: the base fleet's snapshots, and re-runs of two of them with a third pool."""
+    base, rerun = tmp_path_factory.mktemp("base"), tmp_path_factory.mktemp("rerun")
+    for at in BASE:
+        publish_snapshot(base, at, _fleet(at.hour), flavors=FLAVORS, catalog=False)
+    for at in RERUN:
+        publish_snapshot(rerun, at, _fleet(at.hour, extra=True), flavors=FLAVORS, catalog=False)
+    return base, rerun
+
+
+@pytest.fixture(scope="module")
+def old_lake(sources, tmp_path_factory):
+    """The old format with everything its readers had to get right: a re-run before the day's compaction (its
+    first write's file stays on disk), the compacted day, and a re-run after it (the day file's rows of that
+    snapshot are stale)."""
+    base, rerun = sources
     root = tmp_path_factory.mktemp("old")
-    flavors = {("cn-north-4", "p1"): [flavor_doc("modelarts.vm.gpu.a", gpu=("A100", 8)), flavor_doc("modelarts.vm.cpu.b")]}
-    for hour in (20, 21, 22, 23):
-        publish_snapshot(root, utc(2026, 11, 30, hour), _fleet(hour), flavors=flavors, catalog=False)
-    publish_snapshot(root, utc(2026, 11, 30, 21), _fleet(21, extra=True), flavors=flavors, catalog=False)  # re-run
-    compact_lake(Layout(root), ["2026-11-30"], grace_s=0)
-    publish_snapshot(root, utc(2026, 11, 30, 22), _fleet(22, extra=True), flavors=flavors, catalog=False)  # after it
-    for hour in (0, 1):
-        publish_snapshot(root, utc(2026, 12, 1, hour), _fleet(hour), flavors=flavors)
+    old = FolderLake(root)
+    for at in BASE[:4]:
+        old.copy_snapshot(base, at.strftime("%Y%m%dT%H%M%SZ"), f"w{at.hour}")
+    old.copy_snapshot(rerun, "20261130T210000Z", "r21")
+    old.compact("2026-11-30", "d1")
+    old.copy_snapshot(rerun, "20261130T220000Z", "r22")
+    for at in BASE[4:]:
+        old.copy_snapshot(base, at.strftime("%Y%m%dT%H%M%SZ"), f"w{at.hour}")
     return root
 
 
@@ -56,8 +76,23 @@ def _digests(root, rel: str = "lake/raw") -> dict[str, str]:
             for p in (root / rel).rglob("*") if p.is_file()}
 
 
+def _expected(sources, table: str) -> list:
+    """Rows per snapshot the old lake holds: the re-runs' for 21h and 22h, the base lake's for the rest."""
+    base, rerun = (delta_connection(Layout(r).tables()) for r in sources)
+    try:
+        got = dict(_counts(base, table))
+        got.update({sid: n for sid, n in _counts(rerun, table)})
+        for sid in ("20261130T210000Z", "20261130T220000Z"):
+            if sid not in dict(_counts(rerun, table)):
+                got.pop(sid, None)
+        return sorted(got.items())
+    finally:
+        base.close()
+        rerun.close()
+
+
 @pytest.mark.parametrize("where", ["local", "s3"])
-def test_migrate_copies_what_the_old_catalog_shows_and_checks_it(old_lake, tmp_path, where):
+def test_migrate_copies_what_the_old_lake_holds_and_checks_it(sources, old_lake, tmp_path, where):
     with (seaweed(tmp_path) if where == "s3" else _nothing()) as s3:
         if s3:
             env = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
@@ -73,24 +108,27 @@ def test_migrate_copies_what_the_old_catalog_shows_and_checks_it(old_lake, tmp_p
         assert days == [("2026-11-30", 1, 2), ("2026-12-01", 2, 2)]
         assert result.rows["snapshots"] == 6 and result.checked["pools"] == result.rows["pools"]
 
-        old = duckdb.connect(str(old_lake / "inventory.duckdb"), read_only=True)
         new = delta_connection(target)
         try:
             for table in TABLES_COMPARED:
-                assert _counts(new, table) == _counts(old, table), table
-            # the re-runs' rows, not the replaced writes'
+                assert _counts(new, table) == _expected(sources, table), table
+            # the re-runs' rows, not the replaced writes' (nor the compacted file's stale ones)
             assert new.sql("SELECT count(*) FROM pools WHERE snapshot_id = '20261130T210000Z'").fetchall() == [(4,)]
             assert new.sql("SELECT count(*) FROM pools WHERE snapshot_id = '20261130T220000Z'").fetchall() == [(3,)]
-            q = ("SELECT snapshot_day, pool_id, sum(nodes_available) FROM pool_capacity GROUP BY ALL ORDER BY ALL")
-            if "nodes_available" in {r[0] for r in old.sql("DESCRIBE pool_capacity").fetchall()}:
-                assert new.sql(q).fetchall() == old.sql(q).fetchall()
+            assert new.sql("SELECT DISTINCT snapshot_day FROM pools ORDER BY 1").fetchall() == [
+                (date(2026, 11, 30),), (date(2026, 12, 1),)]
             # the documented views work on top of the new tables
-            assert new.sql("SELECT count(*) FROM current_pools").fetchall() == \
-                old.sql("SELECT count(*) FROM current_pools").fetchall()
+            assert ("pool-c",) in new.sql("SELECT pool_id FROM current_pools").fetchall()
             assert "write_id" not in {r[0] for r in new.sql("DESCRIBE pools").fetchall()}
+            assert "commit_record" not in {r[0] for r in new.sql("DESCRIBE snapshots").fetchall()}
         finally:
-            old.close()
             new.close()
+        # what the pipeline reads of the committed snapshots: the old manifests' raw sets and checks
+        if not s3:
+            from pipeline.lake.store import read_manifests as committed
+
+            got = {m.snapshot_id: (m.write_id, m.raw_dir) for m in committed(Layout(storage.local))}
+            assert got["20261130T220000Z"] == ("r22", "lake/raw/snapshot_id=20261130T220000Z/r22")
 
         # raw sets byte for byte
         fs = target.filesystem()
@@ -113,6 +151,15 @@ def test_migrate_copies_what_the_old_catalog_shows_and_checks_it(old_lake, tmp_p
 def test_migrate_refuses_to_write_over_the_old_lake(old_lake):
     with pytest.raises(MigrationError, match="another root than the old one"):
         migrate(Layout(old_lake), DeltaLake(storage_for(str(old_lake), environ={})))
+
+
+def test_the_pipeline_refuses_an_old_lake_and_says_how_to_migrate(old_lake, tmp_path):
+    config = _config(tmp_path, old_lake)
+    run = subprocess.run([POOLSCOPE, "snapshot", "--config", str(config)], env=cli_env(ak="a" * 20, sk="b" * 40),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "format before Delta tables" in run.stderr and "poolscope migrate --config" in run.stderr
+    assert not (old_lake / "lake" / "pools" / "_delta_log").exists()
 
 
 POOLSCOPE = str(Path(sys.executable).parent / "poolscope")

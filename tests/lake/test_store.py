@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipeline.catalog.views import TableDoc, build_catalog
@@ -23,13 +24,15 @@ def write_snapshot(layout: Layout, sid: str, values: list[int]) -> None:
     landing = RawLanding(layout, sid, snapshot_at_of(sid))
     raw = landing.seal({"targets": 0})
     tmp = layout.tmp / f"t-{wid}.parquet"
+    snap = layout.tmp / f"s-{wid}.parquet"
     con = duckdb.connect()
     con.execute(
         f"COPY (SELECT '{sid}' AS snapshot_id, unnest(?::INTEGER[]) AS n) TO '{tmp}' (FORMAT parquet)",
         [values],
     )
+    con.execute(f"COPY (SELECT '{sid}' AS snapshot_id, 'complete' AS status) TO '{snap}' (FORMAT parquet)")
     commit(layout, snapshot_id=sid, write_id=wid, snapshot_at=snapshot_at_of(sid), status="complete",
-           raw_dir=raw, table_files={"things": tmp}, rows={"things": len(values)})
+           raw_dir=raw, table_files={"things": tmp, "snapshots": snap}, rows={"things": len(values)})
     build_catalog(layout, DOCS)
 
 
@@ -60,36 +63,40 @@ def test_reader_keeps_its_view_while_snapshots_commit_and_new_readers_see_them(t
 def test_rerunning_a_snapshot_id_replaces_it_and_gc_removes_old_files(tmp_path, monkeypatch):
     layout = Layout(tmp_path / "store")
     write_snapshot(layout, "20261128T060000Z", [1, 2])
+    first = read_manifests(layout)[0].write_id
     write_snapshot(layout, "20261128T060000Z", [7])
     con = duckdb.connect(str(layout.catalog), read_only=True)
     assert con.execute("SELECT list(n) FROM things").fetchone()[0] == [7]
     con.close()
     files = list((layout.lake / "things").glob("*/*.parquet"))
-    assert len(files) == 2  # the replaced file waits out the grace period
+    assert len(files) == 2  # the replaced write's file waits out the grace period
     with writer_lock(layout):
-        assert collect_garbage(layout, grace_s=3600)["table_files"] == 0
-        assert collect_garbage(layout, grace_s=0)["table_files"] == 1
+        assert collect_garbage(layout, grace_s=3600) == {"tmp": 0, "rows": 0, "table_files": 0}
+        removed = collect_garbage(layout, grace_s=0)
+    assert removed["rows"] == 2  # the replaced write's rows, swept
+    assert removed["table_files"] >= 2  # its things file, and the snapshots row's replaced file
     assert len(list((layout.lake / "things").glob("*/*.parquet"))) == 1
-    assert [m.snapshot_id for m in read_manifests(layout)] == ["20261128T060000Z"]
+    [m] = read_manifests(layout)
+    assert m.snapshot_id == "20261128T060000Z" and m.write_id != first and m.tables["things"] == {"rows": 1}
 
 
 def test_uncommitted_files_and_tmp_debris_are_invisible_then_cleaned(tmp_path):
     layout = Layout(tmp_path / "store")
     write_snapshot(layout, "20261128T060000Z", [1])
-    # A crashed run: files moved into place but no manifest, plus _tmp debris.
-    stray = layout.table_file("things", "20261128T070000Z", "deadbeef")
-    stray.parent.mkdir(parents=True, exist_ok=True)
-    duckdb.connect().execute(f"COPY (SELECT '20261128T070000Z' AS snapshot_id, 9 AS n) TO '{stray}' (FORMAT parquet)")
+    # A crashed run: its rows appended to the table but no snapshots row, plus _tmp debris.
+    layout.tables().append("things", pa.table({"snapshot_id": ["20261128T070000Z"], "n": [9]}),
+                           "20261128T070000Z", "deadbeef")
     (layout.tmp / "raw-20261128T070000Z-deadbeef-p999999999").mkdir(parents=True)
     (layout.tmp / f"raw-20261128T080000Z-cafecafe-p{os.getppid()}").mkdir(parents=True)  # a live writer
     build_catalog(layout, DOCS)
     con = duckdb.connect(str(layout.catalog), read_only=True)
     assert con.execute("SELECT count(*) FROM things").fetchone()[0] == 1
     con.close()
+    assert len(list((layout.lake / "things").glob("*/*.parquet"))) == 2
     with writer_lock(layout):
         removed = collect_garbage(layout, grace_s=0)
-    assert removed == {"tmp": 1, "table_files": 1}
-    assert not stray.exists()
+    assert removed == {"tmp": 1, "rows": 1, "table_files": 1}
+    assert len(list((layout.lake / "things").glob("*/*.parquet"))) == 1
     assert (layout.tmp / f"raw-20261128T080000Z-cafecafe-p{os.getppid()}").is_dir()
 
 
