@@ -107,11 +107,34 @@ def run_job(config: Config, job_name: str, *, tags: dict[str, str] | None = None
     try:
         with instance(config) as inst:
             close_dead_runs(inst, root)
+            for pool in sorted({op.pool for op in job.graph.iterate_op_defs() if op.pool}):
+                ensure_pool(inst, pool)
             return job.execute_in_process(
                 instance=inst, tags={STARTED_BY: "cli", STORAGE_ROOT: root, **(tags or {})},
                 run_config={**QUIET, **(run_config or {})}, partition_key=partition_key)
     finally:
         reset_hooks(token)
+
+
+def ensure_pool(inst: dg.DagsterInstance, pool: str) -> None:
+    """Create a missing concurrency pool at the instance's default limit before the run that claims it starts.
+
+    Dagster creates a pool on its first claim, inside the run. Two processes claiming a new pool at once both
+    INSERT it; on PostgreSQL the loser's transaction is aborted by the duplicate key and Dagster goes on in it, so
+    its run fails with InFailedSqlTransaction (dagster-io/dagster#33552, open): seen with two snapshots on two
+    storage roots sharing a PostgreSQL instance (tests/test_postgres_instance.py). Here the loser is this call,
+    before any run exists: its INSERT waited on the winner's, whose pool (row and slots, one transaction) is
+    committed when it fails, and the run then finds the pool and creates nothing."""
+    storage = inst.event_log_storage
+    if not storage.supports_global_concurrency_limits or inst.global_op_concurrency_default_limit is None:
+        return
+    if any(limit.name == pool for limit in storage.get_pool_limits()):
+        return
+    try:
+        storage.initialize_concurrency_limit_to_default(pool)
+    except Exception:
+        if not any(limit.name == pool for limit in storage.get_pool_limits()):
+            raise
 
 
 def close_dead_runs(inst: dg.DagsterInstance, root: str) -> list[str]:
