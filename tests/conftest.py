@@ -13,6 +13,8 @@ FIRST = (  # module path suffixes, longest first (as measured by `pytest --durat
     "tests/history/test_history_incremental.py",
     "tests/test_confirmed_deletions.py",
     "tests/test_cli.py",
+    "tests/test_postgres_instance.py",
+    "tests/lake/test_migrate.py",
     "tests/test_full_disk.py",
 )
 
