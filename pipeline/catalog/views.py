@@ -80,27 +80,37 @@ def _sources(layout: Layout) -> dict[str, str]:
 
 # Columns of the snapshots table that belong to the commit protocol, not to the documented table: which write is
 # current, and what the commit recorded (raw set, checks, rows per table; pipeline/lake/store.py).
-PROTOCOL_COLUMNS = "write_id, commit_record"
+PROTOCOL_COLUMNS = ("write_id", "commit_record")
 
 
-def delta_sources(lake) -> dict[str, str]:
+def _protocol_columns(lake) -> str:
+    """The protocol columns the lake's snapshots table has (a table another writer made may lack commit_record)."""
+    from pipeline.lake.delta import SNAPSHOTS
+
+    present = {f.name for f in lake.open(SNAPSHOTS).schema().fields}
+    return ", ".join(c for c in PROTOCOL_COLUMNS if c in present)
+
+
+def delta_sources(lake, files=None) -> dict[str, str]:
     """table -> the SELECT of its view over a Delta lake (pipeline/lake/delta.py): every table's files, kept to
     the rows of the writes its `snapshots` rows name. `snapshots` is listed first: a write it names appended its
-    rows before, and they are swept only a grace period after being replaced, so the listing is consistent."""
+    rows before, and they are swept only a grace period after being replaced, so the listing is consistent.
+    `files(table)`: where the files are read from (default: the lake's own; a Mirror's local copies)."""
     from pipeline.lake.delta import SNAPSHOTS, visible_select
 
-    snapshots = lake.files(SNAPSHOTS)
+    files = files or lake.files
+    snapshots = files(SNAPSHOTS)
     if not snapshots:
         return {}
     paths = ", ".join(quote_literal(f) for f in snapshots)
-    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({PROTOCOL_COLUMNS}) FROM read_parquet([{paths}], "
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({_protocol_columns(lake)}) FROM read_parquet([{paths}], "
                       "hive_partitioning = true, hive_types = {'snapshot_day': DATE}, union_by_name = true)"}
     current = f"(SELECT snapshot_id, write_id FROM read_parquet([{paths}], hive_partitioning = false))"
     for table in lake.tables():
         if table != SNAPSHOTS:
-            files = lake.files(table)
-            if files:
-                out[table] = visible_select(files, current)
+            paths = files(table)
+            if paths:
+                out[table] = visible_select(paths, current)
     return out
 
 
@@ -116,7 +126,7 @@ def _registered_sources(con: duckdb.DuckDBPyConnection, lake) -> dict[str, str]:
         return {}
     day = "REPLACE (CAST(snapshot_day AS DATE) AS snapshot_day)"  # a string in the Delta schema
     con.register(f"_delta_{SNAPSHOTS}", snapshots.to_pyarrow_dataset())
-    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({PROTOCOL_COLUMNS}) {day} FROM _delta_{SNAPSHOTS}"}
+    out = {SNAPSHOTS: f"SELECT * EXCLUDE ({_protocol_columns(lake)}) {day} FROM _delta_{SNAPSHOTS}"}
     for table in lake.tables():
         if table != SNAPSHOTS:
             con.register(f"_delta_{table}", lake.open(table).to_pyarrow_dataset())
@@ -125,14 +135,23 @@ def _registered_sources(con: duckdb.DuckDBPyConnection, lake) -> dict[str, str]:
     return out
 
 
-def delta_connection(lake) -> duckdb.DuckDBPyConnection:
+def delta_connection(lake, *, mirror: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection (in memory) with every documented view over a Delta lake, local or in a bucket:
-    what an analyst opens where there is no inventory.duckdb (`poolscope sql` on a bucket)."""
+    what an analyst opens where there is no inventory.duckdb (`poolscope sql` on a bucket). `mirror`: a folder
+    where a bucket's data files are copied once and read from (pipeline/lake/mirror.py); without it, a bucket is
+    read through pyarrow's datasets."""
     from pipeline.catalog.docs import table_docs
 
     con = lake.connect()
     try:
-        sources = _registered_sources(con, lake) if lake.storage.is_s3 else delta_sources(lake)
+        if not lake.storage.is_s3:
+            sources = delta_sources(lake)
+        elif mirror is not None:
+            from pipeline.lake.mirror import Mirror
+
+            sources = delta_sources(lake, Mirror(lake, mirror).files)
+        else:
+            sources = _registered_sources(con, lake)
         _create_views(con, sources, table_docs(), comments=False)
     except BaseException:
         con.close()

@@ -4,6 +4,7 @@ never seen and is swept only after the grace period, compaction keeps every visi
 different snapshots and a compaction running at the same time lose and duplicate nothing."""
 
 import multiprocessing
+from datetime import date
 
 import pyarrow as pa
 import pytest
@@ -157,3 +158,49 @@ def test_two_writers_and_a_compaction_at_once_lose_and_duplicate_nothing(lake_sp
     assert len(_visible(lake, "pool_labels")) == 12 * 2
     # nothing invisible was left either: every row in the files is a visible one
     assert lake.open("pools").to_pyarrow_table().num_rows == 12 * 4
+
+
+def test_a_bucket_read_through_the_mirror_answers_as_the_bucket_and_fetches_each_file_once(tmp_path):
+    """pipeline/lake/mirror.py: local copies of a bucket lake's data files, fetched once, dropped when a
+    compaction replaces them; the catalog's sources over the copies answer as they do over the bucket."""
+    import duckdb
+
+    from pipeline.catalog.views import delta_sources
+    from pipeline.lake.mirror import Mirror
+
+    with seaweed(tmp_path) as s3:
+        env = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+        lake = DeltaLake(storage_for(f"s3://{s3.bucket}/m", {"endpoint": s3.endpoint, "region": s3.region},
+                                     environ=env), env, grace_s=0)
+        for hour in range(4):
+            _commit(lake, f"20261201T{hour:02d}0000Z", f"w{hour}", pools=3, labels=2)
+        _commit(lake, "20261201T010000Z", "again", pools=1, labels=0)  # a re-run: replaced rows stay in the files
+
+        def answers(con, sources) -> list:
+            return con.sql(" UNION ALL ".join(
+                f"SELECT '{t}' AS t, snapshot_id, snapshot_day, count(*) FROM ({sources[t]}) GROUP BY ALL"
+                for t in ("pools", "pool_labels", SNAPSHOTS)) + " ORDER BY ALL").fetchall()
+
+        con = lake.connect()  # the bucket itself, through the registered S3 filesystem
+        want = answers(con, delta_sources(lake))
+        con.close()
+        assert ("pools", "20261201T010000Z", date(2026, 12, 1), 1) in want
+        assert not any(r[0] == "pool_labels" and r[1] == "20261201T010000Z" for r in want)
+
+        folder = tmp_path / "mirror"
+        mirror = Mirror(lake, folder)
+        local = duckdb.connect()
+        assert answers(local, delta_sources(lake, mirror.files)) == want
+        assert mirror.fetched == sum(len(lake.files(t)) for t in lake.tables()) > 0
+        assert all(p.startswith(str(folder)) for t in lake.tables() for p in mirror.files(t))
+        again = Mirror(lake, folder)
+        assert answers(local, delta_sources(lake, again.files)) == want
+        assert again.fetched == 0  # every copy is still good
+
+        lake.optimize(DAY)  # sweeps the replaced write, rewrites the day: one file per table
+        after = Mirror(lake, folder)
+        assert answers(local, delta_sources(lake, after.files)) == want
+        assert after.fetched == len(lake.tables())
+        copies = sorted(p.relative_to(folder).parts[0] for p in folder.rglob("*.parquet"))
+        assert copies == sorted(lake.tables())  # the replaced files' copies are gone, one per table is left
+        local.close()
