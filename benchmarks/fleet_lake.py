@@ -151,9 +151,8 @@ def _with_record(rows: pa.Table) -> pa.Table:
     return rows.append_column("commit_record", pa.array(records, pa.string()))
 
 
-def _commit_snapshots(layout: Layout, con: duckdb.DuckDBPyConnection, selects: dict[str, str], ids: list[str]) -> None:
+def _commit_snapshots(lake, con: duckdb.DuckDBPyConnection, selects: dict[str, str], ids: list[str]) -> None:
     """Commit each snapshot of `ids` on its own: one file per table and snapshot."""
-    lake = layout.tables()
     for sid in ids:
         tables = {t: con.sql(f"SELECT * FROM ({q}) WHERE snapshot_id = '{sid}'").to_arrow_table()
                   for t, q in selects.items()}
@@ -161,9 +160,8 @@ def _commit_snapshots(layout: Layout, con: duckdb.DuckDBPyConnection, selects: d
                              _with_record(tables["snapshots"]))
 
 
-def _commit_days(layout: Layout, con: duckdb.DuckDBPyConnection, selects: dict[str, str], days: list[str]) -> None:
+def _commit_days(lake, con: duckdb.DuckDBPyConnection, selects: dict[str, str], days: list[str]) -> None:
     """Commit each day's snapshots at once: one file per table and day."""
-    lake = layout.tables()
     for day in days:
         where = f"strftime(timezone('UTC', snapshot_at), '%Y-%m-%d') = '{day}'"
         tables = {t: con.sql(f"SELECT *, '{WRITE_ID}' AS write_id FROM ({q}) WHERE {where} ORDER BY snapshot_id")
@@ -193,7 +191,7 @@ def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, re
     counts = dict(con.execute("SELECT 'pools', count(*) FROM obs UNION ALL SELECT 'snapshots', count(*) FROM snaps"
                               ).fetchall())
     ids = [r[0] for r in con.execute("SELECT snapshot_id FROM snaps ORDER BY s").fetchall()]
-    _commit_snapshots(layout, con, selects, ids)
+    _commit_snapshots(layout.tables(), con, selects, ids)
     con.close()
     build_catalog(layout, table_docs())
     return counts
@@ -202,12 +200,13 @@ def make_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, re
 def make_compacted_fleet_lake(root: Path, *, days: int, pools: int, projects: int = 40, regions: int = 4,
                               fail_per_mille: int = 10, own_files_days: tuple[int, ...] = (),
                               chunk_days: int = 30, threads: int | None = None,
-                              on_chunk=None) -> dict:
+                              on_chunk=None, lake=None) -> dict:
     """The lake of `make_fleet_lake` (hourly snapshots) as the daily compaction leaves it: days 0, 1, ... are
     read from one file per table and day, except the days in `own_files_days`, whose snapshots keep one file
     per table, as the day still receiving snapshots does. Generated `chunk_days` at a time. Every snapshot has
     its snapshots row. No catalog is built (a year of snapshots
-    makes it slow and the history does not need it); call build_catalog if wanted."""
+    makes it slow and the history does not need it); call build_catalog if wanted. `lake`: the Delta tables to
+    write (default: the root's own, on its disk; e.g. a DeltaLake in a bucket)."""
     layout = Layout(root)
     layout.ensure()
     snaps = days * 24
@@ -226,8 +225,9 @@ def make_compacted_fleet_lake(root: Path, *, days: int, pools: int, projects: in
             selects[table] = f"SELECT * FROM staged_{table}"
         chunk = con.execute("SELECT snapshot_id, s // 24 FROM chunk ORDER BY s").fetchall()
         own = {d for d in own_files_days if first <= d < last}
-        _commit_days(layout, con, selects, sorted({_at(sid).strftime("%Y-%m-%d") for sid, d in chunk if d not in own}))
-        _commit_snapshots(layout, con, selects, [sid for sid, d in chunk if d in own])
+        target = lake if lake is not None else layout.tables()
+        _commit_days(target, con, selects, sorted({_at(sid).strftime("%Y-%m-%d") for sid, d in chunk if d not in own}))
+        _commit_snapshots(target, con, selects, [sid for sid, d in chunk if d in own])
         if on_chunk:
             on_chunk(last, days)
     con.close()
