@@ -43,7 +43,7 @@ from pipeline.catalog.views import create_lake_views
 from pipeline.sqlfiles import quote_literal, sql_digest
 from pipeline.history.full import INPUTS, PARQUET_OPTIONS, SQL_FOLDER, build_history_base
 from pipeline.history.fold import fold_snapshot
-from pipeline.lake.layout import Layout, check_snapshot_id, day_of, new_write_id
+from pipeline.lake.layout import Layout, day_of, new_write_id
 from pipeline.lake.delta import PARTITION
 from pipeline.lake.store import GRACE_S, Manifest, _mark_replaced, _write_json, read_manifests
 from pipeline.lake.durable import fsync_dir
