@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.exitcodes import HelpFormatter, epilog
-from pipeline.lake.layout import LakeFormatError, Layout
+from pipeline.lake.layout import LakeFormatError
 from pipeline.lake.store import LakeBusyError
 from pipeline.modelarts import CredentialsError
 
@@ -150,7 +150,14 @@ def load_usable_config(path: str) -> Config:
 def check_storage(config: Config) -> Config:
     """The storage root made ready: created if missing and proven writable (a file, a read-only mount or a
     path under a regular file is a configuration error, named as such, before any work)."""
-    layout = Layout(config.root)
+    from pipeline.lake.storage import StorageError
+
+    try:
+        layout = config.layout()
+        if layout.in_bucket:
+            _probe_bucket(layout)
+    except StorageError as exc:
+        raise ConfigError(f"{config.path}: {exc}") from None
     try:
         layout.ensure()
         probe = layout.tmp / f".write-probe-p{os.getpid()}"
@@ -161,6 +168,19 @@ def check_storage(config: Config) -> Config:
     except OSError as exc:
         raise ConfigError(f"{config.path}: storage.root: cannot write to {config.root}: {_os_reason(exc)}") from None
     return config
+
+
+def _probe_bucket(layout) -> None:
+    """A bucket lake's bucket answers with these credentials (one listing), before any work; StorageError names
+    what is wrong without a credential."""
+    from pipeline.lake.storage import StorageError
+
+    storage = layout.storage
+    try:
+        storage.filesystem().get_file_info(storage.fs_path("lake"))
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"storage.root: cannot read {storage.describe()}: {reason}") from None
 
 
 def _out_dir(config: Config, out: Path | None) -> Path:
@@ -291,7 +311,7 @@ def history_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc), 2)
     try:
-        result = run_history(Layout(config.root), rebuild=args.rebuild, lock_wait_s=args.wait)
+        result = run_history(config.layout(), rebuild=args.rebuild, lock_wait_s=args.wait)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
@@ -313,7 +333,7 @@ def compact_command(args: argparse.Namespace) -> int:
     days = [d.isoformat() for d in args.day] if args.day else None
     bar = _DayProgress(sys.stderr.isatty() and not args.no_progress)
     try:
-        result = compact_lake(Layout(config.root), days, include_latest=args.include_latest,
+        result = compact_lake(config.layout(), days, include_latest=args.include_latest,
                               lock_wait_s=args.wait, on_day=bar.day)
     except (LakeBusyError, CompactionError) as exc:
         return _fail(str(exc), 1)
@@ -350,7 +370,7 @@ def migrate_command(args: argparse.Namespace) -> int:
         return _fail(message.replace("set it in the file or in AWS_REGION", "give --region or set AWS_REGION"), 2)
     bar = _DayProgress(sys.stderr.isatty() and not args.no_progress, "migrating")
     try:
-        result = migrate(Layout(config.root), target, raw=not args.no_raw, on_day=bar.day)
+        result = migrate(config.layout(), target, raw=not args.no_raw, on_day=bar.day)
     except MigrationError as exc:
         return _fail(str(exc), 2)
     except OSError as exc:

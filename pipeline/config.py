@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator,
+)
 
 DEFAULT_CRON = "0 * * * *"
 
@@ -53,8 +55,33 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _storage_root(value: object) -> Path | str:
+    """A folder, or `s3://bucket[/prefix]` (a lake in a bucket) kept as text: a Path would fold its `//`. The URL
+    is checked in full by pipeline/lake/storage.py (storage_for), which names the key."""
+    if isinstance(value, str) and value[:5].lower() == "s3://":
+        return value
+    if isinstance(value, (str, Path)):
+        return _plain_path(Path(value))
+    raise ValueError("must be a folder's path or s3://bucket/prefix")
+
+
+StorageRoot = Annotated[Path | str, PlainValidator(_storage_root)]
+
+
+class S3Settings(_Model):
+    endpoint: str | None = Field(default=None, description="the S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS)")
+    region: str | None = Field(default=None, description="the bucket's region (default: AWS_REGION)")
+    path_style: Annotated[bool, Field(strict=True)] = Field(
+        default=True, description="path-style requests (https://host/bucket/key); false: virtual-hosted (OBS)")
+
+
 class Storage(_Model):
-    root: FilePath = Field(description="folder holding lake/ and inventory.duckdb")
+    root: StorageRoot = Field(description="folder holding lake/ and inventory.duckdb, or s3://bucket/prefix")
+    s3: S3Settings | None = Field(default=None, description="where the bucket is (only with an s3:// root)")
+    work: FilePath | None = Field(
+        default=None, description="a bucket lake's local folder: the catalog file, raw landing before its upload, "
+                                  "local copies of the bucket's files (default .poolscope/<bucket>/<prefix> next to "
+                                  "the config file)")
     min_free_mb: Annotated[int, Field(ge=0, strict=True)] = Field(
         default=100, description="a snapshot refuses to start with less free space than this (MiB); 0: no check")
 
@@ -219,7 +246,29 @@ class Config(_Model):
 
     @property
     def root(self) -> Path:
+        """The local folder: the storage root, or a bucket lake's work folder (`storage.work`)."""
+        if isinstance(self.storage.root, str):
+            return self.storage.work
         return self.storage.root
+
+    @property
+    def in_bucket(self) -> bool:
+        return isinstance(self.storage.root, str)
+
+    def lake_storage(self, environ=None):
+        """Where the lake's tables and raw sets are (pipeline/lake/storage.py): the root folder, or the bucket."""
+        from pipeline.lake.storage import Storage as LakeStorage, storage_for
+
+        if not self.in_bucket:
+            return LakeStorage(local=self.storage.root)
+        s3 = self.storage.s3.model_dump(exclude_none=True) if self.storage.s3 else None
+        return storage_for(self.storage.root, s3, environ=environ, key="storage")
+
+    def layout(self):
+        """The lake's Layout (pipeline/lake/layout.py): local folders under `root`, tables on the lake's storage."""
+        from pipeline.lake.layout import Layout
+
+        return Layout(self.root, self.lake_storage() if self.in_bucket else None)
 
     @property
     def exports_dir(self) -> Path:
@@ -351,7 +400,16 @@ def parse_config(data: object, path: Path) -> Config:
             lines.append(f"{path}: {loc}: {msg}")
         raise ConfigError("\n".join(lines)) from None
     base = path.parent.resolve()
-    storage = cfg.storage.model_copy(update={"root": _resolve(path, "storage.root", base, cfg.storage.root)})
+    if isinstance(cfg.storage.root, str):
+        storage = _bucket_storage(path, base, cfg.storage)
+    else:
+        if cfg.storage.s3 is not None or cfg.storage.work is not None:
+            key = "storage.s3" if cfg.storage.s3 is not None else "storage.work"
+            raise ConfigError(f"{path}: {key}: only for a lake in a bucket; storage.root is a local folder (write it "
+                              "as s3://bucket/prefix to keep the lake in a bucket)")
+        storage = cfg.storage.model_copy(update={"root": _resolve(path, "storage.root", base, cfg.storage.root)})
+    local_key = "storage.work" if isinstance(storage.root, str) else "storage.root"
+    local_root = storage.work if isinstance(storage.root, str) else storage.root
     fetch = cfg.fetch.model_copy(update={"ca_bundle": _resolve(path, "fetch.ca_bundle", base, cfg.fetch.ca_bundle)})
     reports = cfg.reports.model_copy(update={"prices": _resolve(path, "reports.prices", base, cfg.reports.prices),
                                              "output": _resolve(path, "reports.output", base, cfg.reports.output)})
@@ -359,21 +417,37 @@ def parse_config(data: object, path: Path) -> Config:
         raise ConfigError(f"{path}: reports.prices: no such file: {reports.prices}")
     if fetch.ca_bundle is not None and not fetch.ca_bundle.is_file():
         raise ConfigError(f"{path}: fetch.ca_bundle: no such file: {fetch.ca_bundle}")
-    if any(c in str(storage.root) for c in "\\?"):
+    if any(c in str(local_root) for c in "\\?"):
         # DuckDB reads a backslash in a file path as a separator and '?' as the start of options: the catalog
         # would be written somewhere else or not at all.
-        raise ConfigError(f"{path}: storage.root: {str(storage.root)!r}: the folder's path must not contain "
+        raise ConfigError(f"{path}: {local_key}: {str(local_root)!r}: the folder's path must not contain "
                           "a backslash or '?' (DuckDB cannot open files there); choose another folder")
-    if re.search(r"[\[\]]|%[0-9A-Fa-f]{2}", str(storage.root)):
+    if re.search(r"[\[\]]|%[0-9A-Fa-f]{2}", str(local_root)):
         # delta-rs (deltalake 1.6) reads a table's location as a URL: a bracket fails as a host name, and a %XX
         # sequence is decoded into another folder.
-        raise ConfigError(f"{path}: storage.root: {str(storage.root)!r}: the folder's path must not contain "
+        raise ConfigError(f"{path}: {local_key}: {str(local_root)!r}: the folder's path must not contain "
                           "'[', ']' or a '%' followed by two hex digits (the Delta tables cannot be opened there); "
                           "choose another folder")
-    for key, folder in (("storage.root", storage.root), ("reports.output", reports.output)):
+    for key, folder in ((local_key, local_root), ("reports.output", reports.output)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise ConfigError(f"{path}: {key}: {folder} is a file, not a folder")
     return cfg.model_copy(update={"storage": storage, "fetch": fetch, "reports": reports, "path": path.resolve()})
+
+
+def _bucket_storage(path: Path, base: Path, storage: Storage) -> Storage:
+    """An s3:// root checked (bucket, prefix, endpoint, region: pipeline/lake/storage.py names the key), and its
+    work folder resolved (default .poolscope/<bucket>/<prefix> next to the file)."""
+    from pipeline.lake.storage import StorageError, storage_for
+
+    s3 = storage.s3.model_dump(exclude_none=True) if storage.s3 else None
+    try:
+        lake = storage_for(storage.root, s3, key="storage")
+    except StorageError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    work = storage.work
+    if work is None:
+        work = Path(".poolscope", lake.bucket, *([lake.prefix] if lake.prefix else []))
+    return storage.model_copy(update={"root": lake.root_uri, "work": _resolve(path, "storage.work", base, work)})
 
 
 def load_config(path: str | Path) -> Config:

@@ -174,7 +174,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 sim.advance(hours=1)
                 bar.advance(task)
     elapsed = time.perf_counter() - started
-    layout = Layout(config.root)
+    layout = config.layout()
     print(f"\ntook {args.snapshots} hourly snapshots in {elapsed:.1f}s: "
           + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     from pipeline.lake.compaction import compact_lake

@@ -107,14 +107,19 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None,
     every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
     from pipeline.land.step import land as fetch_and_land, prepare_write
 
-    layout = Layout(config.root)
+    layout = config.layout()
     try:
         with writer_lock(layout):
             prepare_write(layout, config)
     except LakeBusyError:
         # Another writer is at work and cleans up after itself; landing needs no lock (its own folder).
         check_free_space(layout.root, config.storage.min_free_mb)
-    return fetch_and_land(config, credentials, snapshot_at, on_call, on_plan)
+    snapshot_id, raw_dir = fetch_and_land(config, credentials, snapshot_at, on_call, on_plan)
+    if layout.in_bucket:
+        from pipeline.lake.bucket_sync import upload_raw
+
+        upload_raw(layout, raw_dir)  # raw first: before any of its rows is committed
+    return snapshot_id, raw_dir
 
 
 def normalize(layout: Layout, raw_dir: Path, snapshot_id: str):
@@ -268,7 +273,7 @@ def run_snapshot(
     tags = {}
     if snapshot_at is not None:
         tags["poolscope/snapshot_at"] = snapshot_at.astimezone(timezone.utc).isoformat()
-    layout = Layout(config.root)
+    layout = config.layout()
     with writer_lock(layout, wait_s=lock_wait_s, for_steps=True):
         # Dagster 1.13 exports no public name for it.
         from dagster._core.errors import DagsterAssetCheckFailedError
@@ -292,7 +297,7 @@ def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait
     history, the reports of the days concerned and the catalog: the renormalize job, in process."""
     from pipeline.runner import run_job
 
-    layout = Layout(config.root)
+    layout = config.layout()
     with writer_lock(layout, wait_s=lock_wait_s, for_steps=True):
         ops = {"renormalized_tables": {"config": {"snapshot_ids": list(snapshot_ids or []),
                                                   "all": snapshot_ids is None}}}

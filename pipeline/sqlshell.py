@@ -70,15 +70,38 @@ def shell_command(catalog: Path, *, command: str | None = None, mode: str | None
     return [*argv, str(catalog)]
 
 
+def _refresh_bucket_catalog(config) -> str | None:
+    """For a lake in a bucket, the work folder's catalog file brought up to date first (its history, report
+    partitions and table files fetched where missing): what the bucket holds now, whichever machine wrote it.
+    Returns an error message, or None."""
+    from pipeline.lake.commit import refresh_catalog
+    from pipeline.lake.storage import StorageError
+    from pipeline.lake.store import LakeBusyError, writer_lock
+
+    layout = config.layout()
+    try:
+        with writer_lock(layout, wait_s=30.0):
+            if layout.tables().open("snapshots") is not None:
+                refresh_catalog(layout)
+    except LakeBusyError:
+        pass  # a run on this machine is rebuilding it; its catalog is the current one
+    except (StorageError, OSError) as exc:
+        return f"cannot read the lake at {layout.storage.describe()}: {exc}"
+    return None
+
+
 def sql_command(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError, load_config
-    from pipeline.lake.layout import Layout
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
-    catalog = Layout(config.root).catalog
+    if config.in_bucket:
+        failed = _refresh_bucket_catalog(config)
+        if failed:
+            return _fail(failed, 1)
+    catalog = config.layout().catalog
     if not catalog.is_file():
         return _fail(f"no catalog at {catalog} yet: no snapshot has been committed there "
                      f"(run: poolscope snapshot --config {args.config})", 2)

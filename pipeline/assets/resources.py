@@ -45,7 +45,7 @@ class LakeResource(_FromConfigFile):
     """Where snapshots are landed, normalized and catalogued."""
 
     def layout(self) -> Layout:
-        return Layout(self.config().root)
+        return self.config().layout()
 
 
 def resources_from_env(env_var: str) -> dict[str, dg.ConfigurableResource]:

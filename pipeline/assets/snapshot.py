@@ -19,6 +19,7 @@ from pipeline.check.checks import CHECKS, WARN_CHECKS, check_description
 from pipeline.catalog.docs import table_docs
 from pipeline.lake.layout import Layout, snapshot_at_of
 from pipeline.normalize.documents import TABLES as POOL_TABLES
+from pipeline.lake.bucket_sync import local_raw
 from pipeline.lake.store import read_manifests
 from pipeline.land.fetch import planned
 from pipeline.land.step import read_run
@@ -207,7 +208,7 @@ def renormalized_tables(context: dg.OpExecutionContext, config: RenormalizeConfi
     if missing:
         raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
     for n, sid in enumerate(wanted, 1):
-        staged = flow.normalize(layout, layout.root / manifests[sid].raw_dir, sid)
+        staged = flow.normalize(layout, local_raw(layout, manifests[sid].raw_dir), sid)
         flow.commit(layout, staged, flow.check(staged))
         context.log.info(f"renormalized {sid} ({n}/{len(wanted)}): {staged.rows.get('pools', 0)} pool(s)")
     return wanted

@@ -228,6 +228,10 @@ def _commit(layout: Layout, record: HistoryRecord, old: HistoryRecord | None) ->
     else:
         _mark_replaced(layout.lake / "derived" / f"{t}.parquet" for t in LEGACY)
     _write_json(record_path(layout), layout.history / f".record.{record.write}.tmp", asdict(record))
+    if layout.in_bucket:
+        from pipeline.lake.bucket_sync import push_history
+
+        push_history(layout)
 
 
 def collect_history_garbage(layout: Layout, grace_s: float = GRACE_S) -> int:
@@ -323,22 +327,18 @@ def snapshot_sources(layout: Layout, manifest: Manifest) -> dict[str, str]:
     """table -> a SELECT of one snapshot's rows (its committed write's): the files of its day that can hold them
     (the Delta log's statistics of snapshot_id and write_id prune the rest, e.g. a compacted day's other
     files)."""
-    import pyarrow as pa
-
     lake = layout.tables()
     sid, wid = manifest.snapshot_id, manifest.write_id
     day = day_of(sid)
     out = {}
+
+    def holds(f: dict) -> bool:
+        return (f[f"partition.{PARTITION}"] == day
+                and (f.get("min.snapshot_id") or "") <= sid <= (f.get("max.snapshot_id") or "~")
+                and (f.get("min.write_id") or "") <= wid <= (f.get("max.write_id") or "~"))
+
     for table in INPUTS:
-        dt = lake.open(table)
-        if dt is None:
-            continue
-        a = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
-        root = Path(lake.storage.fs_path("lake", table))
-        files = [str(root / f["path"]) for f in a
-                 if f[f"partition.{PARTITION}"] == day
-                 and (f.get("min.snapshot_id") or "") <= sid <= (f.get("max.snapshot_id") or "~")
-                 and (f.get("min.write_id") or "") <= wid <= (f.get("max.write_id") or "~")]
+        files = lake.data_files(table, holds)
         if files:
             paths = ", ".join(quote_literal(f) for f in files)
             out[table] = (f"SELECT * EXCLUDE (write_id) FROM read_parquet([{paths}], hive_partitioning = false, "
@@ -422,6 +422,10 @@ def update_history(layout: Layout, *, grace_s: float = GRACE_S) -> HistoryResult
     of order, far behind). The caller holds the writer lock."""
     started = time.perf_counter()
     layout.history.mkdir(parents=True, exist_ok=True)
+    if layout.in_bucket:
+        from pipeline.lake.bucket_sync import pull_history
+
+        pull_history(layout)  # another machine may have folded since this work folder did
     marks = _marks(layout)
     on_disk = read_record(layout)
     base = on_disk

@@ -34,6 +34,13 @@ def publish(layout: Layout, staged: Staged, checks: list[CheckOutcome]) -> Manif
 
 
 def refresh_catalog(layout: Layout) -> Path:
+    """Rebuild the catalog file. For a lake in a bucket, the history and report partitions other machines
+    published are fetched first (the tables' files are fetched by the mirror as the views are made)."""
+    if layout.in_bucket:
+        from pipeline.lake.bucket_sync import pull_history, pull_reports
+
+        pull_history(layout)
+        pull_reports(layout)
     return build_catalog(layout, table_docs())
 
 

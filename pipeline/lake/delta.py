@@ -93,9 +93,13 @@ class DeltaLake:
     """The lake's Delta tables under `<root>/lake/`. Holds the delta-rs options (credentials read once from the
     environment by Storage.delta_options); never prints them."""
 
-    def __init__(self, storage: Storage, environ: Mapping[str, str] | None = None, *, grace_s: float = GRACE_S):
+    def __init__(self, storage: Storage, environ: Mapping[str, str] | None = None, *, grace_s: float = GRACE_S,
+                 mirror=None):
         self.storage = storage
         self.grace_s = grace_s
+        # A bucket lake read through local copies of its data files (pipeline/lake/mirror.py): `files()` and
+        # `data_files()` give their local paths.
+        self.mirror = mirror
         self._environ = environ
         self._options = storage.delta_options(environ)
 
@@ -228,7 +232,10 @@ class DeltaLake:
         return self.storage.duckdb(database, environ=self._environ)
 
     def files(self, table: str, version: int | None = None) -> list[str]:
-        """The table's active files (URIs a DuckDB from `Storage.duckdb()` reads), at `version` or the latest."""
+        """The table's active files (URIs a DuckDB from `Storage.duckdb()` reads), at `version` or the latest.
+        With a mirror: the latest version's files, as local copies."""
+        if self.mirror is not None and self.storage.is_s3 and version is None:
+            return self._mirror().files(table)
         dt = self.open(table, version)
         if dt is None:
             return []
@@ -236,6 +243,22 @@ class DeltaLake:
             return dt.file_uris()
         # delta-rs gives a local file as a URL path (a space as %20, '%' as %25): DuckDB wants the path itself
         return [unquote(u) for u in dt.file_uris()]
+
+    def data_files(self, table: str, keep) -> list[str]:
+        """The active files whose add action `keep` accepts, as paths DuckDB reads (local copies for a mirrored
+        bucket lake)."""
+        if self.mirror is not None and self.storage.is_s3:
+            return self._mirror().files(table, keep)
+        dt = self.open(table)
+        if dt is None:
+            return []
+        base = self.storage.uri("lake", table)
+        return [f"{base}/{a['path']}" for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist() if keep(a)]
+
+    def _mirror(self):
+        from pipeline.lake.mirror import Mirror
+
+        return Mirror(self, self.mirror)
 
     # ------------------------------------------------------------------ upkeep
 

@@ -66,6 +66,23 @@ class LakeFormatError(RuntimeError):
 @dataclass(frozen=True)
 class Layout:
     root: Path
+    # Where the tables and raw sets are kept when not under `root` (a lake in a bucket: pipeline/lake/storage.py);
+    # `root` is then the local work folder (catalog file, raw landing before upload, local copies, locks).
+    storage: object = None
+
+    @property
+    def in_bucket(self) -> bool:
+        return self.storage is not None and self.storage.is_s3
+
+    @property
+    def mirror(self) -> Path:
+        """A bucket lake's local copies of its immutable table files (pipeline/lake/mirror.py)."""
+        return self.lake / "_mirror"
+
+    def raw_key(self, snapshot_id: str, write_id: str, region: str = "all") -> str:
+        """A raw set's place in a bucket, under the root: raw/region=<R>/date=<D>/snapshot_id=<ID>/<WRITE>
+        (`all`: a run over every region)."""
+        return f"raw/region={region}/date={day_of(snapshot_id)}/snapshot_id={check_snapshot_id(snapshot_id)}/{write_id}"
 
     @property
     def lake(self) -> Path:
@@ -99,10 +116,14 @@ class Layout:
         return self.lake / table
 
     def tables(self, grace_s: float | None = None):
-        """The lake's Delta tables (pipeline/lake/delta.py) on this root's local disk."""
+        """The lake's Delta tables (pipeline/lake/delta.py): on this root's local disk, or in the bucket."""
         from pipeline.lake.delta import DeltaLake
         from pipeline.lake.storage import Storage
 
+        if self.in_bucket:
+            # credentials from the environment, read now; reads go through the local copies
+            kwargs = {} if grace_s is None else {"grace_s": grace_s}
+            return DeltaLake(self.storage, None, mirror=self.mirror, **kwargs)
         storage = Storage(local=self.root.resolve())
         return DeltaLake(storage, {}) if grace_s is None else DeltaLake(storage, {}, grace_s=grace_s)
 
@@ -115,7 +136,7 @@ class Layout:
         into its table folders would hide its files (and vacuum would delete them)."""
         from pipeline.lake.folder_format import is_folder_format
 
-        if is_folder_format(self):
+        if not self.in_bucket and is_folder_format(self):
             raise LakeFormatError(
                 f"{self.lake} holds a lake of the format before Delta tables (lake/_manifests/); copy it with "
                 f"`poolscope migrate --config <this config> --to <new root>`, then point storage.root at the new "

@@ -147,7 +147,10 @@ def commit(
     if SNAPSHOTS not in table_files:
         raise ValueError(f"snapshot {snapshot_id}: no snapshots table staged")
     committed_at = datetime.now(timezone.utc).isoformat()
-    rel_raw = str(raw_dir.relative_to(layout.root))
+    if layout.in_bucket:  # uploaded there by the land step (pipeline/lake/bucket_sync.py)
+        rel_raw = layout.raw_key(check_snapshot_id(raw_dir.parent.name.removeprefix("snapshot_id=")), raw_dir.name)
+    else:
+        rel_raw = str(raw_dir.relative_to(layout.root))
     tables = {t: pq.read_table(f) for t, f in table_files.items() if t != SNAPSHOTS}
     row = pq.read_table(table_files[SNAPSHOTS])
     if "commit_record" in row.column_names:
@@ -258,6 +261,10 @@ def collect_garbage(layout: Layout, grace_s: float = GRACE_S, *, tables: bool = 
 
             build_catalog(layout, table_docs())
         removed["table_files"] = sum(lake.vacuum(grace_s=grace_s).values())
+        if layout.in_bucket:
+            from pipeline.lake.bucket_sync import collect_bucket_history
+
+            removed["history_objects"] = collect_bucket_history(layout, grace_s)
         layout.upkeep_marker.parent.mkdir(parents=True, exist_ok=True)
         layout.upkeep_marker.touch()
     return removed

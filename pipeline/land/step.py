@@ -37,7 +37,7 @@ def read_run(raw_dir: Path) -> dict:
 async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, on_call: OnCall | None,
                  on_plan: Callable[[int], None] | None) -> tuple[list[dict], list[dict]]:
     # What the lake already knows, read before fetching: a pool missing from a listing is confirmed in this run.
-    catalog = Layout(config.root).catalog
+    catalog = config.layout().catalog
     fetcher = Fetcher(config, credentials, landing, on_call=on_call, known=known_pools(catalog),
                       cursors=read_cursors(catalog), rates=read_rates(catalog))
     try:
@@ -70,7 +70,7 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None 
     """Fetch every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
     moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     snapshot_id = snapshot_id_for(moment)
-    layout = Layout(config.root)
+    layout = config.layout()
     landing = RawLanding(layout, snapshot_id, moment, secrets=credentials.secrets())
     try:
         targets, rates = asyncio.run(_fetch(config, credentials, landing, on_call, on_plan))
@@ -86,3 +86,10 @@ def prepare_write(layout: Layout, config: Config) -> None:
     (debris first: a crashed run's leftovers would count against it). Raises StorageFullError."""
     clean_debris(layout)
     check_free_space(layout.root, config.storage.min_free_mb)
+    if layout.in_bucket and not layout.catalog.exists():
+        # A new work folder (a pod's empty disk): the fetch starts from what the lake knows (known pools, cursors,
+        # the gateway's rates), which it reads from the catalog.
+        from pipeline.lake.commit import refresh_catalog
+
+        if layout.tables().open("snapshots") is not None:
+            refresh_catalog(layout)

@@ -169,6 +169,7 @@ def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date],
 
     excluded = gate(layout)
     out = {}
+    stored = []
     for day in days:
         work = _work_dir(layout, "reports")
         try:
@@ -179,9 +180,14 @@ def store_days(layout: Layout, con: duckdb.DuckDBPyConnection, days: list[date],
                 dest = layout.lake / "reports" / f.stem / f"day={day.isoformat()}.parquet"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(f, dest)
+                stored.append(dest)
         finally:
             discard(work)
         out[day] = DayReports(day, rows, coverage)
+    if layout.in_bucket:
+        from pipeline.lake.bucket_sync import push_reports
+
+        push_reports(layout, stored)
     return out
 
 
@@ -275,7 +281,7 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
     from pipeline.reports.tables import REPORTS, IdleRule, headline_rows, report_arrow
     from pipeline.reports.export import ReportTable, export_reports
 
-    layout = Layout(config.root)
+    layout = config.layout()
     refresh_history(layout)
     if from_day is None or to_day is None:
         d_from, d_to = default_range(layout, config.reports.window_days)
