@@ -190,3 +190,23 @@ def seaweed(tmp_path: Path, bucket: str = "lake", attempts: int = 3) -> Iterator
 def s3_server(tmp_path) -> Iterator[S3Server]:
     with seaweed(tmp_path) as server:
         yield server
+
+
+def put_lake_in_bucket(config: Path, server: S3Server, prefix: str, *, work: str | None = None,
+                       endpoint: str | None = None) -> Path:
+    """Rewrite a config written by the simulator (`root: "./data"`) to keep the lake in `server`'s bucket under
+    `prefix` (endpoint and region in the file; credentials stay in the environment: `aws_env`)."""
+    lines = [f'  root: "s3://{server.bucket}/{prefix}"',
+             f'  s3: {{endpoint: "{endpoint or server.endpoint}", region: {server.region}}}']
+    if work:
+        lines.append(f"  work: {work}")
+    text = config.read_text()
+    if '  root: "./data"' not in text:
+        raise ValueError(f"{config}: no `root: \"./data\"` line to replace")
+    config.write_text(text.replace('  root: "./data"', "\n".join(lines)))
+    return config
+
+
+def aws_env(server: S3Server) -> dict[str, str]:
+    """The variables the pipeline reads the bucket's credentials from."""
+    return {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}

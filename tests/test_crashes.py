@@ -8,6 +8,10 @@ After every kill, from another process: the catalog opens; every snapshot it sho
 exactly the rows that row's commit recorded, table by table (no partial snapshot is visible); every file the
 Delta logs name exists. At the end a normal run succeeds, removes the debris, and the catalog shows every
 committed snapshot.
+
+Both storages: the local disk, and a bucket on a real S3 server (SeaweedFS; the work folder is then the local
+side: raw landing before upload, catalog, local copies). On the bucket a kill also lands during the raw set's
+upload and during the Delta commits to S3.
 """
 
 import json
@@ -19,19 +23,63 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from clikit import POOLSCOPE, cli_env
 from lakekit import query_catalog
+from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import collect_garbage, read_manifests, writer_lock
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
+from s3kit import aws_env, put_lake_in_bucket, seaweed
 
 AK, SK = "AKCRASHTEST000000001", "crash-test-sk-0123456789abcdefghijklmno"
 SEED = 20261128
 TABLES = ("snapshots", "fetches", "pools", "pool_labels", "pool_resources", "pool_capacity", "flavors")
 
 
+_AWS: dict[str, str] = {}  # the bucket's credentials while a bucket test runs
+
+
 def env() -> dict:
-    return cli_env(AK, SK)
+    return cli_env(AK, SK, **_AWS)
+
+
+@pytest.fixture
+def storage():
+    """How a test's config keeps its lake: a function that rewrites the simulator's config for it. Here the
+    local disk; tests/test_crashes_bucket.py runs these tests again with the lake in a bucket."""
+    def local(config: Path) -> Path:
+        return config
+    return local
+
+
+def bucket_storage(tmp_path: Path, monkeypatch):
+    """The `storage` of the bucket runs: a SeaweedFS server for the test, its credentials in the environment."""
+    with seaweed(tmp_path / "s3") as s3:
+        for name, value in aws_env(s3).items():
+            monkeypatch.setenv(name, value)  # this process reads the bucket too (the checks below)
+            monkeypatch.setitem(_AWS, name, value)
+
+        def bucket(config: Path) -> Path:
+            return put_lake_in_bucket(config, s3, "crash", work="./data")
+        yield bucket
+
+
+def layout_of(config: Path) -> Layout:
+    return load_config(config).layout()
+
+
+def table_files(layout: Layout, table: str) -> set[str]:
+    """The data files under a table's folder, committed or not (local paths, or bucket keys)."""
+    if not layout.in_bucket:
+        folder = layout.lake / table
+        return {str(p) for p in folder.glob("snapshot_day=*/*.parquet")} if folder.is_dir() else set()
+    from pyarrow.fs import FileSelector, FileType
+
+    infos = layout.storage.filesystem().get_file_info(
+        FileSelector(layout.storage.fs_path("lake", table), recursive=True, allow_not_found=True))
+    return {i.path for i in infos if i.type == FileType.File and i.path.endswith(".parquet") and "/_delta_log/" not in i.path}
 
 
 def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) -> dict:
@@ -43,8 +91,7 @@ def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) ->
         return layout.raw.is_dir() and any(p.name not in known_raw for p in layout.raw.iterdir())
 
     def new_table_file() -> bool:
-        folder = layout.lake / "pools"
-        return folder.is_dir() and any(str(p) not in known_files for p in folder.glob("snapshot_day=*/*.parquet"))
+        return bool(table_files(layout, "pools") - known_files)
 
     return {
         "fetching": lambda: glob_any(layout.tmp, "raw-*"),
@@ -59,9 +106,20 @@ def phase_markers(layout: Layout, known_raw: set[str], known_files: set[str]) ->
 
 
 def active_files(layout: Layout) -> set[str]:
-    """Every data file a table's current version names."""
+    """Every data file a table's current version names (local paths, or bucket keys)."""
     lake = layout.tables()
-    return {f for table in lake.tables() for f in lake.files(table)}
+    if not layout.in_bucket:
+        return {f for table in lake.tables() for f in lake.files(table)}
+    return {f"{layout.storage.fs_path('lake', table)}/{path}" for table in lake.tables()
+            for path in lake.open(table).get_add_actions(flatten=True).column("path").to_pylist()}
+
+
+def exists(layout: Layout, file: str) -> bool:
+    if not layout.in_bucket:
+        return Path(file).is_file()
+    from pyarrow.fs import FileType
+
+    return layout.storage.filesystem().get_file_info(file).type == FileType.File
 
 
 def kill_at(args: list[str], cwd: Path, marker, rng: random.Random, jitter_s: float) -> tuple[bool, float]:
@@ -91,7 +149,7 @@ def check_consistent(layout: Layout, tables: tuple[str, ...] = TABLES) -> set[st
     """What a reader sees matches the commit records. Returns the snapshot ids the catalog shows."""
     manifests = {m.snapshot_id: m for m in read_manifests(layout)}
     for f in active_files(layout):
-        assert Path(f).is_file(), f"a table's log names a missing file: {f}"
+        assert exists(layout, f), f"a table's log names a missing file: {f}"
     if not layout.catalog.exists():
         return set()
     sql = " UNION ALL ".join(f"SELECT '{t}' AS t, snapshot_id, count(*) AS n FROM {t} GROUP BY ALL" for t in tables)
@@ -109,13 +167,13 @@ def check_consistent(layout: Layout, tables: tuple[str, ...] = TABLES) -> set[st
     return visible
 
 
-def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path):
-    # `make soak` raises the count (POOLSCOPE_SOAK_KILLS) and varies the seed; `make test` runs 16.
-    target = int(os.environ.get("POOLSCOPE_SOAK_KILLS", "16"))
+def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path, storage):
+    # `make soak` raises the count (POOLSCOPE_SOAK_KILLS) and varies the seed; `make test` runs 16 on the local
+    # disk, and one per phase on the bucket (each run there takes about twice as long).
+    target = int(os.environ.get("POOLSCOPE_SOAK_KILLS", "16" if storage.__name__ == "local" else "8"))
     seed = int(os.environ.get("POOLSCOPE_SOAK_SEED", str(SEED)))
     rng = random.Random(seed)
     faults = Faults(latency_ms=40, jitter_ms=30, seed=seed)
-    layout = Layout(tmp_path / "data")
     phases = ["fetching", "landed", "normalizing", "committing", "history", "reports", "catalog", "compacting"]
     jitter = {"fetching": 0.4, "landed": 0.01, "normalizing": 0.15, "committing": 0.005, "history": 0.05,
               "reports": 0.1, "catalog": 0.05, "compacting": 0.08}
@@ -123,7 +181,7 @@ def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path):
     misses = 0
     with run_simulator(SimulatorConfig(projects=16, pools_per_project=25, seed=9, ak=AK, sk=SK,
                                        faults=faults)) as sim:
-        sim.write_config(tmp_path / "poolscope.yaml")
+        layout = layout_of(storage(sim.write_config(tmp_path / "poolscope.yaml")))
         snapshot = ["snapshot", "--config", "poolscope.yaml"]
         compact = ["compact", "--config", "poolscope.yaml", "--include-latest"]
         for _ in range(2):
@@ -135,7 +193,7 @@ def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path):
             phase = min(phases, key=lambda p: (kills[p], phases.index(p)))
             n += 1
             known_raw = {p.name for p in layout.raw.iterdir()}
-            known_files = {str(p) for p in (layout.lake / "pools").glob("snapshot_day=*/*.parquet")}
+            known_files = table_files(layout, "pools")
             marker = phase_markers(layout, known_raw, known_files)[phase]
             killed, _ = kill_at(compact if phase == "compacting" else snapshot, tmp_path, marker, rng,
                                 jitter[phase])
@@ -159,7 +217,7 @@ def test_kill_9_at_16_moments_never_shows_a_partial_snapshot(tmp_path):
     assert not list(layout.tmp.iterdir()), "the debris of killed runs is removed by the next run"
     with writer_lock(layout):
         collect_garbage(layout, grace_s=0)  # what the next runs do once the grace period has passed
-    on_disk = {str(p) for p in layout.lake.glob("*/snapshot_day=*/*.parquet")}
+    on_disk = set().union(*(table_files(layout, t) for t in layout.tables().tables()))
     assert on_disk == active_files(layout), "only committed files remain"
     assert check_consistent(layout) == visible
     print(json.dumps({"seed": seed, "kills": kills, "misses": misses, "snapshots": len(visible)}))
@@ -173,9 +231,8 @@ FAMILIES = ("collect:\n  pool_nodes: true\n  pool_monitor: true\n  monitor_backf
             "  workload_statistics: true\n  pool_events: true\n")
 
 
-def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
+def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path, storage):
     rng = random.Random(SEED + 1)
-    layout = Layout(tmp_path / "data")
     phases = ["packing", "normalizing", "committing"]
     kills = {p: 0 for p in phases}
     misses = 0
@@ -183,8 +240,9 @@ def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     with run_simulator(SimulatorConfig(projects=3, pools_per_project=6, seed=9, ak=AK, sk=SK, start=now,
                                        faults=Faults(latency_ms=20, jitter_ms=20, seed=SEED))) as sim:
-        config = sim.write_config(tmp_path / "poolscope.yaml")
+        config = storage(sim.write_config(tmp_path / "poolscope.yaml"))
         config.write_text(config.read_text() + FAMILIES)
+        layout = layout_of(config)
         snapshot = ["snapshot", "--config", "poolscope.yaml"]
         first = subprocess.run([*POOLSCOPE, *snapshot], cwd=tmp_path, env=env(), capture_output=True, text=True)
         assert first.returncode == 0, first.stderr
@@ -193,12 +251,11 @@ def test_kill_9_while_per_pool_answers_land_and_normalize(tmp_path):
         while min(kills.values()) < 1:
             phase = min(phases, key=lambda p: (kills[p], phases.index(p)))
             time.sleep(1.0)  # snapshot ids are whole seconds
-            known = {str(p) for p in (layout.lake / "nodes").glob("snapshot_day=*/*.parquet")}
+            known = table_files(layout, "nodes")
             marker = {
                 "packing": lambda: any(layout.tmp.glob("raw-*/bodies/*.pack")),
                 "normalizing": lambda: any(layout.tmp.glob("tables-*")),
-                "committing": lambda: any(str(p) not in known
-                                          for p in (layout.lake / "nodes").glob("snapshot_day=*/*.parquet")),
+                "committing": lambda: bool(table_files(layout, "nodes") - known),
             }[phase]
             killed, _ = kill_at(snapshot, tmp_path, marker, rng, {"packing": 0.2, "normalizing": 0.1,
                                                                    "committing": 0.005}[phase])

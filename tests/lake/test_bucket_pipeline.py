@@ -19,7 +19,7 @@ from pyarrow.fs import FileSelector, FileType
 from clikit import cli_env
 from pipeline.catalog.docs import table_docs
 from pipeline.simulator import SimulatorConfig, run_simulator
-from s3kit import seaweed
+from s3kit import aws_env, put_lake_in_bucket, seaweed
 
 AK, SK = "AKBUCKETPIPE00000001", "bucket-pipeline-sk-0123456789abcdefghij"
 PREFIX = "fleet/prod"
@@ -28,18 +28,11 @@ POOLSCOPE = [sys.executable, "-m", "pipeline.cli"]
 
 def bucket_config(sim, path: Path, s3, *, work: str | None = None, endpoint: str | None = None) -> Path:
     """The simulator's config with the lake in the bucket (endpoint and region in the file)."""
-    sim.write_config(path)
-    lines = [f'  root: "s3://{s3.bucket}/{PREFIX}"',
-             f'  s3: {{endpoint: "{endpoint or s3.endpoint}", region: {s3.region}}}']
-    if work:
-        lines.append(f"  work: {work}")
-    text = path.read_text().replace('  root: "./data"', "\n".join(lines))
-    path.write_text(text)
-    return path
+    return put_lake_in_bucket(sim.write_config(path), s3, PREFIX, work=work, endpoint=endpoint)
 
 
 def env_for(s3, **extra) -> dict:
-    return cli_env(AK, SK, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key, **extra)
+    return cli_env(AK, SK, **aws_env(s3), **extra)
 
 
 def run(args: list[str], cwd: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
