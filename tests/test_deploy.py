@@ -16,6 +16,7 @@
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -386,20 +387,22 @@ def test_image_cmd_serves_the_code_location_from_the_installed_wheel(tmp_path, i
     env.update(image, DAGSTER_HOME=str(home), **{CONFIG_ENV: str(config_dir / "poolscope.yaml")})
     with run_simulator(SimulatorConfig(projects=2, pools_per_project=1, seed=5)) as sim:
         sim.write_config(config_dir / "poolscope.yaml", storage_root=str(tmp_path / "lake"))
-        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        log = tmp_path / "code-server.log"  # a file, not a pipe: a full pipe would stall the server
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             client = DagsterGrpcClient(port=port, host="127.0.0.1")
             deadline = time.monotonic() + START_TIMEOUT
             while True:
-                assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
                 try:
                     client.heartbeat("test_deploy")
                     break
                 except Exception:
                     assert time.monotonic() < deadline, "the code server did not answer"
                     time.sleep(0.2)
-            assert Path(run(["which", "dagster"], cwd=tmp_path, env=env).strip()) == image_venv / "bin" / "dagster"
+            assert Path(shutil.which("dagster", path=env["PATH"])) == image_venv / "bin" / "dagster"
             # The chart's readiness probe, from the image's environment.
             probe = run(["dagster", "api", "grpc-health-check", "-p", str(port)], cwd=tmp_path, env=env)
             assert "successful" in probe
@@ -421,5 +424,5 @@ def test_image_cmd_serves_the_code_location_from_the_installed_wheel(tmp_path, i
             assert pools["raw_snapshot"] == {"modelarts_api/" + sim.url.removeprefix("http://")}, pools
         finally:
             _stop(proc)
-    output = proc.stdout.read().decode(errors="replace")
+    output = log.read_text(errors="replace")
     assert "Started Dagster code proxy server for module pipeline.definitions" in output, output[-3000:]
