@@ -32,9 +32,9 @@ import yaml
 
 from packagekit import built_package, run, user_env, uv  # noqa: F401 -- built_package: the fixture
 from pgkit import postgres
-from pipeline.config import parse_config
+from pipeline.config import load_config
 from pipeline.definitions import CONFIG_ENV, api_pool
-from pipeline.lake.storage import CREDENTIAL_VARIABLES, storage_for
+from pipeline.lake.storage import CREDENTIAL_VARIABLES
 from pipeline.modelarts.credentials import ENV_AK, ENV_SK
 from pipeline.runner import INSTANCE_YAML, ensure_pool
 from pipeline.simulator import SimulatorConfig, run_simulator
@@ -231,20 +231,19 @@ def test_values_and_dagster_yaml_configure_the_same_instance():
     assert instance["telemetry"] == values["telemetry"] == {"enabled": False}
 
 
-def test_the_example_config_is_valid_apart_from_the_storage_keys_being_added(tmp_path):
-    """Everything but `storage` through poolscope's own validation; the bucket settings through the storage
-    module that turns them into clients. (`storage.s3` and `storage.work` are being added to the config file's
-    schema: until then load_config refuses them as unknown keys.)"""
-    data = load_yaml(DEPLOY / "poolscope.yaml")
-    storage = data.pop("storage")
-    assert set(storage) == {"root", "s3", "work"}
-    config = parse_config({**data, "storage": {"root": str(tmp_path / "lake")}}, DEPLOY / "poolscope.yaml")
-    assert api_pool(config).startswith("modelarts_api/")
-    bucket = storage_for(storage["root"], storage["s3"], environ={})
-    assert (bucket.is_s3, bucket.bucket, bucket.region, bucket.path_style) == (True, "poolscope-lake", "cn-north-4",
-                                                                                False)
-    assert bucket.endpoint == "https://obs.cn-north-4.myhuaweicloud.com"
-    assert PurePosixPath(storage["work"]).is_absolute()
+def test_the_example_config_loads_as_a_lake_in_an_obs_bucket(monkeypatch):
+    """poolscope's own loader, the bucket settings from the file alone (no AWS_* variable to fall back on)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config(DEPLOY / "poolscope.yaml")
+    assert config.in_bucket
+    lake = config.lake_storage(environ={})
+    assert (lake.bucket, lake.prefix, lake.region, lake.path_style) == ("poolscope-lake", "prod", "cn-north-4", False)
+    assert lake.endpoint == "https://obs.cn-north-4.myhuaweicloud.com"
+    # The pod's scratch: the emptyDir of values.yaml, mounted where the image's user may write.
+    assert config.root == Path("/var/lib/poolscope")
+    assert api_pool(config) == ("modelarts_api/modelarts.cn-east-3.myhuaweicloud.com"
+                                "+modelarts.cn-north-4.myhuaweicloud.com")
 
 
 # ---- deploy/dagster.yaml on a real PostgreSQL, with the K8s run launcher
