@@ -1,6 +1,7 @@
 """A real PostgreSQL server for tests: Debian's `postgresql` binaries (`initdb`, `postgres`), a new cluster per
-use, listening on a unix socket only (no TCP port at all), with a password (SCRAM) and a database for Dagster;
-stopped by its process group and its folder removed on exit.
+use, listening on a unix socket only (no TCP port at all; `tcp=True` adds a free port on 127.0.0.1, for a
+dagster.yaml that names a host and a port as a deployment's does), with a password (SCRAM) and a database for
+Dagster; stopped by its process group and its folder removed on exit.
 
     with postgres(tmp_path) as pg:         # or the `pg_server` fixture: `from pgkit import pg_server`
         home.joinpath("dagster.yaml").write_text(yaml.safe_dump({"storage": pg.dagster_yaml_storage()}))
@@ -23,6 +24,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -76,6 +78,7 @@ class PgServer:
     pid: int
     log: Path
     password: str = field(repr=False)
+    tcp_port: int | None = None  # the 127.0.0.1 port, when started with tcp=True
 
     def env(self) -> dict[str, str]:
         """What a process using `dagster_yaml_storage()` needs in its environment."""
@@ -155,11 +158,21 @@ def _wait_ready(proc: subprocess.Popen, server: PgServer, log: Path) -> None:
         con.close()
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @contextmanager
-def postgres(tmp_path: Path, port: int = 5432) -> Iterator[PgServer]:
+def postgres(tmp_path: Path, port: int = 5432, *, tcp: bool = False) -> Iterator[PgServer]:
     """A running PostgreSQL with an empty database DB_NAME owned by USER (a superuser, password auth), reachable
     only through its socket folder; stopped and its folder removed on exit. The port only names the socket file
-    (each server has its own folder), so the default one never meets another server."""
+    (each server has its own folder), so the default one never meets another server.
+
+    `tcp`: the server also listens on 127.0.0.1 (never another address), on a port that was free a moment
+    before; the port names the socket file too. Another process can take that port in between: then the
+    server cannot bind, and it is started again on another port (a few times)."""
     bindir = require_postgres()
     owner = _server_user()
     as_owner = {} if owner is None else {"user": owner[0], "group": owner[1], "extra_groups": []}
@@ -183,14 +196,29 @@ def postgres(tmp_path: Path, port: int = 5432) -> Iterator[PgServer]:
                            check=True, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                            cwd=root, timeout=120, **as_owner)
         pwfile.unlink()
-        args = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock)]
-        for key, value in SETTINGS.items():
-            args += ["-c", f"{key}={value}"]
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    cwd=root, start_new_session=True, **as_owner)
-        server = PgServer(sock, port, DB_NAME, USER, proc.pid, log, password)
-        _wait_ready(proc, server, log)
+        settings = {**SETTINGS, "listen_addresses": "127.0.0.1"} if tcp else SETTINGS
+        for attempt in range(5 if tcp else 1):
+            if tcp:
+                port = _free_port()
+            args = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock)]
+            for key, value in settings.items():
+                args += ["-c", f"{key}={value}"]
+            logged = log.stat().st_size
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=env, cwd=root, start_new_session=True, **as_owner)
+            server = PgServer(sock, port, DB_NAME, USER, proc.pid, log, password, port if tcp else None)
+            try:
+                _wait_ready(proc, server, log)
+                break
+            except RuntimeError:
+                with open(log, "rb") as fh:
+                    fh.seek(logged)
+                    lost_port = tcp and proc.poll() is not None and b"could not bind" in fh.read()
+                _stop(proc)
+                proc = None
+                if not lost_port or attempt == 4:
+                    raise
         yield server
     finally:
         if proc is not None:

@@ -1,13 +1,11 @@
-"""The package as users get it: a wheel built from the repo (through its sdist), installed non-editable into a
-fresh virtual environment, run from a folder outside the repo against the simulator; and a poolscope table read
-as a pandas DataFrame.
+"""The package as users get it: a wheel built from the repo (through its sdist; tests/packagekit.py builds it once
+per test run), installed non-editable into a fresh virtual environment, run from a folder outside the repo
+against the simulator; and a poolscope table read as a pandas DataFrame.
 
 The fresh venv gets the locked dependencies (`uv export --format pylock.toml`: exact files by URL, so uv takes
 them from its cache, where `make install` put them, and downloads only what is missing) plus the wheel itself.
 """
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +20,10 @@ import pytest
 import yaml
 
 from lakekit import pool_doc, publish_snapshot, utc
+from packagekit import built_package  # noqa: F401 -- the fixture
+from packagekit import run as _run
+from packagekit import user_env as _user_env
+from packagekit import uv as _uv
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
@@ -77,44 +79,17 @@ def test_source_checkout_reads_the_repo_sql():
     assert set(sqlfiles.sql_names("checks")) == {p.stem for p in (REPO / "sql" / "checks").glob("*.sql")}
 
 
-def _uv() -> str:
-    # As the Makefile's UV: uv from PATH, else the private copy `make install` bootstraps into .tools/.
-    found = shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
-    if not Path(found).is_file():
-        pytest.fail("uv not found on PATH nor in .tools/bin: run `make install`")
-    return found
-
-
-def _run(args: list[str], *, cwd: Path, env: dict | None = None, timeout: float = 300) -> str:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{args[:3]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def _user_env(**extra: str) -> dict[str, str]:
-    """A user's shell: no PYTHONPATH or virtualenv pointing into the repo, no cloud keys but the given ones.
-    Bytecode is written (into the throwaway venv), as for a user: each later process then skips compiling."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")
-           and not k.startswith("HUAWEICLOUD_")}
-    env.update(extra)
-    return env
-
-
 def _repo_sql_files() -> set[str]:
     return {p.relative_to(REPO / "sql").as_posix() for p in (REPO / "sql").rglob("*.sql")}
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(tmp_path_factory, built_package):
     base = tmp_path_factory.mktemp("package")
     assert not base.resolve().is_relative_to(REPO)
-    uv, dist, venv = _uv(), base / "dist", base / "venv"
+    assert not built_package.dist.resolve().is_relative_to(REPO)
+    uv, venv, wheel, sdist = _uv(), base / "venv", built_package.wheel, built_package.sdist
     env = _user_env()
-    # sdist first, then the wheel built from that sdist: proves the sdist holds what a wheel needs.
-    _run([uv, "build", "--out-dir", str(dist), "--python", sys.executable, str(REPO)], cwd=base, env=env)
-    (wheel,) = dist.glob("poolscope-*.whl")
-    (sdist,) = dist.glob("poolscope-*.tar.gz")
     lock = base / "pylock.toml"
     _run([uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--format", "pylock.toml",
           "--preview-features", "pylock", "--project", str(REPO), "-o", str(lock)], cwd=base, env=env)
