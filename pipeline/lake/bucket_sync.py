@@ -11,7 +11,8 @@ code as for a local lake, then uploaded here, in an order that gives readers of 
   the commit point as the rename is on a disk. A work folder whose record is not the bucket's fetches the bucket's
   before folding (`pull_history`). Two writers that fold at once each publish a whole, consistent record; the
   later PUT wins and the next fold catches up from it;
-- the daily report partitions (`lake/reports/<name>/day=<D>.parquet`), each replaced whole by one PUT.
+- the daily report partitions (`lake/reports/<name>/day=<D>.parquet`), each replaced whole by one PUT;
+- exported reports (spreadsheets, charts, the HTML page), when no other place is configured: `exports/`.
 
 Why the history is not a Delta table: its record commits the state it folds from together with the rows of both
 its tables; Delta commits one table at a time.
@@ -223,3 +224,11 @@ def _stamp(local: Path, info) -> None:
     if info.mtime is not None:
         t = info.mtime.timestamp()
         os.utime(local, (t, t))
+
+
+def push_exports(layout: Layout, folder: Path, files: list[Path]) -> int:
+    """Upload exported report files written under `folder` to `exports/` in the bucket, same relative names."""
+    fs = layout.storage.filesystem()
+    todo = [p for p in files if p.is_file()]
+    _parallel(lambda p: _upload(fs, p, layout.storage.fs_path("exports", p.relative_to(folder).as_posix())), todo)
+    return len(todo)

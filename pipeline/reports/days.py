@@ -345,6 +345,11 @@ def export(config: Config, from_day: date | None = None, to_day: date | None = N
                               capacity_total=by_name.get("capacity_total"), coverage=coverage)
     files = export_reports(reports, out_dir or config.exports_dir, formats, period=(from_day, to_day),
                            generated_at=datetime.now(timezone.utc), coverage=coverage, headline=headline)
+    if layout.in_bucket and Path(out_dir or config.exports_dir) == config.exports_dir and config.reports.output is None:
+        # The default place of a bucket lake's exports is the bucket: a pod's work folder does not outlive it.
+        from pipeline.lake.bucket_sync import push_exports
+
+        push_exports(layout, config.exports_dir, [f for fs in files.values() for f in fs])
     return ExportResult(from_day, to_day, files, {name: t.num_rows for name, t in tables}, coverage)
 
 

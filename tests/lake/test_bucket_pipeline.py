@@ -173,3 +173,17 @@ def test_bad_bucket_settings_and_missing_credentials_are_clear_errors(tmp_path):
         local.write_text(config.read_text().replace(f'  root: "s3://{s3.bucket}/{PREFIX}"', '  root: "./data"'))
         both = run(["snapshot", "--config", "local.yaml"], tmp_path, env_for(s3))
         assert both.returncode == 2 and "storage.s3: only for a lake in a bucket" in both.stderr
+
+
+def test_reports_exported_on_a_new_machine_go_to_the_bucket(bucket_lake):
+    s3, tmp = bucket_lake["s3"], bucket_lake["tmp"]
+    e = tmp / "machine-e"
+    e.mkdir()
+    bucket_config(bucket_lake["sim"], e / "poolscope.yaml", s3, work="./work")
+    done = run(["report", "--config", "poolscope.yaml", "--format", "xlsx,csv"], e, env_for(s3))
+    assert done.returncode == 0, done.stderr
+    local = {p.relative_to(e / "work" / "exports").as_posix(): p.read_bytes()
+             for p in (e / "work" / "exports").rglob("*") if p.is_file()}
+    assert any(name.endswith(".xlsx") for name in local) and any(name.endswith(".csv") for name in local)
+    exported = {k.removeprefix("exports/"): v for k, v in objects(s3, PREFIX).items() if k.startswith("exports/")}
+    assert exported == local
