@@ -67,6 +67,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another running snapshot to finish (default: fail at once)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.add_argument("--region", metavar="REGION",
+                   help="take only this region's part of the snapshot (its targets and discovery); other regions' "
+                        "parts of the same snapshot time stay as they are")
     p.set_defaults(func=snapshot_command)
 
     fmt = HelpFormatter
@@ -208,6 +211,8 @@ def snapshot_command(args: argparse.Namespace) -> int:
 
         credentials = load_credentials(config)
         check_storage(config)
+        if args.region is not None:
+            config.for_region(args.region)
     except (ConfigError, CredentialsError) as exc:
         return _fail(str(exc), 2)
     show = sys.stderr.isatty() and not args.no_progress
@@ -217,7 +222,7 @@ def snapshot_command(args: argparse.Namespace) -> int:
 
     try:
         result = run_snapshot(config, credentials=credentials, on_call=progress.call, on_plan=progress.plan,
-                              lock_wait_s=args.wait)
+                              lock_wait_s=args.wait, region=args.region)
     except LakeBusyError as exc:
         return _fail(str(exc), 1)
     except StorageFullError as exc:

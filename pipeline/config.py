@@ -168,6 +168,10 @@ class Discover(_Model):
 class Schedule(_Model):
     cron: str = DEFAULT_CRON
     timezone: str = "UTC"
+    partition_by: Literal["none", "region"] = Field(
+        default="none", description="region: the snapshot assets are partitioned by region (a Dagster run per "
+                                    "region each hour, in parallel, each in its endpoint's queue), and the history, "
+                                    "reports and catalog run once when every region of the hour has committed")
 
     @property
     def period_hours(self) -> float:
@@ -250,6 +254,21 @@ class Config(_Model):
         if isinstance(self.storage.root, str):
             return self.storage.work
         return self.storage.root
+
+    def regions(self) -> list[str]:
+        """Every region the config reads: its targets' and discovery's."""
+        return sorted({t.region for t in self.targets} | set(self.discover.regions if self.discover else ()))
+
+    def for_region(self, region: str) -> "Config":
+        """The config reduced to one region's targets and discovery (a region's part of a snapshot)."""
+        if region not in self.regions():
+            raise ConfigError(f"{self.path}: no target or discover region is {region!r} (the config reads "
+                              f"{', '.join(self.regions())})")
+        discover = self.discover
+        if discover is not None:
+            discover = discover.model_copy(update={"regions": [region]}) if region in discover.regions else None
+        return self.model_copy(update={"targets": [t for t in self.targets if t.region == region],
+                                       "discover": discover})
 
     @property
     def in_bucket(self) -> bool:

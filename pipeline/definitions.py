@@ -14,9 +14,10 @@ import dagster as dg
 from pipeline.assets.maintenance import compaction_definitions
 from pipeline.assets.reports import pool_history, report_definitions
 from pipeline.assets.resources import resources_for, resources_from_env
-from pipeline.assets.schedules import snapshot_job, snapshot_schedule
-from pipeline.assets.snapshot import (inventory_catalog, pool_tables, raw_snapshot, raw_snapshot_asset,
-                                      renormalize_job)
+from pipeline.assets.schedules import (catalog_job, region_snapshot_job, region_snapshot_schedule, snapshot_job,
+                                       snapshot_catalog_sensor, snapshot_schedule)
+from pipeline.assets.snapshot import (inventory_catalog, pool_tables, pool_tables_asset, raw_snapshot,
+                                      raw_snapshot_asset, renormalize_job)
 from pipeline.config import DEFAULT_CRON, Config, Reports, default_endpoint, load_config
 
 CONFIG_ENV = "POOLSCOPE_CONFIG"
@@ -40,17 +41,30 @@ def build_definitions(config_path: str | None = None, *, bind: bool = False) -> 
     (the UI can show the graph; a run fails until POOLSCOPE_CONFIG names a file). `bind`: resources read
     `config_path` itself (an in-process run of pipeline/runner.py), instead of the file POOLSCOPE_CONFIG names
     when a run starts."""
-    cron, tz, start, raw = DEFAULT_CRON, "UTC", Reports().start_date, raw_snapshot
+    cron, tz, start, raw, tables = DEFAULT_CRON, "UTC", Reports().start_date, raw_snapshot, pool_tables
+    jobs, schedule, sensors = [snapshot_job], snapshot_schedule(cron, tz), []
     if config_path:
         config = load_config(config_path)
         cron, tz, start = config.schedule.cron, config.schedule.timezone, config.reports.start_date
+        schedule = snapshot_schedule(cron, tz)
         raw = raw_snapshot_asset(api_pool(config))
+        if config.schedule.partition_by == "region":
+            # A run per region each hour (each in its endpoint's run queue), then the history, reports and
+            # catalog once (snapshot_catalog_sensor); `poolscope snapshot` runs the same jobs in process.
+            regions = dg.StaticPartitionsDefinition(config.regions())
+            # No op pool: a pool is one per asset, and would queue every region behind one; the region runs
+            # queue per endpoint on their run tag instead (schedules.ENDPOINT_TAG, deploy/dagster.yaml).
+            raw = raw_snapshot_asset(None, regions)
+            tables = pool_tables_asset(regions)
+            jobs = [snapshot_job, region_snapshot_job, catalog_job]
+            schedule, sensors = region_snapshot_schedule(config), [snapshot_catalog_sensor(config)]
     report_assets, reports_job, reports_schedule = report_definitions(start)
     compaction, compaction_job, compaction_schedule = compaction_definitions(start)
     return dg.Definitions(
-        assets=[raw, pool_tables, inventory_catalog, pool_history, *report_assets, compaction],
-        jobs=[snapshot_job, renormalize_job, reports_job, compaction_job],
-        schedules=[snapshot_schedule(cron, tz), reports_schedule, compaction_schedule],
+        assets=[raw, tables, inventory_catalog, pool_history, *report_assets, compaction],
+        jobs=[*jobs, renormalize_job, reports_job, compaction_job],
+        schedules=[schedule, reports_schedule, compaction_schedule],
+        sensors=sensors,
         resources=resources_for(config_path) if bind and config_path else resources_from_env(CONFIG_ENV),
     )
 

@@ -78,6 +78,7 @@ class RunHooks:
     credentials: Credentials | None = None
     on_call: OnCall | None = None
     on_plan: Callable[[int], None] | None = None
+    region: str | None = None  # take this region's part of the snapshot only (`poolscope snapshot --region`)
     result: SnapshotResult | None = None  # set by the commit step
     reports: dict[date, object] = field(default_factory=dict)  # set by the reports step
 
@@ -102,7 +103,8 @@ def reset_hooks(token) -> None:
 
 
 def land(config: Config, credentials: Credentials, snapshot_at: datetime | None, *,
-         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
+         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None,
+         region: str | None = None) -> tuple[str, Path]:
     """Step land: clean crashed runs' debris (when no other writer is at work), check the free space, fetch
     every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
     from pipeline.land.step import land as fetch_and_land, prepare_write
@@ -114,7 +116,7 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None,
     except LakeBusyError:
         # Another writer is at work and cleans up after itself; landing needs no lock (its own folder).
         check_free_space(layout.root, config.storage.min_free_mb)
-    snapshot_id, raw_dir = fetch_and_land(config, credentials, snapshot_at, on_call, on_plan)
+    snapshot_id, raw_dir = fetch_and_land(config, credentials, snapshot_at, on_call, on_plan, region)
     if layout.in_bucket:
         from pipeline.lake.bucket_sync import upload_raw
 
@@ -262,34 +264,78 @@ def run_snapshot(
     on_call: OnCall | None = None,
     on_plan: Callable[[int], None] | None = None,
     lock_wait_s: float = 0.0,
+    region: str | None = None,
 ) -> SnapshotResult:
     """Take one snapshot: the Dagster snapshot job, run in process on the persistent instance, holding the
     writer lock for the whole run (waiting up to `lock_wait_s` for another writer). `snapshot_at` defaults to
-    now (UTC, whole seconds); re-using an id replaces that snapshot."""
-    from pipeline.runner import run_job
+    now (UTC, whole seconds); re-using an id replaces that snapshot. `region`: that region's part only.
+
+    With region partitions (schedule.partition_by: region) the jobs the schedule runs: region_snapshot_job for
+    each region (or `region`), one after the other at the same snapshot time, then catalog_job once."""
     from pipeline.land.step import load_credentials
+    from pipeline.runner import run_job
 
-    run_hooks = RunHooks(credentials=credentials or load_credentials(config), on_call=on_call, on_plan=on_plan)
-    tags = {}
-    if snapshot_at is not None:
-        tags["poolscope/snapshot_at"] = snapshot_at.astimezone(timezone.utc).isoformat()
+    if region is not None:
+        config.for_region(region)  # an unknown region is a ConfigError before any work
+    credentials = credentials or load_credentials(config)
     layout = config.layout()
+    partitioned = config.schedule.partition_by == "region"
+    results = []
     with writer_lock(layout, wait_s=lock_wait_s, for_steps=True):
-        # Dagster 1.13 exports no public name for it.
-        from dagster._core.errors import DagsterAssetCheckFailedError
+        tags = {}
+        if snapshot_at is not None or partitioned:  # every region's part at the same time
+            moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+            tags["poolscope/snapshot_at"] = moment.isoformat()
+        for part in ([region] if region else config.regions()) if partitioned else [region]:
+            run_hooks = RunHooks(credentials=credentials, on_call=on_call, on_plan=on_plan,
+                                 region=None if partitioned else part)
+            results.append(_run_checked(config, "region_snapshot_job" if partitioned else "snapshot_job",
+                                        {**tags, **({"poolscope/region": part} if part and not partitioned else {})},
+                                        run_hooks, partition_key=part if partitioned else None))
+        if partitioned and not any(r.blocked_by for r in results):
+            run_job(config, "catalog_job", hooks=RunHooks())
+    return results[0] if len(results) == 1 else _combined(results)
 
-        try:
-            run_job(config, "snapshot_job", tags=tags, hooks=run_hooks)
-        except DagsterAssetCheckFailedError:
-            if run_hooks.result is None:
-                raise
-            # Committed, and held back by a blocking check (every target failed, counts that do not add up):
-            # as in any Dagster run, the steps after it did not run.
-            run_hooks.result.blocked_by = [f"{c.table}: {c.name}" for c in run_hooks.result.checks
-                                           if not c.passed and c.blocking]
+
+def _run_checked(config: Config, job: str, tags: dict, run_hooks: RunHooks, *,
+                 partition_key: str | None = None) -> SnapshotResult:
+    """Run a job that commits a snapshot (or a region's part); its result, with the blocking checks that held the
+    steps after the commit back."""
+    from pipeline.runner import run_job
+    # Dagster 1.13 exports no public name for it.
+    from dagster._core.errors import DagsterAssetCheckFailedError
+
+    try:
+        run_job(config, job, tags=tags, hooks=run_hooks, partition_key=partition_key)
+    except DagsterAssetCheckFailedError:
+        if run_hooks.result is None:
+            raise
+        # Committed, and held back by a blocking check (every target failed, counts that do not add up):
+        # as in any Dagster run, the steps after it did not run.
+        run_hooks.result.blocked_by = [f"{c.table}: {c.name}" for c in run_hooks.result.checks
+                                       if not c.passed and c.blocking]
     if run_hooks.result is None:  # cannot happen: the job raises when a step fails
         raise RuntimeError("the snapshot job finished without committing a snapshot")
     return run_hooks.result
+
+
+def _combined(parts: list[SnapshotResult]) -> SnapshotResult:
+    """The result of a snapshot taken a region at a time, from its parts' results."""
+    statuses = {p.status for p in parts}
+    errors: dict[str, int] = {}
+    rows: dict[str, int] = {}
+    for p in parts:
+        for code, n in p.errors_by_code.items():
+            errors[code] = errors.get(code, 0) + n
+        for table, n in p.rows.items():
+            rows[table] = rows.get(table, 0) + n
+    return SnapshotResult(
+        snapshot_id=parts[0].snapshot_id, status=statuses.pop() if len(statuses) == 1 else "partial",
+        targets=sum(p.targets for p in parts), targets_ok=sum(p.targets_ok for p in parts),
+        targets_failed=sum(p.targets_failed for p in parts), pools=sum(p.pools for p in parts),
+        rejected=sum(p.rejected for p in parts), rows=rows, errors_by_code=errors,
+        checks=[c for p in parts for c in p.checks], manifest=parts[-1].manifest,
+        blocked_by=[b for p in parts for b in p.blocked_by], rates=[r for p in parts for r in p.rates])
 
 
 def renormalize(config: Config, snapshot_ids: list[str] | None = None, lock_wait_s: float = 0.0) -> list[str]:

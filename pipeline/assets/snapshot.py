@@ -60,15 +60,29 @@ def _progress_logger(context: dg.AssetExecutionContext, hooks: flow.RunHooks):
 DEFAULT_API_POOL = "modelarts_api"
 
 
-def raw_snapshot_asset(pool: str = DEFAULT_API_POOL) -> dg.AssetsDefinition:
+REGION_TAG = "poolscope/region"  # a run of one region's part of the snapshot (`poolscope snapshot --region`)
+
+
+def run_region(context) -> str | None:
+    """The region a run takes its part of the snapshot of: its partition (region partitions), else its tag, else
+    None (every region)."""
+    if context.has_partition_key:
+        return context.partition_key
+    return context.run.tags.get(REGION_TAG) or flow.hooks().region
+
+
+def raw_snapshot_asset(pool: str = DEFAULT_API_POOL,
+                       partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
     """The landing asset, in the Dagster concurrency pool `pool` (one per API endpoint: pipeline/definitions.py
-    names it from the config), so that runs started at once take turns at the gateway's throttle."""
+    names it from the config), so that runs started at once take turns at the gateway's throttle. With
+    `partitions_def` (schedule.partition_by: region), a partition per region."""
 
     @dg.asset(
         name="raw_snapshot",
         group_name=GROUP,
         kinds={"python", "json"},
         pool=pool,
+        partitions_def=partitions_def,
         description="Every ModelArts pool response of one snapshot, landed byte for byte under lake/raw/ with "
         "each call's status, request id, attempts and timing. Nothing is parsed before it is landed.",
         **asset_kwargs("raw"),
@@ -80,7 +94,8 @@ def raw_snapshot_asset(pool: str = DEFAULT_API_POOL) -> dg.AssetsDefinition:
         when = context.run.tags.get(SNAPSHOT_AT_TAG) or context.run.tags.get("dagster/scheduled_execution_time")
         snapshot_at = datetime.fromisoformat(when) if when else None
         on_plan, on_call = _progress_logger(context, hooks)
-        snapshot_id, raw_dir = flow.land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan)
+        snapshot_id, raw_dir = flow.land(config, credentials, snapshot_at, on_call=on_call, on_plan=on_plan,
+                                         region=run_region(context))
         calls = sum(1 for _ in open(raw_dir / "calls.jsonl", encoding="utf-8"))
         rates = read_run(raw_dir).get("rates") or []
         # What the gateway allowed: the pace each endpoint settled on and the 429s met (table snapshots too).
@@ -99,17 +114,28 @@ def raw_snapshot_asset(pool: str = DEFAULT_API_POOL) -> dg.AssetsDefinition:
 raw_snapshot = raw_snapshot_asset()
 
 
-@dg.multi_asset(
-    specs=[table_spec(t, GROUP, [dg.AssetKey("raw_snapshot")], layer="tables", sql=("normalize", "checks"))
-           for t in TABLES],
-    check_specs=[
-        dg.AssetCheckSpec(name, asset=table, blocking=name in CHECKS, description=check_description(name))
-        for name, table in {**CHECKS, **WARN_CHECKS}.items()
-    ],
-    ins={"raw_snapshot": dg.AssetIn()},
-    name="pool_tables",
-)
-def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snapshot: dict):
+def pool_tables_asset(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+    """The normalized tables of a snapshot (per region with `partitions_def`, as raw_snapshot)."""
+
+    @dg.multi_asset(
+        specs=[table_spec(t, GROUP, [dg.AssetKey("raw_snapshot")], layer="tables", sql=("normalize", "checks"))
+               for t in TABLES],
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=table, blocking=name in CHECKS, description=check_description(name))
+            for name, table in {**CHECKS, **WARN_CHECKS}.items()
+        ],
+        ins={"raw_snapshot": dg.AssetIn()},
+        name="pool_tables",
+        partitions_def=partitions_def,
+    )
+    def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snapshot: dict):
+        """Normalize the raw snapshot with the SQL in sql/normalize/, check it, commit it to the lake."""
+        yield from _pool_tables(context, lake, raw_snapshot)
+
+    return pool_tables
+
+
+def _pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snapshot: dict):
     """Normalize the raw snapshot with the SQL in sql/normalize/, check it, commit it to the lake."""
     from pathlib import Path
 
@@ -140,6 +166,10 @@ def pool_tables(context: dg.AssetExecutionContext, lake: LakeResource, raw_snaps
             metadata={"snapshot_id": snapshot_id, "offending_rows": o.failures,
                       "sample": dg.MetadataValue.json(_jsonable(o.sample))},
         )
+
+
+
+pool_tables = pool_tables_asset()
 
 
 def _jsonable(rows: list[dict]) -> list[dict]:
@@ -208,9 +238,12 @@ def renormalized_tables(context: dg.OpExecutionContext, config: RenormalizeConfi
     if missing:
         raise KeyError(f"no committed snapshot {missing[0]} under {layout.root}")
     for n, sid in enumerate(wanted, 1):
-        staged = flow.normalize(layout, local_raw(layout, manifests[sid].raw_dir), sid)
-        flow.commit(layout, staged, flow.check(staged))
-        context.log.info(f"renormalized {sid} ({n}/{len(wanted)}): {staged.rows.get('pools', 0)} pool(s)")
+        pools = 0
+        for raw in manifests[sid].raw_dirs:  # a snapshot taken a region at a time: each region's raw set
+            staged = flow.normalize(layout, local_raw(layout, raw), sid)
+            flow.commit(layout, staged, flow.check(staged))
+            pools += staged.rows.get("pools", 0)
+        context.log.info(f"renormalized {sid} ({n}/{len(wanted)}): {pools} pool(s)")
     return wanted
 
 

@@ -232,6 +232,10 @@ def _create_views(con: duckdb.DuckDBPyConnection, sources: Mapping[str, str], do
             # History files written by older rules (a record not rebuilt yet, lake/derived/) may lack a column
             # added since; the views of sql/catalog/ read it, so it reads as NULL rather than failing the build.
             select = f"{_empty_select(doc)} UNION ALL BY NAME {select}"
+        if table == "snapshots" and table in sources and doc is not None:
+            # One row per snapshot from its regions' rows (sql/catalog/_dedup_snapshots.sql), column by column: a
+            # row written by an older release lacks a column added since, which reads as NULL.
+            select = _deduplicated(table, f"{_empty_select(doc)} UNION ALL BY NAME {select}")
         if table in DEDUPLICATED:
             select = _deduplicated(table, select)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS {select}")

@@ -44,7 +44,7 @@ from pipeline.sqlfiles import quote_literal, sql_digest
 from pipeline.history.full import INPUTS, PARQUET_OPTIONS, SQL_FOLDER, build_history_base
 from pipeline.history.fold import fold_snapshot
 from pipeline.lake.layout import Layout, day_of, new_write_id
-from pipeline.lake.delta import PARTITION
+from pipeline.lake.delta import PARTITION, writes_of
 from pipeline.lake.store import GRACE_S, Manifest, _mark_replaced, _write_json, read_manifests
 from pipeline.lake.durable import fsync_dir
 from pipeline.lake.lease import discard, work_dir
@@ -328,22 +328,23 @@ def snapshot_sources(layout: Layout, manifest: Manifest) -> dict[str, str]:
     (the Delta log's statistics of snapshot_id and write_id prune the rest, e.g. a compacted day's other
     files)."""
     lake = layout.tables()
-    sid, wid = manifest.snapshot_id, manifest.write_id
+    sid, wids = manifest.snapshot_id, writes_of(manifest.write_id)  # a write per region, when taken so
     day = day_of(sid)
     out = {}
 
     def holds(f: dict) -> bool:
         return (f[f"partition.{PARTITION}"] == day
                 and (f.get("min.snapshot_id") or "") <= sid <= (f.get("max.snapshot_id") or "~")
-                and (f.get("min.write_id") or "") <= wid <= (f.get("max.write_id") or "~"))
+                and any((f.get("min.write_id") or "") <= wid <= (f.get("max.write_id") or "~") for wid in wids))
 
     for table in INPUTS:
         files = lake.data_files(table, holds)
         if files:
             paths = ", ".join(quote_literal(f) for f in files)
+            which = ", ".join(quote_literal(w) for w in wids)
             out[table] = (f"SELECT * EXCLUDE (write_id) FROM read_parquet([{paths}], hive_partitioning = false, "
                           f"union_by_name = true) WHERE snapshot_id = {quote_literal(sid)} "
-                          f"AND write_id = {quote_literal(wid)}")
+                          f"AND write_id IN ({which})")
     return out
 
 

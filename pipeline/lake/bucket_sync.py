@@ -73,11 +73,20 @@ def _listing(fs, prefix: str) -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------- raw sets
 
 
-def upload_raw(layout: Layout, raw_dir: Path, region: str = "all") -> str:
+def raw_key_of(layout: Layout, raw_dir: Path) -> str:
+    """A sealed raw set's key in the bucket: its region is the run's (run.json), `all` for a run of every region."""
+    try:
+        region = json.loads((raw_dir / "run.json").read_text(encoding="utf-8")).get("region")
+    except (OSError, ValueError):
+        region = None
+    snapshot_id = check_snapshot_id(raw_dir.parent.name.removeprefix("snapshot_id="))
+    return layout.raw_key(snapshot_id, raw_dir.name, region if isinstance(region, str) and region else "all")
+
+
+def upload_raw(layout: Layout, raw_dir: Path) -> str:
     """Upload a sealed raw set (`lake/raw/snapshot_id=<ID>/<WRITE>/`) byte for byte; returns its key under the
     root. Files already there with the same size are skipped (a retried step)."""
-    snapshot_id = check_snapshot_id(raw_dir.parent.name.removeprefix("snapshot_id="))
-    key = layout.raw_key(snapshot_id, raw_dir.name, region)
+    key = raw_key_of(layout, raw_dir)
     storage = layout.storage
     fs = storage.filesystem()
     base = storage.fs_path(key)

@@ -69,6 +69,14 @@ class Written:
     replaced: str | None  # the write id whose snapshot row this one replaced
 
 
+WRITE_SEPARATOR = "+"  # never in a write id (hex)
+
+
+def writes_of(mark: str) -> list[str]:
+    """The write ids of a write mark (`DeltaLake.current_writes`)."""
+    return mark.split(WRITE_SEPARATOR) if mark else []
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -147,7 +155,9 @@ class DeltaLake:
         with ThreadPoolExecutor(max(1, min(threads, len(items) or 1))) as pool:
             counts = dict(zip([t for t, _ in items],
                               pool.map(lambda item: self.append(item[0], item[1], snapshot_id, write_id), items)))
-        replaced, version = self._publish(snapshot_id, write_id, _with_key(snapshot_row, snapshot_id, write_id))
+        region = snapshot_row["region"][0].as_py() if "region" in snapshot_row.column_names else None
+        replaced, version = self._publish(snapshot_id, write_id, _with_key(snapshot_row, snapshot_id, write_id),
+                                          region)
         return Written(snapshot_id, write_id, {**counts, SNAPSHOTS: 1}, version, replaced)
 
     def commit_day(self, day: str, tables: Mapping[str, pa.Table], snapshot_rows: pa.Table, *,
@@ -181,9 +191,16 @@ class DeltaLake:
                                         predicate=f"{PARTITION} = {_quote(day)} AND snapshot_id IN ({which})"))
         return {**counts, SNAPSHOTS: row.num_rows}
 
-    def _publish(self, snapshot_id: str, write_id: str, row: pa.Table) -> tuple[str | None, int]:
-        """Replace the snapshot's row in `snapshots` with `row`; returns (the write id replaced, new version)."""
+    def _publish(self, snapshot_id: str, write_id: str, row: pa.Table,
+                 region: str | None = None) -> tuple[str | None, int]:
+        """Replace the snapshot's row in `snapshots` with `row`; returns (the write mark replaced, new version).
+
+        A snapshot is written whole (region NULL: its row replaces every row of the snapshot) or a region at a
+        time (its row replaces that region's, and a whole write's, which read the region too): either way no
+        region is ever seen twice, and regions' runs of one snapshot commit side by side."""
         predicate = f"{PARTITION} = {_quote(day_of(snapshot_id))} AND snapshot_id = {_quote(snapshot_id)}"
+        if region is not None:
+            predicate += f" AND (region = {_quote(region)} OR region IS NULL)"
         for attempt in range(COMMIT_ATTEMPTS):
             before = self.current_writes().get(snapshot_id)
             try:
@@ -199,12 +216,16 @@ class DeltaLake:
     # ------------------------------------------------------------------ reading
 
     def current_writes(self, version: int | None = None) -> dict[str, str]:
-        """snapshot id -> the write id of its current snapshots row (what readers see)."""
+        """snapshot id -> the write mark of its current snapshots rows (what readers see): the write id, or for a
+        snapshot written a region at a time its parts' write ids joined by '+' in order (`writes_of`)."""
         dt = self.open(SNAPSHOTS, version)
         if dt is None:
             return {}
         t = dt.to_pyarrow_table(columns=list(KEY))
-        return dict(zip(t["snapshot_id"].to_pylist(), t["write_id"].to_pylist()))
+        writes: dict[str, list[str]] = {}
+        for sid, wid in zip(t["snapshot_id"].to_pylist(), t["write_id"].to_pylist()):
+            writes.setdefault(sid, []).append(wid)
+        return {sid: WRITE_SEPARATOR.join(sorted(wids)) for sid, wids in writes.items()}
 
     def tables(self) -> list[str]:
         """Every table that has been created, `snapshots` included."""
@@ -278,7 +299,7 @@ class DeltaLake:
             day = a[f"partition.{PARTITION}"]
             lo, hi = (a.get("min.snapshot_id"), a.get("min.write_id")), (a.get("max.snapshot_id"), a.get("max.write_id"))
             if None not in lo and lo == hi:
-                if current.get(lo[0]) != lo[1]:
+                if lo[1] not in writes_of(current.get(lo[0], "")):
                     out.setdefault(day, set()).add(lo)
             else:
                 mixed.append((day, a["path"]))
@@ -290,7 +311,7 @@ class DeltaLake:
             for day, path in mixed:
                 keys = ds.dataset(f"{base}/{path}", format="parquet", filesystem=fs).to_table(columns=list(KEY))
                 for sid, wid in set(zip(keys["snapshot_id"].to_pylist(), keys["write_id"].to_pylist())):
-                    if current.get(sid) != wid:
+                    if wid not in writes_of(current.get(sid, "")):
                         out.setdefault(day, set()).add((sid, wid))
         return out
 

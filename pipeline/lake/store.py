@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.lake.durable import fsync_dir
-from pipeline.lake.delta import SNAPSHOTS
+from pipeline.lake.delta import SNAPSHOTS, WRITE_SEPARATOR
 from pipeline.lake.layout import Layout, check_snapshot_id, snapshot_at_of
 from pipeline.lake.lease import (
     RECORD_BYTES, Lease, entry_alive, hold_lock_lease, host_id, lease_alive, release_lock_lease,
@@ -118,6 +118,14 @@ class Manifest:
     tables: dict[str, dict]  # table -> {"rows": int}
     committed_at: str
     checks: dict[str, bool] = field(default_factory=dict)  # data check -> passed, when the snapshot was staged
+    # A snapshot written a region at a time: its parts, region -> (write id, raw_dir), and `write_id` is their
+    # write mark (ids joined by '+', pipeline/lake/delta.py writes_of). Empty for a whole write.
+    parts: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def raw_dirs(self) -> list[str]:
+        """Every raw set the snapshot's rows came from."""
+        return [raw for _, raw in self.parts.values()] if self.parts else [self.raw_dir]
 
 
 def _commit_record(raw_dir: str, rows: Mapping[str, int], checks: Mapping[str, bool], committed_at: str) -> str:
@@ -148,7 +156,9 @@ def commit(
         raise ValueError(f"snapshot {snapshot_id}: no snapshots table staged")
     committed_at = datetime.now(timezone.utc).isoformat()
     if layout.in_bucket:  # uploaded there by the land step (pipeline/lake/bucket_sync.py)
-        rel_raw = layout.raw_key(check_snapshot_id(raw_dir.parent.name.removeprefix("snapshot_id=")), raw_dir.name)
+        from pipeline.lake.bucket_sync import raw_key_of
+
+        rel_raw = raw_key_of(layout, raw_dir)
     else:
         rel_raw = str(raw_dir.relative_to(layout.root))
     tables = {t: pq.read_table(f) for t, f in table_files.items() if t != SNAPSHOTS}
@@ -183,22 +193,47 @@ def read_manifests(layout: Layout) -> list[Manifest]:
     if dt is None:
         return []
     present = {f.name for f in dt.schema().fields}
-    columns = [c for c in ("snapshot_id", "write_id", "snapshot_at", "status", "commit_record") if c in present]
+    columns = [c for c in ("snapshot_id", "write_id", "snapshot_at", "status", "region", "commit_record")
+               if c in present]
     rows = dt.to_pyarrow_table(columns=columns).to_pylist()
-    out = []
+    by_id: dict[str, list[Manifest]] = {}
     for r in rows:
         try:
             record = json.loads(r.get("commit_record") or "{}")
         except ValueError:
             record = {}
         at = r.get("snapshot_at") or snapshot_at_of(r["snapshot_id"])
-        out.append(Manifest(
+        raw = record.get("raw_dir", "")
+        by_id.setdefault(r["snapshot_id"], []).append(Manifest(
             snapshot_id=r["snapshot_id"], write_id=r["write_id"],
             snapshot_at=at.astimezone(timezone.utc).isoformat() if isinstance(at, datetime) else str(at),
-            status=r.get("status") or "", raw_dir=record.get("raw_dir", ""), tables=record.get("tables", {}),
-            committed_at=record.get("committed_at", ""), checks=record.get("checks", {})))
-    out.sort(key=lambda m: m.snapshot_id)
-    return out
+            status=r.get("status") or "", raw_dir=raw, tables=record.get("tables", {}),
+            committed_at=record.get("committed_at", ""), checks=record.get("checks", {}),
+            parts={r["region"]: (r["write_id"], raw)} if r.get("region") else {}))
+    return [_merged(parts) for _, parts in sorted(by_id.items())]
+
+
+def _merged(parts: list[Manifest]) -> Manifest:
+    """A snapshot's manifest from its rows: one (a whole write), or one per region written on its own."""
+    if len(parts) == 1:
+        return parts[0]
+    parts = sorted(parts, key=lambda m: m.write_id)
+    statuses = {m.status for m in parts}
+    tables: dict[str, dict] = {}
+    for m in parts:
+        for t, info in m.tables.items():
+            tables.setdefault(t, {"rows": 0})["rows"] += int(info.get("rows", 0))
+    checks: dict[str, bool] = {}
+    for m in parts:
+        for name, passed in m.checks.items():
+            checks[name] = checks.get(name, True) and bool(passed)
+    first = parts[0]
+    return Manifest(
+        snapshot_id=first.snapshot_id, write_id=WRITE_SEPARATOR.join(m.write_id for m in parts),
+        snapshot_at=first.snapshot_at,
+        status=statuses.pop() if len(statuses) == 1 else "partial", raw_dir=first.raw_dir, tables=tables,
+        committed_at=max(m.committed_at for m in parts), checks=checks,
+        parts={region: part for m in parts for region, part in m.parts.items()})
 
 
 def _mark_replaced(files: Iterable[Path]) -> None:

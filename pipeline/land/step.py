@@ -66,8 +66,12 @@ async def _fetch(config: Config, credentials: Credentials, landing: RawLanding, 
 
 
 def land(config: Config, credentials: Credentials, snapshot_at: datetime | None = None,
-         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None) -> tuple[str, Path]:
-    """Fetch every target and seal the raw set. Returns (snapshot_id, raw_dir)."""
+         on_call: OnCall | None = None, on_plan: Callable[[int], None] | None = None,
+         region: str | None = None) -> tuple[str, Path]:
+    """Fetch every target (of `region` only, when given: that region's part of the snapshot) and seal the raw
+    set. Returns (snapshot_id, raw_dir)."""
+    if region is not None:
+        config = config.for_region(region)
     moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     snapshot_id = snapshot_id_for(moment)
     layout = config.layout()
@@ -78,7 +82,7 @@ def land(config: Config, credentials: Credentials, snapshot_at: datetime | None 
         landing.abandon()
         raise
     # rates: per endpoint, the pace and the 429s met (normalize puts them in table snapshots).
-    return snapshot_id, landing.seal({"targets": targets, "rates": rates})
+    return snapshot_id, landing.seal({"targets": targets, "rates": rates, **({"region": region} if region else {})})
 
 
 def prepare_write(layout: Layout, config: Config) -> None:

@@ -102,6 +102,7 @@ def _run_tables(layout: Layout, raw_dir: Path, out_dir: Path, snapshot_id: str, 
             "snapshot_id": snapshot_id, "snapshot_at": snapshot_at, "pools": pools, "rejected": rejected,
             "started_at": run.get("started_at"), "finished_at": run.get("sealed_at"),
             "rates": json.dumps(run["rates"]) if isinstance(run.get("rates"), list) else None,
+            "region": run.get("region") if isinstance(run.get("region"), str) else None,
         })
         con.execute(f"COPY snapshot_row TO {quote_literal(out_dir / 'snapshots.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         status, targets, ok, failed, throttled, rate_mode, settled = con.execute(

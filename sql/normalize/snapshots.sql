@@ -6,7 +6,9 @@
 -- column              type         meaning (source)
 -- snapshot_id         VARCHAR      snapshot, sortable UTC text like 20261128T060000Z (run)
 -- snapshot_at         TIMESTAMPTZ  snapshot time, UTC (run)
--- region              VARCHAR      always NULL: a snapshot spans regions (kept so every table shares the key columns)
+-- region              VARCHAR      NULL: the run read every region; else the one region this run read (a region's
+--                                  part of the snapshot: `poolscope snapshot --region`, a region partition), one row
+--                                  per region read in table snapshots (the catalog's view sums them per snapshot)
 -- project_id          VARCHAR      always NULL: a snapshot spans projects (as region)
 -- status              VARCHAR      complete | partial | failed
 -- started_at          TIMESTAMPTZ  when the run started fetching (wall clock)
@@ -70,7 +72,7 @@ WITH calls AS (
 SELECT
     $snapshot_id::VARCHAR AS snapshot_id,
     $snapshot_at::TIMESTAMPTZ AS snapshot_at,
-    NULL::VARCHAR AS region,
+    $region::VARCHAR AS region,
     NULL::VARCHAR AS project_id,
     CASE
         WHEN targets_ok = 0 THEN 'failed'
