@@ -16,7 +16,7 @@ started_at to sealed_at), normalize + check + commit (`pool_tables`), history (`
 + cleanup (`inventory_catalog`), and what lies outside the steps (the process's start and imports, loading the
 definitions, Dagster's run bookkeeping). Target (issue 14): the bucket within 1.5x of the local disk.
 
-    .venv/bin/python -m benchmarks.bench_bucket                      # 1,000 x 20 pools, 3 rounds (~5 minutes)
+    .venv/bin/python -m benchmarks.bench_bucket                      # 1,000 x 20 pools, 3 rounds (4-7 minutes)
     .venv/bin/python -m benchmarks.bench_bucket --projects 100 --pools 20 --runs 2
 """
 
@@ -145,6 +145,10 @@ def run(projects: int = PROJECTS, pools_per_project: int = POOLS_PER_PROJECT, ru
                         results[kind][phase].append(figures)
                     # The bucket's objects stay until the server stops; the local copies go now (disk space).
                     shutil.rmtree(folder, ignore_errors=True)
+                # The round's own ratios: its two lakes ran minutes apart, under much the same neighbours.
+                log(f"round {k + 1} of {runs}: bucket / local disk " + ", ".join(
+                    f"{p} snapshot {results[BUCKET][p][-1]['wall'] / results[LOCAL][p][-1]['wall']:.2f}x"
+                    for p in PHASES))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return figures_of(results, projects, pools_per_project, runs)
