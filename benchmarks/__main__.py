@@ -9,11 +9,13 @@ from benchmarks import bench_query
 from benchmarks import bench_fetch
 from benchmarks import bench_rate
 from benchmarks import bench_snapshot
+from benchmarks import bench_bucket
 from benchmarks import bench_history
 from benchmarks import bench_usage
 from benchmarks.harness import report
 
-BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch, bench_rate, bench_snapshot, bench_history, bench_usage]
+BENCHMARKS = [bench_signer, bench_normalize, bench_query, bench_fetch, bench_rate, bench_snapshot, bench_bucket,
+              bench_history, bench_usage]
 
 
 def main() -> int:

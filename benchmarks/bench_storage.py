@@ -37,6 +37,21 @@ DAYS, POOLS = 365, 2000
 TARGET_RATIO = 2.0
 
 
+def seaweed_server(folder: Path):
+    """The test kit's real S3 server (tests/s3kit.py: SeaweedFS's `weed mini` on free loopback ports, a bucket,
+    SigV4 credentials), as a context manager; the benchmarks that need a bucket start it through here."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from s3kit import seaweed
+
+    return seaweed(folder)
+
+
+def s3_credentials(s3) -> dict[str, str]:
+    """The environment variables a lake in `s3` (a running seaweed_server) reads its credentials from."""
+    return {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+
+
 def log(message: str) -> None:
     print(f"  bench_storage: {message}", file=sys.stderr, flush=True)
 
@@ -71,9 +86,6 @@ def _time(connect, what) -> float:
 
 
 def run(days: int = DAYS, pools: int = POOLS) -> list[Figure]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from s3kit import seaweed  # the test kit's real S3 server
-
     base = "local lake (catalog file)"
     with tempfile.TemporaryDirectory(prefix="poolscope-bench-storage-") as tmp:
         work = Path(tmp)
@@ -83,8 +95,8 @@ def run(days: int = DAYS, pools: int = POOLS) -> list[Figure]:
         write_local = time.perf_counter() - started
         log(f"wrote {counts['snapshots']:,} snapshots, {counts['pools']:,} pool rows to disk in {write_local:.0f} s")
         local = Layout(work / "local").tables()
-        with seaweed(work / "s3") as s3:
-            env = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+        with seaweed_server(work / "s3") as s3:
+            env = s3_credentials(s3)
             remote = DeltaLake(storage_for(f"s3://{s3.bucket}/lake", {"endpoint": s3.endpoint, "region": s3.region},
                                            environ=env), env)
             started = time.perf_counter()
