@@ -9,6 +9,7 @@ alone at the end (the crash suite alone takes ~165 s).
 FIRST = (  # module path suffixes, longest first (as measured by `pytest --durations`)
     "tests/test_crashes.py",
     "tests/test_crashes_bucket.py",
+    "tests/test_region_runs.py",
     "tests/lake/test_compaction.py",
     "tests/reports/test_html_page.py",
     "tests/history/test_history_incremental.py",

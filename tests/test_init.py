@@ -24,8 +24,8 @@ PROJECT_ID = "0123456789abcdef0123456789abcdef"
 # "# key: value" (also "#   key:" and "# - key:"): an optional setting, commented out. Prose comments never
 # start with a lowercase word and a colon, so this finds the settings only (test_the_whole_template_... proves it:
 # an uncommented prose line would be an unknown key).
-_COMMENTED_KEY = re.compile(r"^(?P<indent>\s*)# (?P<rest>\s*(?:- )?[a-z_]+:(?:\s.*)?)$")
-_KEY_LINE = re.compile(r"^\s*(?:- )?(?P<key>[a-z_]+):")
+_COMMENTED_KEY = re.compile(r"^(?P<indent>\s*)# (?P<rest>\s*(?:- )?[a-z][a-z0-9_]*:(?:\s.*)?)$")
+_KEY_LINE = re.compile(r"^\s*(?:- )?(?P<key>[a-z][a-z0-9_]*):")
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -158,24 +158,50 @@ def test_the_whole_template_uncommented_is_a_valid_config_with_the_defaults_show
     (tmp_path / "prices.csv").write_text("flavor,billing_mode,price_per_node_hour,currency\n")
     path = tmp_path / "poolscope.yaml"
     data = yaml.safe_load(uncomment(fill_in(template_text())))
+    # storage.s3 and storage.work are a bucket's: with them, root is the bucket the template's prose says to write
+    assert data["storage"]["root"] == "./data" and {"s3", "work"} <= set(data["storage"])
+    with pytest.raises(ConfigError, match="storage.s3: only for a lake in a bucket"):
+        parse_config(data, path)
+    data["storage"]["root"] = "s3://poolscope-lake/prod"
     config = parse_config(data, path)  # every example value is valid, and no prose line turned into a key
     assert config.discover is not None and config.targets[0].pools == ["pool-name"]
+    assert config.root == tmp_path / "work" and config.lake_storage().bucket == "poolscope-lake"
     # Each optional setting is shown with its default: the value in the file is the model's default.
     for key, field in config_fields():
         if field.default in (None, PydanticUndefined) or _submodel(field.annotation) or key == "targets":
             continue
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
+        value = config
+        for name in key.split("."):
+            value = getattr(value, name)
         assert value == field.default, (key, value, field.default)
     assert config.reports.start_date == date(2026, 1, 1)
+
+
+def key_paths(lines: list[str]) -> list[str | None]:
+    """The dotted key of each line that sets one (None for other lines), from the indentation."""
+    stack: list[tuple[int, str]] = []
+    out: list[str | None] = []
+    for line in lines:
+        match = _KEY_LINE.match(line)
+        if not match:
+            out.append(None)
+            continue
+        indent = len(line) - len(line.lstrip()) + (2 if line.lstrip().startswith("- ") else 0)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group("key")))
+        out.append(".".join(k for _, k in stack))
+    return out
 
 
 def test_every_key_line_is_explained_and_optional_ones_name_their_default():
     lines = uncomment(fill_in(template_text())).splitlines()
     fields = dict(config_fields())
     # A section's default is its keys' defaults; each of those lines names its own.
-    optional = {key.rsplit(".", 1)[-1] for key, field in fields.items()
+    optional = {key for key, field in fields.items()
                 if not field.is_required() and _submodel(field.annotation) is None}
+    paths = key_paths(lines)
+    assert set(fields) == {p for p in paths if p}
     for i, line in enumerate(lines):
         match = _KEY_LINE.match(line)
         if not match:
@@ -184,7 +210,7 @@ def test_every_key_line_is_explained_and_optional_ones_name_their_default():
         comment = " ".join(part.split("#", 1)[1] for part in (line, following) if "#" in part)
         before = lines[i - 1] if i else ""
         assert comment or before.lstrip().startswith("#"), f"no comment explains: {line}"
-        if match.group("key") in optional:
+        if paths[i] in optional:
             assert "default" in comment, f"the default is not named: {line}"
 
 

@@ -51,7 +51,9 @@ def dagster(args: list[str], env: dict, cwd: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, home: Path) -> None:
+    """Stop the daemon's process group, then whatever it started that outlived it: its code server and run
+    workers name the instance's folder on their command line."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -59,10 +61,16 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(home).encode() in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
 
 @pytest.mark.timeout(TIMEOUT_S + 120)
-def test_the_daemon_runs_every_region_then_the_catalog_once(tmp_path, pg_server):  # noqa: F811
+def test_the_daemon_runs_every_region_then_the_catalog_once(tmp_path, pg_server, monkeypatch):  # noqa: F811
     pg = pg_server
     with seaweed(tmp_path / "s3") as s3, run_simulator(SimulatorConfig(projects=6, pools_per_project=3, seed=8,
                                                                        ak=AK, sk=SK,
@@ -80,7 +88,7 @@ def test_the_daemon_runs_every_region_then_the_catalog_once(tmp_path, pg_server)
             "module_name": "pipeline.definitions", "working_directory": str(REPO)}}]}))
         env = cli_env(AK, SK, **aws_env(s3), **pg.env(), DAGSTER_HOME=str(home), POOLSCOPE_CONFIG=str(config_path))
         for name, value in {**aws_env(s3), **pg.env(), "DAGSTER_HOME": str(home)}.items():
-            os.environ[name] = value  # this process reads the instance and the lake too
+            monkeypatch.setenv(name, value)  # this process reads the instance and the lake too
         config = load_config(config_path)
         regions = config.regions()
         daemon_log = open(tmp_path / "daemon.log", "wb")
@@ -117,7 +125,7 @@ def test_the_daemon_runs_every_region_then_the_catalog_once(tmp_path, pg_server)
                 records = {r.dagster_run.run_id: r for r in inst.get_run_records(
                     dg.RunsFilter(run_ids=[r.run_id for r in tick]))}
         finally:
-            stop(daemon)
+            stop(daemon, home)
             daemon_log.close()
         assert sorted(r.tags["dagster/partition"] for r in tick) == regions
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in tick), [(r.tags, r.status) for r in tick]
