@@ -217,12 +217,14 @@ def catalog(layout: Layout) -> Path:
 
 
 def cleanup(layout: Layout) -> None:
-    """Step cleanup: crash debris, and once a day the tables' upkeep (rows of crashed or replaced writes, files
-    no table version needs; store.collect_garbage). After the catalog step: a catalog left stale by a crashed
-    run may name files that are no longer live, and must be replaced before they can be removed."""
+    """Step cleanup: crash debris; the rows of crashed or replaced writes once the grace period has passed (when
+    a write's mark says there are some: one listing otherwise); and once a day the files no table version needs
+    (store.collect_garbage). After the catalog step: a catalog left stale by a crashed run may name files that
+    are no longer live, and must be replaced before they can be removed."""
     try:
         with writer_lock(layout, wait_s=LOCK_WAIT_S):
-            collect_garbage(layout, tables=upkeep_due(layout))
+            daily = upkeep_due(layout)
+            collect_garbage(layout, tables=daily or bool(layout.tables().pending()), vacuum=daily)
     except OSError as exc:
         log.warning("garbage collection skipped (the next run retries): %s", exc)
 

@@ -72,7 +72,7 @@ def stop(proc: subprocess.Popen, home: Path) -> None:
 @pytest.mark.timeout(TIMEOUT_S + 120)
 def test_the_daemon_runs_every_region_then_the_catalog_once(tmp_path, pg_server, monkeypatch):  # noqa: F811
     pg = pg_server
-    with seaweed(tmp_path / "s3") as s3, run_simulator(SimulatorConfig(projects=6, pools_per_project=3, seed=8,
+    with seaweed(tmp_path / "s3") as s3, run_simulator(SimulatorConfig(projects=3, pools_per_project=3, seed=8,
                                                                        ak=AK, sk=SK,
                                                                        faults=Faults(latency_ms=20))) as sim:
         config_path = partitioned(sim, tmp_path / "poolscope.yaml", split_hosts=True)

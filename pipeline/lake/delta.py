@@ -16,7 +16,9 @@ runs of different snapshots (two regions, two hours) commit side by side with no
 commits order them (`If-None-Match` on S3; an atomic link on a local disk).
 
 Rows no current snapshots row names (a crashed write's, a replaced write's) are deleted by `sweep` once their
-files are older than the grace period: a write still in flight has no snapshots row yet, and a reader that
+files are older than the grace period, by the first run's cleanup after it (a write marks itself in `lake/_pending/`
+until its snapshots row is committed, and marks the write it replaced; the cleanup sweeps when a mark is older than
+the grace): a write still in flight has no snapshots row yet, and a reader that
 listed files a moment ago may still read a replaced write's, so neither can be swept early. `optimize` compacts
 a day's files (after sweeping it) and `vacuum` deletes files no version needs once the grace has passed.
 """
@@ -39,6 +41,7 @@ from pipeline.lake.storage import Storage
 
 SNAPSHOTS = "snapshots"
 PARTITION = "snapshot_day"
+PENDING = "_pending"  # lake/_pending/: marks of writes in flight or replaced (DeltaLake.pending)
 KEY = ("snapshot_id", "write_id")
 GRACE_S = 600.0
 # Table properties, set when a table is created:
@@ -152,13 +155,54 @@ class DeltaLake:
         if snapshot_row.num_rows != 1:
             raise DeltaLakeError(f"a snapshot commits exactly one snapshots row, not {snapshot_row.num_rows}")
         items = [(t, rows) for t, rows in sorted(tables.items()) if t != SNAPSHOTS and rows.num_rows]
+        # In flight until its snapshots row is committed: if this process dies before, the mark stays and tells
+        # the next run's cleanup that there are rows to sweep (`pending`).
+        self._mark(f"{snapshot_id}-{write_id}.write")
         with ThreadPoolExecutor(max(1, min(threads, len(items) or 1))) as pool:
             counts = dict(zip([t for t, _ in items],
                               pool.map(lambda item: self.append(item[0], item[1], snapshot_id, write_id), items)))
         region = snapshot_row["region"][0].as_py() if "region" in snapshot_row.column_names else None
         replaced, version = self._publish(snapshot_id, write_id, _with_key(snapshot_row, snapshot_id, write_id),
                                           region)
+        if replaced:  # the replaced write's rows, unseen now, are swept once the grace period has passed
+            self._mark(f"{snapshot_id}-{write_id}.replaced")
+        self._unmark(f"{snapshot_id}-{write_id}.write")
         return Written(snapshot_id, write_id, {**counts, SNAPSHOTS: 1}, version, replaced)
+
+    # ------------------------------------------------------------------ what waits to be swept
+
+    def _pending_path(self, name: str = "") -> str:
+        return self.storage.fs_path("lake", PENDING, *([name] if name else []))
+
+    def _mark(self, name: str) -> None:
+        fs = self.filesystem()
+        if not self.storage.is_s3:
+            fs.create_dir(self._pending_path(), recursive=True)
+        with fs.open_output_stream(self._pending_path(name)):
+            pass
+
+    def _unmark(self, name: str) -> None:
+        try:
+            self.filesystem().delete_file(self._pending_path(name))
+        except FileNotFoundError:
+            pass
+
+    def pending(self, grace_s: float | None = None) -> list[str]:
+        """Marks of writes whose rows may wait to be swept (a write that never committed, a replaced one), older
+        than the grace period: one listing, so that each run's cleanup sweeps the tables only when there is
+        something to sweep."""
+        from pyarrow.fs import FileSelector, FileType
+
+        grace = self.grace_s if grace_s is None else grace_s
+        cutoff = time.time() - grace
+        infos = self.filesystem().get_file_info(FileSelector(self._pending_path(), allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == FileType.File and i.mtime is not None
+                      and i.mtime.timestamp() <= cutoff)
+
+    def clear_pending(self, names: Iterable[str]) -> None:
+        """Drop marks whose writes a sweep has dealt with."""
+        for name in names:
+            self._unmark(name)
 
     def commit_day(self, day: str, tables: Mapping[str, pa.Table], snapshot_rows: pa.Table, *,
                    threads: int = 4) -> dict[str, int]:

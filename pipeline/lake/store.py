@@ -280,14 +280,17 @@ def upkeep_due(layout: Layout, every_s: float = UPKEEP_EVERY_S) -> bool:
         return True
 
 
-def collect_garbage(layout: Layout, grace_s: float = GRACE_S, *, tables: bool = True) -> dict[str, int]:
+def collect_garbage(layout: Layout, grace_s: float = GRACE_S, *, tables: bool = True,
+                    vacuum: bool = True) -> dict[str, int]:
     """Remove crash debris (`clean_debris`), and with `tables` in the Delta tables the rows of crashed or
-    replaced writes and the files no table version needs, once older than `grace_s` (DeltaLake.sweep, vacuum).
-    Call only while holding the writer lock. Raw sets are never deleted: they are the source of truth."""
+    replaced writes (DeltaLake.sweep), and with `vacuum` too the files no table version needs, once older than
+    `grace_s`. Call only while holding the writer lock. Raw sets are never deleted: they are the source of truth."""
     removed = {"tmp": clean_debris(layout), "rows": 0, "table_files": 0}
     if tables:
         lake = layout.tables()
+        marks = lake.pending(grace_s)
         removed["rows"] = sum(lake.sweep(grace_s=grace_s).values())
+        lake.clear_pending(marks)  # what they announced is swept (rows of writes older than the grace)
         if removed["rows"] and layout.catalog.exists():
             # The sweep rewrote files the catalog names: it must name the new ones before vacuum can remove
             # the old (with the grace, an analyst's open catalog keeps working that long).
@@ -295,6 +298,8 @@ def collect_garbage(layout: Layout, grace_s: float = GRACE_S, *, tables: bool = 
             from pipeline.catalog.views import build_catalog
 
             build_catalog(layout, table_docs())
+        if not vacuum:
+            return removed
         removed["table_files"] = sum(lake.vacuum(grace_s=grace_s).values())
         if layout.in_bucket:
             from pipeline.lake.bucket_sync import collect_bucket_history

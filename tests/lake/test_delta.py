@@ -204,3 +204,23 @@ def test_a_bucket_read_through_the_mirror_answers_as_the_bucket_and_fetches_each
         copies = sorted(p.relative_to(folder).parts[0] for p in folder.rglob("*.parquet"))
         assert copies == sorted(lake.tables())  # the replaced files' copies are gone, one per table is left
         local.close()
+
+
+def test_marks_tell_the_next_run_when_there_are_rows_to_sweep(lake_spec):
+    """A write marks itself in lake/_pending/ until its snapshots row is committed, and marks the write it
+    replaced: each run's cleanup lists the marks and sweeps only when one is older than the grace period."""
+    lake = _lake(lake_spec)
+    _commit(lake, "20261201T010000Z", "w1", 3, 2)
+    assert lake.pending(grace_s=0) == []  # a committed write leaves no mark
+    _commit(lake, "20261201T010000Z", "w2", 3, 2, tag="b")  # a re-run: w1's rows wait to be swept
+    assert lake.pending(grace_s=0) == ["20261201T010000Z-w2.replaced"]
+    # A write that dies between its rows and its snapshots row (what commit_snapshot does, up to the crash):
+    lake._mark("20261201T020000Z-w3.write")
+    lake.append("pools", _rows("20261201T020000Z", 4), "20261201T020000Z", "w3")
+    assert lake.pending(grace_s=0) == ["20261201T010000Z-w2.replaced", "20261201T020000Z-w3.write"]
+    assert lake.pending() == []  # younger than the grace period: nothing to sweep yet (a write may be in flight)
+    marks = lake.pending(grace_s=0)
+    assert lake.sweep(grace_s=0) == {"pools": 3 + 4, "pool_labels": 2}
+    lake.clear_pending(marks)
+    assert lake.pending(grace_s=0) == []
+    assert _visible(lake, "pools") == [("20261201T010000Z", f"pool-{i}b") for i in range(3)]
