@@ -45,7 +45,7 @@ postgres:
 # One worker per core (pytest-xdist), whole modules to a worker: a module's fixture (a demo, a built lake) is
 # built once; tests/conftest.py hands out the longest modules first.
 test: install browser postgres
-	$(BIN)/pytest -q -p no:cacheprovider -n auto --dist loadscope
+	$(BIN)/pytest -q -p no:cacheprovider -n 3 --dist loadscope
 
 # The reliability suite at a larger scale: 200 kill -9s on a new seed, faults over 2,000 projects (~10 min).
 soak: install
