@@ -10,6 +10,7 @@ FIRST = (  # module path suffixes, longest first (as measured by `pytest --durat
     "tests/test_crashes.py",
     "tests/test_crashes_bucket.py",
     "tests/test_region_runs.py",
+    "tests/test_concurrency_bucket.py",
     "tests/lake/test_compaction.py",
     "tests/reports/test_html_page.py",
     "tests/history/test_history_incremental.py",

@@ -210,3 +210,16 @@ def put_lake_in_bucket(config: Path, server: S3Server, prefix: str, *, work: str
 def aws_env(server: S3Server) -> dict[str, str]:
     """The variables the pipeline reads the bucket's credentials from."""
     return {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+
+
+def bucket_storage(tmp_path: Path, monkeypatch, prefix: str):
+    """For suites that run on both storages (a `storage` fixture): a SeaweedFS server for the test, its credentials
+    in this process's environment (the CLI's subprocesses inherit them), and the function that rewrites a
+    simulator's config to keep the lake in its bucket, the work folder where the local lake was (`./data`)."""
+    with seaweed(tmp_path / "s3") as server:
+        for name, value in aws_env(server).items():
+            monkeypatch.setenv(name, value)
+
+        def bucket(config: Path) -> Path:
+            return put_lake_in_bucket(config, server, prefix, work="./data")
+        yield bucket

@@ -8,6 +8,9 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
 
 from lakekit import query_catalog
 from pipeline.config import load_config
@@ -38,10 +41,19 @@ for _ in sys.stdin:
 """
 
 
-def test_two_snapshots_started_at_once_with_wait_both_commit_whole(tmp_path):
+@pytest.fixture
+def storage():
+    """How a test's config keeps its lake: here the local disk; tests/test_concurrency_bucket.py runs these tests
+    again with the lake in a bucket (the work folder where the local lake is)."""
+    def local(config: Path) -> Path:
+        return config
+    return local
+
+
+def test_two_snapshots_started_at_once_with_wait_both_commit_whole(tmp_path, storage):
     faults = Faults(latency_ms=250)  # the first run takes over a second: the second gets its own snapshot id
     with run_simulator(SimulatorConfig(projects=3, pools_per_project=2, seed=5, ak=AK, sk=SK, faults=faults)) as sim:
-        sim.write_config(tmp_path / "poolscope.yaml")
+        storage(sim.write_config(tmp_path / "poolscope.yaml"))
         expected = sum(len(sim.fleet.pools(p.id)) for p in sim.projects)
         procs = [subprocess.Popen([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--wait", "60"],
                                   cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -56,9 +68,9 @@ def test_two_snapshots_started_at_once_with_wait_both_commit_whole(tmp_path):
     assert not list((tmp_path / "data" / "lake" / "_tmp").iterdir())
 
 
-def test_a_reader_holding_the_catalog_sees_one_state_through_snapshots_and_compaction(tmp_path):
+def test_a_reader_holding_the_catalog_sees_one_state_through_snapshots_and_compaction(tmp_path, storage):
     with run_simulator(SimulatorConfig(projects=3, pools_per_project=3, seed=11, ak=AK, sk=SK, start=START)) as sim:
-        config_path = sim.write_config(tmp_path / "poolscope.yaml")
+        config_path = storage(sim.write_config(tmp_path / "poolscope.yaml"))
         config, creds = load_config(config_path), AkSkCredentials(AK, SK)
 
         def snap():
@@ -110,9 +122,9 @@ def _all_rows(db, snapshot_id: str) -> dict:
     return out
 
 
-def test_rerunning_a_snapshot_id_gives_the_same_rows_not_more(tmp_path):
+def test_rerunning_a_snapshot_id_gives_the_same_rows_not_more(tmp_path, storage):
     with run_simulator(SimulatorConfig(projects=2, pools_per_project=3, seed=21, ak=AK, sk=SK, start=START)) as sim:
-        config = load_config(sim.write_config(tmp_path / "poolscope.yaml"))
+        config = load_config(storage(sim.write_config(tmp_path / "poolscope.yaml")))
         creds = AkSkCredentials(AK, SK)
         at = sim.fleet.now
         sid = run_snapshot(config, credentials=creds, snapshot_at=at).snapshot_id

@@ -1,5 +1,6 @@
-"""Writers on different machines sharing one bucket lake (SeaweedFS, a real S3 server): no lock reaches across
-them, only Delta's conditional commits. Two machines commit snapshots at the same moment while a third compacts
+"""The concurrency suite of tests/test_concurrency.py with the lake in a bucket (SeaweedFS, a real S3 server), and
+writers on different machines sharing one bucket lake: no lock reaches across them, only Delta's conditional
+commits. Two machines commit snapshots at the same moment while a third compacts
 the same day; every snapshot is then visible whole, with exactly the rows its commit recorded, none lost and none
 twice, from a fourth machine that has never seen the lake."""
 
@@ -10,12 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from clikit import REPO, cli_env
 from pipeline.catalog.views import delta_connection
 from pipeline.config import load_config
 from pipeline.simulator import SimulatorConfig, run_simulator
-from s3kit import aws_env, put_lake_in_bucket, seaweed
+from s3kit import aws_env, bucket_storage, put_lake_in_bucket, seaweed
+from test_concurrency import (  # noqa: F401 -- the local suite, collected here with the lake in a bucket
+    test_a_reader_holding_the_catalog_sees_one_state_through_snapshots_and_compaction,
+    test_rerunning_a_snapshot_id_gives_the_same_rows_not_more,
+    test_two_snapshots_started_at_once_with_wait_both_commit_whole,
+)
 
 AK, SK = "AKBUCKETCONC00000001", "bucket-concurrency-sk-0123456789abcdefg"
 TABLES = ("fetches", "pools", "pool_labels", "pool_capacity", "pool_resources", "flavors")
@@ -29,6 +36,11 @@ from pipeline.flow import run_snapshot
 result = run_snapshot(load_config(sys.argv[1]), snapshot_at=datetime.fromisoformat(sys.argv[2]), lock_wait_s=120)
 print(result.snapshot_id, result.status)
 """
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch):
+    yield from bucket_storage(tmp_path, monkeypatch, "concurrency")
 
 
 def machine(tmp_path: Path, name: str, sim, s3) -> Path:

@@ -31,18 +31,14 @@ from pipeline.config import load_config
 from pipeline.lake.layout import Layout
 from pipeline.lake.store import collect_garbage, read_manifests, writer_lock
 from pipeline.simulator import Faults, SimulatorConfig, run_simulator
-from s3kit import aws_env, put_lake_in_bucket, seaweed
 
 AK, SK = "AKCRASHTEST000000001", "crash-test-sk-0123456789abcdefghijklmno"
 SEED = 20261128
 TABLES = ("snapshots", "fetches", "pools", "pool_labels", "pool_resources", "pool_capacity", "flavors")
 
 
-_AWS: dict[str, str] = {}  # the bucket's credentials while a bucket test runs
-
-
 def env() -> dict:
-    return cli_env(AK, SK, **_AWS)
+    return cli_env(AK, SK)  # with the bucket's credentials when a bucket test put them in the environment
 
 
 @pytest.fixture
@@ -52,18 +48,6 @@ def storage():
     def local(config: Path) -> Path:
         return config
     return local
-
-
-def bucket_storage(tmp_path: Path, monkeypatch):
-    """The `storage` of the bucket runs: a SeaweedFS server for the test, its credentials in the environment."""
-    with seaweed(tmp_path / "s3") as s3:
-        for name, value in aws_env(s3).items():
-            monkeypatch.setenv(name, value)  # this process reads the bucket too (the checks below)
-            monkeypatch.setitem(_AWS, name, value)
-
-        def bucket(config: Path) -> Path:
-            return put_lake_in_bucket(config, s3, "crash", work="./data")
-        yield bucket
 
 
 def layout_of(config: Path) -> Layout:
