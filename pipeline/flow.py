@@ -78,7 +78,6 @@ class RunHooks:
     credentials: Credentials | None = None
     on_call: OnCall | None = None
     on_plan: Callable[[int], None] | None = None
-    region: str | None = None  # take this region's part of the snapshot only (`poolscope snapshot --region`)
     result: SnapshotResult | None = None  # set by the commit step
     reports: dict[date, object] = field(default_factory=dict)  # set by the reports step
 
@@ -289,8 +288,7 @@ def run_snapshot(
             moment = (snapshot_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
             tags["poolscope/snapshot_at"] = moment.isoformat()
         for part in ([region] if region else config.regions()) if partitioned else [region]:
-            run_hooks = RunHooks(credentials=credentials, on_call=on_call, on_plan=on_plan,
-                                 region=None if partitioned else part)
+            run_hooks = RunHooks(credentials=credentials, on_call=on_call, on_plan=on_plan)
             results.append(_run_checked(config, "region_snapshot_job" if partitioned else "snapshot_job",
                                         {**tags, **({"poolscope/region": part} if part and not partitioned else {})},
                                         run_hooks, partition_key=part if partitioned else None))

@@ -68,7 +68,7 @@ def run_region(context) -> str | None:
     None (every region)."""
     if context.has_partition_key:
         return context.partition_key
-    return context.run.tags.get(REGION_TAG) or flow.hooks().region
+    return context.run.tags.get(REGION_TAG)
 
 
 def raw_snapshot_asset(pool: str = DEFAULT_API_POOL,

@@ -110,8 +110,9 @@ def local_raw(layout: Layout, raw: str) -> Path:
     objects = _listing(fs, base)
     if not objects:
         raise FileNotFoundError(f"no raw set at {storage.uri(raw)}")
-    missing = [(k, local / k[len(base) + 1:]) for k, info in objects.items()
-               if not ((local / k[len(base) + 1:]).is_file() and (local / k[len(base) + 1:]).stat().st_size == info.size)]
+    copies = {k: local / k[len(base) + 1:] for k in objects}
+    missing = [(k, path) for k, path in copies.items()
+               if not (path.is_file() and path.stat().st_size == objects[k].size)]
     _parallel(lambda item: _download(fs, item[0], item[1]), missing)
     return local
 

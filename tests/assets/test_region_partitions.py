@@ -131,6 +131,11 @@ def test_the_cli_takes_a_snapshot_region_by_region_and_one_region_again(tmp_path
         assert again.returncode == 0, again.stderr
         latest = read_manifests(config.layout())[-1]
         assert list(latest.parts) == [regions[-1]]
+        # Without region partitions too: one run of the snapshot job, for that region's part.
+        alone = subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--no-progress", "--region",
+                                regions[0]], cwd=whole_dir, env=env, capture_output=True, text=True, timeout=300)
+        assert alone.returncode == 0, alone.stderr
+        assert list(read_manifests(load_config(whole_dir / "poolscope.yaml").layout())[-1].parts) == [regions[0]]
         nowhere = subprocess.run([*POOLSCOPE, "snapshot", "--config", "poolscope.yaml", "--region", "xx-nowhere-1"],
                                  cwd=parts_dir, env=env, capture_output=True, text=True, timeout=300)
         assert nowhere.returncode == 2 and "no target or discover region is 'xx-nowhere-1'" in nowhere.stderr
